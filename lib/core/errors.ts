@@ -1,0 +1,116 @@
+/**
+ * The expected failures of the core's API: a small closed set of error classes, each with a
+ * stable `code`, documented with when it happens and whether retrying is safe.
+ *
+ * Broken invariants are not among them: those are bugs, and `assert` throws `AssertionError`.
+ *
+ * @module
+ */
+
+/** Every code an `EdgeraftError` can carry. */
+export type ErrorCode =
+  | 'NOT_LEADER'
+  | 'PROPOSAL_DROPPED'
+  | 'COMPACTED'
+  | 'LEADERSHIP_TRANSFER'
+  | 'CONFIG_CHANGE_IN_PROGRESS'
+  | 'SHUTDOWN'
+  | 'TIMEOUT'
+  | 'STORAGE';
+
+/**
+ * Base class of the library's expected errors. `retryable` says whether sending the same request
+ * again (possibly elsewhere) is safe and may succeed.
+ */
+export class EdgeraftError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  constructor(code: ErrorCode, message: string, retryable: boolean) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = retryable;
+  }
+}
+
+/**
+ * This member is not the leader. `leaderId` is the leader it last heard from, or `null`.
+ * Retryable: send the request to the leader.
+ *
+ * @example
+ * ```ts
+ * try { raft.propose(data, now); } catch (e) { if (e instanceof NotLeaderError) redirect(e.leaderId); }
+ * ```
+ */
+export class NotLeaderError extends EdgeraftError {
+  readonly leaderId: string | null;
+  constructor(leaderId: string | null) {
+    super('NOT_LEADER', leaderId === null ? 'Not the leader: no leader known' : `Not the leader: leader is ${leaderId}`, true);
+    this.leaderId = leaderId;
+  }
+}
+
+/** The leader refused a proposal because too many bytes are uncommitted. Retryable after a pause. */
+export class ProposalDroppedError extends EdgeraftError {
+  constructor(detail: string) {
+    super('PROPOSAL_DROPPED', `Proposal dropped: ${detail}`, true);
+  }
+}
+
+/** The requested entries were compacted into a snapshot. Not retryable for the same range. */
+export class CompactedError extends EdgeraftError {
+  readonly index: number;
+  constructor(index: number, firstIndex: number) {
+    super('COMPACTED', `Entry compacted: index ${index}, first index ${firstIndex}`, false);
+    this.index = index;
+  }
+}
+
+/** A leadership transfer is under way; proposals wait for the new leader. Retryable. */
+export class LeadershipTransferError extends EdgeraftError {
+  constructor(target: string) {
+    super('LEADERSHIP_TRANSFER', `Leadership transfer in progress: to ${target}`, true);
+  }
+}
+
+/** Another configuration change is not yet committed (one change at a time). Retryable later. */
+export class ConfigChangeInProgressError extends EdgeraftError {
+  constructor(index: number) {
+    super('CONFIG_CHANGE_IN_PROGRESS', `Configuration change in progress: uncommitted at index ${index}`, true);
+  }
+}
+
+/** The member is shutting down or stopped. Retryable against another member. */
+export class ShutdownError extends EdgeraftError {
+  constructor(detail = 'the member is stopping') {
+    super('SHUTDOWN', `Shut down: ${detail}`, true);
+  }
+}
+
+/** The operation did not finish in time; its outcome is unknown. Retry only if idempotent. */
+export class TimeoutError extends EdgeraftError {
+  constructor(detail: string) {
+    super('TIMEOUT', `Timed out: ${detail}`, false);
+  }
+}
+
+/** Storage failed (disk full, I/O error); the member stops acknowledging. Not retryable here. */
+export class StorageError extends EdgeraftError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super('STORAGE', `Storage failed: ${detail}`, false);
+    if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+/** A broken invariant: a bug. Never caught by library code. */
+export class AssertionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AssertionError';
+  }
+}
+
+/** Throw `AssertionError` unless `condition` holds. */
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new AssertionError(message);
+}

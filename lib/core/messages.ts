@@ -1,0 +1,220 @@
+/**
+ * The Raft messages and log entries, as valibot schemas. These schemas are the single source of
+ * the message types: the TypeScript types below are inferred from them, the transport validates
+ * every inbound message against them before it reaches the core, and the storage validates
+ * entries when it writes and reads them.
+ *
+ * Numbers are log indexes, terms and times: integers in [0, 2^53). A BigInt (what a CBOR decoder
+ * produces for a larger integer) fails validation instead of being coerced.
+ *
+ * @example
+ * ```ts
+ * import * as v from 'valibot';
+ * import { RaftMessageSchema } from './messages.ts';
+ * const result = v.safeParse(RaftMessageSchema, { type: 'heartbeat', from: 'a', to: 'b', term: 1, commitIndex: 0, readSeq: 0 });
+ * console.log(result.success); // true
+ * ```
+ * @module
+ */
+import * as v from 'valibot';
+
+/** Longest member id, in UTF-16 code units. */
+export const memberIdLengthMax = 128;
+/** Longest member address, in UTF-16 code units. */
+export const memberAddressLengthMax = 256;
+/** Most members in one configuration. */
+export const configurationMembersMax = 1024;
+/** Most entries in one AppendEntries message (the byte limit normally binds first). */
+export const appendEntriesCountMax = 65_536;
+
+/** A log index, term, count or time in milliseconds: an integer in [0, 2^53). */
+export const NaturalSchema = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
+
+/** A member id: a short non-empty string. */
+export const MemberIdSchema = v.pipe(v.string(), v.minLength(1), v.maxLength(memberIdLengthMax));
+
+/**
+ * Member types, lowest to highest. Only ACTIVE members vote and count toward quorums; PASSIVE
+ * members keep a full log and state machine; RESERVE members learn only configurations;
+ * INACTIVE members only accept configuration pushes.
+ */
+export const MemberType = {
+  INACTIVE: 'INACTIVE',
+  RESERVE: 'RESERVE',
+  PASSIVE: 'PASSIVE',
+  ACTIVE: 'ACTIVE',
+} as const;
+export const MemberTypeSchema = v.picklist([
+  MemberType.INACTIVE,
+  MemberType.RESERVE,
+  MemberType.PASSIVE,
+  MemberType.ACTIVE,
+]);
+export type MemberType = v.InferOutput<typeof MemberTypeSchema>;
+
+/** One member of a configuration: its id, type and (optional) `host:port` address. */
+export const MemberSchema = v.strictObject({
+  id: MemberIdSchema,
+  type: MemberTypeSchema,
+  address: v.optional(v.pipe(v.string(), v.maxLength(memberAddressLengthMax))),
+});
+export type Member = v.InferOutput<typeof MemberSchema>;
+
+export const MembersSchema = v.pipe(v.array(MemberSchema), v.maxLength(configurationMembersMax));
+
+const entryHead = { index: NaturalSchema, term: NaturalSchema, timeMs: NaturalSchema };
+
+/** A no-op entry, written by every new leader so that it can commit entries of its term. */
+export const NoopEntrySchema = v.strictObject({ type: v.literal('noop'), ...entryHead });
+/** A user command: opaque bytes for the state machine. */
+export const CommandEntrySchema = v.strictObject({
+  type: v.literal('command'),
+  ...entryHead,
+  data: v.instance(Uint8Array),
+});
+/** A configuration: the full member list that takes effect as soon as it is appended. */
+export const ConfigEntrySchema = v.strictObject({
+  type: v.literal('config'),
+  ...entryHead,
+  members: MembersSchema,
+});
+/**
+ * A log entry. `index` starts at 1; `timeMs` is the leader's clock when it appended the entry,
+ * never decreasing along the log: the log-derived time a state machine sees.
+ */
+export const EntrySchema = v.variant('type', [NoopEntrySchema, CommandEntrySchema, ConfigEntrySchema]);
+export type Entry = v.InferOutput<typeof EntrySchema>;
+export type CommandEntry = v.InferOutput<typeof CommandEntrySchema>;
+export type ConfigEntry = v.InferOutput<typeof ConfigEntrySchema>;
+
+const head = { from: MemberIdSchema, to: MemberIdSchema, term: NaturalSchema };
+
+/**
+ * RequestVote, or a poll (pre-vote) when `preVote` is true. For a poll `term` is the term the
+ * sender would campaign at; nobody adopts it. `transfer` is set by a leadership-transfer target,
+ * whose request voters grant even while they still hear from the old leader.
+ */
+export const VoteSchema = v.strictObject({
+  type: v.literal('vote'),
+  ...head,
+  lastLogIndex: NaturalSchema,
+  lastLogTerm: NaturalSchema,
+  preVote: v.boolean(),
+  transfer: v.boolean(),
+});
+/** The answer to a vote or poll. `term` is the request's term when granted. */
+export const VoteResponseSchema = v.strictObject({
+  type: v.literal('voteResponse'),
+  ...head,
+  granted: v.boolean(),
+  preVote: v.boolean(),
+});
+/**
+ * AppendEntries. `entries` follow `prevLogIndex`; `commitIndex` is the leader's; `globalIndex`
+ * is the highest index stored by every member (compaction prefers to keep what lies above it).
+ */
+export const AppendSchema = v.strictObject({
+  type: v.literal('append'),
+  ...head,
+  prevLogIndex: NaturalSchema,
+  prevLogTerm: NaturalSchema,
+  entries: v.pipe(v.array(EntrySchema), v.maxLength(appendEntriesCountMax)),
+  commitIndex: NaturalSchema,
+  globalIndex: NaturalSchema,
+});
+/**
+ * The answer to AppendEntries. On success `matchIndex` is the last index known to match the
+ * leader's log. On refusal `matchIndex` echoes the refused `prevLogIndex`, and the hint tells the
+ * leader where to resume: `hintIndex` is the follower's last index when its log is too short, or
+ * the first index of the conflicting term `hintTerm` (0 when the log was too short).
+ */
+export const AppendResponseSchema = v.strictObject({
+  type: v.literal('appendResponse'),
+  ...head,
+  success: v.boolean(),
+  matchIndex: NaturalSchema,
+  hintIndex: NaturalSchema,
+  hintTerm: NaturalSchema,
+});
+/**
+ * A heartbeat. `commitIndex` is capped at what the follower is known to store; `readSeq`
+ * numbers the round so that read-index requests can count acknowledgements.
+ */
+export const HeartbeatSchema = v.strictObject({
+  type: v.literal('heartbeat'),
+  ...head,
+  commitIndex: NaturalSchema,
+  readSeq: NaturalSchema,
+});
+export const HeartbeatResponseSchema = v.strictObject({
+  type: v.literal('heartbeatResponse'),
+  ...head,
+  readSeq: NaturalSchema,
+});
+/**
+ * InstallSnapshot, as the core sees it: the snapshot's index, term and configuration. The server
+ * streams the snapshot's bytes in chunks before it hands this message to the receiving core.
+ */
+export const SnapshotSchema = v.strictObject({
+  type: v.literal('snapshot'),
+  ...head,
+  index: NaturalSchema,
+  snapshotTerm: NaturalSchema,
+  snapshotTimeMs: NaturalSchema,
+  members: MembersSchema,
+});
+/** Sent by a leader to a caught-up transfer target: campaign now, skipping the poll. */
+export const TimeoutNowSchema = v.strictObject({ type: v.literal('timeoutNow'), ...head });
+
+/** Every message Raft members exchange. */
+export const RaftMessageSchema = v.variant('type', [
+  VoteSchema,
+  VoteResponseSchema,
+  AppendSchema,
+  AppendResponseSchema,
+  HeartbeatSchema,
+  HeartbeatResponseSchema,
+  SnapshotSchema,
+  TimeoutNowSchema,
+]);
+export type RaftMessage = v.InferOutput<typeof RaftMessageSchema>;
+export type VoteMessage = v.InferOutput<typeof VoteSchema>;
+export type VoteResponseMessage = v.InferOutput<typeof VoteResponseSchema>;
+export type AppendMessage = v.InferOutput<typeof AppendSchema>;
+export type AppendResponseMessage = v.InferOutput<typeof AppendResponseSchema>;
+export type HeartbeatMessage = v.InferOutput<typeof HeartbeatSchema>;
+export type HeartbeatResponseMessage = v.InferOutput<typeof HeartbeatResponseSchema>;
+export type SnapshotMessage = v.InferOutput<typeof SnapshotSchema>;
+export type TimeoutNowMessage = v.InferOutput<typeof TimeoutNowSchema>;
+
+/** Durable per-member state: written before any reply that depends on it. */
+export const HardStateSchema = v.strictObject({
+  term: NaturalSchema,
+  vote: v.nullable(MemberIdSchema),
+  commitIndex: NaturalSchema,
+});
+export type HardState = v.InferOutput<typeof HardStateSchema>;
+
+/** What a snapshot covers: the last index and term it includes, its time and configuration. */
+export const SnapshotMetaSchema = v.strictObject({
+  index: NaturalSchema,
+  term: NaturalSchema,
+  timeMs: NaturalSchema,
+  members: MembersSchema,
+});
+export type SnapshotMeta = v.InferOutput<typeof SnapshotMetaSchema>;
+
+/** A configuration as the core tracks it: the members and the index of the entry that set it. */
+export type Configuration = { index: number; term: number; members: Member[] };
+
+/** Approximate encoded size of an entry in bytes, for the byte limits on messages and windows. */
+export function entryBytes(entry: Entry): number {
+  switch (entry.type) {
+    case 'command':
+      return entry.data.byteLength + 24;
+    case 'config':
+      return 24 + entry.members.length * 64;
+    default:
+      return 24;
+  }
+}
