@@ -1,0 +1,118 @@
+/**
+ * Transport options: every limit is named, documented and validated once, at construction, with
+ * valibot. A value of the wrong type is a `TypeError`, one out of range a `RangeError`; both name
+ * the option.
+ *
+ * @example
+ * ```ts
+ * import { parseTransportOptions } from './options.ts';
+ * const options = parseTransportOptions({ cluster: 'c1', member: 'a', frameBytesMax: 1 << 20 });
+ * options.inflightBytesMax; // 16777216 (the default)
+ * ```
+ * @module
+ */
+import process from 'node:process';
+import * as v from 'valibot';
+import { MemberIdSchema } from '../core/messages.ts';
+import { assert } from '../core/errors.ts';
+import { frameLengthMax } from './frame.ts';
+
+/** Where the transports write why they closed a connection. */
+export type TransportLogger = {
+  warn(message: string): void;
+  info(message: string): void;
+  debug(message: string): void;
+};
+
+/** The default logger: one line per warning or info on stderr, debug dropped. */
+export const stderrLogger: TransportLogger = {
+  warn: (message) => void process.stderr.write(`edgeraft transport: ${message}\n`),
+  info: (message) => void process.stderr.write(`edgeraft transport: ${message}\n`),
+  debug: () => {},
+};
+
+/** Control frames (heartbeats, votes) may use this many bytes beyond what bulk frames may. */
+export const controlBytesReserved = 64 * 1024;
+
+const count = (min: number, max: number) =>
+  v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
+
+const LoggerSchema = v.custom<TransportLogger>(
+  (value) =>
+    typeof value === 'object' && value !== null &&
+    ['warn', 'info', 'debug'].every((k) =>
+      typeof (value as Record<string, unknown>)[k] === 'function'
+    ),
+  'Expected an object with warn, info and debug functions',
+);
+
+/** The options of `TcpTransport` (and the limits `MemoryTransport` shares). */
+export const TransportOptionsSchema = v.strictObject({
+  /** Cluster name, sent in the handshake: a peer naming another cluster is refused. */
+  cluster: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  /** This member's id, sent in the handshake. */
+  member: MemberIdSchema,
+  /** Interface to listen on. Default 127.0.0.1. */
+  host: v.optional(v.pipe(v.string(), v.minLength(1)), '127.0.0.1'),
+  /** TCP port to listen on; 0 picks a free one (see `TcpTransport.port`). */
+  port: v.optional(count(0, 65_535), 0),
+  /** Largest frame body accepted or sent. Size it above the largest AppendEntries batch. */
+  frameBytesMax: v.optional(count(64, frameLengthMax), 4 * 1024 * 1024),
+  /** Once a frame has started, the rest must arrive within this time (slow-drip senders). */
+  frameDeadlineMs: v.optional(count(1, 3_600_000), 10_000),
+  /** An inbound connection must complete the handshake within this time. */
+  handshakeDeadlineMs: v.optional(count(1, 3_600_000), 5_000),
+  /** Most inbound connections held by the listener at once; more are refused. */
+  connectionsMax: v.optional(count(1, 1_000_000), 1024),
+  /**
+   * Most bytes queued or buffered in the socket per peer. Bulk sends (appends, snapshots) beyond
+   * `inflightBytesMax - controlBytesReserved` are dropped, control sends beyond it too.
+   */
+  inflightBytesMax: v.optional(count(1024, 2 ** 40), 16 * 1024 * 1024),
+  /** Deepest CBOR nesting accepted in a message (entries sit at depth 3). */
+  nestingDepthMax: v.optional(count(4, 1024), 16),
+  /** First reconnect delay; doubles per failed attempt, with jitter. */
+  reconnectDelayMsMin: v.optional(count(1, 3_600_000), 50),
+  /** Longest reconnect delay. */
+  reconnectDelayMsMax: v.optional(count(1, 3_600_000), 5_000),
+  /** Where closed connections are reported. Default: stderr. */
+  logger: v.optional(LoggerSchema, stderrLogger),
+});
+/** What callers pass. */
+export type TransportOptionsInput = v.InferInput<typeof TransportOptionsSchema>;
+/** The options after defaults. */
+export type TransportOptions = v.InferOutput<typeof TransportOptionsSchema>;
+
+/**
+ * Validate options and apply defaults. Throws `TypeError` (wrong type, unknown option) or
+ * `RangeError` (out of range, or limits that contradict each other), naming the option.
+ *
+ * @example
+ * ```ts
+ * parseTransportOptions({ cluster: 'c', member: 'a', frameBytesMax: 0 }); // RangeError: frameBytesMax ...
+ * ```
+ */
+export function parseTransportOptions(input: unknown): TransportOptions {
+  const result = v.safeParse(TransportOptionsSchema, input);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const name = issue.path?.map((p) => String(p.key)).join('.') ?? 'options';
+    const message = `Invalid transport option ${name}: ${issue.message}`;
+    throw issue.kind === 'validation' ? new RangeError(message) : new TypeError(message);
+  }
+  const options = result.output;
+  if (options.frameBytesMax + controlBytesReserved > options.inflightBytesMax) {
+    throw new RangeError(
+      `Invalid transport option inflightBytesMax: ${options.inflightBytesMax} must be at least ` +
+        `frameBytesMax + ${controlBytesReserved} (${options.frameBytesMax + controlBytesReserved})`,
+    );
+  }
+  if (options.reconnectDelayMsMin > options.reconnectDelayMsMax) {
+    throw new RangeError(
+      `Invalid transport option reconnectDelayMsMin: ${options.reconnectDelayMsMin} exceeds ` +
+        `reconnectDelayMsMax ${options.reconnectDelayMsMax}`,
+    );
+  }
+  assert(options.frameBytesMax <= frameLengthMax, 'frameBytesMax fits the length prefix');
+  return options;
+}

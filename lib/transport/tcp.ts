@@ -1,0 +1,388 @@
+/**
+ * `TcpTransport`: Raft messages over TCP on `node:net`, one implementation for Node, Bun and Deno.
+ *
+ * Direction: each member dials every peer and sends only on its own outbound connections; it
+ * receives only on inbound connections that peers dialled. So each pair of members holds two
+ * connections, each carrying traffic one way (apart from the handshake answer), and a restart on
+ * either side heals by itself: the dialer reconnects with jittered exponential backoff.
+ *
+ * Inbound connections must send `hello` (cluster, member, version) within `handshakeDeadlineMs`;
+ * another cluster or version is refused with a `refused` frame and a logged reason. After that
+ * every frame must be a valid Raft message from that member to this one. Any violation, a frame
+ * over `frameBytesMax`, or a frame not completed within `frameDeadlineMs` closes that one
+ * connection with a logged reason; more than `connectionsMax` inbound connections are refused.
+ *
+ * @example
+ * ```ts
+ * const a = await TcpTransport.start({ cluster: 'c1', member: 'a' });
+ * const b = await TcpTransport.start({ cluster: 'c1', member: 'b' });
+ * b.onMessage((message) => console.log(message.type));
+ * a.addPeer('b', b.address);
+ * a.send({ type: 'heartbeat', from: 'a', to: 'b', term: 1, commitIndex: 0, readSeq: 0 });
+ * ```
+ * @module
+ */
+import * as net from 'node:net';
+import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
+import type { RaftMessage } from '../core/messages.ts';
+import { MessageCodec } from './codec.ts';
+import { FramedConnection } from './connection.ts';
+import {
+  type AcceptorInbound,
+  AcceptorInboundSchema,
+  checkHello,
+  type DialerInbound,
+  DialerInboundSchema,
+  type Hello,
+  protocolVersion,
+} from './handshake.ts';
+import {
+  parseTransportOptions,
+  type TransportOptions,
+  type TransportOptionsInput,
+} from './options.ts';
+import { laneOf, type Transport, type TransportCounters } from './transport.ts';
+
+type Peer = {
+  member: string;
+  address: string;
+  host: string;
+  port: number;
+  socket: net.Socket | null;
+  connection: FramedConnection<DialerInbound> | null;
+  /** Failed attempts since the last accepted handshake: drives the backoff. */
+  attemptCount: number;
+  timer: ReturnType<typeof setTimeout> | null;
+};
+
+type Inbound = { sinceMs: number; member: string | null };
+
+/**
+ * Split `host:port` (or `[v6]:port`). Throws `RangeError` naming the address when malformed.
+ *
+ * @example
+ * ```ts
+ * parseAddress('127.0.0.1:7000'); // { host: '127.0.0.1', port: 7000 }
+ * ```
+ */
+export function parseAddress(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  const port = Number(address.slice(colon + 1));
+  let host = address.slice(0, colon);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (colon <= 0 || host === '' || !Number.isSafeInteger(port) || port < 1 || port > 65_535) {
+    throw new RangeError(`Invalid peer address: ${address}, expected host:port`);
+  }
+  return { host, port };
+}
+
+/** See the module comment. Create with `TcpTransport.start`. */
+export class TcpTransport implements Transport {
+  readonly member: string;
+  readonly counters: TransportCounters = {
+    sentCount: 0,
+    droppedCount: 0,
+    receivedCount: 0,
+    rejectedCount: 0,
+  };
+  readonly #options: TransportOptions;
+  readonly #server: net.Server;
+  readonly #acceptorCodec: MessageCodec<typeof AcceptorInboundSchema>;
+  readonly #dialerCodec: MessageCodec<typeof DialerInboundSchema>;
+  readonly #peers = new Map<string, Peer>();
+  readonly #inbound = new Map<FramedConnection<AcceptorInbound>, Inbound>();
+  readonly #sweep: ReturnType<typeof setInterval>;
+  #handler: (message: RaftMessage) => void = () => {};
+  #closed = false;
+  #port = 0;
+
+  private constructor(options: TransportOptions) {
+    this.#options = options;
+    this.member = options.member;
+    const codecOptions = { nestingDepthMax: options.nestingDepthMax };
+    this.#acceptorCodec = new MessageCodec(AcceptorInboundSchema, codecOptions);
+    this.#dialerCodec = new MessageCodec(DialerInboundSchema, codecOptions);
+    this.#server = net.createServer((socket) => this.#accept(socket));
+    // One timer checks every deadline, instead of one timer per connection or per frame.
+    const sweepMs = Math.max(
+      10,
+      Math.min(
+        1_000,
+        Math.floor(Math.min(options.frameDeadlineMs, options.handshakeDeadlineMs) / 4),
+      ),
+    );
+    this.#sweep = setInterval(() => this.#checkDeadlines(), sweepMs);
+    this.#sweep.unref();
+  }
+
+  /**
+   * Validate `options` (TypeError/RangeError naming the option) and start listening.
+   *
+   * @example
+   * ```ts
+   * const transport = await TcpTransport.start({ cluster: 'c1', member: 'a', port: 0 });
+   * console.log(transport.port); // the bound port
+   * ```
+   */
+  static async start(options: TransportOptionsInput): Promise<TcpTransport> {
+    const transport = new TcpTransport(parseTransportOptions(options));
+    await transport.#listen();
+    return transport;
+  }
+
+  /** The port the listener is bound to (useful with `port: 0`). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** `host:port` that peers can dial. */
+  get address(): string {
+    return this.#options.host.includes(':')
+      ? `[${this.#options.host}]:${this.#port}`
+      : `${this.#options.host}:${this.#port}`;
+  }
+
+  /** Inbound connections currently held (handshaken or not). */
+  get inboundCount(): number {
+    return this.#inbound.size;
+  }
+
+  /** Bytes queued or socket-buffered towards `member`, 0 when not connected. */
+  inflightBytes(member: string): number {
+    return this.#peers.get(member)?.connection?.inflightBytes ?? 0;
+  }
+
+  /** True when the outbound connection to `member` is established. */
+  connected(member: string): boolean {
+    const connection = this.#peers.get(member)?.connection;
+    return connection !== undefined && connection !== null && !connection.closed;
+  }
+
+  send(message: RaftMessage): void {
+    const connection = this.#peers.get(message.to)?.connection;
+    if (
+      connection === undefined || connection === null || !connection.send(message, laneOf(message))
+    ) {
+      this.counters.droppedCount += 1;
+      return;
+    }
+    this.counters.sentCount += 1;
+  }
+
+  onMessage(handler: (message: RaftMessage) => void): void {
+    this.#handler = handler;
+  }
+
+  setPeers(peers: ReadonlyMap<string, string>): void {
+    for (const member of [...this.#peers.keys()]) if (!peers.has(member)) this.removePeer(member);
+    for (const [member, address] of peers) this.addPeer(member, address);
+  }
+
+  addPeer(member: string, address: string): void {
+    if (this.#closed) return;
+    const existing = this.#peers.get(member);
+    if (existing?.address === address) return;
+    if (existing !== undefined) this.removePeer(member);
+    const { host, port } = parseAddress(address);
+    const peer: Peer = {
+      member,
+      address,
+      host,
+      port,
+      socket: null,
+      connection: null,
+      attemptCount: 0,
+      timer: null,
+    };
+    this.#peers.set(member, peer);
+    this.#dial(peer);
+  }
+
+  removePeer(member: string): void {
+    const peer = this.#peers.get(member);
+    if (peer === undefined) return;
+    this.#peers.delete(member);
+    this.#dropPeer(peer);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweep);
+    for (const peer of this.#peers.values()) this.#dropPeer(peer);
+    this.#peers.clear();
+    for (const connection of [...this.#inbound.keys()]) connection.close(null);
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.#server.once('error', onError);
+      this.#server.listen(this.#options.port, this.#options.host, () => {
+        this.#server.off('error', onError);
+        this.#server.on(
+          'error',
+          (error) => this.#options.logger.warn(`Listener error: ${error.message}`),
+        );
+        const bound = this.#server.address();
+        this.#port = typeof bound === 'object' && bound !== null ? bound.port : this.#options.port;
+        resolve();
+      });
+    });
+  }
+
+  #hello(): Hello {
+    return {
+      type: 'hello',
+      cluster: this.#options.cluster,
+      member: this.member,
+      version: protocolVersion,
+    };
+  }
+
+  #accept(socket: net.Socket): void {
+    const label = `inbound connection from ${socket.remoteAddress}:${socket.remotePort}`;
+    if (this.#closed || this.#inbound.size >= this.#options.connectionsMax) {
+      this.counters.rejectedCount += 1;
+      if (!this.#closed) {
+        this.#options.logger.warn(
+          `Refusing ${label}: ${this.#inbound.size} connections, limit ${this.#options.connectionsMax}`,
+        );
+      }
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    const state: Inbound = { sinceMs: Date.now(), member: null };
+    const connection = new FramedConnection(socket, this.#acceptorCodec, {
+      frameBytesMax: this.#options.frameBytesMax,
+      inflightBytesMax: this.#options.inflightBytesMax,
+      frameDeadlineMs: this.#options.frameDeadlineMs,
+      logger: this.#options.logger,
+      label,
+      onMessage: (message, c) => this.#onInbound(message, c, state),
+      onClose: (reason, c) => {
+        this.#inbound.delete(c);
+        if (reason !== null) this.counters.rejectedCount += 1;
+      },
+    });
+    this.#inbound.set(connection, state);
+  }
+
+  #onInbound(
+    message: AcceptorInbound,
+    connection: FramedConnection<AcceptorInbound>,
+    state: Inbound,
+  ): void {
+    if (state.member === null) {
+      if (message.type !== 'hello') {
+        return connection.close(`Handshake expected: first frame is ${message.type}`);
+      }
+      const refusal = checkHello(message, this.#options.cluster);
+      if (refusal !== null) return connection.refuse({ type: 'refused', reason: refusal }, refusal);
+      state.member = message.member;
+      connection.send(this.#hello(), 'control');
+      return;
+    }
+    if (message.type === 'hello') return connection.close('Unexpected hello after the handshake');
+    if (message.from !== state.member) {
+      return connection.close(
+        `Sender mismatch: message from ${message.from} on the connection of ${state.member}`,
+      );
+    }
+    if (message.to !== this.member) {
+      return connection.close(
+        `Recipient mismatch: message to ${message.to} delivered to ${this.member}`,
+      );
+    }
+    this.counters.receivedCount += 1;
+    this.#handler(message);
+  }
+
+  #dial(peer: Peer): void {
+    if (this.#closed || this.#peers.get(peer.member) !== peer) return;
+    peer.timer = null;
+    const socket = net.connect({ host: peer.host, port: peer.port });
+    peer.socket = socket;
+    const onError = (error: Error & { code?: string }) => {
+      peer.socket = null;
+      socket.destroy();
+      this.#options.logger.debug(
+        `Cannot connect to ${peer.member} at ${peer.address}: ${error.code ?? error.message}`,
+      );
+      this.#scheduleDial(peer);
+    };
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      socket.off('error', onError);
+      if (this.#closed || this.#peers.get(peer.member) !== peer) return void socket.destroy();
+      const connection = new FramedConnection(socket, this.#dialerCodec, {
+        frameBytesMax: this.#options.frameBytesMax,
+        inflightBytesMax: this.#options.inflightBytesMax,
+        frameDeadlineMs: this.#options.frameDeadlineMs,
+        logger: this.#options.logger,
+        label: `connection to ${peer.member} at ${peer.address}`,
+        onMessage: (message, c) => this.#onDialerInbound(peer, message, c),
+        onClose: (reason, c) => {
+          if (peer.connection === c) peer.connection = null;
+          peer.socket = null;
+          if (reason !== null && reason.startsWith('Refused by')) peer.attemptCount += 8; // back off hard
+          this.#scheduleDial(peer);
+        },
+      });
+      peer.connection = connection;
+      connection.send(this.#hello(), 'control');
+    });
+  }
+
+  #onDialerInbound(
+    peer: Peer,
+    message: DialerInbound,
+    connection: FramedConnection<DialerInbound>,
+  ): void {
+    if (message.type === 'refused') {
+      return connection.close(`Refused by ${peer.member}: ${message.reason}`);
+    }
+    const refusal = checkHello(message, this.#options.cluster);
+    if (refusal !== null) return connection.close(refusal);
+    if (message.member !== peer.member) {
+      this.#options.logger.warn(
+        `Peer at ${peer.address} is ${message.member}, expected ${peer.member}`,
+      );
+    }
+    peer.attemptCount = 0;
+  }
+
+  #scheduleDial(peer: Peer): void {
+    if (this.#closed || this.#peers.get(peer.member) !== peer || peer.timer !== null) return;
+    const { reconnectDelayMsMin: min, reconnectDelayMsMax: max } = this.#options;
+    const ceiling = Math.min(max, min * 2 ** Math.min(peer.attemptCount, 30));
+    // Full jitter between min and the exponential ceiling: restarted peers do not reconnect in step.
+    const delayMs = min + Math.random() * (ceiling - min);
+    peer.attemptCount += 1;
+    peer.timer = setTimeout(() => this.#dial(peer), delayMs);
+    peer.timer.unref();
+  }
+
+  #dropPeer(peer: Peer): void {
+    if (peer.timer !== null) clearTimeout(peer.timer);
+    peer.timer = null;
+    peer.connection?.close(null);
+    peer.connection = null;
+    peer.socket?.destroy();
+    peer.socket = null;
+  }
+
+  #checkDeadlines(): void {
+    const nowMs = Date.now();
+    for (const [connection, state] of this.#inbound) {
+      if (state.member === null && nowMs - state.sinceMs > this.#options.handshakeDeadlineMs) {
+        connection.close(
+          `Handshake deadline exceeded: no hello within ${this.#options.handshakeDeadlineMs} ms`,
+        );
+      } else connection.checkDeadline(nowMs);
+    }
+    for (const peer of this.#peers.values()) peer.connection?.checkDeadline(nowMs);
+  }
+}
