@@ -1,0 +1,48 @@
+/**
+ * Test helpers for the state-machine layer: build log entries the way the server will hand them
+ * to the executor. Not a test file (no `.test.ts`).
+ */
+import type { Entry } from '../../lib/core/messages.ts';
+import { cborCodec } from '../../lib/state/codec.ts';
+
+const codec = cborCodec<unknown>();
+
+/** A command entry holding `command` encoded with the default CBOR codec. */
+export function commandEntry(index: number, command: unknown, timeMs = index, term = 1): Entry {
+  return { type: 'command', index, term, timeMs, data: codec.encode(command) };
+}
+
+/** A noop entry. */
+export function noopEntry(index: number, timeMs = index, term = 1): Entry {
+  return { type: 'noop', index, term, timeMs };
+}
+
+/** A configuration entry with one member. */
+export function configEntry(index: number, timeMs = index, term = 1): Entry {
+  return { type: 'config', index, term, timeMs, members: [{ id: 'a', type: 'ACTIVE' }] };
+}
+
+/** Collect an async iterable of chunks. */
+export async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for await (const chunk of chunks) out.push(chunk);
+  return out;
+}
+
+/** Re-chunk a stream into pieces of `pieceBytes` (the last may be shorter), as a transport might. */
+export async function* rechunk(
+  chunks: Iterable<Uint8Array>,
+  pieceBytes: number,
+): AsyncGenerator<Uint8Array> {
+  let total = 0;
+  for (const c of chunks) total += c.byteLength;
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  for (let i = 0; i < total; i += pieceBytes) {
+    yield all.subarray(i, Math.min(total, i + pieceBytes));
+  }
+}
