@@ -15,6 +15,7 @@
  *
  * @module
  */
+import console from 'node:console';
 import { setImmediate } from 'node:timers';
 import { performance } from 'node:perf_hooks';
 import * as v from 'valibot';

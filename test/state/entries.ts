@@ -46,3 +46,17 @@ export async function* rechunk(
     yield all.subarray(i, Math.min(total, i + pieceBytes));
   }
 }
+
+/** Assert that `promise` rejects with an error whose message matches `pattern`; returns the error. */
+export async function rejects(promise: Promise<unknown>, pattern: RegExp): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (!pattern.test(message)) {
+      throw new Error(`Rejected with ${JSON.stringify(message)}, expected ${pattern}`);
+    }
+    return error;
+  }
+  throw new Error(`Expected a rejection matching ${pattern}, but it resolved`);
+}

@@ -116,8 +116,11 @@ test('queries get, size and scan', () => {
   assert.equal(kv.query(kvQuery.scan('', 10)), {
     entries: [['a/1', 'A/1'], ['b/1', 'B/1'], ['b/2', 'B/2'], ['b/3', 'B/3'], ['c', 'C']],
   });
-  assert.throws(() => kv.query({ op: 'scan', prefix: '', limit: kvScanLimitMax + 1 }), TypeError);
-  assert.throws(() => kv.query({ op: 'drop' }), TypeError);
+  assert.throws(
+    () => kv.query({ op: 'scan', prefix: '', limit: kvScanLimitMax + 1 }),
+    (e: unknown) => e instanceof TypeError,
+  );
+  assert.throws(() => kv.query({ op: 'drop' }), (e: unknown) => e instanceof TypeError);
 });
 
 // Through the executor: commands round-trip through the CBOR codec, a malformed one fails only its index.
