@@ -40,22 +40,26 @@ export function utf8Length(text: string): number {
 }
 
 /**
- * Stream `pairs` as frames of at most `chunkBytesTarget` bytes each (or one oversize pair). The
- * caller passes a captured view of the map: the generator reads it lazily, as chunks are pulled.
+ * Stream the pairs `(keys[i], values[i])` as frames of at most `chunkBytesTarget` bytes each (or
+ * one oversize pair). The caller passes a captured view of the map, which the generator encodes
+ * lazily, as chunks are pulled; the arrays must not change meanwhile.
  *
  * @example
  * ```ts
- * for await (const chunk of encodeKvFrames(new Map([['a', '1']]))) console.log(chunk.byteLength);
+ * for await (const chunk of encodeKvFrames(['a'], ['1'])) console.log(chunk.byteLength);
  * ```
  */
 export async function* encodeKvFrames(
-  pairs: Iterable<[string, string]>,
+  keys: readonly string[],
+  values: readonly string[],
   chunkBytesTarget = kvSnapshotChunkBytesTarget,
 ): AsyncGenerator<Uint8Array> {
   const encoder = new Encoder(cborOptions);
   let batch: string[] = [];
   let batchBytes = framePrefixBytes + cborHeaderBytesMax;
-  for (const [key, value] of pairs) {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const value = values[i]!;
     const pairBytes = utf8Length(key) + utf8Length(value) + 2 * cborHeaderBytesMax;
     if (batch.length > 0 && batchBytes + pairBytes > chunkBytesTarget) {
       yield frame(encoder, batch);
