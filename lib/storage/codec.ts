@@ -1,0 +1,237 @@
+/**
+ * How the storage turns entries and records into bytes and back: binary CBOR, with cbor-x's
+ * encoder and decoder imported from its pure subpaths ('cbor-x/encode', 'cbor-x/decode'), never
+ * from the package root, whose optional native extension (cbor-extract) crashes Bun and Deno
+ * while decoding. `test/storage/codec.test.ts` proves under each runtime that it stays unloaded.
+ *
+ * An entry is stored as a CBOR array, positional so that it is small and quick to encode:
+ * `[kind, index, term, timeMs]` plus `data` (a byte string) for a command or `members` for a
+ * configuration, where kind is 0 noop, 1 command, 2 config. Noop and command entries, the hot path
+ * of every append, are written by `encodeEntry` itself into a shared buffer, byte for byte what
+ * cbor-x's encoder produces for the same array (the codec test proves it on random and boundary
+ * values): cbor-x's `encode` costs more per 100-byte entry than LMDB's own put, and the append
+ * benchmark's goal is 0.8 of raw LMDB. Configuration entries and records go through cbor-x.
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeEntry({ type: 'noop', index: 7, term: 2, timeMs: 0 });
+ * decodeEntry(bytes, 7); // { type: 'noop', index: 7, term: 2, timeMs: 0 }
+ * ```
+ * @module
+ */
+import { Encoder } from 'cbor-x/encode';
+import { Decoder } from 'cbor-x/decode';
+import * as v from 'valibot';
+import { StorageError } from '../core/errors.ts';
+import { type Entry, EntrySchema, MemberSchema } from '../core/messages.ts';
+
+/**
+ * cbor-x options, all spelled out: plain CBOR maps and arrays (no records, no shared structures),
+ * byte strings untagged, and copied out of the source on decode because LMDB's read buffers are
+ * reused once the read transaction moves on.
+ */
+const cborOptions = {
+  useRecords: false,
+  mapsAsObjects: true,
+  tagUint8Array: false,
+  copyBuffers: true,
+  structuredClone: false,
+  pack: false,
+  bundleStrings: false,
+  useTimestamp32: false,
+  useFloat32: 0,
+  alwaysUseFloat: false,
+  largeBigIntToFloat: false,
+  variableMapSize: false,
+  useSelfDescribedHeader: false,
+} as const;
+
+/** The encoder for records and configuration entries. */
+export const cborEncoder = new Encoder(cborOptions);
+/** The decoder for everything the storage reads. */
+export const cborDecoder = new Decoder(cborOptions);
+
+/** Entry kinds as stored: the first element of an entry's array. */
+const kindNoop = 0;
+const kindCommand = 1;
+const kindConfig = 2;
+
+/** Size of each shared buffer that noop and command entries are encoded into. */
+const encodeBufferBytes = 256 * 1024;
+/** Worst-case bytes an entry adds beyond its data: array and kind, three 9-byte numbers, 5-byte length. */
+const entryHeaderBytesMax = 2 + 3 * 9 + 5;
+
+let buffer = new Uint8Array(encodeBufferBytes);
+let view = new DataView(buffer.buffer);
+let position = 0;
+
+/**
+ * Write a natural number as cbor-x does: the shortest unsigned integer up to 2^32 - 1, a float64
+ * above (exact, since the schema keeps numbers below 2^53).
+ */
+function writeNatural(n: number): void {
+  if (n < 0x18) buffer[position++] = n;
+  else if (n < 0x100) {
+    buffer[position++] = 0x18;
+    buffer[position++] = n;
+  } else if (n < 0x10000) {
+    buffer[position++] = 0x19;
+    buffer[position++] = n >> 8;
+    buffer[position++] = n & 0xff;
+  } else if (n <= 0xffffffff) {
+    buffer[position++] = 0x1a;
+    view.setUint32(position, n);
+    position += 4;
+  } else {
+    buffer[position++] = 0xfb;
+    view.setFloat64(position, n);
+    position += 8;
+  }
+}
+
+/** Write a byte string's head (major type 2) for `length` bytes. */
+function writeBytesHead(length: number): void {
+  if (length < 0x18) buffer[position++] = 0x40 + length;
+  else if (length < 0x100) {
+    buffer[position++] = 0x58;
+    buffer[position++] = length;
+  } else if (length < 0x10000) {
+    buffer[position++] = 0x59;
+    buffer[position++] = length >> 8;
+    buffer[position++] = length & 0xff;
+  } else {
+    buffer[position++] = 0x5a;
+    view.setUint32(position, length);
+    position += 4;
+  }
+}
+
+/**
+ * Encode a valid entry. The result is a view of a shared buffer that is never overwritten: a
+ * full buffer is replaced, not reused, so earlier results stay valid for as long as LMDB holds
+ * them (its asynchronous put keeps a pointer until the commit).
+ */
+export function encodeEntry(entry: Entry): Uint8Array {
+  if (entry.type === 'config') {
+    return cborEncoder.encode([kindConfig, entry.index, entry.term, entry.timeMs, entry.members]);
+  }
+  const dataBytes = entry.type === 'command' ? entry.data.byteLength : 0;
+  if (position + dataBytes + entryHeaderBytesMax > buffer.length) {
+    buffer = new Uint8Array(Math.max(encodeBufferBytes, dataBytes + entryHeaderBytesMax));
+    view = new DataView(buffer.buffer);
+    position = 0;
+  }
+  const start = position;
+  buffer[position++] = entry.type === 'command' ? 0x85 : 0x84; // array of 5 or 4
+  buffer[position++] = entry.type === 'command' ? kindCommand : kindNoop;
+  writeNatural(entry.index);
+  writeNatural(entry.term);
+  writeNatural(entry.timeMs);
+  if (entry.type === 'command') {
+    writeBytesHead(dataBytes);
+    buffer.set(entry.data, position);
+    position += dataBytes;
+  }
+  return buffer.subarray(start, position);
+}
+
+/** Encode an entry with cbor-x alone: the reference `encodeEntry` is tested against. */
+export function encodeEntryWithCborX(entry: Entry): Uint8Array {
+  const head = [
+    entry.type === 'noop' ? kindNoop : entry.type === 'command' ? kindCommand : kindConfig,
+    entry.index,
+    entry.term,
+    entry.timeMs,
+  ];
+  if (entry.type === 'command') head.push(entry.data as unknown as number);
+  if (entry.type === 'config') head.push(entry.members as unknown as number);
+  return cborEncoder.encode(head);
+}
+
+function isNatural(n: unknown): boolean {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+}
+
+/**
+ * Whether `value` passes `EntrySchema`: a hand-written check for noop and command entries (the
+ * hot path; valibot's check costs about as much as the LMDB put), valibot for configurations.
+ * `test/storage/codec.test.ts` holds it to `v.is(EntrySchema, ...)` on crafted and random values.
+ */
+export function isEntry(value: unknown): value is Entry {
+  // Mirrors valibot: any non-null object (arrays too), required keys read through the prototype
+  // chain, and every enumerable key (inherited ones too, as `for in` sees them) must be known.
+  if (!value || typeof value !== 'object') return false;
+  const e = value as Record<string, unknown>;
+  const type = e['type'];
+  if (type === 'config') return v.is(EntrySchema, value);
+  if (type !== 'noop' && type !== 'command') return false;
+  for (const key in e) {
+    if (
+      key !== 'type' && key !== 'index' && key !== 'term' && key !== 'timeMs' &&
+      (type !== 'command' || key !== 'data')
+    ) return false;
+  }
+  return isNatural(e['index']) && isNatural(e['term']) && isNatural(e['timeMs']) &&
+    (type === 'noop' || e['data'] instanceof Uint8Array);
+}
+
+/**
+ * Decode and validate the entry stored under `index`. Any failure (undecodable bytes, a shape
+ * that fails the schema, a stored index other than the key) is a `StorageError` naming the index.
+ */
+export function decodeEntry(bytes: Uint8Array, index: number): Entry {
+  let decoded: unknown;
+  try {
+    decoded = cborDecoder.decode(bytes);
+  } catch (error) {
+    throw new StorageError(`Corrupted entry at index ${index}: undecodable CBOR`, { cause: error });
+  }
+  const entry = entryFromArray(decoded);
+  if (entry === null || !isEntry(entry)) {
+    throw new StorageError(`Corrupted entry at index ${index}: not a valid entry`);
+  }
+  if (entry.index !== index) {
+    throw new StorageError(`Corrupted entry at index ${index}: it holds index ${entry.index}`);
+  }
+  return entry;
+}
+
+function entryFromArray(decoded: unknown): Entry | null {
+  if (!Array.isArray(decoded)) return null;
+  const [kind, index, term, timeMs, body] = decoded as unknown[];
+  const head = { index, term, timeMs } as { index: number; term: number; timeMs: number };
+  if (kind === kindNoop && decoded.length === 4) return { type: 'noop', ...head };
+  if (kind === kindCommand && decoded.length === 5) {
+    return { type: 'command', ...head, data: body as Uint8Array };
+  }
+  if (kind === kindConfig && decoded.length === 5) {
+    return { type: 'config', ...head, members: body as v.InferOutput<typeof MemberSchema>[] };
+  }
+  return null;
+}
+
+/** Encode a record (hard state, snapshot metadata, configuration) with cbor-x. */
+export function encodeRecord(record: unknown): Uint8Array {
+  return cborEncoder.encode(record);
+}
+
+/**
+ * Decode a record and validate it with `schema`; a failure is a `StorageError` naming `what`.
+ */
+export function decodeRecord<S extends v.GenericSchema>(
+  bytes: Uint8Array,
+  schema: S,
+  what: string,
+): v.InferOutput<S> {
+  let decoded: unknown;
+  try {
+    decoded = cborDecoder.decode(bytes);
+  } catch (error) {
+    throw new StorageError(`Corrupted ${what}: undecodable CBOR`, { cause: error });
+  }
+  const result = v.safeParse(schema, decoded);
+  if (!result.success) {
+    throw new StorageError(`Corrupted ${what}: ${result.issues[0]?.message ?? 'invalid'}`);
+  }
+  return result.output;
+}

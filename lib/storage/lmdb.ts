@@ -1,0 +1,401 @@
+/**
+ * `LmdbStorage`: the durable `Storage`, one LMDB environment per member with named databases:
+ * `entries` (key: the log index as an ordered-binary number, exact to 2^53 — never the 'uint32'
+ * key encoding, which wraps at 2^32 and would overwrite entry 5 with entry 2^32 + 5), `meta`
+ * (hard state, compaction point, snapshot metadata, the configuration at the compaction point,
+ * the log's byte count), `configs` (configuration entries by index) and `snapshots` (the snapshot
+ * store's chunks). Values are binary CBOR written by `codec.ts`.
+ *
+ * Durability: every `write` and `compact` is one LMDB transaction (`root.transaction(callback)`:
+ * all its puts and removes commit together or not at all), and its promise resolves only after
+ * `root.flushed`, i.e. once that commit is synced to disk. lmdb's settings are spelled out in
+ * `lmdbSettings` below. A failed write leaves the storage failed for good: every later write
+ * rejects with the same `StorageError`, so the member stops acknowledging instead of pretending.
+ *
+ * @example
+ * ```ts
+ * const storage = await LmdbStorage.open({ path: '/var/lib/edgeraft/node-a' });
+ * await storage.write({ entries: [{ type: 'noop', index: 1, term: 1, timeMs: Date.now() }] });
+ * storage.lastIndex(); // 1, on disk
+ * await storage.close();
+ * ```
+ * @module
+ */
+import { type Database, open, type RootDatabase } from 'lmdb';
+import * as v from 'valibot';
+import { assert, CompactedError, ShutdownError, StorageError } from '../core/errors.ts';
+import {
+  type Configuration,
+  type Entry,
+  entryBytes,
+  type HardState,
+  HardStateSchema,
+  MembersSchema,
+  NaturalSchema,
+  type SnapshotMeta,
+  SnapshotMetaSchema,
+} from '../core/messages.ts';
+import type { Storage, WriteBatch } from './storage.ts';
+import { configurationAt, configurationOf, planBatch } from './batch.ts';
+import { decodeEntry, decodeRecord, encodeEntry, encodeRecord } from './codec.ts';
+import { parseOptions } from './options.ts';
+import { snapshotChunkBytesMaxDefault, SnapshotStore } from './snapshot-store.ts';
+import { TermRuns, termRunsMaxDefault } from './term-runs.ts';
+
+/** Default LMDB map size: address space only, the file grows as needed (lmdb also grows the map). */
+export const mapSizeBytesDefault = 16 * 1024 ** 3;
+
+/** Options of `LmdbStorage.open`, validated once. */
+export const LmdbStorageOptionsSchema = v.strictObject({
+  /** Folder of the LMDB environment (created if missing). */
+  path: v.pipe(v.string(), v.minLength(1)),
+  /** Initial LMDB map size in bytes: at least 1 MiB, at most 2^46. */
+  mapSizeBytes: v.optional(
+    v.pipe(v.number(), v.safeInteger(), v.minValue(1024 ** 2), v.maxValue(2 ** 46)),
+    mapSizeBytesDefault,
+  ),
+  /** Most term runs kept in memory for `term(index)` (see `TermRuns`). */
+  termRunsMax: v.optional(
+    v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(1_000_000)),
+    termRunsMaxDefault,
+  ),
+  /** Largest chunk the snapshot store keeps, in bytes (snapshots are re-chunked to this size). */
+  snapshotChunkBytesMax: v.optional(
+    v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(64 * 1024 ** 2)),
+    snapshotChunkBytesMaxDefault,
+  ),
+});
+export type LmdbStorageOptions = v.InferInput<typeof LmdbStorageOptionsSchema>;
+
+/**
+ * lmdb settings that durability depends on, written out rather than left to defaults:
+ * - `noSync: false`: commits are synced to disk; `noMetaSync: false`: so is the meta page.
+ * - `overlappingSync: true`: lmdb's default on Linux, kept on purpose. A commit is visible before
+ *   its sync finishes, so a `put`/`transaction` promise may resolve before the data is durable:
+ *   every write here therefore also awaits `root.flushed`, which resolves after the sync. The sync
+ *   then overlaps the next batch's commit instead of holding the write lock, which is what lets
+ *   pipelined appends reach LMDB's throughput. After a process crash lmdb reopens at the last
+ *   commit (the OS still has its pages); after an OS crash, at the last synced one, which covers
+ *   every acknowledged write.
+ * - `eventTurnBatching: true`, `commitDelay: 0`: writes queued in one turn share one commit, started
+ *   on the next turn; each `write` is in any case one `transaction` callback.
+ * - `cache: false`, `compression: false`, `useWritemap: false`: plain LMDB, no extra copy of
+ *   values in memory, no write map (a stray pointer cannot scribble on the database).
+ */
+const lmdbSettings = {
+  encoding: 'binary',
+  keyEncoding: 'ordered-binary',
+  noSync: false,
+  noMetaSync: false,
+  overlappingSync: true,
+  eventTurnBatching: true,
+  commitDelay: 0,
+  cache: false,
+  compression: false,
+  useWritemap: false,
+  maxDbs: 8,
+} as const;
+
+const CompactionSchema = v.strictObject({ index: NaturalSchema, term: NaturalSchema });
+const ConfigurationSchema = v.strictObject({
+  index: NaturalSchema,
+  term: NaturalSchema,
+  members: MembersSchema,
+});
+const metaKeys = {
+  hardState: 'hardState',
+  compaction: 'compaction',
+  snapshot: 'snapshot',
+  baseConfig: 'baseConfig',
+  logBytes: 'logBytes',
+} as const;
+
+/** The durable LMDB storage; see the module comment. */
+export class LmdbStorage implements Storage {
+  /** The snapshot data of this member, in the same environment. */
+  readonly snapshots: SnapshotStore;
+  readonly #root: RootDatabase;
+  readonly #entries: Database<Uint8Array, number>;
+  readonly #meta: Database<Uint8Array, string>;
+  readonly #configs: Database<Uint8Array, number>;
+  readonly #terms: TermRuns;
+  #compactIndex = 0;
+  #compactTerm = 0;
+  #lastIndex = 0;
+  #hardState: HardState = { term: 0, vote: null, commitIndex: 0 };
+  #snapshot: SnapshotMeta | null = null;
+  #baseConfig: Configuration | null = null;
+  #configList: Configuration[] = [];
+  #logBytes = 0;
+  #failure: StorageError | null = null;
+  #closed = false;
+
+  private constructor(root: RootDatabase, termRunsMax: number, snapshotChunkBytesMax: number) {
+    this.#root = root;
+    this.#entries = root.openDB<Uint8Array, number>({ name: 'entries', ...lmdbSettings });
+    this.#meta = root.openDB<Uint8Array, string>({ name: 'meta', ...lmdbSettings });
+    this.#configs = root.openDB<Uint8Array, number>({ name: 'configs', ...lmdbSettings });
+    this.#terms = new TermRuns(termRunsMax);
+    this.snapshots = new SnapshotStore(root, snapshotChunkBytesMax);
+  }
+
+  /**
+   * Open (or create) the storage at `options.path` and recover its state. Throws `TypeError` or
+   * `RangeError` naming a bad option, `StorageError` when the stored data is damaged.
+   */
+  static async open(options: LmdbStorageOptions): Promise<LmdbStorage> {
+    const o = parseOptions(LmdbStorageOptionsSchema, options, 'LmdbStorage.open');
+    let root: RootDatabase;
+    try {
+      root = open({ path: o.path, mapSize: o.mapSizeBytes, ...lmdbSettings });
+    } catch (error) {
+      throw new StorageError(`Cannot open LMDB at ${o.path}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    const storage = new LmdbStorage(root, o.termRunsMax, o.snapshotChunkBytesMax);
+    try {
+      storage.#recover();
+      await storage.snapshots.recover();
+    } catch (error) {
+      await root.close();
+      throw error;
+    }
+    return storage;
+  }
+
+  #readMeta<S extends v.GenericSchema>(key: string, schema: S): v.InferOutput<S> | undefined {
+    const bytes = this.#meta.getBinary(key);
+    return bytes === undefined ? undefined : decodeRecord(bytes, schema, `${key} record`);
+  }
+
+  /** Load the cached state from disk and check the log's ends. */
+  #recover(): void {
+    const compaction = this.#readMeta(metaKeys.compaction, CompactionSchema);
+    this.#compactIndex = compaction?.index ?? 0;
+    this.#compactTerm = compaction?.term ?? 0;
+    this.#hardState = this.#readMeta(metaKeys.hardState, HardStateSchema) ?? this.#hardState;
+    this.#snapshot = this.#readMeta(metaKeys.snapshot, SnapshotMetaSchema) ?? null;
+    this.#baseConfig = this.#readMeta(metaKeys.baseConfig, v.nullable(ConfigurationSchema)) ?? null;
+    this.#logBytes = this.#readMeta(metaKeys.logBytes, NaturalSchema) ?? 0;
+    for (const { key, value } of this.#configs.getRange({})) {
+      const config = decodeRecord(value, ConfigurationSchema, `configuration at index ${key}`);
+      if (config.index !== key) {
+        throw new StorageError(
+          `Corrupted configuration at index ${key}: it holds index ${config.index}`,
+        );
+      }
+      this.#configList.push(config);
+    }
+    let firstKey: number | undefined;
+    for (const key of this.#entries.getKeys({ limit: 1 })) firstKey = key;
+    let lastKey: number | undefined;
+    for (const key of this.#entries.getKeys({ reverse: true, limit: 1 })) lastKey = key;
+    if (firstKey === undefined || lastKey === undefined) {
+      this.#lastIndex = this.#compactIndex;
+      return;
+    }
+    if (firstKey !== this.#compactIndex + 1) {
+      throw new StorageError(
+        `Missing entry at index ${this.#compactIndex + 1}: the log starts at ${firstKey}`,
+      );
+    }
+    this.#lastIndex = lastKey;
+    const last = this.#readEntry(lastKey);
+    this.#terms.append(lastKey, last.term);
+  }
+
+  /** Read and validate the entry at `index`, which must be stored. */
+  #readEntry(index: number): Entry {
+    const bytes = this.#entries.getBinary(index);
+    if (bytes === undefined) throw new StorageError(`Missing entry at index ${index}`);
+    return decodeEntry(bytes, index);
+  }
+
+  firstIndex(): number {
+    return this.#compactIndex + 1;
+  }
+
+  lastIndex(): number {
+    return this.#lastIndex;
+  }
+
+  term(index: number): number | undefined {
+    if (index === this.#compactIndex) return this.#compactTerm;
+    if (index < this.#compactIndex || index > this.#lastIndex) return undefined;
+    return this.#terms.term(index) ?? this.#readEntry(index).term;
+  }
+
+  entries(fromIndex: number, toIndex: number, bytesMax: number): Entry[] {
+    if (fromIndex < this.firstIndex()) throw new CompactedError(fromIndex, this.firstIndex());
+    const end = Math.min(toIndex, this.#lastIndex + 1);
+    const out: Entry[] = [];
+    if (fromIndex >= end) return out;
+    let bytes = 0;
+    let expected = fromIndex;
+    for (const { key, value } of this.#entries.getRange({ start: fromIndex, end })) {
+      if (key !== expected) throw new StorageError(`Missing entry at index ${expected}`);
+      const entry = decodeEntry(value, key);
+      bytes += entryBytes(entry);
+      if (out.length > 0 && bytes > bytesMax) return out;
+      out.push(entry);
+      expected++;
+    }
+    if (expected < end) throw new StorageError(`Missing entry at index ${expected}`);
+    return out;
+  }
+
+  hardState(): HardState {
+    return { ...this.#hardState };
+  }
+
+  configurations(): Configuration[] {
+    return this.#baseConfig === null
+      ? [...this.#configList]
+      : [this.#baseConfig, ...this.#configList];
+  }
+
+  snapshotMeta(): SnapshotMeta | null {
+    return this.#snapshot;
+  }
+
+  logBytes(): number {
+    return this.#logBytes;
+  }
+
+  #checkWritable(): void {
+    if (this.#failure !== null) throw this.#failure;
+    if (this.#closed) throw new ShutdownError('the storage is closed');
+  }
+
+  /** Run `body` as one transaction and wait for its sync; a failure makes the storage failed. */
+  async #commit(what: string, body: () => void): Promise<void> {
+    try {
+      await this.#root.transaction(body);
+      await this.#root.flushed;
+    } catch (error) {
+      // lmdb attaches a second rejected promise with the I/O error; observe it so it is not unhandled.
+      const commitError = (error as { commitError?: Promise<unknown> }).commitError;
+      if (commitError instanceof Promise) commitError.catch(() => {});
+      const cause = await (commitError ?? Promise.resolve(error)).catch((e: unknown) => e);
+      this.#failure = new StorageError(
+        `${what} failed: ${(cause as Error)?.message ?? String(cause)}`,
+        { cause },
+      );
+      throw this.#failure;
+    }
+  }
+
+  async write(batch: WriteBatch): Promise<void> {
+    this.#checkWritable();
+    const plan = planBatch(this, batch);
+    const entries = batch.entries ?? [];
+    const snapshot = batch.snapshot;
+    // Worked out before the transaction from the state it starts from (one writer at a time).
+    let logBytes = plan.discardLog ? 0 : this.#logBytes;
+    let dropFrom = 0;
+    let dropTo = -1;
+    if (plan.discardLog) {
+      dropFrom = this.firstIndex();
+      dropTo = this.#lastIndex;
+    } else if (plan.truncateFromIndex !== null) {
+      dropFrom = plan.truncateFromIndex;
+      dropTo = this.#lastIndex;
+      for (const old of this.entries(dropFrom, dropTo + 1, Infinity)) logBytes -= entryBytes(old);
+    }
+    const keptConfigs = plan.discardLog
+      ? []
+      : this.#configList.filter((c) =>
+        plan.truncateFromIndex === null || c.index < plan.truncateFromIndex
+      );
+    const droppedConfigs = this.#configList.filter((c) => !keptConfigs.includes(c));
+    const newConfigs: Configuration[] = [];
+    for (const entry of entries) {
+      logBytes += entryBytes(entry);
+      const config = configurationOf(entry);
+      if (config !== null) newConfigs.push(config);
+    }
+    const baseConfig = snapshot !== undefined && plan.discardLog
+      ? { index: snapshot.index, term: snapshot.term, members: snapshot.members }
+      : this.#baseConfig;
+
+    await this.#commit('Write', () => {
+      for (let index = dropFrom; index <= dropTo; index++) this.#entries.remove(index);
+      for (const c of droppedConfigs) this.#configs.remove(c.index);
+      if (snapshot !== undefined) {
+        this.#meta.put(metaKeys.snapshot, encodeRecord(snapshot));
+        if (plan.discardLog) {
+          this.#meta.put(
+            metaKeys.compaction,
+            encodeRecord({ index: snapshot.index, term: snapshot.term }),
+          );
+          this.#meta.put(metaKeys.baseConfig, encodeRecord(baseConfig));
+        }
+      }
+      for (const entry of entries) this.#entries.put(entry.index, encodeEntry(entry));
+      for (const c of newConfigs) this.#configs.put(c.index, encodeRecord(c));
+      if (logBytes !== this.#logBytes) this.#meta.put(metaKeys.logBytes, encodeRecord(logBytes));
+      if (batch.hardState !== undefined) {
+        this.#meta.put(metaKeys.hardState, encodeRecord(batch.hardState));
+      }
+    });
+
+    // Durable: now the cached state may show it.
+    if (snapshot !== undefined) {
+      this.#snapshot = snapshot;
+      if (plan.discardLog) {
+        this.#compactIndex = snapshot.index;
+        this.#compactTerm = snapshot.term;
+        this.#baseConfig = baseConfig;
+        this.#terms.clear();
+      }
+    }
+    if (plan.truncateFromIndex !== null) this.#terms.truncateFrom(plan.truncateFromIndex);
+    for (const entry of entries) this.#terms.append(entry.index, entry.term);
+    this.#configList = [...keptConfigs, ...newConfigs];
+    this.#lastIndex = plan.lastIndex;
+    this.#logBytes = logBytes;
+    if (batch.hardState !== undefined) this.#hardState = { ...batch.hardState };
+  }
+
+  async compact(index: number): Promise<void> {
+    this.#checkWritable();
+    if (index <= this.#compactIndex) return;
+    assert(
+      index <= this.#lastIndex,
+      `Compaction to index ${index} past the last index ${this.#lastIndex}`,
+    );
+    assert(
+      this.#snapshot !== null && index <= this.#snapshot.index,
+      `Compaction to index ${index} past the snapshot index ${this.#snapshot?.index ?? 0}`,
+    );
+    const dropFrom = this.firstIndex();
+    let logBytes = this.#logBytes;
+    let term = 0;
+    for (const old of this.entries(dropFrom, index + 1, Infinity)) {
+      logBytes -= entryBytes(old);
+      term = old.term;
+    }
+    const baseConfig = configurationAt(this.#baseConfig, this.#configList, index);
+    const dropped = this.#configList.filter((c) => c.index <= index);
+    await this.#commit('Compaction', () => {
+      for (let i = dropFrom; i <= index; i++) this.#entries.remove(i);
+      for (const c of dropped) this.#configs.remove(c.index);
+      this.#meta.put(metaKeys.compaction, encodeRecord({ index, term }));
+      this.#meta.put(metaKeys.baseConfig, encodeRecord(baseConfig));
+      this.#meta.put(metaKeys.logBytes, encodeRecord(logBytes));
+    });
+    this.#compactIndex = index;
+    this.#compactTerm = term;
+    this.#baseConfig = baseConfig;
+    this.#configList = this.#configList.filter((c) => c.index > index);
+    this.#logBytes = logBytes;
+    this.#terms.compactTo(index);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#root.close();
+  }
+}
