@@ -62,6 +62,9 @@ export type Member = v.InferOutput<typeof MemberSchema>;
 
 export const MembersSchema = v.pipe(v.array(MemberSchema), v.maxLength(configurationMembersMax));
 
+/** A byte string (any `Uint8Array`, including Node's `Buffer`). */
+export const BytesSchema = v.custom<Uint8Array>((x) => x instanceof Uint8Array, 'Expected bytes (Uint8Array)');
+
 const entryHead = { index: NaturalSchema, term: NaturalSchema, timeMs: NaturalSchema };
 
 /** A no-op entry, written by every new leader so that it can commit entries of its term. */
@@ -70,7 +73,7 @@ export const NoopEntrySchema = v.strictObject({ type: v.literal('noop'), ...entr
 export const CommandEntrySchema = v.strictObject({
   type: v.literal('command'),
   ...entryHead,
-  data: v.instance(Uint8Array),
+  data: BytesSchema,
 });
 /** A configuration: the full member list that takes effect as soon as it is appended. */
 export const ConfigEntrySchema = v.strictObject({

@@ -1,0 +1,998 @@
+/**
+ * The Raft step machine: pure and deterministic. It reads storage synchronously but never writes
+ * it, has no clock (time arrives as `tick()`), no sockets and no randomness but the injected
+ * generator. Its driver calls `tick()`, `step(message)` and `propose(...)`, then takes a `Ready`
+ * (what to persist, what to send, what to apply), carries it out, and calls `advance()`.
+ *
+ * The contract of a `Ready` (etcd-io/raft `rawnode.go` is the model):
+ * 1. write `snapshot`, `entries` and `hardState` durably, as one transaction;
+ * 2. `messages` may be sent at once, in parallel with that write;
+ * 3. `messagesAfterPersist` only once the write is durable (votes and acknowledgements);
+ * 4. apply `committed` in order; answer `readStates` once applied up to their index;
+ * 5. call `advance(ready)` once the write is durable. Only one `Ready` is outstanding at a time.
+ *
+ * @example
+ * ```ts
+ * const raft = new Raft(storage, { id: 'a', random: seededRandom(1) });
+ * raft.bootstrap([{ id: 'a', type: 'ACTIVE' }], 0);
+ * while (raft.hasReady()) { const rd = raft.ready(); await persist(rd); raft.advance(rd); }
+ * ```
+ * @module
+ */
+import {
+  assert,
+  CompactedError,
+  ConfigChangeInProgressError,
+  LeadershipTransferError,
+  NotLeaderError,
+  ProposalDroppedError,
+} from './errors.ts';
+import type { LogReader } from './log-reader.ts';
+import {
+  type AppendMessage,
+  type AppendResponseMessage,
+  type Configuration,
+  type Entry,
+  entryBytes,
+  type HardState,
+  type HeartbeatResponseMessage,
+  type Member,
+  MemberType,
+  type RaftMessage,
+  type SnapshotMessage,
+  type SnapshotMeta,
+  type VoteMessage,
+  type VoteResponseMessage,
+} from './messages.ts';
+import { parseRaftOptions, type RaftOptions, type RaftOptionsInput } from './options.ts';
+import { Progress, type ProgressState } from './progress.ts';
+import { committedIndex, majority, tallyVotes } from './quorum.ts';
+import { RaftLog } from './raft-log.ts';
+import { randomInt } from './random.ts';
+
+/** The role of an ACTIVE member. Non-voting members are always followers. */
+export type Role = 'follower' | 'candidate' | 'leader';
+
+/** A read request that may be answered once the state machine has applied `index`. */
+export type ReadState = { requestId: number; index: number };
+
+/** What the driver must do next; see the module comment for the order. */
+export interface Ready {
+  /** The term, vote and commit index to persist, or `null` when unchanged. */
+  hardState: HardState | null;
+  /** A snapshot received from the leader to install (restore the state machine from it). */
+  snapshot: SnapshotMeta | null;
+  /** Entries to append durably (replacing stored entries from the first one's index). */
+  entries: Entry[];
+  /** Messages that may leave now. */
+  messages: RaftMessage[];
+  /** Messages that may leave only once this ready's writes are durable. */
+  messagesAfterPersist: RaftMessage[];
+  /** Committed entries to apply, in order. */
+  committed: Entry[];
+  /** Read requests now safe to answer once applied up to their index. */
+  readStates: ReadState[];
+  /** Read requests that cannot be answered here (leadership lost): fail them with NotLeader. */
+  readsFailed: number[];
+}
+
+/** A snapshot of the core's state, for `status()`. */
+export type RaftStatus = {
+  id: string;
+  role: Role;
+  term: number;
+  vote: string | null;
+  leaderId: string | null;
+  polling: boolean;
+  commitIndex: number;
+  appliedIndex: number;
+  firstIndex: number;
+  lastIndex: number;
+  persistedIndex: number;
+  members: Member[];
+  configurationIndex: number;
+  leadTransferee: string | null;
+  progress: Record<string, { matchIndex: number; nextIndex: number; state: ProgressState; inflight: number }>;
+};
+
+type PendingRead = { requestId: number; index: number; seq: number };
+
+/** How many heartbeat rounds to remember the send tick of, for leases. */
+const heartbeatRoundsRemembered = 1024;
+
+/**
+ * One member's Raft state machine.
+ *
+ * Invariants (asserted): at most one leader per term from this member's view (a leader never
+ * receives AppendEntries of its own term); entries at or below the commit index are never
+ * rewritten; the commit index and the applied index never decrease.
+ */
+export class Raft {
+  readonly id: string;
+  readonly #o: RaftOptions;
+  readonly #storage: LogReader;
+  readonly #log: RaftLog;
+  #term: number;
+  #vote: string | null;
+  #role: Role = 'follower';
+  #leaderId: string | null = null;
+  #polling = false;
+  #tickCount = 0;
+  #electionElapsed = 0;
+  #heartbeatElapsed = 0;
+  #randomizedElectionTicks = 0;
+  #nowMs = 0;
+  #lastLogTimeMs = 0;
+  #configs: Configuration[];
+  #voters: string[] = [];
+  #targets: string[] = [];
+  #progress = new Map<string, Progress>();
+  #votes = new Map<string, boolean>();
+  #messages: RaftMessage[] = [];
+  #messagesAfterPersist: RaftMessage[] = [];
+  #readStates: ReadState[] = [];
+  #readsFailed: number[] = [];
+  #pendingReads: PendingRead[] = [];
+  #readsAwaitingTermCommit: number[] = [];
+  #readSeq = 0;
+  #readRoundNeeded = false;
+  #roundTicks = new Map<number, number>();
+  #leadTransferee: string | null = null;
+  #uncommitted: Array<{ lastIndex: number; bytes: number }> = [];
+  #uncommittedBytes = 0;
+  #broadcastNeeded = false;
+  #lastReadyHardState: HardState;
+  #readyOutstanding = false;
+
+  constructor(storage: LogReader, options: RaftOptionsInput) {
+    this.#o = parseRaftOptions(options);
+    this.id = this.#o.id;
+    this.#storage = storage;
+    this.#log = new RaftLog(storage, this.#o.appliedIndex);
+    const hard = storage.hardState();
+    this.#term = hard.term;
+    this.#vote = hard.vote;
+    this.#lastReadyHardState = { term: hard.term, vote: hard.vote, commitIndex: this.#log.committedIndex };
+    this.#configs = storage.configurations().map((c) => ({ ...c, members: [...c.members] }));
+    this.#onConfigurationChanged();
+    const last = this.#log.lastIndex();
+    if (last >= this.#log.firstIndex()) this.#lastLogTimeMs = this.#log.entries(last, last + 1, 1)[0]!.timeMs;
+    else this.#lastLogTimeMs = storage.snapshotMeta()?.timeMs ?? 0;
+    this.#resetRandomizedElectionTicks();
+  }
+
+  // ---- Inputs -------------------------------------------------------------------------------
+
+  /**
+   * Write the first configuration of a new cluster as entry 1 (term 1), committed. Every founding
+   * member bootstraps with the same members, so their logs agree. Only on an empty log.
+   */
+  bootstrap(members: Member[], timeMs: number): void {
+    if (this.#log.lastIndex() !== 0 || this.#term !== 0) {
+      throw new RangeError(`Cannot bootstrap: the log is not empty (last index ${this.#log.lastIndex()}, term ${this.#term})`);
+    }
+    this.#term = 1;
+    const entry: Entry = { type: 'config', index: 1, term: 1, timeMs, members: members.map((m) => ({ ...m })) };
+    this.#log.append([entry]);
+    this.#lastLogTimeMs = timeMs;
+    this.#configs.push({ index: 1, term: 1, members: entry.members });
+    this.#onConfigurationChanged();
+    this.#log.commitTo(1);
+  }
+
+  /**
+   * Advance logical time by one tick. `nowMs`, when given, is the driver's clock, used only to
+   * stamp new entries with log time; the core never reads a clock itself.
+   */
+  tick(nowMs?: number): void {
+    if (nowMs !== undefined && nowMs > this.#nowMs) this.#nowMs = Math.floor(nowMs);
+    this.#tickCount++;
+    if (this.#role === 'leader') this.#tickLeader();
+    else this.#tickFollower();
+  }
+
+  /**
+   * Start an election now, as if the election timer had fired: poll first, then campaign if a
+   * majority would vote. Does nothing on a leader or a member that is not ACTIVE.
+   */
+  campaign(): void {
+    if (this.#role === 'leader' || !this.#promotable()) return;
+    if (this.#role === 'candidate') this.#becomeFollower(this.#term, null);
+    this.#startPoll();
+  }
+
+  /** Feed one validated message from the network. Messages for another member are ignored. */
+  step(m: RaftMessage): void {
+    if (m.to !== this.id) return;
+    if (m.term > this.#term) {
+      if (m.type === 'vote') {
+        const inLease = this.#leaderId !== null && this.#electionElapsed < this.#o.electionTicks;
+        if (!m.transfer && inLease) {
+          // A live leader: refuse disruptions by a member that merely lost touch with it.
+          if (m.preVote) this.#respondVote(m, false);
+          return;
+        }
+      }
+      const pollTraffic = (m.type === 'vote' && m.preVote) || (m.type === 'voteResponse' && m.preVote && m.granted);
+      if (!pollTraffic) {
+        const leader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot' ? m.from : null;
+        this.#becomeFollower(m.term, leader);
+      }
+    } else if (m.term < this.#term) {
+      if (m.type === 'append' || m.type === 'heartbeat') {
+        // A deposed leader: tell it the newer term so it steps down.
+        this.#send(
+          { type: 'appendResponse', from: this.id, to: m.from, term: this.#term, success: false, matchIndex: 0, hintIndex: 0, hintTerm: 0 },
+          true,
+        );
+      } else if (m.type === 'vote' && m.preVote) {
+        this.#respondVote(m, false);
+      }
+      return;
+    }
+    switch (m.type) {
+      case 'vote':
+        return this.#onVote(m);
+      case 'voteResponse':
+        return this.#onVoteResponse(m);
+      case 'append':
+        this.#heardFromLeader(m.from);
+        return this.#onAppend(m);
+      case 'appendResponse':
+        return this.#onAppendResponse(m);
+      case 'heartbeat':
+        this.#heardFromLeader(m.from);
+        if (m.commitIndex > this.#log.committedIndex && m.commitIndex <= this.#log.lastIndex()) this.#commitTo(m.commitIndex);
+        this.#send({ type: 'heartbeatResponse', from: this.id, to: m.from, term: this.#term, readSeq: m.readSeq }, true);
+        return;
+      case 'heartbeatResponse':
+        return this.#onHeartbeatResponse(m);
+      case 'snapshot':
+        this.#heardFromLeader(m.from);
+        return this.#onSnapshot(m);
+      case 'timeoutNow':
+        if (this.#promotable()) this.#campaign(true);
+        return;
+    }
+  }
+
+  /**
+   * Append one command to the leader's log. Returns its index and term: its outcome is the
+   * state machine's output for that index if the entry there still has that term when applied.
+   * Throws `NotLeaderError`, `LeadershipTransferError` or `ProposalDroppedError`.
+   */
+  propose(data: Uint8Array, timeMs: number): { index: number; term: number } {
+    const r = this.proposeBatch([data], timeMs);
+    return { index: r.firstIndex, term: r.term };
+  }
+
+  /** Append several commands at consecutive indexes; returns the first index and the term. */
+  proposeBatch(commands: readonly Uint8Array[], timeMs: number): { firstIndex: number; term: number } {
+    this.#assertCanPropose();
+    let bytes = 0;
+    for (const c of commands) bytes += c.byteLength + 24;
+    if (this.#uncommittedBytes > 0 && this.#uncommittedBytes + bytes > this.#o.uncommittedBytesMax) {
+      throw new ProposalDroppedError(`${this.#uncommittedBytes} bytes uncommitted, limit ${this.#o.uncommittedBytesMax}`);
+    }
+    const time = this.#stampTime(timeMs);
+    const first = this.#log.lastIndex() + 1;
+    const entries: Entry[] = commands.map((data, i) => ({ type: 'command', index: first + i, term: this.#term, timeMs: time, data }));
+    this.#appendAsLeader(entries, bytes);
+    return { firstIndex: first, term: this.#term };
+  }
+
+  /**
+   * Propose a new configuration (the full member list). One change at a time: throws
+   * `ConfigChangeInProgressError` while the previous one is uncommitted or before the leader has
+   * committed an entry of its term.
+   */
+  proposeConfiguration(members: Member[], timeMs: number): { index: number; term: number } {
+    this.#assertCanPropose();
+    const latest = this.#latestConfig();
+    if (latest !== null && latest.index > this.#log.committedIndex) throw new ConfigChangeInProgressError(latest.index);
+    if (this.#log.term(this.#log.committedIndex) !== this.#term) throw new ConfigChangeInProgressError(this.#log.lastIndex());
+    const index = this.#log.lastIndex() + 1;
+    const entry: Entry = { type: 'config', index, term: this.#term, timeMs: this.#stampTime(timeMs), members: members.map((m) => ({ ...m })) };
+    this.#appendAsLeader([entry], entryBytes(entry));
+    return { index, term: this.#term };
+  }
+
+  /**
+   * Ask for a linearizable read (read index): once a majority confirms this member is still the
+   * leader, a `ReadState` with the commit index at receipt is returned in a `Ready`.
+   */
+  readIndex(requestId: number): void {
+    if (this.#role !== 'leader') throw new NotLeaderError(this.#leaderId);
+    if (this.#pendingReads.length + this.#readsAwaitingTermCommit.length >= this.#o.readsPendingMax) {
+      throw new ProposalDroppedError(`${this.#o.readsPendingMax} reads pending, limit readsPendingMax`);
+    }
+    if (this.#log.term(this.#log.committedIndex) !== this.#term) {
+      this.#readsAwaitingTermCommit.push(requestId);
+      return;
+    }
+    this.#queueRead(requestId);
+  }
+
+  /**
+   * A read served within the leader's lease: no round trip, relying on bounded clock drift.
+   * Falls back to `readIndex` when the lease has lapsed.
+   */
+  leaseRead(requestId: number): void {
+    if (this.#role === 'leader' && this.#leaseValid() && this.#log.term(this.#log.committedIndex) === this.#term) {
+      this.#readStates.push({ requestId, index: this.#log.committedIndex });
+      return;
+    }
+    this.readIndex(requestId);
+  }
+
+  /** Hand leadership to `to`: catch it up, then tell it to campaign at once. */
+  transferLeadership(to: string): void {
+    if (this.#role !== 'leader') throw new NotLeaderError(this.#leaderId);
+    if (to === this.id) return;
+    if (!this.#voters.includes(to)) throw new RangeError(`Cannot transfer leadership to ${to}: not an ACTIVE member`);
+    this.#leadTransferee = to;
+    this.#electionElapsed = 0;
+    const pr = this.#progress.get(to)!;
+    if (pr.matchIndex === this.#log.lastIndex()) this.#sendTimeoutNow(to);
+    else this.#sendAppend(to, true);
+  }
+
+  /** The driver could not deliver a snapshot to `to`: fall back to probing. */
+  reportSnapshotFailed(to: string): void {
+    const pr = this.#progress.get(to);
+    if (pr === undefined || pr.state !== 'snapshot') return;
+    pr.pendingSnapshotIndex = 0;
+    pr.becomeProbe();
+  }
+
+  /** The driver lost its connection to `to`: stop streaming optimistically to it. */
+  reportUnreachable(to: string): void {
+    const pr = this.#progress.get(to);
+    if (pr !== undefined && pr.state === 'replicate') pr.becomeProbe();
+  }
+
+  // ---- Ready / advance ----------------------------------------------------------------------
+
+  /** True when there is something for the driver to do. */
+  hasReady(): boolean {
+    return (
+      this.#broadcastNeeded ||
+      this.#readRoundNeeded ||
+      this.#messages.length > 0 ||
+      this.#messagesAfterPersist.length > 0 ||
+      this.#readStates.length > 0 ||
+      this.#readsFailed.length > 0 ||
+      this.#log.hasEntriesToPersist() ||
+      this.#log.hasSnapshotToPersist() ||
+      this.#log.hasEntriesToApply() ||
+      this.#hardStateChanged()
+    );
+  }
+
+  /** Take the next batch of work. Call `advance(ready)` when its writes are durable. */
+  ready(): Ready {
+    assert(!this.#readyOutstanding, 'ready() called again before advance()');
+    this.#flushBroadcasts();
+    const hardState = this.#hardStateChanged() ? this.#hardState() : null;
+    if (hardState !== null) this.#lastReadyHardState = hardState;
+    const rd: Ready = {
+      hardState,
+      snapshot: this.#log.takeSnapshotToPersist(),
+      entries: this.#log.takeEntriesToPersist(),
+      messages: this.#messages,
+      messagesAfterPersist: this.#messagesAfterPersist,
+      committed: this.#log.takeEntriesToApply(this.#o.committedBytesMax),
+      readStates: this.#readStates,
+      readsFailed: this.#readsFailed,
+    };
+    this.#messages = [];
+    this.#messagesAfterPersist = [];
+    this.#readStates = [];
+    this.#readsFailed = [];
+    this.#readyOutstanding = true;
+    return rd;
+  }
+
+  /** The writes of `rd` are durable. */
+  advance(rd: Ready): void {
+    assert(this.#readyOutstanding, 'advance() without an outstanding ready()');
+    this.#readyOutstanding = false;
+    if (rd.snapshot !== null) this.#log.stableSnapshotTo(rd.snapshot);
+    const last = rd.entries[rd.entries.length - 1];
+    if (last !== undefined) this.#log.stableTo(last.index, last.term);
+    if (this.#role === 'leader' && this.#maybeCommit()) this.#broadcastNeeded = true;
+  }
+
+  // ---- Queries ------------------------------------------------------------------------------
+
+  get role(): Role {
+    return this.#role;
+  }
+  get term(): number {
+    return this.#term;
+  }
+  get leaderId(): string | null {
+    return this.#leaderId;
+  }
+  get commitIndex(): number {
+    return this.#log.committedIndex;
+  }
+  get lastIndex(): number {
+    return this.#log.lastIndex();
+  }
+  /** Term of the entry at `index`, or `undefined` when compacted or absent. */
+  termAt(index: number): number | undefined {
+    return this.#log.term(index);
+  }
+  /** The configuration in effect (the latest in the log, committed or not). */
+  configuration(): Configuration | null {
+    return this.#latestConfig();
+  }
+
+  status(): RaftStatus {
+    const config = this.#latestConfig();
+    const progress: RaftStatus['progress'] = {};
+    for (const [id, pr] of this.#progress) {
+      progress[id] = { matchIndex: pr.matchIndex, nextIndex: pr.nextIndex, state: pr.state, inflight: pr.inflights.count };
+    }
+    return {
+      id: this.id,
+      role: this.#role,
+      term: this.#term,
+      vote: this.#vote,
+      leaderId: this.#leaderId,
+      polling: this.#polling,
+      commitIndex: this.#log.committedIndex,
+      appliedIndex: this.#log.appliedIndex,
+      firstIndex: this.#log.firstIndex(),
+      lastIndex: this.#log.lastIndex(),
+      persistedIndex: this.#log.persistedIndex(),
+      members: config?.members.map((m) => ({ ...m })) ?? [],
+      configurationIndex: config?.index ?? 0,
+      leadTransferee: this.#leadTransferee,
+      progress,
+    };
+  }
+
+  // ---- Timers -------------------------------------------------------------------------------
+
+  #tickFollower(): void {
+    this.#electionElapsed++;
+    if (this.#electionElapsed >= this.#randomizedElectionTicks && this.#promotable()) {
+      if (this.#role === 'candidate') this.#becomeFollower(this.#term, null);
+      this.#startPoll();
+    }
+  }
+
+  #tickLeader(): void {
+    this.#heartbeatElapsed++;
+    this.#electionElapsed++;
+    if (this.#electionElapsed >= this.#o.electionTicks) {
+      this.#electionElapsed = 0;
+      if (!this.#quorumActive()) {
+        // Check quorum: a leader cut off from a majority stops serving.
+        this.#becomeFollower(this.#term, null);
+        return;
+      }
+      for (const pr of this.#progress.values()) pr.recentActive = false;
+      this.#leadTransferee = null; // a transfer that did not finish in an election timeout is abandoned
+    }
+    if (this.#heartbeatElapsed >= this.#o.heartbeatTicks) {
+      this.#heartbeatElapsed = 0;
+      this.#broadcastHeartbeat();
+    }
+  }
+
+  #resetRandomizedElectionTicks(): void {
+    const t = this.#o.electionTicks;
+    this.#randomizedElectionTicks = randomInt(this.#o.random, t, 2 * t);
+  }
+
+  // ---- Role changes -------------------------------------------------------------------------
+
+  #becomeFollower(term: number, leaderId: string | null): void {
+    assert(term >= this.#term, `Term may not decrease: ${this.#term} to ${term}`);
+    const wasLeader = this.#role === 'leader';
+    if (term !== this.#term) {
+      this.#term = term;
+      this.#vote = null;
+    }
+    this.#role = 'follower';
+    this.#leaderId = leaderId;
+    this.#polling = false;
+    this.#electionElapsed = 0;
+    this.#heartbeatElapsed = 0;
+    this.#resetRandomizedElectionTicks();
+    if (wasLeader) {
+      this.#progress.clear();
+      this.#leadTransferee = null;
+      this.#uncommitted = [];
+      this.#uncommittedBytes = 0;
+      this.#broadcastNeeded = false;
+      this.#readRoundNeeded = false;
+      for (const r of this.#pendingReads) this.#readsFailed.push(r.requestId);
+      for (const id of this.#readsAwaitingTermCommit) this.#readsFailed.push(id);
+      this.#pendingReads = [];
+      this.#readsAwaitingTermCommit = [];
+    }
+  }
+
+  #startPoll(): void {
+    this.#polling = true;
+    this.#leaderId = null;
+    this.#electionElapsed = 0;
+    this.#resetRandomizedElectionTicks();
+    this.#votes = new Map([[this.id, true]]);
+    if (tallyVotes(this.#voters, this.#votes) === 'won') return this.#campaign(false);
+    const lastLogIndex = this.#log.lastIndex();
+    const lastLogTerm = this.#log.lastTerm();
+    for (const to of this.#voters) {
+      if (to === this.id) continue;
+      this.#send({ type: 'vote', from: this.id, to, term: this.#term + 1, lastLogIndex, lastLogTerm, preVote: true, transfer: false }, false);
+    }
+  }
+
+  #campaign(transfer: boolean): void {
+    this.#term += 1;
+    this.#vote = this.id;
+    this.#role = 'candidate';
+    this.#leaderId = null;
+    this.#polling = false;
+    this.#electionElapsed = 0;
+    this.#resetRandomizedElectionTicks();
+    this.#votes = new Map([[this.id, true]]);
+    if (tallyVotes(this.#voters, this.#votes) === 'won') return this.#becomeLeader();
+    const lastLogIndex = this.#log.lastIndex();
+    const lastLogTerm = this.#log.lastTerm();
+    for (const to of this.#voters) {
+      if (to === this.id) continue;
+      // Only after our own vote is durable: otherwise a crash could let us vote twice in this term.
+      this.#send({ type: 'vote', from: this.id, to, term: this.#term, lastLogIndex, lastLogTerm, preVote: false, transfer }, true);
+    }
+  }
+
+  #becomeLeader(): void {
+    assert(this.#role === 'candidate', `Only a candidate becomes leader, not a ${this.#role}`);
+    this.#role = 'leader';
+    this.#leaderId = this.id;
+    this.#polling = false;
+    this.#electionElapsed = 0;
+    this.#heartbeatElapsed = 0;
+    this.#leadTransferee = null;
+    this.#roundTicks.clear();
+    this.#progress.clear();
+    this.#syncProgress();
+    if (this.#o.unsafeFaults.commitOlderTermByCount === true) {
+      this.#broadcastNeeded = true;
+      return;
+    }
+    const noop: Entry = { type: 'noop', index: this.#log.lastIndex() + 1, term: this.#term, timeMs: this.#stampTime(this.#nowMs) };
+    this.#appendAsLeader([noop], entryBytes(noop));
+  }
+
+  #promotable(): boolean {
+    return this.#voters.includes(this.id);
+  }
+
+  #heardFromLeader(leaderId: string): void {
+    assert(this.#role !== 'leader', `Two leaders in term ${this.#term}: ${this.id} and ${leaderId}`);
+    if (this.#role === 'candidate') this.#becomeFollower(this.#term, leaderId);
+    this.#electionElapsed = 0;
+    this.#leaderId = leaderId;
+    this.#polling = false;
+  }
+
+  // ---- Elections ----------------------------------------------------------------------------
+
+  #onVote(m: VoteMessage): void {
+    const faults = this.#o.unsafeFaults;
+    const candidateIsVoter = this.#voters.includes(m.from);
+    const canVote = this.#vote === m.from || (this.#vote === null && this.#leaderId === null) ||
+      (m.preVote && m.term > this.#term) || faults.voteTwiceInTerm === true;
+    const logOk = this.#log.isUpToDate(m.lastLogIndex, m.lastLogTerm) || faults.voteWithoutLogCheck === true;
+    const grant = candidateIsVoter && canVote && logOk && this.#role !== 'leader';
+    if (grant && !m.preVote) {
+      this.#electionElapsed = 0;
+      this.#vote = m.from;
+    }
+    this.#respondVote(m, grant);
+  }
+
+  #respondVote(m: VoteMessage, granted: boolean): void {
+    const term = granted ? m.term : this.#term;
+    this.#send({ type: 'voteResponse', from: this.id, to: m.from, term, granted, preVote: m.preVote }, true);
+  }
+
+  #onVoteResponse(m: VoteResponseMessage): void {
+    if (m.preVote) {
+      if (!this.#polling || this.#role !== 'follower') return;
+      if (m.granted && m.term !== this.#term + 1) return;
+      this.#votes.set(m.from, m.granted);
+      const result = tallyVotes(this.#voters, this.#votes);
+      if (result === 'won') this.#campaign(false);
+      else if (result === 'lost') this.#polling = false;
+      return;
+    }
+    if (this.#role !== 'candidate' || m.term !== this.#term) return;
+    this.#votes.set(m.from, m.granted);
+    const result = tallyVotes(this.#voters, this.#votes);
+    if (result === 'won') this.#becomeLeader();
+    else if (result === 'lost') this.#becomeFollower(this.#term, null);
+  }
+
+  // ---- Replication: follower side -----------------------------------------------------------
+
+  #onAppend(m: AppendMessage): void {
+    let prevIndex = m.prevLogIndex;
+    let prevTerm = m.prevLogTerm;
+    let entries = m.entries;
+    const commit = this.#log.committedIndex;
+    if (prevIndex < commit) {
+      // Entries up to our commit index match the leader's already: skip them.
+      const skip = Math.min(commit - prevIndex, entries.length);
+      if (skip === entries.length) {
+        this.#respondAppend(m.from, true, commit, 0, 0);
+        return;
+      }
+      const anchor = entries[skip - 1];
+      prevIndex = commit;
+      prevTerm = anchor === undefined ? prevTerm : anchor.term;
+      entries = entries.slice(skip);
+      if (anchor !== undefined) {
+        assert(this.#log.matchTerm(prevIndex, prevTerm), `Committed entry ${prevIndex} differs from the leader's (term ${prevTerm})`);
+      }
+    }
+    if (!this.#log.matchTerm(prevIndex, prevTerm)) {
+      const last = this.#log.lastIndex();
+      if (prevIndex > last) {
+        this.#respondAppend(m.from, false, m.prevLogIndex, last, 0);
+      } else {
+        const conflictTerm = this.#log.term(prevIndex) ?? 0;
+        let first = prevIndex;
+        const floor = Math.max(this.#log.firstIndex(), commit + 1);
+        while (first > floor && this.#log.term(first - 1) === conflictTerm) first--;
+        this.#respondAppend(m.from, false, m.prevLogIndex, first, conflictTerm);
+      }
+      return;
+    }
+    const lastNew = prevIndex + entries.length;
+    const conflict = this.#log.findConflict(entries);
+    if (conflict !== 0) {
+      assert(conflict > commit, `Conflict at committed index ${conflict} (commit ${commit})`);
+      const fresh = entries.slice(conflict - entries[0]!.index);
+      const truncating = conflict <= this.#log.lastIndex();
+      this.#log.append(fresh);
+      this.#noteAppended(fresh, truncating ? conflict : 0);
+    }
+    const newCommit = Math.min(m.commitIndex, lastNew);
+    if (newCommit > this.#log.committedIndex) this.#commitTo(newCommit);
+    this.#respondAppend(m.from, true, lastNew, 0, 0);
+  }
+
+  #respondAppend(to: string, success: boolean, matchIndex: number, hintIndex: number, hintTerm: number): void {
+    this.#send({ type: 'appendResponse', from: this.id, to, term: this.#term, success, matchIndex, hintIndex, hintTerm }, true);
+  }
+
+  #onSnapshot(m: SnapshotMessage): void {
+    const commit = this.#log.committedIndex;
+    if (m.index <= commit) {
+      this.#respondAppend(m.from, true, commit, 0, 0);
+      return;
+    }
+    if (this.#log.matchTerm(m.index, m.snapshotTerm)) {
+      // We already hold everything the snapshot covers: just commit it.
+      this.#commitTo(m.index);
+      this.#respondAppend(m.from, true, m.index, 0, 0);
+      return;
+    }
+    const meta: SnapshotMeta = { index: m.index, term: m.snapshotTerm, timeMs: m.snapshotTimeMs, members: m.members };
+    this.#log.restore(meta);
+    this.#lastLogTimeMs = m.snapshotTimeMs;
+    this.#configs = [{ index: m.index, term: m.snapshotTerm, members: m.members.map((x) => ({ ...x })) }];
+    this.#onConfigurationChanged();
+    this.#respondAppend(m.from, true, m.index, 0, 0);
+  }
+
+  // ---- Replication: leader side -------------------------------------------------------------
+
+  #onAppendResponse(m: AppendResponseMessage): void {
+    if (this.#role !== 'leader') return;
+    const pr = this.#progress.get(m.from);
+    if (pr === undefined) return;
+    pr.recentActive = true;
+    if (!m.success) {
+      if (pr.state === 'replicate') {
+        if (m.matchIndex <= pr.matchIndex) return; // stale
+        pr.becomeProbe();
+      } else if (pr.state === 'probe') {
+        if (m.matchIndex !== pr.nextIndex - 1) return; // stale
+      } else return;
+      pr.nextIndex = Math.max(pr.matchIndex + 1, Math.min(m.matchIndex, this.#hintNextIndex(m)));
+      pr.probeSent = false;
+      this.#sendAppend(m.from, true);
+      return;
+    }
+    const wasPaused = pr.paused();
+    if (!pr.update(m.matchIndex)) return;
+    if (pr.state === 'probe') pr.becomeReplicate();
+    else if (pr.state === 'snapshot' && pr.matchIndex >= pr.pendingSnapshotIndex) pr.becomeReplicate();
+    else if (pr.state === 'replicate') pr.inflights.freeTo(pr.matchIndex);
+    if (this.#maybeCommit()) this.#broadcastNeeded = true;
+    if (wasPaused || pr.state === 'replicate') {
+      while (this.#sendAppend(m.from, false)) { /* fill the window */ }
+    }
+    if (this.#leadTransferee === m.from && pr.matchIndex === this.#log.lastIndex()) this.#sendTimeoutNow(m.from);
+  }
+
+  /** Where to resume after a refusal, from the follower's hint. */
+  #hintNextIndex(m: AppendResponseMessage): number {
+    if (m.hintTerm === 0) return m.hintIndex + 1;
+    let i = Math.min(m.matchIndex, this.#log.lastIndex());
+    let t = this.#log.term(i);
+    while (t !== undefined && t > m.hintTerm && i > 0) {
+      i--;
+      t = this.#log.term(i);
+    }
+    return t === m.hintTerm ? i + 1 : m.hintIndex;
+  }
+
+  #onHeartbeatResponse(m: HeartbeatResponseMessage): void {
+    if (this.#role !== 'leader') return;
+    const pr = this.#progress.get(m.from);
+    if (pr === undefined) return;
+    pr.recentActive = true;
+    pr.probeSent = false;
+    const roundTick = this.#roundTicks.get(m.readSeq);
+    if (roundTick !== undefined && roundTick > pr.ackedRoundTick) pr.ackedRoundTick = roundTick;
+    if (m.readSeq > pr.ackedReadSeq) pr.ackedReadSeq = m.readSeq;
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
+    if (pr.matchIndex < this.#log.lastIndex()) this.#sendAppend(m.from, true);
+    this.#releaseReads();
+  }
+
+  /** Send `to` the entries it lacks (or an empty append when `allowEmpty`); true if entries went. */
+  #sendAppend(to: string, allowEmpty: boolean): boolean {
+    const pr = this.#progress.get(to);
+    if (pr === undefined || pr.paused()) return false;
+    const prevIndex = pr.nextIndex - 1;
+    const prevTerm = this.#log.term(prevIndex);
+    if (prevTerm === undefined) return this.#sendSnapshot(to, pr);
+    let entries: Entry[];
+    try {
+      entries = this.#log.entries(pr.nextIndex, this.#log.lastIndex() + 1, this.#o.messageBytesMax);
+    } catch (e) {
+      if (e instanceof CompactedError) return this.#sendSnapshot(to, pr);
+      throw e;
+    }
+    if (entries.length === 0 && !allowEmpty) return false;
+    this.#send({
+      type: 'append',
+      from: this.id,
+      to,
+      term: this.#term,
+      prevLogIndex: prevIndex,
+      prevLogTerm: prevTerm,
+      entries,
+      commitIndex: this.#log.committedIndex,
+      globalIndex: this.#globalIndex(),
+    }, false);
+    const last = entries[entries.length - 1];
+    if (pr.state === 'replicate') {
+      if (last !== undefined) {
+        let bytes = 0;
+        for (const e of entries) bytes += entryBytes(e);
+        pr.nextIndex = last.index + 1;
+        pr.inflights.add(last.index, bytes);
+      }
+    } else pr.probeSent = true;
+    return last !== undefined;
+  }
+
+  #sendSnapshot(to: string, pr: Progress): boolean {
+    const meta = this.#storage.snapshotMeta();
+    assert(meta !== null, `Log compacted below ${pr.nextIndex} without a snapshot`);
+    this.#send({
+      type: 'snapshot',
+      from: this.id,
+      to,
+      term: this.#term,
+      index: meta.index,
+      snapshotTerm: meta.term,
+      snapshotTimeMs: meta.timeMs,
+      members: meta.members,
+    }, false);
+    pr.becomeSnapshot(meta.index);
+    return false;
+  }
+
+  #sendTimeoutNow(to: string): void {
+    this.#send({ type: 'timeoutNow', from: this.id, to, term: this.#term }, false);
+  }
+
+  #broadcastHeartbeat(): void {
+    this.#readSeq++;
+    this.#roundTicks.set(this.#readSeq, this.#tickCount);
+    this.#roundTicks.delete(this.#readSeq - heartbeatRoundsRemembered);
+    const commit = this.#log.committedIndex;
+    for (const to of this.#targets) {
+      const pr = this.#progress.get(to)!;
+      this.#send({
+        type: 'heartbeat',
+        from: this.id,
+        to,
+        term: this.#term,
+        commitIndex: Math.min(pr.matchIndex, commit),
+        readSeq: this.#readSeq,
+      }, false);
+    }
+  }
+
+  /** Send what proposals and commits since the last ready left pending. */
+  #flushBroadcasts(): void {
+    if (this.#role !== 'leader') return;
+    if (this.#broadcastNeeded) {
+      this.#broadcastNeeded = false;
+      for (const to of this.#targets) {
+        // Nothing new to send still means a probe, or news of the commit index.
+        if (!this.#sendAppend(to, false)) this.#sendAppend(to, true);
+        while (this.#sendAppend(to, false)) { /* fill the window */ }
+      }
+    }
+    if (this.#readRoundNeeded) {
+      this.#readRoundNeeded = false;
+      this.#broadcastHeartbeat();
+      this.#releaseReads();
+    }
+  }
+
+  #appendAsLeader(entries: Entry[], bytes: number): void {
+    this.#log.append(entries);
+    this.#noteAppended(entries, 0);
+    this.#uncommitted.push({ lastIndex: entries[entries.length - 1]!.index, bytes });
+    this.#uncommittedBytes += bytes;
+    this.#broadcastNeeded = true;
+  }
+
+  /** Track log time and configurations of newly appended entries (after truncating at `truncatedFrom`). */
+  #noteAppended(entries: readonly Entry[], truncatedFrom: number): void {
+    let configChanged = false;
+    if (truncatedFrom > 0) {
+      while (this.#configs.length > 0 && this.#configs[this.#configs.length - 1]!.index >= truncatedFrom) {
+        this.#configs.pop();
+        configChanged = true;
+      }
+    }
+    for (const e of entries) {
+      if (e.timeMs > this.#lastLogTimeMs) this.#lastLogTimeMs = e.timeMs;
+      if (e.type === 'config') {
+        this.#configs.push({ index: e.index, term: e.term, members: e.members.map((x) => ({ ...x })) });
+        configChanged = true;
+      }
+    }
+    if (configChanged) this.#onConfigurationChanged();
+  }
+
+  #maybeCommit(): boolean {
+    const matches = this.#voters.map((id) => id === this.id ? this.#log.persistedIndex() : this.#progress.get(id)?.matchIndex ?? 0);
+    const n = committedIndex(matches);
+    if (n <= this.#log.committedIndex) return false;
+    // Only entries of the current term commit by counting (Raft §5.4.2, Figure 8).
+    if (this.#log.term(n) !== this.#term && this.#o.unsafeFaults.commitOlderTermByCount !== true) return false;
+    this.#commitTo(n);
+    return true;
+  }
+
+  #commitTo(index: number): void {
+    this.#log.commitTo(index);
+    while (this.#uncommitted.length > 0 && this.#uncommitted[0]!.lastIndex <= index) {
+      this.#uncommittedBytes -= this.#uncommitted.shift()!.bytes;
+    }
+    // Keep only the newest committed configuration and those after it.
+    let keepFrom = 0;
+    for (let i = 0; i < this.#configs.length; i++) if (this.#configs[i]!.index <= index) keepFrom = i;
+    if (keepFrom > 0) this.#configs = this.#configs.slice(keepFrom);
+    if (this.#role === 'leader') {
+      if (this.#readsAwaitingTermCommit.length > 0 && this.#log.term(index) === this.#term) {
+        const waiting = this.#readsAwaitingTermCommit;
+        this.#readsAwaitingTermCommit = [];
+        for (const id of waiting) this.#queueRead(id);
+      }
+      const config = this.#latestConfig();
+      if (config !== null && config.index <= index && !this.#voters.includes(this.id)) {
+        this.#becomeFollower(this.#term, null); // removed or demoted: step down once that is committed
+      }
+    }
+  }
+
+  #globalIndex(): number {
+    let min = this.#log.persistedIndex();
+    for (const pr of this.#progress.values()) if (pr.matchIndex < min) min = pr.matchIndex;
+    return min;
+  }
+
+  #quorumActive(): boolean {
+    let active = 0;
+    for (const id of this.#voters) {
+      if (id === this.id || this.#progress.get(id)?.recentActive === true) active++;
+    }
+    return active >= majority(this.#voters.length);
+  }
+
+  #leaseValid(): boolean {
+    const ticks = this.#voters.map((id) => id === this.id ? this.#tickCount : this.#progress.get(id)?.ackedRoundTick ?? -1);
+    const confirmedAt = committedIndex(ticks.map((t) => t + 1)) - 1;
+    return confirmedAt >= 0 && confirmedAt + this.#o.electionTicks - this.#o.leaseDriftTicks > this.#tickCount;
+  }
+
+  #queueRead(requestId: number): void {
+    if (this.#voters.length === 1) {
+      this.#readStates.push({ requestId, index: this.#log.committedIndex });
+      return;
+    }
+    // Served by the next heartbeat round, which starts after this request arrived.
+    this.#pendingReads.push({ requestId, index: this.#log.committedIndex, seq: this.#readSeq + 1 });
+    this.#readRoundNeeded = true;
+  }
+
+  #releaseReads(): void {
+    if (this.#pendingReads.length === 0) return;
+    const acked = this.#voters.map((id) => id === this.id ? this.#readSeq : this.#progress.get(id)?.ackedReadSeq ?? 0);
+    const quorumSeq = committedIndex(acked);
+    let released = 0;
+    for (const r of this.#pendingReads) {
+      if (r.seq > quorumSeq) break;
+      this.#readStates.push({ requestId: r.requestId, index: r.index });
+      released++;
+    }
+    if (released > 0) this.#pendingReads = this.#pendingReads.slice(released);
+  }
+
+  // ---- Configuration ------------------------------------------------------------------------
+
+  #latestConfig(): Configuration | null {
+    return this.#configs[this.#configs.length - 1] ?? null;
+  }
+
+  #onConfigurationChanged(): void {
+    const members = this.#latestConfig()?.members ?? [];
+    this.#voters = members.filter((m) => m.type === MemberType.ACTIVE).map((m) => m.id);
+    // PASSIVE members are fed by the leader for now; follower fan-out comes with membership.
+    this.#targets = members.filter((m) => m.id !== this.id && (m.type === MemberType.ACTIVE || m.type === MemberType.PASSIVE)).map((m) => m.id);
+    if (this.#role === 'leader') this.#syncProgress();
+  }
+
+  #syncProgress(): void {
+    const next = this.#log.lastIndex() + 1;
+    for (const id of this.#targets) {
+      if (!this.#progress.has(id)) this.#progress.set(id, new Progress(next, this.#o.inflightMessagesMax, this.#o.inflightBytesMax));
+    }
+    for (const id of [...this.#progress.keys()]) if (!this.#targets.includes(id)) this.#progress.delete(id);
+  }
+
+  // ---- Helpers ------------------------------------------------------------------------------
+
+  #assertCanPropose(): void {
+    if (this.#role !== 'leader') throw new NotLeaderError(this.#leaderId);
+    if (this.#leadTransferee !== null) throw new LeadershipTransferError(this.#leadTransferee);
+  }
+
+  /** Log time never decreases along the log. */
+  #stampTime(timeMs: number): number {
+    if (timeMs > this.#nowMs) this.#nowMs = Math.floor(timeMs);
+    return Math.max(this.#nowMs, this.#lastLogTimeMs);
+  }
+
+  #hardState(): HardState {
+    return { term: this.#term, vote: this.#vote, commitIndex: this.#log.committedIndex };
+  }
+
+  #hardStateChanged(): boolean {
+    const h = this.#lastReadyHardState;
+    return h.term !== this.#term || h.vote !== this.#vote || h.commitIndex !== this.#log.committedIndex;
+  }
+
+  #send(m: RaftMessage, afterPersist: boolean): void {
+    if (afterPersist) this.#messagesAfterPersist.push(m);
+    else this.#messages.push(m);
+  }
+}

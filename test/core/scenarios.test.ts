@@ -1,0 +1,256 @@
+// Scenario tests named after Raft's rules: each drives a scripted cluster step by step.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Entry, Member } from '../../lib/core/messages.ts';
+import { ScriptedCluster } from '../../lib/testing/scripted-cluster.ts';
+
+const cmd = (index: number, term: number): Entry => ({ type: 'command', index, term, timeMs: 0, data: new TextEncoder().encode(`${index}/${term}`) });
+
+/** Write a log with the given terms (index 1 is the configuration) and restart the member. */
+function seedLog(c: ScriptedCluster, id: string, terms: number[], members: Member[], currentTerm: number): void {
+  const entries: Entry[] = terms.map((t, i) => i === 0 ? { type: 'config', index: 1, term: t, timeMs: 0, members } : cmd(i + 1, t));
+  void c.storage(id).write({ entries, hardState: { term: currentTerm, vote: null, commitIndex: 1 } });
+  c.crash(id);
+  c.restart(id);
+}
+
+/** Elect `id` delivering only election traffic (so no entries move), retrying as it learns newer terms. */
+function electByVotesOnly(c: ScriptedCluster, id: string): void {
+  for (let attempt = 0; attempt < 3 && c.raft(id).role !== 'leader'; attempt++) {
+    c.campaign(id);
+    for (let i = 0; i < 4; i++) c.deliver((m) => m.type === 'vote' || m.type === 'voteResponse');
+  }
+  assert.is(c.raft(id).role, 'leader', `${id} should have won the election`);
+}
+
+function electedLeader(c: ScriptedCluster, id: string): void {
+  c.campaign(id);
+  c.stabilize();
+  assert.is(c.raft(id).role, 'leader', `${id} should have won the election`);
+}
+
+test('Figure 7: the six divergent follower logs are brought in line with the leader', () => {
+  const ids = ['L', 'a', 'b', 'c', 'd', 'e', 'f'];
+  const members: Member[] = ids.map((id) => ({ id, type: 'ACTIVE' }));
+  const c = new ScriptedCluster(ids, { bootstrap: false });
+  const logs: Record<string, number[]> = {
+    L: [1, 1, 1, 4, 4, 5, 5, 6, 6, 6],
+    a: [1, 1, 1, 4, 4, 5, 5, 6, 6],
+    b: [1, 1, 1, 4],
+    c: [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6],
+    d: [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7],
+    e: [1, 1, 1, 4, 4, 4, 4],
+    f: [1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3],
+  };
+  for (const id of ids) seedLog(c, id, logs[id]!, members, 7);
+  electedLeader(c, 'L');
+  assert.is(c.raft('L').term, 8);
+  const expected = [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 8];
+  for (const id of ids) assert.equal(c.logTerms(id), expected, `log of ${id}`);
+  for (const id of ids) assert.is(c.raft(id).commitIndex, 11, `commit of ${id}`);
+});
+
+test('Figure 8: an older-term entry stored on a majority is not committed by counting', () => {
+  const ids = ['s1', 's2', 's3', 's4', 's5'];
+  const c = new ScriptedCluster(ids, { messageBytesMax: 1 });
+  // (a) s1 leads term 2 and its no-op reaches only s2.
+  c.isolate('s3'), c.isolate('s4');
+  electByVotesOnly(c, 's1');
+  assert.is(c.raft('s1').role, 'leader');
+  c.deliver((m) => m.type === 'append' && m.to === 's2');
+  c.crash('s1');
+  c.heal();
+  c.drop();
+  c.expireLeases(['s2', 's3', 's4', 's5']);
+  // (b) s5 leads term 3 with votes of s3, s4; its no-op stays on s5 alone.
+  c.isolate('s2');
+  electByVotesOnly(c, 's5');
+  assert.is(c.raft('s5').role, 'leader');
+  assert.is(c.raft('s5').term, 3);
+  c.crash('s5');
+  c.heal();
+  // (c) s1 restarts, leads term 4 and gets its term-2 entry onto s3: a majority stores it.
+  c.restart('s1');
+  c.expireLeases(['s2', 's3', 's4']);
+  electByVotesOnly(c, 's1');
+  assert.is(c.raft('s1').role, 'leader');
+  assert.is(c.raft('s1').term, 4);
+  // One entry per message: let s3 and s4 take exactly the term-2 entry at index 2, nothing more.
+  for (let round = 0; round < 4; round++) {
+    c.deliver((m) =>
+      (m.type === 'append' && (m.to === 's3' || m.to === 's4') &&
+        (m.prevLogIndex > c.raft(m.to).lastIndex || m.entries.every((e) => e.index <= 2))) ||
+      (m.type === 'appendResponse' && m.to === 's1' && m.matchIndex <= 2));
+  }
+  assert.is(c.raft('s3').termAt(2), 2, 's3 stores the term-2 entry');
+  assert.is(c.raft('s1').commitIndex, 1, 'the term-2 entry on a majority is not committed by counting');
+  // (d) s1 crashes; s5 (last term 3) can win and overwrite index 2: safe, since it was never committed.
+  c.crash('s1');
+  c.restart('s5');
+  c.expireLeases(['s2', 's3', 's4']);
+  electByVotesOnly(c, 's5');
+  c.stabilize();
+  assert.is(c.raft('s5').role, 'leader');
+  for (const id of ['s2', 's3', 's4', 's5']) assert.is(c.raft(id).termAt(2), 3, `${id} holds s5's entry at 2`);
+});
+
+test('Figure 8 with the unsafe variant: committing by count is caught by the checkers', () => {
+  const ids = ['s1', 's2', 's3'];
+  const c = new ScriptedCluster(ids, { messageBytesMax: 1, unsafeFaults: { commitOlderTermByCount: true } });
+  // s1 leads term 2 and appends a command it cannot replicate.
+  c.campaign('s1');
+  c.stabilize();
+  c.isolate('s1');
+  c.propose('s1', 'lost?');
+  c.crash('s1');
+  c.heal();
+  c.expireLeases(['s2', 's3']);
+  // s3 leads term 3 with s2's vote and appends its own entry at index 2, then crashes.
+  c.campaign('s3');
+  c.stabilize();
+  c.isolate('s3');
+  c.propose('s3', 'winner');
+  c.crash('s3');
+  c.heal();
+  // s1 restarts, leads term 4 and replicates its term-2 entry to s2: the bug commits it.
+  c.restart('s1');
+  c.expireLeases(['s2']);
+  electByVotesOnly(c, 's1');
+  assert.is(c.raft('s1').role, 'leader');
+  for (let round = 0; round < 6; round++) c.deliver((m) => m.type === 'append' || m.type === 'appendResponse' || m.type === 'heartbeatResponse');
+  assert.is(c.raft('s1').commitIndex, 2, 'the unsafe core commits the term-2 entry by count');
+  // s3 (last term 3) wins against s2 (last term 2) and overwrites the "committed" entry.
+  c.crash('s1');
+  c.restart('s3');
+  c.expireLeases(['s2']);
+  assert.throws(() => {
+    electByVotesOnly(c, 's3');
+    c.stabilize();
+  }, /Leader completeness|State machine safety|Refusing to overwrite committed/);
+});
+
+test('a partitioned member polls but never raises the cluster term', () => {
+  const c = new ScriptedCluster(['a', 'b', 'c']);
+  electedLeader(c, 'a');
+  const term = c.raft('a').term;
+  c.isolate('c');
+  for (let i = 0; i < 20; i++) {
+    c.tick(5);
+    c.deliver();
+  }
+  assert.is(c.raft('c').term, term, 'the isolated member polled but did not campaign');
+  assert.ok(c.raft('c').status().polling || c.raft('c').role === 'follower');
+  c.heal();
+  c.tick(3);
+  c.stabilize();
+  assert.is(c.raft('a').role, 'leader', 'the leader was not disrupted');
+  assert.is(c.raft('a').term, term);
+  assert.is(c.raft('c').leaderId, 'a');
+});
+
+test('an isolated leader steps down within an election timeout (check quorum)', () => {
+  const c = new ScriptedCluster(['a', 'b', 'c'], { electionTicks: 10 });
+  electedLeader(c, 'a');
+  c.isolate('a');
+  c.tick(9, ['a']);
+  assert.is(c.raft('a').role, 'leader', 'still leader before a full election timeout');
+  c.tick(12, ['a']);
+  assert.is(c.raft('a').role, 'follower', 'stepped down after hearing from no majority');
+  assert.throws(() => c.propose('a', 'x'), /Not the leader/);
+});
+
+test('a far-behind follower is found in one round trip', () => {
+  const c = new ScriptedCluster(['a', 'b', 'c']);
+  electedLeader(c, 'a');
+  c.isolate('c');
+  for (let i = 0; i < 50; i++) c.propose('a', ...Array.from({ length: 20 }, (_, j) => `${i}-${j}`));
+  c.stabilize();
+  c.heal();
+  const before = c.delivered.length;
+  c.tick(1, ['a']); // a heartbeat reaches c; the leader probes it
+  c.stabilize();
+  const exchange = c.delivered.slice(before).filter((m) => m.from === 'c' && m.type === 'appendResponse');
+  const refusals = exchange.filter((m) => m.type === 'appendResponse' && !m.success);
+  assert.is(refusals.length, 1, 'one refusal carries the hint; the next append matches');
+  assert.is(c.raft('c').lastIndex, c.raft('a').lastIndex);
+});
+
+test('a conflicting follower backs up a whole term per round trip', () => {
+  const c = new ScriptedCluster(['a', 'b', 'c']);
+  electedLeader(c, 'a');
+  c.isolate('a');
+  for (let i = 0; i < 30; i++) c.propose('a', `lost-${i}`); // a's uncommitted tail
+  c.expireLeases(['b', 'c']);
+  c.campaign('b');
+  c.stabilize();
+  assert.is(c.raft('b').role, 'leader');
+  for (let i = 0; i < 10; i++) c.propose('b', `kept-${i}`);
+  c.stabilize();
+  c.heal();
+  const before = c.delivered.length;
+  c.tick(1, ['b']);
+  c.stabilize();
+  const refusals = c.delivered.slice(before).filter((m) => m.from === 'a' && m.type === 'appendResponse' && !m.success);
+  assert.ok(refusals.length <= 2, `found the divergence in ${refusals.length} refusals, not one per entry`);
+  assert.equal(c.logTerms('a'), c.logTerms('b'));
+});
+
+test('leadership transfer: the target is caught up, then campaigns at once', () => {
+  const c = new ScriptedCluster(['a', 'b', 'c']);
+  electedLeader(c, 'a');
+  c.propose('a', 'x', 'y');
+  c.raft('a').transferLeadership('c');
+  assert.throws(() => c.propose('a', 'z'), /Leadership transfer/);
+  c.stabilize();
+  assert.is(c.raft('c').role, 'leader');
+  assert.is(c.raft('a').role, 'follower');
+  assert.is(c.raft('a').leaderId, 'c');
+});
+
+test('read index: released only after a majority confirms leadership, at the commit index of receipt', () => {
+  const c = new ScriptedCluster(['a', 'b', 'c']);
+  electedLeader(c, 'a');
+  c.propose('a', 'w1');
+  c.stabilize();
+  const commitAtReceipt = c.raft('a').commitIndex;
+  c.isolate('b');
+  c.isolate('c');
+  c.raft('a').readIndex(7);
+  c.process();
+  c.deliver();
+  assert.equal(c.reads('a'), [], 'no read state while no majority answers');
+  c.heal();
+  c.tick(1, ['a']); // the next heartbeat round reaches the majority
+  c.stabilize();
+  assert.equal(c.reads('a'), [{ requestId: 7, index: commitAtReceipt }]);
+});
+
+test('read index: a leader that loses leadership fails its pending reads', () => {
+  const c = new ScriptedCluster(['a', 'b', 'c']);
+  electedLeader(c, 'a');
+  c.isolate('a');
+  c.raft('a').readIndex(9);
+  c.process();
+  c.tick(25, ['a']); // check quorum: steps down
+  assert.is(c.raft('a').role, 'follower');
+  assert.equal(c.reads('a'), []);
+  assert.equal(c.readsFailed('a'), [9]);
+});
+
+test('lease read: served at once within the lease, not after the majority falls silent', () => {
+  const c = new ScriptedCluster(['a', 'b', 'c'], { electionTicks: 10 });
+  electedLeader(c, 'a');
+  c.tick(1, ['a']);
+  c.stabilize();
+  c.raft('a').leaseRead(1);
+  c.process();
+  assert.equal(c.reads('a').map((r) => r.requestId), [1], 'served without a round trip');
+  c.isolate('b');
+  c.isolate('c');
+  c.tick(9, ['a']);
+  c.raft('a').leaseRead(2);
+  c.process();
+  assert.equal(c.reads('a').map((r) => r.requestId), [1], 'lease lapsed: falls back to read index, which waits');
+});
+
+test.run();
