@@ -271,8 +271,11 @@ export class LmdbStorage implements Storage {
   /** Run `body` as one transaction and wait for its sync; a failure makes the storage failed. */
   async #commit(what: string, body: () => void): Promise<void> {
     try {
-      await this.#root.transaction(body);
-      await this.#root.flushed;
+      const committed = this.#root.transaction(body);
+      // Take the flush promise now, synchronously: it is the one of the commit that the
+      // transaction just joined (lmdb's `flushed` looks up the current batch when `then` runs).
+      const flushed = new Promise((resolve, reject) => this.#root.flushed.then(resolve, reject));
+      await Promise.all([committed, flushed]);
     } catch (error) {
       // lmdb attaches a second rejected promise with the I/O error; observe it so it is not unhandled.
       const commitError = (error as { commitError?: Promise<unknown> }).commitError;

@@ -112,8 +112,11 @@ export class SnapshotStore {
 
   async #commit(what: string, body: () => void): Promise<void> {
     try {
-      await this.#root.transaction(body);
-      await this.#root.flushed;
+      const committed = this.#root.transaction(body);
+      // Take the flush promise now, synchronously: it is the one of the commit that the
+      // transaction just joined (lmdb's `flushed` looks up the current batch when `then` runs).
+      const flushed = new Promise((resolve, reject) => this.#root.flushed.then(resolve, reject));
+      await Promise.all([committed, flushed]);
     } catch (error) {
       const commitError = (error as { commitError?: Promise<unknown> }).commitError;
       if (commitError instanceof Promise) commitError.catch(() => {});
