@@ -10,8 +10,12 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import process from 'node:process';
-import { fileURLToPath } from 'node:url';
-import { type Runtime, runtimes as allRuntimes, tsCommand } from '../test/support/child.ts';
+import {
+  repoRoot,
+  type Runtime,
+  runtimes as allRuntimes,
+  tsCommand,
+} from '../test/support/child.ts';
 import { barChart, columns, table } from './support/report.ts';
 import { parseRow, type Row } from './support/rows.ts';
 
@@ -44,7 +48,7 @@ for (const key of Object.keys(options)) {
 }
 const chosen = (options['runtimes'] ?? allRuntimes.join(',')).split(',').map((r) => r.trim());
 for (const r of chosen) if (!allRuntimes.includes(r as Runtime)) usage(`Unknown runtime ${r}`);
-const script = fileURLToPath(new URL(`./${name}.bench.ts`, import.meta.url));
+const script = `${repoRoot}bench/${name}.bench.ts`;
 
 const isTty = process.stderr.isTTY === true;
 function showProgress(text: string): void {
@@ -111,7 +115,7 @@ if (isTty) process.stderr.write('\r\x1b[K');
 process.stderr.write(
   `${name}: ${rows.length} rows in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
 );
-console.log(table(rows));
+process.stdout.write(`${table(rows)}\n`);
 if (options['json'] !== undefined) {
   writeFileSync(options['json'], JSON.stringify(rows, null, 2) + '\n');
 }

@@ -11,7 +11,9 @@ import { spawnTs } from '../support/child.ts';
 import { dataFor } from './contract.ts';
 
 const killsMin = 12;
-const childScript = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
+const childScript = fileURLToPath(
+  new URL('./crash-child.ts', (import.meta as unknown as { url: string }).url),
+);
 
 /** Run the child until it has acknowledged something, then SIGKILL it after a random delay. */
 function runAndKill(path: string, delayMsMax: number): Promise<number> {

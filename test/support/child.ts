@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * const child = spawnTs(new URL('./crash-child.ts', import.meta.url).pathname, [dir]);
+ * const child = spawnTs('test/storage/crash-child.ts', [dir]);
  * child.stdout!.on('data', (chunk) => console.log(String(chunk)));
  * child.kill('SIGKILL');
  * ```
@@ -21,7 +21,9 @@ export type Runtime = 'node' | 'bun' | 'deno';
 export const runtimes: readonly Runtime[] = ['node', 'bun', 'deno'];
 
 /** The repository's root folder, with a trailing slash. */
-export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const repoRoot = fileURLToPath(
+  new URL('../../', (import.meta as unknown as { url: string }).url),
+);
 
 /** The runtime this code runs in. */
 export function currentRuntime(): Runtime {
