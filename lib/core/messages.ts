@@ -57,6 +57,8 @@ export const MemberSchema = v.strictObject({
   id: MemberIdSchema,
   type: MemberTypeSchema,
   address: v.optional(v.pipe(v.string(), v.maxLength(memberAddressLengthMax))),
+  /** Where clients reach this member (`host:port`), for leader hints. */
+  clientAddress: v.optional(v.pipe(v.string(), v.maxLength(memberAddressLengthMax))),
 });
 export type Member = v.InferOutput<typeof MemberSchema>;
 
@@ -169,8 +171,38 @@ export const SnapshotSchema = v.strictObject({
 /** Sent by a leader to a caught-up transfer target: campaign now, skipping the poll. */
 export const TimeoutNowSchema = v.strictObject({ type: v.literal('timeoutNow'), ...head });
 
+/**
+ * One chunk of a snapshot's bytes, leader to follower, sent by the server (not the core) after
+ * the core asked for a snapshot to be sent. `offset` is the chunk's first byte in the snapshot.
+ */
+export const SnapshotChunkSchema = v.strictObject({
+  type: v.literal('snapshotChunk'),
+  ...head,
+  index: NaturalSchema,
+  snapshotTerm: NaturalSchema,
+  snapshotTimeMs: NaturalSchema,
+  members: MembersSchema,
+  totalBytes: NaturalSchema,
+  offset: NaturalSchema,
+  data: BytesSchema,
+  done: v.boolean(),
+});
+/**
+ * The answer to a snapshot chunk: the offset the follower wants next (so a broken transfer
+ * resumes where it stopped), or `ok: false` to abandon the transfer.
+ */
+export const SnapshotChunkResponseSchema = v.strictObject({
+  type: v.literal('snapshotChunkResponse'),
+  ...head,
+  index: NaturalSchema,
+  nextOffset: NaturalSchema,
+  ok: v.boolean(),
+});
+
 /** Every message Raft members exchange. */
 export const RaftMessageSchema = v.variant('type', [
+  SnapshotChunkSchema,
+  SnapshotChunkResponseSchema,
   VoteSchema,
   VoteResponseSchema,
   AppendSchema,
@@ -189,6 +221,8 @@ export type HeartbeatMessage = v.InferOutput<typeof HeartbeatSchema>;
 export type HeartbeatResponseMessage = v.InferOutput<typeof HeartbeatResponseSchema>;
 export type SnapshotMessage = v.InferOutput<typeof SnapshotSchema>;
 export type TimeoutNowMessage = v.InferOutput<typeof TimeoutNowSchema>;
+export type SnapshotChunkMessage = v.InferOutput<typeof SnapshotChunkSchema>;
+export type SnapshotChunkResponseMessage = v.InferOutput<typeof SnapshotChunkResponseSchema>;
 
 /** Durable per-member state: written before any reply that depends on it. */
 export const HardStateSchema = v.strictObject({

@@ -53,6 +53,9 @@ import { randomInt } from './random.ts';
 /** The role of an ACTIVE member. Non-voting members are always followers. */
 export type Role = 'follower' | 'candidate' | 'leader';
 
+/** One role, term or leader transition, in the order they happened. */
+export type StateChange = { role: Role; term: number; leaderId: string | null };
+
 /** A read request that may be answered once the state machine has applied `index`. */
 export type ReadState = { requestId: number; index: number };
 
@@ -74,6 +77,8 @@ export interface Ready {
   readStates: ReadState[];
   /** Read requests that cannot be answered here (leadership lost): fail them with NotLeader. */
   readsFailed: number[];
+  /** Every role, term and leader transition since the last ready, oldest first. */
+  stateChanges: StateChange[];
 }
 
 /** A snapshot of the core's state, for `status()`. */
@@ -143,6 +148,8 @@ export class Raft {
   #broadcastNeeded = false;
   #lastReadyHardState: HardState;
   #readyOutstanding = false;
+  #stateChanges: StateChange[] = [];
+  #lastState: StateChange;
 
   constructor(storage: LogReader, options: RaftOptionsInput) {
     this.#o = parseRaftOptions(options);
@@ -159,6 +166,7 @@ export class Raft {
     if (last >= this.#log.firstIndex()) this.#lastLogTimeMs = this.#log.entries(last, last + 1, 1)[0]!.timeMs;
     else this.#lastLogTimeMs = storage.snapshotMeta()?.timeMs ?? 0;
     this.#resetRandomizedElectionTicks();
+    this.#lastState = { role: this.#role, term: this.#term, leaderId: this.#leaderId };
   }
 
   // ---- Inputs -------------------------------------------------------------------------------
@@ -189,6 +197,7 @@ export class Raft {
     this.#tickCount++;
     if (this.#role === 'leader') this.#tickLeader();
     else this.#tickFollower();
+    this.#noteState();
   }
 
   /**
@@ -199,11 +208,19 @@ export class Raft {
     if (this.#role === 'leader' || !this.#promotable()) return;
     if (this.#role === 'candidate') this.#becomeFollower(this.#term, null);
     this.#startPoll();
+    this.#noteState();
   }
 
   /** Feed one validated message from the network. Messages for another member are ignored. */
   step(m: RaftMessage): void {
+    this.#step(m);
+    this.#noteState();
+  }
+
+  #step(m: RaftMessage): void {
     if (m.to !== this.id) return;
+    // Snapshot bytes are streamed by the server; the core sees only the finished `snapshot`.
+    if (m.type === 'snapshotChunk' || m.type === 'snapshotChunkResponse') return;
     if (m.term > this.#term) {
       if (m.type === 'vote') {
         const inLease = this.#leaderId !== null && this.#electionElapsed < this.#o.electionTicks;
@@ -362,6 +379,7 @@ export class Raft {
       this.#messagesAfterPersist.length > 0 ||
       this.#readStates.length > 0 ||
       this.#readsFailed.length > 0 ||
+      this.#stateChanges.length > 0 ||
       this.#log.hasEntriesToPersist() ||
       this.#log.hasSnapshotToPersist() ||
       this.#log.hasEntriesToApply() ||
@@ -384,7 +402,9 @@ export class Raft {
       committed: this.#log.takeEntriesToApply(this.#o.committedBytesMax),
       readStates: this.#readStates,
       readsFailed: this.#readsFailed,
+      stateChanges: this.#stateChanges,
     };
+    this.#stateChanges = [];
     this.#messages = [];
     this.#messagesAfterPersist = [];
     this.#readStates = [];
@@ -493,6 +513,7 @@ export class Raft {
   #becomeFollower(term: number, leaderId: string | null): void {
     assert(term >= this.#term, `Term may not decrease: ${this.#term} to ${term}`);
     const wasLeader = this.#role === 'leader';
+    this.#noteState();
     if (term !== this.#term) {
       this.#term = term;
       this.#vote = null;
@@ -533,11 +554,13 @@ export class Raft {
   }
 
   #campaign(transfer: boolean): void {
+    this.#noteState();
     this.#term += 1;
     this.#vote = this.id;
     this.#role = 'candidate';
     this.#leaderId = null;
     this.#polling = false;
+    this.#noteState();
     this.#electionElapsed = 0;
     this.#resetRandomizedElectionTicks();
     this.#votes = new Map([[this.id, true]]);
@@ -555,6 +578,7 @@ export class Raft {
     assert(this.#role === 'candidate', `Only a candidate becomes leader, not a ${this.#role}`);
     this.#role = 'leader';
     this.#leaderId = this.id;
+    this.#noteState();
     this.#polling = false;
     this.#electionElapsed = 0;
     this.#heartbeatElapsed = 0;
@@ -989,6 +1013,14 @@ export class Raft {
   #hardStateChanged(): boolean {
     const h = this.#lastReadyHardState;
     return h.term !== this.#term || h.vote !== this.#vote || h.commitIndex !== this.#log.committedIndex;
+  }
+
+  /** Record a transition (checked after every input, and inside elections, so none is missed). */
+  #noteState(): void {
+    const last = this.#lastState;
+    if (last.role === this.#role && last.term === this.#term && last.leaderId === this.#leaderId) return;
+    this.#lastState = { role: this.#role, term: this.#term, leaderId: this.#leaderId };
+    this.#stateChanges.push(this.#lastState);
   }
 
   #send(m: RaftMessage, afterPersist: boolean): void {

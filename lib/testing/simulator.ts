@@ -539,5 +539,9 @@ export function fmt(m: RaftMessage): string {
       return `${head} index=${m.index}/${m.snapshotTerm}`;
     case 'timeoutNow':
       return head;
+    case 'snapshotChunk':
+      return `${head} index=${m.index} offset=${m.offset} bytes=${m.data.byteLength}${m.done ? ' done' : ''}`;
+    case 'snapshotChunkResponse':
+      return `${head} index=${m.index} next=${m.nextOffset} ${m.ok ? 'ok' : 'abandon'}`;
   }
 }

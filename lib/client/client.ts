@@ -1,0 +1,282 @@
+/**
+ * `RaftClient`: connects to a list of servers' client addresses, finds the leader (following
+ * NOT_LEADER hints, trying the next server on NO_LEADER or a lost connection), pipelines many
+ * requests over one connection, and retries only what is safe to retry: a request the server
+ * refused before proposing it. A command whose connection broke after it was sent has an unknown
+ * outcome and rejects with `ClientError` code TIMEOUT; exactly-once sessions (the next step)
+ * will make those retryable too.
+ *
+ * @example
+ * ```ts
+ * const client = await RaftClient.connect({ servers: ['127.0.0.1:8001', '127.0.0.1:8002'] });
+ * await client.command({ op: 'put', key: 'k', value: 'v' });
+ * const value = await client.query({ op: 'get', key: 'k' });
+ * await client.close();
+ * ```
+ * @module
+ */
+import * as net from 'node:net';
+import { clearTimeout, setTimeout } from 'node:timers';
+import * as v from 'valibot';
+import { cborCodec, type CommandCodec } from '../state/codec.ts';
+import { MessageCodec } from '../transport/codec.ts';
+import { FramedConnection } from '../transport/connection.ts';
+import { controlBytesReserved, type TransportLogger } from '../transport/options.ts';
+import { parseAddress } from '../transport/tcp.ts';
+import {
+  type ClientErrorCode,
+  type ClientRequest,
+  type ClientResponse,
+  ClientResponseSchema,
+  type Consistency,
+  type ErrorResponse,
+  retryableCodes,
+} from './protocol.ts';
+
+/** A request failed. `retryable` says whether sending it again is safe. */
+export class ClientError extends Error {
+  readonly code: ClientErrorCode;
+  readonly retryable: boolean;
+  readonly leaderId: string | null;
+  constructor(code: ClientErrorCode, message: string, leaderId: string | null = null) {
+    super(message);
+    this.name = 'ClientError';
+    this.code = code;
+    this.retryable = retryableCodes.has(code);
+    this.leaderId = leaderId;
+  }
+}
+
+const Address = v.pipe(v.string(), v.regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'Expected host:port'));
+const int = (min: number, max: number) => v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
+const ClientOptionsSchema = v.strictObject({
+  /** Client addresses (`host:port`) of some or all members. */
+  servers: v.pipe(v.array(Address), v.minLength(1), v.maxLength(1024)),
+  /** How long one request may take, retries included, before it rejects with TIMEOUT. */
+  requestTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
+  /** How long to wait before trying again after NO_LEADER or a failed connection. */
+  retryDelayMs: v.optional(int(1, 60_000), 50),
+  /** Largest response frame accepted, in bytes. */
+  frameBytesMax: v.optional(int(1024, 256 * 1024 * 1024), 8 * 1024 * 1024),
+  /** Requests in flight at once; more wait in the client. */
+  inflightRequestsMax: v.optional(int(1, 1_000_000), 4096),
+  codec: v.optional(v.custom<CommandCodec<unknown>>((x) => typeof x === 'object' && x !== null, 'Expected a command codec')),
+  logger: v.optional(v.custom<TransportLogger>((x) => typeof x === 'object' && x !== null, 'Expected a logger')),
+});
+export type RaftClientOptions = v.InferInput<typeof ClientOptionsSchema>;
+
+type Outstanding = {
+  request: ClientRequest;
+  deadlineMs: number;
+  resolve: (r: { index: number; output: unknown }) => void;
+  reject: (e: unknown) => void;
+  sent: boolean;
+};
+
+/** See the module comment. Create with `RaftClient.connect`. */
+export class RaftClient {
+  readonly #o: v.InferOutput<typeof ClientOptionsSchema>;
+  readonly #codec: CommandCodec<unknown>;
+  readonly #wire = new MessageCodec(ClientResponseSchema, { nestingDepthMax: 64 });
+  readonly #outstanding = new Map<number, Outstanding>();
+  #queue: Outstanding[] = [];
+  #servers: string[];
+  #serverIndex = 0;
+  #connection: FramedConnection<ClientResponse> | null = null;
+  #connecting: Promise<void> | null = null;
+  #nextId = 1;
+  #closed = false;
+  #leaderId: string | null = null;
+
+  private constructor(o: v.InferOutput<typeof ClientOptionsSchema>) {
+    this.#o = o;
+    this.#codec = (o.codec ?? cborCodec<unknown>()) as CommandCodec<unknown>;
+    this.#servers = [...o.servers];
+  }
+
+  /** Validate options (TypeError/RangeError naming the option) and connect to some server. */
+  static async connect(options: RaftClientOptions): Promise<RaftClient> {
+    const result = v.safeParse(ClientOptionsSchema, options);
+    if (!result.success) {
+      const issue = result.issues[0];
+      const name = issue.path?.map((p) => String(p.key)).join('.') ?? 'options';
+      const message = `Invalid client option ${name}: ${issue.message}`;
+      throw issue.kind === 'validation' ? new RangeError(message) : new TypeError(message);
+    }
+    const client = new RaftClient(result.output);
+    await client.#ensureConnected().catch(() => {}); // requests retry on their own
+    return client;
+  }
+
+  /** The leader this client last heard of. */
+  get leaderId(): string | null {
+    return this.#leaderId;
+  }
+
+  /** Send a command through the log; resolves with the state machine's output. */
+  async command(command: unknown): Promise<unknown> {
+    return (await this.commandWithIndex(command)).output;
+  }
+
+  /** Like `command`, with the log index the command was applied at. */
+  commandWithIndex(command: unknown): Promise<{ index: number; output: unknown }> {
+    return this.#request({ type: 'command', id: 0, session: 0, sequence: 0, data: this.#codec.encode(command) });
+  }
+
+  /** A read that never goes through the log, at the given consistency (default linearizable). */
+  async query(query: unknown, consistency: Consistency = 'linearizable'): Promise<unknown> {
+    const data = cborCodec<unknown>().encode(query);
+    return (await this.#request({ type: 'query', id: 0, session: 0, sequence: 0, consistency, data })).output;
+  }
+
+  /** The status of the server this client is connected to. */
+  async status(): Promise<unknown> {
+    return (await this.#request({ type: 'status', id: 0, session: 0, sequence: 0 })).output;
+  }
+
+  /** Fail every outstanding request with SHUTDOWN and close the connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const error = new ClientError('SHUTDOWN', 'Client closed');
+    for (const o of [...this.#outstanding.values(), ...this.#queue]) o.reject(error);
+    this.#outstanding.clear();
+    this.#queue = [];
+    this.#connection?.close(null, 'info');
+    this.#connection = null;
+  }
+
+  // ---- Internals --------------------------------------------------------------------------
+
+  #request(request: ClientRequest): Promise<{ index: number; output: unknown }> {
+    if (this.#closed) return Promise.reject(new ClientError('SHUTDOWN', 'Client closed'));
+    return new Promise((resolve, reject) => {
+      const o: Outstanding = { request, deadlineMs: Date.now() + this.#o.requestTimeoutMs, resolve, reject, sent: false };
+      const timer = setTimeout(() => this.#expire(o), this.#o.requestTimeoutMs);
+      o.resolve = (r) => (clearTimeout(timer), resolve(r));
+      o.reject = (e) => (clearTimeout(timer), reject(e));
+      this.#queue.push(o);
+      this.#flush();
+    });
+  }
+
+  #expire(o: Outstanding): void {
+    this.#outstanding.delete(o.request.id);
+    this.#queue = this.#queue.filter((x) => x !== o);
+    o.reject(new ClientError('TIMEOUT', `Request not answered within ${this.#o.requestTimeoutMs} ms`, this.#leaderId));
+  }
+
+  #flush(): void {
+    const c = this.#connection;
+    if (c === null || c.closed) {
+      void this.#ensureConnected().then(() => this.#flush(), () => setTimeout(() => this.#flush(), this.#o.retryDelayMs));
+      return;
+    }
+    while (this.#queue.length > 0 && this.#outstanding.size < this.#o.inflightRequestsMax) {
+      const o = this.#queue.shift()!;
+      o.request = { ...o.request, id: this.#nextId++ };
+      o.sent = true;
+      this.#outstanding.set(o.request.id, o);
+      if (!c.send(o.request, 'control')) {
+        this.#outstanding.delete(o.request.id);
+        o.sent = false;
+        this.#queue.unshift(o);
+        break;
+      }
+    }
+  }
+
+  #ensureConnected(): Promise<void> {
+    if (this.#connection !== null && !this.#connection.closed) return Promise.resolve();
+    if (this.#connecting !== null) return this.#connecting;
+    this.#connecting = new Promise<void>((resolve, reject) => {
+      const address = this.#servers[this.#serverIndex % this.#servers.length]!;
+      const { host, port } = parseAddress(address);
+      const socket = net.connect({ host, port });
+      const fail = () => {
+        socket.destroy();
+        this.#connecting = null;
+        this.#serverIndex++;
+        reject(new ClientError('NO_LEADER', `Cannot connect to ${address}`));
+      };
+      socket.once('error', fail);
+      socket.once('connect', () => {
+        socket.off('error', fail);
+        this.#connection = new FramedConnection<ClientResponse>(socket, this.#wire, {
+          frameBytesMax: this.#o.frameBytesMax,
+          inflightBytesMax: this.#o.frameBytesMax * 4 + controlBytesReserved,
+          frameDeadlineMs: 30_000,
+          logger: this.#o.logger ?? quietLogger,
+          label: `server ${address}`,
+          onMessage: (response) => this.#onResponse(response),
+          onClose: (_reason, c) => this.#onClose(c),
+        });
+        this.#connecting = null;
+        resolve();
+      });
+    });
+    return this.#connecting;
+  }
+
+  #onResponse(response: ClientResponse): void {
+    const o = this.#outstanding.get(response.id);
+    if (o === undefined) return;
+    this.#outstanding.delete(response.id);
+    if (response.type === 'ok') {
+      o.resolve({ index: response.index, output: response.output });
+      return;
+    }
+    this.#onError(o, response);
+  }
+
+  #onError(o: Outstanding, e: ErrorResponse): void {
+    if (e.leaderId !== null) this.#leaderId = e.leaderId;
+    const retry = retryableCodes.has(e.code) && Date.now() < o.deadlineMs && !this.#closed;
+    if (!retry) {
+      o.reject(new ClientError(e.code, e.message, e.leaderId));
+      return;
+    }
+    if (e.code === 'NOT_LEADER' && e.leaderAddress !== null) this.#moveTo(e.leaderAddress);
+    else if (e.code === 'NO_LEADER' || e.code === 'NOT_LEADER' || e.code === 'SHUTDOWN') this.#moveTo(null);
+    o.sent = false;
+    setTimeout(() => {
+      if (this.#closed) return;
+      this.#queue.push(o);
+      this.#flush();
+    }, e.code === 'NOT_LEADER' && e.leaderAddress !== null ? 0 : this.#o.retryDelayMs);
+  }
+
+  /** Switch to `address` (a leader hint), or to the next server. */
+  #moveTo(address: string | null): void {
+    const current = this.#servers[this.#serverIndex % this.#servers.length];
+    if (address !== null) {
+      if (address === current) return;
+      if (!this.#servers.includes(address)) this.#servers.push(address);
+      this.#serverIndex = this.#servers.indexOf(address);
+    } else {
+      this.#serverIndex++;
+    }
+    const c = this.#connection;
+    this.#connection = null;
+    c?.close(null, 'info');
+  }
+
+  #onClose(c: FramedConnection<ClientResponse>): void {
+    if (this.#connection === c) {
+      this.#connection = null;
+      this.#serverIndex++;
+    }
+    // What was sent on this connection has an unknown outcome: commands fail, reads retry.
+    for (const [id, o] of this.#outstanding) {
+      this.#outstanding.delete(id);
+      if (o.request.type === 'command') {
+        o.reject(new ClientError('TIMEOUT', 'Connection lost after the command was sent: outcome unknown', this.#leaderId));
+      } else {
+        o.sent = false;
+        this.#queue.push(o);
+      }
+    }
+    if (!this.#closed && this.#queue.length > 0) setTimeout(() => this.#flush(), this.#o.retryDelayMs);
+  }
+}
+
+const quietLogger: TransportLogger = { warn: () => {}, info: () => {}, debug: () => {} };

@@ -1,0 +1,100 @@
+/**
+ * The client protocol: the same framing as the peer protocol (4-byte big-endian length, one CBOR
+ * message), on the server's client port. Every request carries an `id` the response echoes, a
+ * `session` and a `sequence`: today `session` 0 means "no session"; exactly-once sessions slot in
+ * by giving them meaning, without changing the messages.
+ *
+ * A command goes through the log and is answered with the state machine's output for its index.
+ * A query never goes through the log; `consistency` says how current its read must be:
+ * - `linearizable`: the leader confirms leadership with a majority (read index), then answers
+ *   once applied up to the commit index at receipt;
+ * - `lease`: the leader answers within its lease (no round trip; relies on bounded clock drift);
+ * - `sequential`: any member answers from its own state (monotonic per connection).
+ *
+ * @module
+ */
+import * as v from 'valibot';
+import { BytesSchema, MemberIdSchema, NaturalSchema } from '../core/messages.ts';
+
+/** The consistency levels of a query. */
+export const ConsistencySchema = v.picklist(['linearizable', 'lease', 'sequential']);
+export type Consistency = v.InferOutput<typeof ConsistencySchema>;
+
+const requestHead = {
+  /** Chosen by the client, echoed in the response. */
+  id: NaturalSchema,
+  /** Client session id (0: none). */
+  session: NaturalSchema,
+  /** Sequence number of this request within the session. */
+  sequence: NaturalSchema,
+};
+
+/** A command for the state machine, as the codec encoded it. */
+export const CommandRequestSchema = v.strictObject({
+  type: v.literal('command'),
+  ...requestHead,
+  data: BytesSchema,
+});
+/** A read-only query, CBOR-encoded by the client. */
+export const QueryRequestSchema = v.strictObject({
+  type: v.literal('query'),
+  ...requestHead,
+  consistency: ConsistencySchema,
+  data: BytesSchema,
+});
+/** Ask a member for its status. */
+export const StatusRequestSchema = v.strictObject({ type: v.literal('status'), ...requestHead });
+
+/** Everything a client may send. */
+export const ClientRequestSchema = v.variant('type', [
+  CommandRequestSchema,
+  QueryRequestSchema,
+  StatusRequestSchema,
+]);
+export type ClientRequest = v.InferOutput<typeof ClientRequestSchema>;
+
+/** The error codes a client can receive; see `retryableCodes`. */
+export const ClientErrorCodeSchema = v.picklist([
+  'NO_LEADER',
+  'NOT_LEADER',
+  'UNKNOWN_SESSION',
+  'COMMAND_ERROR',
+  'APPLICATION_ERROR',
+  'QUERY_ERROR',
+  'INTERNAL_ERROR',
+  'PROPOSAL_DROPPED',
+  'LEADERSHIP_TRANSFER',
+  'TIMEOUT',
+  'SHUTDOWN',
+]);
+export type ClientErrorCode = v.InferOutput<typeof ClientErrorCodeSchema>;
+
+/** Codes after which sending the same request again is safe and may succeed. */
+export const retryableCodes: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
+  'NO_LEADER',
+  'NOT_LEADER',
+  'PROPOSAL_DROPPED',
+  'LEADERSHIP_TRANSFER',
+  'SHUTDOWN',
+]);
+
+/** A successful answer: the output (any CBOR value) and, for commands, the log index. */
+export const OkResponseSchema = v.strictObject({
+  type: v.literal('ok'),
+  id: NaturalSchema,
+  index: NaturalSchema,
+  output: v.unknown(),
+});
+/** A failed answer. For NOT_LEADER, the leader's id and client address when known. */
+export const ErrorResponseSchema = v.strictObject({
+  type: v.literal('error'),
+  id: NaturalSchema,
+  code: ClientErrorCodeSchema,
+  message: v.pipe(v.string(), v.maxLength(4096)),
+  leaderId: v.nullable(MemberIdSchema),
+  leaderAddress: v.nullable(v.pipe(v.string(), v.maxLength(256))),
+});
+/** Everything a server may send a client. */
+export const ClientResponseSchema = v.variant('type', [OkResponseSchema, ErrorResponseSchema]);
+export type ClientResponse = v.InferOutput<typeof ClientResponseSchema>;
+export type ErrorResponse = v.InferOutput<typeof ErrorResponseSchema>;

@@ -1,0 +1,66 @@
+/**
+ * The server's event stream: every role, term and leader change, snapshot taken or installed,
+ * failure and stop, numbered in order. Listeners are called synchronously, so none is dropped;
+ * the most recent events are also kept for `since()`.
+ *
+ * @module
+ */
+import type { Role } from '../core/raft.ts';
+
+/** One event; `seq` counts from 1 without gaps. */
+export type ServerEvent =
+  & { seq: number; atMs: number }
+  & (
+    | { type: 'role'; role: Role; term: number }
+    | { type: 'term'; term: number }
+    | { type: 'leader'; leaderId: string | null; term: number }
+    | { type: 'snapshotTaken'; index: number; term: number }
+    | { type: 'snapshotInstalled'; index: number; term: number }
+    | { type: 'failed'; message: string }
+    | { type: 'stopped' }
+  );
+
+type EventBody = ServerEvent extends infer E ? E extends unknown ? Omit<E, 'seq' | 'atMs'> : never : never;
+
+/**
+ * A numbered event log with synchronous listeners.
+ *
+ * @example
+ * ```ts
+ * const log = new EventLog(100);
+ * log.subscribe((e) => console.log(e.seq, e.type));
+ * log.emit({ type: 'term', term: 2 });
+ * ```
+ */
+export class EventLog {
+  readonly #retainedMax: number;
+  #retained: ServerEvent[] = [];
+  #listeners = new Set<(event: ServerEvent) => void>();
+  #seq = 0;
+
+  constructor(retainedMax: number) {
+    this.#retainedMax = retainedMax;
+  }
+
+  emit(body: EventBody): void {
+    const event = { ...body, seq: ++this.#seq, atMs: Date.now() } as ServerEvent;
+    this.#retained.push(event);
+    if (this.#retained.length > this.#retainedMax * 2) this.#retained = this.#retained.slice(-this.#retainedMax);
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A listener's failure must not stop the member or the other listeners.
+      }
+    }
+  }
+
+  subscribe(listener: (event: ServerEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  since(seq: number): ServerEvent[] {
+    return this.#retained.filter((e) => e.seq > seq);
+  }
+}
