@@ -1,0 +1,130 @@
+// The deterministic simulator: a thousand seeded clusters stay safe and live, runs replay
+// exactly, the checkers catch deliberately unsafe cores, and the `npm run sim` CLI keeps its
+// contract (final line, exit codes, flag errors).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { UnsafeFaults } from '../../lib/core/options.ts';
+import { runSimulation, type SimulationResult } from '../../lib/testing/mod.ts';
+import { repoRoot, spawnTs } from '../support/child.ts';
+
+/** Seeds `npm test` runs against the real core (3 members for even seeds, 5 for odd ones). */
+const safeSeedCount = 1000;
+/** "Within a few hundred seeds": the budget an unsafe core gets before the checkers must bite. */
+const unsafeSeedCount = 300;
+
+function report(r: SimulationResult): string {
+  return `seed ${r.seed}: ${r.failure}\n${
+    r.trace.join('\n')
+  }\nreplay: npm run sim -- --seed ${r.seed}`;
+}
+
+// Safety and liveness hold on seeds 1..1000 with both cluster sizes.
+test(`seeds 1..${safeSeedCount} pass (3- and 5-member clusters)`, () => {
+  const sizes = new Set<number>();
+  let elections = 0;
+  for (let seed = 1; seed <= safeSeedCount; seed++) {
+    const r = runSimulation({ seed });
+    if (!r.ok) assert.unreachable(report(r));
+    sizes.add(seed % 2 === 0 ? 3 : 5);
+    elections += r.stats.elections;
+    assert.ok(
+      r.stats.acknowledged > 0,
+      `seed ${seed} acknowledged no proposal: the workload did not run`,
+    );
+  }
+  assert.equal([...sizes].sort(), [3, 5]);
+  assert.ok(elections > safeSeedCount, `only ${elections} elections in ${safeSeedCount} seeds`);
+});
+
+// One seed is one run: failure, stats and trace are identical on a second run.
+test('the same seed replays exactly', () => {
+  for (const seed of [2, 3, 77]) {
+    assert.equal(runSimulation({ seed }), runSimulation({ seed }), `seed ${seed}`);
+  }
+  const failing = runSimulation({ seed: 9, unsafeFaults: { voteTwiceInTerm: true } });
+  assert.is(failing.ok, false);
+  assert.equal(runSimulation({ seed: 9, unsafeFaults: { voteTwiceInTerm: true } }), failing);
+  assert.not.equal(runSimulation({ seed: 2 }).trace, runSimulation({ seed: 4 }).trace);
+});
+
+/** The first seed in 1..unsafeSeedCount whose run fails against the unsafe core. */
+function firstFailure(faults: UnsafeFaults): SimulationResult | null {
+  for (let seed = 1; seed <= unsafeSeedCount; seed++) {
+    const r = runSimulation({ seed, unsafeFaults: faults });
+    if (!r.ok) return r;
+  }
+  return null;
+}
+
+// Granting two votes in one term produces two leaders in a term, and the checker says so.
+test('the checkers catch a core that votes twice in a term', () => {
+  const r = firstFailure({ voteTwiceInTerm: true });
+  assert.ok(r !== null, `no failure in ${unsafeSeedCount} seeds`);
+  assert.match(r.failure!, /^Two leaders in term \d+/);
+});
+
+// Voting without comparing logs elects a leader that lacks committed entries.
+test('the checkers catch a core that votes without the log check', () => {
+  const r = firstFailure({ voteWithoutLogCheck: true });
+  assert.ok(r !== null, `no failure in ${unsafeSeedCount} seeds`);
+  assert.match(r.failure!, /^(Leader completeness|State machine safety|Log matching)/);
+});
+
+/** Run the CLI under the current runtime; resolves with its exit code and output. */
+function sim(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawnTs(`${repoRoot}lib/testing/sim-cli.ts`, args);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Uint8Array) => (stdout += new TextDecoder().decode(c)));
+    child.stderr!.on('data', (c: Uint8Array) => (stderr += new TextDecoder().decode(c)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+// A sweep ends with `N passed, 0 failed` and exit 0; progress goes to stderr only.
+test('sim CLI: a passing sweep', async () => {
+  const r = await sim(['--seeds', '6', '--from', '10']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout.trimEnd().split('\n').at(-1), '6 passed, 0 failed');
+  assert.match(r.stderr, /6\/6 seeds \(10\.\.15/);
+});
+
+// A failing seed is printed with its trace, exit 1; --seed replays that very failure.
+test('sim CLI: a failing seed is reported and replays exactly', async () => {
+  const expected = runSimulation({ seed: 9, unsafeFaults: { voteTwiceInTerm: true } });
+  const sweep = await sim(['--seeds', '2', '--from', '8', '--unsafe', 'voteTwiceInTerm']);
+  assert.is(sweep.code, 1, sweep.stderr);
+  assert.ok(sweep.stdout.includes(`seed 9: ${expected.failure}\n`), sweep.stdout);
+  assert.ok(sweep.stdout.includes(expected.trace.at(-1)!), 'the trace is printed');
+  assert.is(sweep.stdout.trimEnd().split('\n').at(-1), '1 passed, 1 failed');
+  const replay = await sim(['--seed', '9', '--unsafe', 'voteTwiceInTerm']);
+  assert.is(replay.code, 1, replay.stderr);
+  assert.ok(replay.stdout.startsWith(`seed 9: ${expected.failure} `), replay.stdout);
+  assert.ok(replay.stdout.includes(`stats ${JSON.stringify(expected.stats)}\n`), replay.stdout);
+});
+
+// A bad flag value is an error naming the flag, exit code 2, and nothing runs.
+test('sim CLI: bad flags exit 2 naming the flag', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--seeds', 'x'], /--seeds must be a whole number/],
+    [['--members', '12'], /--members must be in \[2, 9\]/],
+    [['--unsafe', 'nope'], /--unsafe must be one of/],
+    [['--seed', '1', '--seeds', '3'], /--seed replays one seed/],
+    [['--speed', '3'], /Unknown flag '--speed'/],
+  ];
+  const results = await Promise.all(cases.map(([args]) => sim(args)));
+  for (const [i, [args, message]] of cases.entries()) {
+    const r = results[i]!;
+    assert.is(r.code, 2, args.join(' '));
+    assert.match(r.stderr, message);
+    assert.is(r.stdout, '', 'nothing ran');
+  }
+});
+
+test.run();
