@@ -1,0 +1,158 @@
+/**
+ * Local clusters of `serve` child processes: start them on free loopback ports, wait for each
+ * to report ready, kill one, restart it, and stop them all. Only processes this code started are
+ * ever signalled, by their own pid.
+ *
+ * @module
+ */
+import type { ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
+import process from 'node:process';
+import { join } from 'node:path';
+import { type Runtime, spawnTs } from '../runtime.ts';
+import type { MemberSpec } from './args.ts';
+
+/** One `serve` child. */
+export type ServeProcess = { spec: MemberSpec; child: ChildProcess; dataDir: string; stderrTail: string[] };
+
+/** A free TCP port on 127.0.0.1 (the OS picks it; it is released before use). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Member specs for `size` members on free loopback ports, ids `n1`, `n2`, ... */
+export async function localMembers(size: number): Promise<MemberSpec[]> {
+  const specs: MemberSpec[] = [];
+  for (let i = 1; i <= size; i++) {
+    specs.push({ id: `n${i}`, address: `127.0.0.1:${await freePort()}`, clientAddress: `127.0.0.1:${await freePort()}` });
+  }
+  return specs;
+}
+
+/** How to run a local cluster. */
+export type LocalClusterOptions = {
+  members: MemberSpec[];
+  dataRoot: string;
+  cluster: string;
+  runtime?: Runtime;
+  /** Extra `serve` flags, e.g. `['--snapshot-entries', '1000']`. */
+  serveArgs?: string[];
+  /** Pass each child's stderr through to ours. */
+  inheritStderr?: boolean;
+  readyTimeoutMs?: number;
+};
+
+/**
+ * A local cluster of `serve` children.
+ *
+ * @example
+ * ```ts
+ * const cluster = await LocalCluster.start({ members: await localMembers(3), dataRoot: dir, cluster: 'demo' });
+ * await cluster.kill('n1');
+ * await cluster.stopAll();
+ * ```
+ */
+export class LocalCluster {
+  readonly options: LocalClusterOptions;
+  readonly processes = new Map<string, ServeProcess>();
+
+  private constructor(options: LocalClusterOptions) {
+    this.options = options;
+  }
+
+  static async start(options: LocalClusterOptions): Promise<LocalCluster> {
+    const cluster = new LocalCluster(options);
+    try {
+      await Promise.all(options.members.map((m) => cluster.startMember(m.id)));
+    } catch (error) {
+      await cluster.stopAll();
+      throw error;
+    }
+    return cluster;
+  }
+
+  /** Start (or restart) member `id` and wait until it reports ready. */
+  startMember(id: string): Promise<ServeProcess> {
+    const spec = this.options.members.find((m) => m.id === id);
+    if (spec === undefined) throw new RangeError(`No member ${id} in this cluster`);
+    const dataDir = join(this.options.dataRoot, id);
+    const membersFlag = this.options.members.map((m) => `${m.id}=${m.address}/${m.clientAddress}`).join(',');
+    const args = [
+      'serve',
+      '--id', id,
+      '--cluster', this.options.cluster,
+      '--data', dataDir,
+      '--members', membersFlag,
+      ...(this.options.serveArgs ?? []),
+    ];
+    const child = spawnTs('lib/cli.ts', args, this.options.runtime === undefined ? {} : { runtime: this.options.runtime });
+    const proc: ServeProcess = { spec, child, dataDir, stderrTail: [] };
+    this.processes.set(id, proc);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      if (this.options.inheritStderr === true) process.stderr.write(text);
+      proc.stderrTail.push(...text.split('\n').filter((l) => l !== ''));
+      if (proc.stderrTail.length > 50) proc.stderrTail.splice(0, proc.stderrTail.length - 50);
+    });
+    return new Promise((resolve, reject) => {
+      let buffered = '';
+      const timeoutMs = this.options.readyTimeoutMs ?? 30_000;
+      const timer = setTimeout(() => reject(new Error(`Member ${id} not ready in ${timeoutMs} ms: ${proc.stderrTail.slice(-5).join(' | ')}`)), timeoutMs);
+      const onData = (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        if (buffered.includes('"ready":true')) {
+          clearTimeout(timer);
+          child.stdout!.off('data', onData);
+          child.stdout!.resume();
+          resolve(proc);
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`Member ${id} exited before ready (code ${code}, signal ${signal}): ${proc.stderrTail.slice(-5).join(' | ')}`));
+      });
+    });
+  }
+
+  /** SIGKILL member `id` (a process this cluster started) and wait for it to exit. */
+  async kill(id: string): Promise<void> {
+    const proc = this.processes.get(id);
+    if (proc === undefined) return;
+    await signalAndWait(proc.child, 'SIGKILL', 10_000);
+    this.processes.delete(id);
+  }
+
+  /** SIGTERM every member (graceful stop), SIGKILL any still running after `graceMs`. */
+  async stopAll(graceMs = 10_000): Promise<void> {
+    await Promise.all([...this.processes.values()].map(async (p) => {
+      const stopped = await signalAndWait(p.child, 'SIGTERM', graceMs);
+      if (!stopped) await signalAndWait(p.child, 'SIGKILL', 5_000);
+    }));
+    this.processes.clear();
+  }
+
+  clientAddresses(): string[] {
+    return this.options.members.map((m) => m.clientAddress);
+  }
+}
+
+/** Send `signal` to `child` and wait for it to exit; false if it had not exited by `timeoutMs`. */
+export function signalAndWait(child: ChildProcess, signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+    child.kill(signal);
+  });
+}

@@ -1,0 +1,84 @@
+/**
+ * Start a TypeScript script as a child process under Node (through tsx), Bun or Deno: the one
+ * place that knows how each runtime runs a `.ts` file. By default the child runs under the same
+ * runtime as the caller, so a test that spawns helpers exercises the runtime it is tested on.
+ *
+ * @example
+ * ```ts
+ * const child = spawnTs('lib/cli.ts', ['serve', '--help']);
+ * child.stdout!.on('data', (chunk) => console.log(String(chunk)));
+ * child.kill('SIGKILL');
+ * ```
+ * @module
+ */
+import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+
+/** The runtimes edgeraft runs on. */
+export type Runtime = 'node' | 'bun' | 'deno';
+/** Every runtime, in the order benches and suites run them. */
+export const runtimes: readonly Runtime[] = ['node', 'bun', 'deno'];
+
+/** The repository's root folder, with a trailing slash. */
+export const repoRoot = fileURLToPath(
+  new URL('../', (import.meta as unknown as { url: string }).url),
+);
+
+/** The runtime this code runs in. */
+export function currentRuntime(): Runtime {
+  const g = globalThis as { Bun?: unknown; Deno?: unknown };
+  if (g.Bun !== undefined) return 'bun';
+  if (g.Deno !== undefined) return 'deno';
+  return 'node';
+}
+
+/**
+ * The command and arguments that run `scriptPath` with `args` under `runtime`: the running
+ * executable when it is the current runtime, else the project's own copy (`node` from PATH).
+ */
+export function tsCommand(
+  scriptPath: string,
+  args: readonly string[] = [],
+  runtime: Runtime = currentRuntime(),
+): { command: string; args: string[] } {
+  const own = runtime === currentRuntime();
+  switch (runtime) {
+    case 'node':
+      return {
+        command: own ? process.execPath : 'node',
+        args: ['--import', `${repoRoot}node_modules/tsx/dist/loader.mjs`, scriptPath, ...args],
+      };
+    case 'bun':
+      return {
+        command: own ? process.execPath : `${repoRoot}node_modules/.bin/bun`,
+        args: [scriptPath, ...args],
+      };
+    case 'deno':
+      return {
+        command: own ? process.execPath : `${repoRoot}node_modules/.bin/deno`,
+        args: ['run', '-A', scriptPath, ...args],
+      };
+  }
+}
+
+/** Options of `spawnTs`: node's spawn options plus the runtime (default: the current one). */
+export type SpawnTsOptions = SpawnOptions & { runtime?: Runtime };
+
+/**
+ * Spawn `scriptPath` under a runtime; stdout and stderr are piped unless `stdio` says otherwise,
+ * the working directory is the repository root unless `cwd` says otherwise.
+ */
+export function spawnTs(
+  scriptPath: string,
+  args: readonly string[] = [],
+  options: SpawnTsOptions = {},
+): ChildProcess {
+  const { runtime, ...spawnOptions } = options;
+  const { command, args: fullArgs } = tsCommand(scriptPath, args, runtime);
+  return spawn(command, fullArgs, {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...spawnOptions,
+  });
+}
