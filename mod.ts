@@ -1,9 +1,103 @@
 /**
- * edgeraft: a lean Raft consensus library for Node, Bun and Deno.
+ * edgeraft: a lean Raft consensus library for Node, Bun and Deno. The log lives in LMDB, members
+ * and clients talk over TCP in length-prefixed CBOR frames, every message from the network is
+ * validated, and a deterministic simulator checks the protocol over thousands of seeded runs.
  *
+ * This module only re-exports. The simulator and scripted clusters are under `./testing`
+ * (`lib/testing/mod.ts`); the wire-level transport pieces under `lib/transport/mod.ts`.
+ *
+ * @example
+ * ```ts
+ * import { KvStateMachine, RaftServer } from './mod.ts';
+ *
+ * const server = await RaftServer.start({
+ *   id: 'a',
+ *   cluster: 'demo',
+ *   dataDir: './data/a',
+ *   peerAddress: '127.0.0.1:7001',
+ *   clientAddress: '127.0.0.1:8001',
+ *   members: [{ id: 'a', type: 'ACTIVE', address: '127.0.0.1:7001', clientAddress: '127.0.0.1:8001' }],
+ *   stateMachine: new KvStateMachine(),
+ * });
+ * console.log(await server.propose({ op: 'put', key: 'greeting', value: 'hello' }));
+ * console.log(await server.query({ op: 'get', key: 'greeting' }, 'linearizable'));
+ * await server.stop();
+ * ```
  * @module
  */
-export * from './lib/core/messages.ts';
-export * from './lib/core/errors.ts';
+
+// The running member, its client and its events.
+export { RaftServer, type ServerStatus } from './lib/server/server.ts';
+export type {
+  RaftServerOptions,
+  RaftServerOptionsInput,
+  ServerLogger,
+} from './lib/server/options.ts';
+export type { ServerEvent } from './lib/server/events.ts';
+export { ClientError, RaftClient, type RaftClientOptions } from './lib/client/client.ts';
+export { type ClientErrorCode, type Consistency, retryableCodes } from './lib/client/protocol.ts';
+
+// Errors: a closed set, each with a code and whether retrying is safe.
+export {
+  AssertionError,
+  CompactedError,
+  ConfigChangeInProgressError,
+  EdgeraftError,
+  type ErrorCode,
+  LeadershipTransferError,
+  NotLeaderError,
+  ProposalDroppedError,
+  ShutdownError,
+  StorageError,
+  TimeoutError,
+} from './lib/core/errors.ts';
+export { ApplicationError, QueryError } from './lib/state/errors.ts';
+
+// The state-machine API and the built-in key-value machine.
+export type { Commit, StateMachine } from './lib/state/state-machine.ts';
+export type { ApplyContext, ScheduledTimer, TimerCallback } from './lib/state/context.ts';
+export { cborCodec, cborOptions, type CommandCodec } from './lib/state/codec.ts';
+export {
+  type ApplyResult,
+  type ExecutorOptions,
+  StateMachineExecutor,
+  type StateSnapshot,
+  type StateSnapshotMeta,
+} from './lib/state/executor.ts';
+export {
+  encodeKvCommand,
+  type KvCommand,
+  kvCommand,
+  KvCommandSchema,
+  type KvOutput,
+  type KvQuery,
+  kvQuery,
+  type KvQueryOutput,
+  KvQuerySchema,
+  KvStateMachine,
+  parseKvCommand,
+} from './lib/state/kv.ts';
+
+// The pure core, for custom drivers.
+export {
+  Raft,
+  type RaftStatus,
+  type ReadState,
+  type Ready,
+  type Role,
+  type StateChange,
+} from './lib/core/raft.ts';
+export type { RaftOptions, RaftOptionsInput } from './lib/core/options.ts';
 export type { LogReader } from './lib/core/log-reader.ts';
+export * from './lib/core/messages.ts';
+
+// Storage.
 export type { Storage, WriteBatch } from './lib/storage/storage.ts';
+export { LmdbStorage, type LmdbStorageOptions } from './lib/storage/lmdb.ts';
+export { MemoryStorage } from './lib/storage/memory.ts';
+export { type SnapshotInfo, SnapshotStore } from './lib/storage/snapshot-store.ts';
+
+// Transport.
+export type { Transport, TransportCounters } from './lib/transport/transport.ts';
+export { TcpTransport } from './lib/transport/tcp.ts';
+export { MemoryNetwork, MemoryTransport } from './lib/transport/memory.ts';

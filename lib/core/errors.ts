@@ -16,7 +16,9 @@ export type ErrorCode =
   | 'CONFIG_CHANGE_IN_PROGRESS'
   | 'SHUTDOWN'
   | 'TIMEOUT'
-  | 'STORAGE';
+  | 'STORAGE'
+  | 'APPLICATION_ERROR'
+  | 'QUERY_ERROR';
 
 /**
  * Base class of the library's expected errors. `retryable` says whether sending the same request
@@ -45,7 +47,13 @@ export class EdgeraftError extends Error {
 export class NotLeaderError extends EdgeraftError {
   readonly leaderId: string | null;
   constructor(leaderId: string | null) {
-    super('NOT_LEADER', leaderId === null ? 'Not the leader: no leader known' : `Not the leader: leader is ${leaderId}`, true);
+    super(
+      'NOT_LEADER',
+      leaderId === null
+        ? 'Not the leader: no leader known'
+        : `Not the leader: leader is ${leaderId}`,
+      true,
+    );
     this.leaderId = leaderId;
   }
 }
@@ -76,7 +84,11 @@ export class LeadershipTransferError extends EdgeraftError {
 /** Another configuration change is not yet committed (one change at a time). Retryable later. */
 export class ConfigChangeInProgressError extends EdgeraftError {
   constructor(index: number) {
-    super('CONFIG_CHANGE_IN_PROGRESS', `Configuration change in progress: uncommitted at index ${index}`, true);
+    super(
+      'CONFIG_CHANGE_IN_PROGRESS',
+      `Configuration change in progress: uncommitted at index ${index}`,
+      true,
+    );
   }
 }
 

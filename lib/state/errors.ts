@@ -1,9 +1,10 @@
 /**
- * The expected failures of the state-machine layer, shaped like the core's `EdgeraftError`
+ * The expected failures of the state-machine layer, subclasses of the core's `EdgeraftError`
  * (a stable `code` and a `retryable` flag) so that the server and the client treat them alike.
  *
  * @module
  */
+import { EdgeraftError } from '../core/errors.ts';
 
 /**
  * The state machine refused one command: its `apply` threw (or, in `applyBatch`, returned an
@@ -18,12 +19,9 @@
  * for (const r of results) if (!r.ok) console.log(r.index, r.error.code); // 'APPLICATION_ERROR'
  * ```
  */
-export class ApplicationError extends Error {
-  readonly code = 'APPLICATION_ERROR' as const;
-  readonly retryable = false;
+export class ApplicationError extends EdgeraftError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message);
-    this.name = 'ApplicationError';
+    super('APPLICATION_ERROR', message, false);
     if (options?.cause !== undefined) this.cause = options.cause;
   }
 
@@ -52,13 +50,9 @@ export class ApplicationError extends Error {
  * try { executor.query({ op: 'nope' }); } catch (e) { if (e instanceof QueryError) console.log(e.message); }
  * ```
  */
-export class QueryError extends Error {
-  readonly code = 'QUERY_ERROR' as const;
-  readonly retryable: boolean;
+export class QueryError extends EdgeraftError {
   constructor(message: string, retryable: boolean, options?: { cause?: unknown }) {
-    super(message);
-    this.name = 'QueryError';
-    this.retryable = retryable;
+    super('QUERY_ERROR', message, retryable);
     if (options?.cause !== undefined) this.cause = options.cause;
   }
 }

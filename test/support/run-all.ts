@@ -20,12 +20,22 @@ const uvuArgs = [uvu, 'test', pattern.endsWith('.ts$') ? pattern : `${pattern}.*
 const runtimes: Record<string, Step> = {
   node: { name: 'suite under Node', command: bin('tsx'), args: uvuArgs, suite: true },
   bun: { name: 'suite under Bun', command: bin('bun'), args: uvuArgs, suite: true },
-  deno: { name: 'suite under Deno', command: bin('deno'), args: ['run', '-A', ...uvuArgs], suite: true },
+  deno: {
+    name: 'suite under Deno',
+    command: bin('deno'),
+    args: ['run', '-A', ...uvuArgs],
+    suite: true,
+  },
 };
 const checks: Record<string, Step[]> = {
   check: [
     { name: 'tsc', command: bin('tsc'), args: ['-p', '.'], suite: false },
-    { name: 'deno check', command: bin('deno'), args: ['check', 'mod.ts', 'lib/', 'test/', 'bench/'], suite: false },
+    {
+      name: 'deno check',
+      command: bin('deno'),
+      args: ['check', 'mod.ts', 'lib/', 'test/', 'bench/'],
+      suite: false,
+    },
   ],
   lint: [{ name: 'deno lint', command: bin('deno'), args: ['lint'], suite: false }],
   fmt: [{ name: 'deno fmt --check', command: bin('deno'), args: ['fmt', '--check'], suite: false }],
@@ -36,7 +46,9 @@ function listFromEnv(name: string, all: string[]): string[] {
   if (value === undefined || value === '') return all;
   const chosen = value.split(',').map((s) => s.trim());
   for (const c of chosen) {
-    if (!all.includes(c)) throw new RangeError(`Unknown value in ${name}: ${c}, expected one of ${all.join(', ')}`);
+    if (!all.includes(c)) {
+      throw new RangeError(`Unknown value in ${name}: ${c}, expected one of ${all.join(', ')}`);
+    }
   }
   return chosen;
 }
@@ -44,7 +56,9 @@ function listFromEnv(name: string, all: string[]): string[] {
 const stepNames = listFromEnv('EDGERAFT_TEST_STEPS', ['suite', 'check', 'lint', 'fmt']);
 const steps: Step[] = [];
 if (stepNames.includes('suite')) {
-  for (const r of listFromEnv('EDGERAFT_TEST_RUNTIMES', Object.keys(runtimes))) steps.push(runtimes[r]!);
+  for (const r of listFromEnv('EDGERAFT_TEST_RUNTIMES', Object.keys(runtimes))) {
+    steps.push(runtimes[r]!);
+  }
 }
 for (const s of ['check', 'lint', 'fmt']) if (stepNames.includes(s)) steps.push(...checks[s]!);
 
@@ -64,7 +78,11 @@ function run(step: Step): Promise<{ code: number; passed: number; failed: number
       const total = Number(/Total:\s+(\d+)/.exec(tail)?.[1] ?? 0);
       const passed = Number(/Passed:\s+(\d+)/.exec(tail)?.[1] ?? 0);
       const ok = code === 0 && signal === null;
-      resolve({ code: ok ? 0 : (code ?? 1), passed, failed: step.suite ? total - passed : ok ? 0 : 1 });
+      resolve({
+        code: ok ? 0 : (code ?? 1),
+        passed,
+        failed: step.suite ? total - passed : ok ? 0 : 1,
+      });
     });
   });
 }
@@ -83,7 +101,11 @@ for (const step of steps) {
     failed += result.failed + (stepFailed && result.failed === 0 ? 1 : 0);
     if (step.suite && result.passed === 0 && !stepFailed) failed += 1; // a suite that ran nothing is a failure
   } else if (stepFailed) failed += 1;
-  report.push(`${stepFailed ? 'FAIL' : 'ok  '} ${step.name} (${seconds} s${step.suite ? `, ${result.passed} passed` : ''})`);
+  report.push(
+    `${stepFailed ? 'FAIL' : 'ok  '} ${step.name} (${seconds} s${
+      step.suite ? `, ${result.passed} passed` : ''
+    })`,
+  );
 }
 console.log(`\n${report.join('\n')}`);
 console.log(`${passed} passed, ${failed} failed`);
