@@ -23,7 +23,6 @@ import {
 /** Send `count` messages a→b while `during` runs; assert every one arrived intact and in lane order. */
 async function withPeerTraffic(
   a: TcpTransport,
-  b: TcpTransport,
   received: RaftMessage[],
   count: number,
   during: () => Promise<void>,
@@ -62,7 +61,7 @@ test('delivers messages between two transports', async () => {
   assert.ok(b.port > 0);
   a.addPeer('b', b.address);
   await waitFor(() => a.connected('b'), 'a connected to b');
-  await withPeerTraffic(a, b, received, 300, async () => {});
+  await withPeerTraffic(a, received, 300, async () => {});
   await a.close();
   await b.close();
 });
@@ -149,7 +148,7 @@ test('hostile inputs close only the offending connection, with a logged reason',
       },
     },
   ];
-  await withPeerTraffic(a, b, received, 600, async () => {
+  await withPeerTraffic(a, received, 600, async () => {
     for (const c of cases) {
       const before = logger.lines.length;
       const socket = await rawConnect(b.port);
@@ -261,7 +260,7 @@ test('connection flood: beyond connectionsMax refused, node keeps serving', asyn
   await waitFor(() => a.connected('b') && b.inboundCount === 1, 'a connected to b');
   const flood: net.Socket[] = [];
   let peakInbound = 0;
-  await withPeerTraffic(a, b, received, 300, async () => {
+  await withPeerTraffic(a, received, 300, async () => {
     for (let batch = 0; batch < 10; batch++) {
       const opened = await Promise.all(
         Array.from({ length: 200 }, () => rawConnect(b.port).catch(() => null)),
