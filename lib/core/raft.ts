@@ -97,7 +97,10 @@ export type RaftStatus = {
   members: Member[];
   configurationIndex: number;
   leadTransferee: string | null;
-  progress: Record<string, { matchIndex: number; nextIndex: number; state: ProgressState; inflight: number }>;
+  progress: Record<
+    string,
+    { matchIndex: number; nextIndex: number; state: ProgressState; inflight: number }
+  >;
 };
 
 type PendingRead = { requestId: number; index: number; seq: number };
@@ -159,12 +162,17 @@ export class Raft {
     const hard = storage.hardState();
     this.#term = hard.term;
     this.#vote = hard.vote;
-    this.#lastReadyHardState = { term: hard.term, vote: hard.vote, commitIndex: this.#log.committedIndex };
+    this.#lastReadyHardState = {
+      term: hard.term,
+      vote: hard.vote,
+      commitIndex: this.#log.committedIndex,
+    };
     this.#configs = storage.configurations().map((c) => ({ ...c, members: [...c.members] }));
     this.#onConfigurationChanged();
     const last = this.#log.lastIndex();
-    if (last >= this.#log.firstIndex()) this.#lastLogTimeMs = this.#log.entries(last, last + 1, 1)[0]!.timeMs;
-    else this.#lastLogTimeMs = storage.snapshotMeta()?.timeMs ?? 0;
+    if (last >= this.#log.firstIndex()) {
+      this.#lastLogTimeMs = this.#log.entries(last, last + 1, 1)[0]!.timeMs;
+    } else this.#lastLogTimeMs = storage.snapshotMeta()?.timeMs ?? 0;
     this.#resetRandomizedElectionTicks();
     this.#lastState = { role: this.#role, term: this.#term, leaderId: this.#leaderId };
   }
@@ -177,10 +185,18 @@ export class Raft {
    */
   bootstrap(members: Member[], timeMs: number): void {
     if (this.#log.lastIndex() !== 0 || this.#term !== 0) {
-      throw new RangeError(`Cannot bootstrap: the log is not empty (last index ${this.#log.lastIndex()}, term ${this.#term})`);
+      throw new RangeError(
+        `Cannot bootstrap: the log is not empty (last index ${this.#log.lastIndex()}, term ${this.#term})`,
+      );
     }
     this.#term = 1;
-    const entry: Entry = { type: 'config', index: 1, term: 1, timeMs, members: members.map((m) => ({ ...m })) };
+    const entry: Entry = {
+      type: 'config',
+      index: 1,
+      term: 1,
+      timeMs,
+      members: members.map((m) => ({ ...m })),
+    };
     this.#log.append([entry]);
     this.#lastLogTimeMs = timeMs;
     this.#configs.push({ index: 1, term: 1, members: entry.members });
@@ -230,16 +246,28 @@ export class Raft {
           return;
         }
       }
-      const pollTraffic = (m.type === 'vote' && m.preVote) || (m.type === 'voteResponse' && m.preVote && m.granted);
+      const pollTraffic = (m.type === 'vote' && m.preVote) ||
+        (m.type === 'voteResponse' && m.preVote && m.granted);
       if (!pollTraffic) {
-        const leader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot' ? m.from : null;
+        const leader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot'
+          ? m.from
+          : null;
         this.#becomeFollower(m.term, leader);
       }
     } else if (m.term < this.#term) {
       if (m.type === 'append' || m.type === 'heartbeat') {
         // A deposed leader: tell it the newer term so it steps down.
         this.#send(
-          { type: 'appendResponse', from: this.id, to: m.from, term: this.#term, success: false, matchIndex: 0, hintIndex: 0, hintTerm: 0 },
+          {
+            type: 'appendResponse',
+            from: this.id,
+            to: m.from,
+            term: this.#term,
+            success: false,
+            matchIndex: 0,
+            hintIndex: 0,
+            hintTerm: 0,
+          },
           true,
         );
       } else if (m.type === 'vote' && m.preVote) {
@@ -259,8 +287,16 @@ export class Raft {
         return this.#onAppendResponse(m);
       case 'heartbeat':
         this.#heardFromLeader(m.from);
-        if (m.commitIndex > this.#log.committedIndex && m.commitIndex <= this.#log.lastIndex()) this.#commitTo(m.commitIndex);
-        this.#send({ type: 'heartbeatResponse', from: this.id, to: m.from, term: this.#term, readSeq: m.readSeq }, true);
+        if (m.commitIndex > this.#log.committedIndex && m.commitIndex <= this.#log.lastIndex()) {
+          this.#commitTo(m.commitIndex);
+        }
+        this.#send({
+          type: 'heartbeatResponse',
+          from: this.id,
+          to: m.from,
+          term: this.#term,
+          readSeq: m.readSeq,
+        }, true);
         return;
       case 'heartbeatResponse':
         return this.#onHeartbeatResponse(m);
@@ -284,16 +320,29 @@ export class Raft {
   }
 
   /** Append several commands at consecutive indexes; returns the first index and the term. */
-  proposeBatch(commands: readonly Uint8Array[], timeMs: number): { firstIndex: number; term: number } {
+  proposeBatch(
+    commands: readonly Uint8Array[],
+    timeMs: number,
+  ): { firstIndex: number; term: number } {
     this.#assertCanPropose();
     let bytes = 0;
     for (const c of commands) bytes += c.byteLength + 24;
-    if (this.#uncommittedBytes > 0 && this.#uncommittedBytes + bytes > this.#o.uncommittedBytesMax) {
-      throw new ProposalDroppedError(`${this.#uncommittedBytes} bytes uncommitted, limit ${this.#o.uncommittedBytesMax}`);
+    if (
+      this.#uncommittedBytes > 0 && this.#uncommittedBytes + bytes > this.#o.uncommittedBytesMax
+    ) {
+      throw new ProposalDroppedError(
+        `${this.#uncommittedBytes} bytes uncommitted, limit ${this.#o.uncommittedBytesMax}`,
+      );
     }
     const time = this.#stampTime(timeMs);
     const first = this.#log.lastIndex() + 1;
-    const entries: Entry[] = commands.map((data, i) => ({ type: 'command', index: first + i, term: this.#term, timeMs: time, data }));
+    const entries: Entry[] = commands.map((data, i) => ({
+      type: 'command',
+      index: first + i,
+      term: this.#term,
+      timeMs: time,
+      data,
+    }));
     this.#appendAsLeader(entries, bytes);
     return { firstIndex: first, term: this.#term };
   }
@@ -306,10 +355,20 @@ export class Raft {
   proposeConfiguration(members: Member[], timeMs: number): { index: number; term: number } {
     this.#assertCanPropose();
     const latest = this.#latestConfig();
-    if (latest !== null && latest.index > this.#log.committedIndex) throw new ConfigChangeInProgressError(latest.index);
-    if (this.#log.term(this.#log.committedIndex) !== this.#term) throw new ConfigChangeInProgressError(this.#log.lastIndex());
+    if (latest !== null && latest.index > this.#log.committedIndex) {
+      throw new ConfigChangeInProgressError(latest.index);
+    }
+    if (this.#log.term(this.#log.committedIndex) !== this.#term) {
+      throw new ConfigChangeInProgressError(this.#log.lastIndex());
+    }
     const index = this.#log.lastIndex() + 1;
-    const entry: Entry = { type: 'config', index, term: this.#term, timeMs: this.#stampTime(timeMs), members: members.map((m) => ({ ...m })) };
+    const entry: Entry = {
+      type: 'config',
+      index,
+      term: this.#term,
+      timeMs: this.#stampTime(timeMs),
+      members: members.map((m) => ({ ...m })),
+    };
     this.#appendAsLeader([entry], entryBytes(entry));
     return { index, term: this.#term };
   }
@@ -320,8 +379,12 @@ export class Raft {
    */
   readIndex(requestId: number): void {
     if (this.#role !== 'leader') throw new NotLeaderError(this.#leaderId);
-    if (this.#pendingReads.length + this.#readsAwaitingTermCommit.length >= this.#o.readsPendingMax) {
-      throw new ProposalDroppedError(`${this.#o.readsPendingMax} reads pending, limit readsPendingMax`);
+    if (
+      this.#pendingReads.length + this.#readsAwaitingTermCommit.length >= this.#o.readsPendingMax
+    ) {
+      throw new ProposalDroppedError(
+        `${this.#o.readsPendingMax} reads pending, limit readsPendingMax`,
+      );
     }
     if (this.#log.term(this.#log.committedIndex) !== this.#term) {
       this.#readsAwaitingTermCommit.push(requestId);
@@ -335,7 +398,10 @@ export class Raft {
    * Falls back to `readIndex` when the lease has lapsed.
    */
   leaseRead(requestId: number): void {
-    if (this.#role === 'leader' && this.#leaseValid() && this.#log.term(this.#log.committedIndex) === this.#term) {
+    if (
+      this.#role === 'leader' && this.#leaseValid() &&
+      this.#log.term(this.#log.committedIndex) === this.#term
+    ) {
       this.#readStates.push({ requestId, index: this.#log.committedIndex });
       return;
     }
@@ -346,7 +412,9 @@ export class Raft {
   transferLeadership(to: string): void {
     if (this.#role !== 'leader') throw new NotLeaderError(this.#leaderId);
     if (to === this.id) return;
-    if (!this.#voters.includes(to)) throw new RangeError(`Cannot transfer leadership to ${to}: not an ACTIVE member`);
+    if (!this.#voters.includes(to)) {
+      throw new RangeError(`Cannot transfer leadership to ${to}: not an ACTIVE member`);
+    }
     this.#leadTransferee = to;
     this.#electionElapsed = 0;
     const pr = this.#progress.get(to)!;
@@ -453,7 +521,12 @@ export class Raft {
     const config = this.#latestConfig();
     const progress: RaftStatus['progress'] = {};
     for (const [id, pr] of this.#progress) {
-      progress[id] = { matchIndex: pr.matchIndex, nextIndex: pr.nextIndex, state: pr.state, inflight: pr.inflights.count };
+      progress[id] = {
+        matchIndex: pr.matchIndex,
+        nextIndex: pr.nextIndex,
+        state: pr.state,
+        inflight: pr.inflights.count,
+      };
     }
     return {
       id: this.id,
@@ -545,12 +618,8 @@ export class Raft {
     this.#resetRandomizedElectionTicks();
     this.#votes = new Map([[this.id, true]]);
     if (tallyVotes(this.#voters, this.#votes) === 'won') return this.#campaign(false);
-    const lastLogIndex = this.#log.lastIndex();
-    const lastLogTerm = this.#log.lastTerm();
-    for (const to of this.#voters) {
-      if (to === this.id) continue;
-      this.#send({ type: 'vote', from: this.id, to, term: this.#term + 1, lastLogIndex, lastLogTerm, preVote: true, transfer: false }, false);
-    }
+    // A poll changes nothing durable, so it may leave at once.
+    this.#requestVotes(this.#term + 1, true, false);
   }
 
   #campaign(transfer: boolean): void {
@@ -565,12 +634,29 @@ export class Raft {
     this.#resetRandomizedElectionTicks();
     this.#votes = new Map([[this.id, true]]);
     if (tallyVotes(this.#voters, this.#votes) === 'won') return this.#becomeLeader();
+    this.#requestVotes(this.#term, false, transfer);
+  }
+
+  /**
+   * Ask every other voter for its vote (or, for a poll, whether it would vote) at `term`. Real
+   * votes leave only once our own vote is durable: otherwise a crash could let us vote twice in
+   * this term.
+   */
+  #requestVotes(term: number, preVote: boolean, transfer: boolean): void {
     const lastLogIndex = this.#log.lastIndex();
     const lastLogTerm = this.#log.lastTerm();
     for (const to of this.#voters) {
       if (to === this.id) continue;
-      // Only after our own vote is durable: otherwise a crash could let us vote twice in this term.
-      this.#send({ type: 'vote', from: this.id, to, term: this.#term, lastLogIndex, lastLogTerm, preVote: false, transfer }, true);
+      this.#send({
+        type: 'vote',
+        from: this.id,
+        to,
+        term,
+        lastLogIndex,
+        lastLogTerm,
+        preVote,
+        transfer,
+      }, !preVote);
     }
   }
 
@@ -590,7 +676,12 @@ export class Raft {
       this.#broadcastNeeded = true;
       return;
     }
-    const noop: Entry = { type: 'noop', index: this.#log.lastIndex() + 1, term: this.#term, timeMs: this.#stampTime(this.#nowMs) };
+    const noop: Entry = {
+      type: 'noop',
+      index: this.#log.lastIndex() + 1,
+      term: this.#term,
+      timeMs: this.#stampTime(this.#nowMs),
+    };
     this.#appendAsLeader([noop], entryBytes(noop));
   }
 
@@ -599,7 +690,10 @@ export class Raft {
   }
 
   #heardFromLeader(leaderId: string): void {
-    assert(this.#role !== 'leader', `Two leaders in term ${this.#term}: ${this.id} and ${leaderId}`);
+    assert(
+      this.#role !== 'leader',
+      `Two leaders in term ${this.#term}: ${this.id} and ${leaderId}`,
+    );
     if (this.#role === 'candidate') this.#becomeFollower(this.#term, leaderId);
     this.#electionElapsed = 0;
     this.#leaderId = leaderId;
@@ -613,7 +707,8 @@ export class Raft {
     const candidateIsVoter = this.#voters.includes(m.from);
     const canVote = this.#vote === m.from || (this.#vote === null && this.#leaderId === null) ||
       (m.preVote && m.term > this.#term) || faults.voteTwiceInTerm === true;
-    const logOk = this.#log.isUpToDate(m.lastLogIndex, m.lastLogTerm) || faults.voteWithoutLogCheck === true;
+    const logOk = this.#log.isUpToDate(m.lastLogIndex, m.lastLogTerm) ||
+      faults.voteWithoutLogCheck === true;
     const grant = candidateIsVoter && canVote && logOk && this.#role !== 'leader';
     if (grant && !m.preVote) {
       this.#electionElapsed = 0;
@@ -624,7 +719,14 @@ export class Raft {
 
   #respondVote(m: VoteMessage, granted: boolean): void {
     const term = granted ? m.term : this.#term;
-    this.#send({ type: 'voteResponse', from: this.id, to: m.from, term, granted, preVote: m.preVote }, true);
+    this.#send({
+      type: 'voteResponse',
+      from: this.id,
+      to: m.from,
+      term,
+      granted,
+      preVote: m.preVote,
+    }, true);
   }
 
   #onVoteResponse(m: VoteResponseMessage): void {
@@ -663,7 +765,10 @@ export class Raft {
       prevTerm = anchor === undefined ? prevTerm : anchor.term;
       entries = entries.slice(skip);
       if (anchor !== undefined) {
-        assert(this.#log.matchTerm(prevIndex, prevTerm), `Committed entry ${prevIndex} differs from the leader's (term ${prevTerm})`);
+        assert(
+          this.#log.matchTerm(prevIndex, prevTerm),
+          `Committed entry ${prevIndex} differs from the leader's (term ${prevTerm})`,
+        );
       }
     }
     if (!this.#log.matchTerm(prevIndex, prevTerm)) {
@@ -693,8 +798,23 @@ export class Raft {
     this.#respondAppend(m.from, true, lastNew, 0, 0);
   }
 
-  #respondAppend(to: string, success: boolean, matchIndex: number, hintIndex: number, hintTerm: number): void {
-    this.#send({ type: 'appendResponse', from: this.id, to, term: this.#term, success, matchIndex, hintIndex, hintTerm }, true);
+  #respondAppend(
+    to: string,
+    success: boolean,
+    matchIndex: number,
+    hintIndex: number,
+    hintTerm: number,
+  ): void {
+    this.#send({
+      type: 'appendResponse',
+      from: this.id,
+      to,
+      term: this.#term,
+      success,
+      matchIndex,
+      hintIndex,
+      hintTerm,
+    }, true);
   }
 
   #onSnapshot(m: SnapshotMessage): void {
@@ -709,10 +829,19 @@ export class Raft {
       this.#respondAppend(m.from, true, m.index, 0, 0);
       return;
     }
-    const meta: SnapshotMeta = { index: m.index, term: m.snapshotTerm, timeMs: m.snapshotTimeMs, members: m.members };
+    const meta: SnapshotMeta = {
+      index: m.index,
+      term: m.snapshotTerm,
+      timeMs: m.snapshotTimeMs,
+      members: m.members,
+    };
     this.#log.restore(meta);
     this.#lastLogTimeMs = m.snapshotTimeMs;
-    this.#configs = [{ index: m.index, term: m.snapshotTerm, members: m.members.map((x) => ({ ...x })) }];
+    this.#configs = [{
+      index: m.index,
+      term: m.snapshotTerm,
+      members: m.members.map((x) => ({ ...x })),
+    }];
     this.#onConfigurationChanged();
     this.#respondAppend(m.from, true, m.index, 0, 0);
   }
@@ -739,13 +868,16 @@ export class Raft {
     const wasPaused = pr.paused();
     if (!pr.update(m.matchIndex)) return;
     if (pr.state === 'probe') pr.becomeReplicate();
-    else if (pr.state === 'snapshot' && pr.matchIndex >= pr.pendingSnapshotIndex) pr.becomeReplicate();
-    else if (pr.state === 'replicate') pr.inflights.freeTo(pr.matchIndex);
+    else if (pr.state === 'snapshot' && pr.matchIndex >= pr.pendingSnapshotIndex) {
+      pr.becomeReplicate();
+    } else if (pr.state === 'replicate') pr.inflights.freeTo(pr.matchIndex);
     if (this.#maybeCommit()) this.#broadcastNeeded = true;
     if (wasPaused || pr.state === 'replicate') {
       while (this.#sendAppend(m.from, false)) { /* fill the window */ }
     }
-    if (this.#leadTransferee === m.from && pr.matchIndex === this.#log.lastIndex()) this.#sendTimeoutNow(m.from);
+    if (this.#leadTransferee === m.from && pr.matchIndex === this.#log.lastIndex()) {
+      this.#sendTimeoutNow(m.from);
+    }
   }
 
   /** Where to resume after a refusal, from the follower's hint. */
@@ -881,7 +1013,9 @@ export class Raft {
   #noteAppended(entries: readonly Entry[], truncatedFrom: number): void {
     let configChanged = false;
     if (truncatedFrom > 0) {
-      while (this.#configs.length > 0 && this.#configs[this.#configs.length - 1]!.index >= truncatedFrom) {
+      while (
+        this.#configs.length > 0 && this.#configs[this.#configs.length - 1]!.index >= truncatedFrom
+      ) {
         this.#configs.pop();
         configChanged = true;
       }
@@ -889,7 +1023,11 @@ export class Raft {
     for (const e of entries) {
       if (e.timeMs > this.#lastLogTimeMs) this.#lastLogTimeMs = e.timeMs;
       if (e.type === 'config') {
-        this.#configs.push({ index: e.index, term: e.term, members: e.members.map((x) => ({ ...x })) });
+        this.#configs.push({
+          index: e.index,
+          term: e.term,
+          members: e.members.map((x) => ({ ...x })),
+        });
         configChanged = true;
       }
     }
@@ -897,11 +1035,15 @@ export class Raft {
   }
 
   #maybeCommit(): boolean {
-    const matches = this.#voters.map((id) => id === this.id ? this.#log.persistedIndex() : this.#progress.get(id)?.matchIndex ?? 0);
+    const matches = this.#voters.map((id) =>
+      id === this.id ? this.#log.persistedIndex() : this.#progress.get(id)?.matchIndex ?? 0
+    );
     const n = committedIndex(matches);
     if (n <= this.#log.committedIndex) return false;
     // Only entries of the current term commit by counting (Raft §5.4.2, Figure 8).
-    if (this.#log.term(n) !== this.#term && this.#o.unsafeFaults.commitOlderTermByCount !== true) return false;
+    if (this.#log.term(n) !== this.#term && this.#o.unsafeFaults.commitOlderTermByCount !== true) {
+      return false;
+    }
     this.#commitTo(n);
     return true;
   }
@@ -913,7 +1055,9 @@ export class Raft {
     }
     // Keep only the newest committed configuration and those after it.
     let keepFrom = 0;
-    for (let i = 0; i < this.#configs.length; i++) if (this.#configs[i]!.index <= index) keepFrom = i;
+    for (let i = 0; i < this.#configs.length; i++) {
+      if (this.#configs[i]!.index <= index) keepFrom = i;
+    }
     if (keepFrom > 0) this.#configs = this.#configs.slice(keepFrom);
     if (this.#role === 'leader') {
       if (this.#readsAwaitingTermCommit.length > 0 && this.#log.term(index) === this.#term) {
@@ -943,9 +1087,12 @@ export class Raft {
   }
 
   #leaseValid(): boolean {
-    const ticks = this.#voters.map((id) => id === this.id ? this.#tickCount : this.#progress.get(id)?.ackedRoundTick ?? -1);
+    const ticks = this.#voters.map((id) =>
+      id === this.id ? this.#tickCount : this.#progress.get(id)?.ackedRoundTick ?? -1
+    );
     const confirmedAt = committedIndex(ticks.map((t) => t + 1)) - 1;
-    return confirmedAt >= 0 && confirmedAt + this.#o.electionTicks - this.#o.leaseDriftTicks > this.#tickCount;
+    return confirmedAt >= 0 &&
+      confirmedAt + this.#o.electionTicks - this.#o.leaseDriftTicks > this.#tickCount;
   }
 
   #queueRead(requestId: number): void {
@@ -960,7 +1107,9 @@ export class Raft {
 
   #releaseReads(): void {
     if (this.#pendingReads.length === 0) return;
-    const acked = this.#voters.map((id) => id === this.id ? this.#readSeq : this.#progress.get(id)?.ackedReadSeq ?? 0);
+    const acked = this.#voters.map((id) =>
+      id === this.id ? this.#readSeq : this.#progress.get(id)?.ackedReadSeq ?? 0
+    );
     const quorumSeq = committedIndex(acked);
     let released = 0;
     for (const r of this.#pendingReads) {
@@ -981,16 +1130,25 @@ export class Raft {
     const members = this.#latestConfig()?.members ?? [];
     this.#voters = members.filter((m) => m.type === MemberType.ACTIVE).map((m) => m.id);
     // PASSIVE members are fed by the leader for now; follower fan-out comes with membership.
-    this.#targets = members.filter((m) => m.id !== this.id && (m.type === MemberType.ACTIVE || m.type === MemberType.PASSIVE)).map((m) => m.id);
+    this.#targets = members.filter((m) =>
+      m.id !== this.id && (m.type === MemberType.ACTIVE || m.type === MemberType.PASSIVE)
+    ).map((m) => m.id);
     if (this.#role === 'leader') this.#syncProgress();
   }
 
   #syncProgress(): void {
     const next = this.#log.lastIndex() + 1;
     for (const id of this.#targets) {
-      if (!this.#progress.has(id)) this.#progress.set(id, new Progress(next, this.#o.inflightMessagesMax, this.#o.inflightBytesMax));
+      if (!this.#progress.has(id)) {
+        this.#progress.set(
+          id,
+          new Progress(next, this.#o.inflightMessagesMax, this.#o.inflightBytesMax),
+        );
+      }
     }
-    for (const id of [...this.#progress.keys()]) if (!this.#targets.includes(id)) this.#progress.delete(id);
+    for (const id of [...this.#progress.keys()]) {
+      if (!this.#targets.includes(id)) this.#progress.delete(id);
+    }
   }
 
   // ---- Helpers ------------------------------------------------------------------------------
@@ -1012,13 +1170,16 @@ export class Raft {
 
   #hardStateChanged(): boolean {
     const h = this.#lastReadyHardState;
-    return h.term !== this.#term || h.vote !== this.#vote || h.commitIndex !== this.#log.committedIndex;
+    return h.term !== this.#term || h.vote !== this.#vote ||
+      h.commitIndex !== this.#log.committedIndex;
   }
 
   /** Record a transition (checked after every input, and inside elections, so none is missed). */
   #noteState(): void {
     const last = this.#lastState;
-    if (last.role === this.#role && last.term === this.#term && last.leaderId === this.#leaderId) return;
+    if (last.role === this.#role && last.term === this.#term && last.leaderId === this.#leaderId) {
+      return;
+    }
     this.#lastState = { role: this.#role, term: this.#term, leaderId: this.#leaderId };
     this.#stateChanges.push(this.#lastState);
   }
