@@ -71,6 +71,12 @@ type Outstanding = {
   resolve: (r: { index: number; output: unknown }) => void;
   reject: (e: unknown) => void;
   sent: boolean;
+  /** The connection the request was last sent on (its answer can only come back there). */
+  connection: FramedConnection<ClientResponse> | null;
+  /** The last retryable refusal: the request was not carried out there. */
+  refusal: ErrorResponse | null;
+  /** Resolved or rejected: never send it again. */
+  settled: boolean;
 };
 
 /** See the module comment. Create with `RaftClient.connect`. */
@@ -83,6 +89,12 @@ export class RaftClient {
   #servers: string[];
   #serverIndex = 0;
   #connection: FramedConnection<ClientResponse> | null = null;
+  /**
+   * Connections left for another server that still owe answers: closing them at once would turn
+   * every pipelined command on them into an unknown outcome, though most are being refused
+   * (NOT_LEADER) and are safe to retry. Each closes when its last answer arrives or expires.
+   */
+  readonly #draining = new Set<FramedConnection<ClientResponse>>();
   #connecting: Promise<void> | null = null;
   #nextId = 1;
   #closed = false;
@@ -143,6 +155,8 @@ export class RaftClient {
     this.#queue = [];
     this.#connection?.close(null, 'info');
     this.#connection = null;
+    for (const c of this.#draining) c.close(null, 'info');
+    this.#draining.clear();
   }
 
   // ---- Internals --------------------------------------------------------------------------
@@ -150,18 +164,37 @@ export class RaftClient {
   #request(request: ClientRequest): Promise<{ index: number; output: unknown }> {
     if (this.#closed) return Promise.reject(new ClientError('SHUTDOWN', 'Client closed'));
     return new Promise((resolve, reject) => {
-      const o: Outstanding = { request, deadlineMs: Date.now() + this.#o.requestTimeoutMs, resolve, reject, sent: false };
+      const o: Outstanding = {
+        request,
+        deadlineMs: Date.now() + this.#o.requestTimeoutMs,
+        resolve,
+        reject,
+        sent: false,
+        connection: null,
+        refusal: null,
+        settled: false,
+      };
       const timer = setTimeout(() => this.#expire(o), this.#o.requestTimeoutMs);
-      o.resolve = (r) => (clearTimeout(timer), resolve(r));
-      o.reject = (e) => (clearTimeout(timer), reject(e));
+      o.resolve = (r) => (o.settled = true, clearTimeout(timer), resolve(r));
+      o.reject = (e) => (o.settled = true, clearTimeout(timer), reject(e));
       this.#queue.push(o);
       this.#flush();
     });
   }
 
   #expire(o: Outstanding): void {
+    if (o.settled) return;
+    const inFlight = this.#outstanding.get(o.request.id) === o;
     this.#outstanding.delete(o.request.id);
     this.#queue = this.#queue.filter((x) => x !== o);
+    this.#closeIfDrained(o.connection);
+    const r = o.refusal;
+    if (!inFlight && r !== null) {
+      // Every attempt so far was refused before it was carried out: the outcome is known (not
+      // done), so report the refusal, which is retryable, rather than an unknown outcome.
+      o.reject(new ClientError(r.code, `${r.message} (still refused after ${this.#o.requestTimeoutMs} ms)`, r.leaderId));
+      return;
+    }
     o.reject(new ClientError('TIMEOUT', `Request not answered within ${this.#o.requestTimeoutMs} ms`, this.#leaderId));
   }
 
@@ -173,12 +206,15 @@ export class RaftClient {
     }
     while (this.#queue.length > 0 && this.#outstanding.size < this.#o.inflightRequestsMax) {
       const o = this.#queue.shift()!;
+      if (o.settled) continue;
       o.request = { ...o.request, id: this.#nextId++ };
       o.sent = true;
+      o.connection = c;
       this.#outstanding.set(o.request.id, o);
       if (!c.send(o.request, 'control')) {
         this.#outstanding.delete(o.request.id);
         o.sent = false;
+        o.connection = null;
         this.#queue.unshift(o);
         break;
       }
@@ -207,7 +243,7 @@ export class RaftClient {
           frameDeadlineMs: 30_000,
           logger: this.#o.logger ?? quietLogger,
           label: `server ${address}`,
-          onMessage: (response) => this.#onResponse(response),
+          onMessage: (response, c) => this.#onResponse(response, c),
           onClose: (_reason, c) => this.#onClose(c),
         });
         this.#connecting = null;
@@ -217,15 +253,21 @@ export class RaftClient {
     return this.#connecting;
   }
 
-  #onResponse(response: ClientResponse): void {
+  #onResponse(response: ClientResponse, c: FramedConnection<ClientResponse>): void {
     const o = this.#outstanding.get(response.id);
-    if (o === undefined) return;
+    if (o === undefined || o.connection !== c) return;
     this.#outstanding.delete(response.id);
-    if (response.type === 'ok') {
-      o.resolve({ index: response.index, output: response.output });
-      return;
-    }
-    this.#onError(o, response);
+    if (response.type === 'ok') o.resolve({ index: response.index, output: response.output });
+    else this.#onError(o, response);
+    this.#closeIfDrained(c);
+  }
+
+  /** Close `c` if it was left for another server and owes no more answers. */
+  #closeIfDrained(c: FramedConnection<ClientResponse> | null): void {
+    if (c === null || !this.#draining.has(c)) return;
+    for (const o of this.#outstanding.values()) if (o.connection === c) return;
+    this.#draining.delete(c);
+    c.close(null, 'info');
   }
 
   #onError(o: Outstanding, e: ErrorResponse): void {
@@ -235,11 +277,15 @@ export class RaftClient {
       o.reject(new ClientError(e.code, e.message, e.leaderId));
       return;
     }
-    if (e.code === 'NOT_LEADER' && e.leaderAddress !== null) this.#moveTo(e.leaderAddress);
-    else if (e.code === 'NO_LEADER' || e.code === 'NOT_LEADER' || e.code === 'SHUTDOWN') this.#moveTo(null);
+    // Only an answer on the current connection moves the client: refusals still arriving on a
+    // connection it already left would otherwise move it again, away from the leader it found.
+    const current = o.connection !== null && o.connection === this.#connection;
+    if (current && e.code === 'NOT_LEADER' && e.leaderAddress !== null) this.#moveTo(e.leaderAddress);
+    else if (current && (e.code === 'NO_LEADER' || e.code === 'NOT_LEADER' || e.code === 'SHUTDOWN')) this.#moveTo(null);
     o.sent = false;
+    o.refusal = e;
     setTimeout(() => {
-      if (this.#closed) return;
+      if (this.#closed || o.settled) return;
       this.#queue.push(o);
       this.#flush();
     }, e.code === 'NOT_LEADER' && e.leaderAddress !== null ? 0 : this.#o.retryDelayMs);
@@ -257,17 +303,22 @@ export class RaftClient {
     }
     const c = this.#connection;
     this.#connection = null;
-    c?.close(null, 'info');
+    if (c === null) return;
+    this.#draining.add(c);
+    this.#closeIfDrained(c);
   }
 
   #onClose(c: FramedConnection<ClientResponse>): void {
+    this.#draining.delete(c);
     if (this.#connection === c) {
       this.#connection = null;
       this.#serverIndex++;
     }
     // What was sent on this connection has an unknown outcome: commands fail, reads retry.
     for (const [id, o] of this.#outstanding) {
+      if (o.connection !== c) continue;
       this.#outstanding.delete(id);
+      o.connection = null;
       if (o.request.type === 'command') {
         o.reject(new ClientError('TIMEOUT', 'Connection lost after the command was sent: outcome unknown', this.#leaderId));
       } else {
