@@ -61,7 +61,11 @@ export type ReadState = { requestId: number; index: number };
 
 /** What the driver must do next; see the module comment for the order. */
 export interface Ready {
-  /** The term, vote and commit index to persist, or `null` when unchanged. */
+  /**
+   * The term, vote and commit index to persist, or `null`. Present when the term or vote changed
+   * (must be durable before `messagesAfterPersist` leave), or when the commit index changed and
+   * entries or a snapshot are written anyway; a commit index change alone is never written.
+   */
   hardState: HardState | null;
   /** A snapshot received from the leader to install (restore the state machine from it). */
   snapshot: SnapshotMeta | null;
@@ -451,7 +455,7 @@ export class Raft {
       this.#log.hasEntriesToPersist() ||
       this.#log.hasSnapshotToPersist() ||
       this.#log.hasEntriesToApply() ||
-      this.#hardStateChanged()
+      this.#termOrVoteChanged()
     );
   }
 
@@ -459,12 +463,21 @@ export class Raft {
   ready(): Ready {
     assert(!this.#readyOutstanding, 'ready() called again before advance()');
     this.#flushBroadcasts();
-    const hardState = this.#hardStateChanged() ? this.#hardState() : null;
+    const snapshot = this.#log.takeSnapshotToPersist();
+    const entries = this.#log.takeEntriesToPersist();
+    // A new term or vote must be durable before we answer; the commit index need not be (it is
+    // learned again from the leader), so it never costs a sync of its own: it rides along with
+    // writes that happen anyway (etcd's MustSync rule).
+    const commitChanged = this.#lastReadyHardState.commitIndex !== this.#log.committedIndex;
+    const hardState =
+      this.#termOrVoteChanged() || (commitChanged && (entries.length > 0 || snapshot !== null))
+        ? this.#hardState()
+        : null;
     if (hardState !== null) this.#lastReadyHardState = hardState;
     const rd: Ready = {
       hardState,
-      snapshot: this.#log.takeSnapshotToPersist(),
-      entries: this.#log.takeEntriesToPersist(),
+      snapshot,
+      entries,
       messages: this.#messages,
       messagesAfterPersist: this.#messagesAfterPersist,
       committed: this.#log.takeEntriesToApply(this.#o.committedBytesMax),
@@ -989,8 +1002,11 @@ export class Raft {
     if (this.#broadcastNeeded) {
       this.#broadcastNeeded = false;
       for (const to of this.#targets) {
-        // Nothing new to send still means a probe, or news of the commit index.
-        if (!this.#sendAppend(to, false)) this.#sendAppend(to, true);
+        // Nothing new to send still means a probe. The commit index alone is not worth a message:
+        // it travels with the next append or heartbeat.
+        if (!this.#sendAppend(to, false) && this.#progress.get(to)?.state === 'probe') {
+          this.#sendAppend(to, true);
+        }
         while (this.#sendAppend(to, false)) { /* fill the window */ }
       }
     }
@@ -1168,10 +1184,9 @@ export class Raft {
     return { term: this.#term, vote: this.#vote, commitIndex: this.#log.committedIndex };
   }
 
-  #hardStateChanged(): boolean {
+  #termOrVoteChanged(): boolean {
     const h = this.#lastReadyHardState;
-    return h.term !== this.#term || h.vote !== this.#vote ||
-      h.commitIndex !== this.#log.committedIndex;
+    return h.term !== this.#term || h.vote !== this.#vote;
   }
 
   /** Record a transition (checked after every input, and inside elections, so none is missed). */

@@ -4,12 +4,29 @@ import * as assert from 'uvu/assert';
 import type { Entry, Member } from '../../lib/core/messages.ts';
 import { ScriptedCluster } from '../../lib/testing/scripted-cluster.ts';
 
-const cmd = (index: number, term: number): Entry => ({ type: 'command', index, term, timeMs: 0, data: new TextEncoder().encode(`${index}/${term}`) });
+const cmd = (index: number, term: number): Entry => ({
+  type: 'command',
+  index,
+  term,
+  timeMs: 0,
+  data: new TextEncoder().encode(`${index}/${term}`),
+});
 
 /** Write a log with the given terms (index 1 is the configuration) and restart the member. */
-function seedLog(c: ScriptedCluster, id: string, terms: number[], members: Member[], currentTerm: number): void {
-  const entries: Entry[] = terms.map((t, i) => i === 0 ? { type: 'config', index: 1, term: t, timeMs: 0, members } : cmd(i + 1, t));
-  void c.storage(id).write({ entries, hardState: { term: currentTerm, vote: null, commitIndex: 1 } });
+function seedLog(
+  c: ScriptedCluster,
+  id: string,
+  terms: number[],
+  members: Member[],
+  currentTerm: number,
+): void {
+  const entries: Entry[] = terms.map((t, i) =>
+    i === 0 ? { type: 'config', index: 1, term: t, timeMs: 0, members } : cmd(i + 1, t)
+  );
+  void c.storage(id).write({
+    entries,
+    hardState: { term: currentTerm, vote: null, commitIndex: 1 },
+  });
   c.crash(id);
   c.restart(id);
 }
@@ -47,6 +64,8 @@ test('Figure 7: the six divergent follower logs are brought in line with the lea
   assert.is(c.raft('L').term, 8);
   const expected = [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 8];
   for (const id of ids) assert.equal(c.logTerms(id), expected, `log of ${id}`);
+  c.tick(1, ['L']); // followers learn the new commit index from the next heartbeat
+  c.stabilize();
   for (const id of ids) assert.is(c.raft(id).commitIndex, 11, `commit of ${id}`);
 });
 
@@ -80,10 +99,15 @@ test('Figure 8: an older-term entry stored on a majority is not committed by cou
     c.deliver((m) =>
       (m.type === 'append' && (m.to === 's3' || m.to === 's4') &&
         (m.prevLogIndex > c.raft(m.to).lastIndex || m.entries.every((e) => e.index <= 2))) ||
-      (m.type === 'appendResponse' && m.to === 's1' && m.matchIndex <= 2));
+      (m.type === 'appendResponse' && m.to === 's1' && m.matchIndex <= 2)
+    );
   }
   assert.is(c.raft('s3').termAt(2), 2, 's3 stores the term-2 entry');
-  assert.is(c.raft('s1').commitIndex, 1, 'the term-2 entry on a majority is not committed by counting');
+  assert.is(
+    c.raft('s1').commitIndex,
+    1,
+    'the term-2 entry on a majority is not committed by counting',
+  );
   // (d) s1 crashes; s5 (last term 3) can win and overwrite index 2: safe, since it was never committed.
   c.crash('s1');
   c.restart('s5');
@@ -91,12 +115,17 @@ test('Figure 8: an older-term entry stored on a majority is not committed by cou
   electByVotesOnly(c, 's5');
   c.stabilize();
   assert.is(c.raft('s5').role, 'leader');
-  for (const id of ['s2', 's3', 's4', 's5']) assert.is(c.raft(id).termAt(2), 3, `${id} holds s5's entry at 2`);
+  for (const id of ['s2', 's3', 's4', 's5']) {
+    assert.is(c.raft(id).termAt(2), 3, `${id} holds s5's entry at 2`);
+  }
 });
 
 test('Figure 8 with the unsafe variant: committing by count is caught by the checkers', () => {
   const ids = ['s1', 's2', 's3'];
-  const c = new ScriptedCluster(ids, { messageBytesMax: 1, unsafeFaults: { commitOlderTermByCount: true } });
+  const c = new ScriptedCluster(ids, {
+    messageBytesMax: 1,
+    unsafeFaults: { commitOlderTermByCount: true },
+  });
   // s1 leads term 2 and appends a command it cannot replicate.
   c.campaign('s1');
   c.stabilize();
@@ -117,7 +146,11 @@ test('Figure 8 with the unsafe variant: committing by count is caught by the che
   c.expireLeases(['s2']);
   electByVotesOnly(c, 's1');
   assert.is(c.raft('s1').role, 'leader');
-  for (let round = 0; round < 6; round++) c.deliver((m) => m.type === 'append' || m.type === 'appendResponse' || m.type === 'heartbeatResponse');
+  for (let round = 0; round < 6; round++) {
+    c.deliver((m) =>
+      m.type === 'append' || m.type === 'appendResponse' || m.type === 'heartbeatResponse'
+    );
+  }
   assert.is(c.raft('s1').commitIndex, 2, 'the unsafe core commits the term-2 entry by count');
   // s3 (last term 3) wins against s2 (last term 2) and overwrites the "committed" entry.
   c.crash('s1');
@@ -169,7 +202,9 @@ test('a far-behind follower is found in one round trip', () => {
   const before = c.delivered.length;
   c.tick(1, ['a']); // a heartbeat reaches c; the leader probes it
   c.stabilize();
-  const exchange = c.delivered.slice(before).filter((m) => m.from === 'c' && m.type === 'appendResponse');
+  const exchange = c.delivered.slice(before).filter((m) =>
+    m.from === 'c' && m.type === 'appendResponse'
+  );
   const refusals = exchange.filter((m) => m.type === 'appendResponse' && !m.success);
   assert.is(refusals.length, 1, 'one refusal carries the hint; the next append matches');
   assert.is(c.raft('c').lastIndex, c.raft('a').lastIndex);
@@ -190,8 +225,13 @@ test('a conflicting follower backs up a whole term per round trip', () => {
   const before = c.delivered.length;
   c.tick(1, ['b']);
   c.stabilize();
-  const refusals = c.delivered.slice(before).filter((m) => m.from === 'a' && m.type === 'appendResponse' && !m.success);
-  assert.ok(refusals.length <= 2, `found the divergence in ${refusals.length} refusals, not one per entry`);
+  const refusals = c.delivered.slice(before).filter((m) =>
+    m.from === 'a' && m.type === 'appendResponse' && !m.success
+  );
+  assert.ok(
+    refusals.length <= 2,
+    `found the divergence in ${refusals.length} refusals, not one per entry`,
+  );
   assert.equal(c.logTerms('a'), c.logTerms('b'));
 });
 
@@ -250,7 +290,11 @@ test('lease read: served at once within the lease, not after the majority falls 
   c.tick(9, ['a']);
   c.raft('a').leaseRead(2);
   c.process();
-  assert.equal(c.reads('a').map((r) => r.requestId), [1], 'lease lapsed: falls back to read index, which waits');
+  assert.equal(
+    c.reads('a').map((r) => r.requestId),
+    [1],
+    'lease lapsed: falls back to read index, which waits',
+  );
 });
 
 test.run();
