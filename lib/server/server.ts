@@ -24,7 +24,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import process from 'node:process';
-import { clearInterval, setImmediate, setInterval } from 'node:timers';
+import { clearInterval, clearTimeout, setImmediate, setInterval, setTimeout } from 'node:timers';
 import {
   NotLeaderError,
   ShutdownError,
@@ -63,6 +63,10 @@ type PendingRead = { resolve: (index: number) => void; reject: (error: unknown) 
 export type ServerStatus = RaftStatus & {
   lastAppliedIndex: number;
   snapshotIndex: number;
+  /** Snapshots this member took of its own state machine since it started. */
+  snapshotsTaken: number;
+  /** Snapshots this member received from a leader and installed since it started. */
+  snapshotsInstalled: number;
   peerAddress: string;
   clientAddress: string;
   pendingProposals: number;
@@ -93,6 +97,8 @@ export class RaftServer {
   #handedToExecutor = 0;
   #snapshotIndex = 0;
   #snapshotting = false;
+  #snapshotsTaken = 0;
+  #snapshotsInstalled = 0;
   #configIndex = -1;
   #stopping = false;
   #stopped = false;
@@ -272,10 +278,28 @@ export class RaftServer {
     return this.#executor.query(query);
   }
 
-  /** Resolves once every entry committed before the call is applied here (on the leader). */
+  /**
+   * Resolves, with an index, once every entry in the leader's log at the call (including
+   * proposals not yet committed) is applied here. Rejects with `NotLeaderError` on a follower and
+   * `TimeoutError` if that is not done within `proposalTimeoutMs` (leadership lost meanwhile).
+   */
   async barrier(): Promise<number> {
-    const index = await this.#readIndex(false);
-    await this.#executor.waitForApplied(index);
+    // The read index alone covers only what was committed at the call; proposals this leader
+    // already accepted are "preceding operations" too.
+    const lastIndex = this.#raft.lastIndex;
+    const index = Math.max(await this.#readIndex(false), lastIndex);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new TimeoutError(`barrier at index ${index} not applied within ${this.#o.proposalTimeoutMs} ms`)),
+        this.#o.proposalTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([this.#executor.waitForApplied(index), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
     return index;
   }
 
@@ -297,6 +321,8 @@ export class RaftServer {
       ...this.#raft.status(),
       lastAppliedIndex: this.#executor.lastAppliedIndex,
       snapshotIndex: this.#snapshotIndex,
+      snapshotsTaken: this.#snapshotsTaken,
+      snapshotsInstalled: this.#snapshotsInstalled,
       peerAddress: this.peerAddress,
       clientAddress: this.clientAddress,
       pendingProposals: this.#pending.size,
@@ -491,6 +517,7 @@ export class RaftServer {
       this.#snapshotIndex = index;
       const compactTo = Math.min(index, index - this.#o.compactionTrailingEntries);
       if (compactTo >= this.#storage.firstIndex()) await this.#whenIdle(() => this.#storage.compact(compactTo));
+      this.#snapshotsTaken++;
       this.#events.emit({ type: 'snapshotTaken', index, term });
       this.#log.info(`snapshot taken at index ${index}, log compacted to ${Math.max(compactTo, this.#storage.firstIndex() - 1)}`);
       return index;
@@ -533,6 +560,7 @@ export class RaftServer {
       snapshotTimeMs: meta.timeMs,
       members: meta.members,
     });
+    this.#snapshotsInstalled++;
     this.#events.emit({ type: 'snapshotInstalled', index: meta.index, term: meta.term });
     this.#log.info(`snapshot installed at index ${meta.index}`);
     this.#schedulePump();
