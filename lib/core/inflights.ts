@@ -49,7 +49,10 @@ export class Inflights {
   add(lastIndex: number, bytes: number): void {
     assert(!this.full(), 'Inflights.add on a full window');
     const count = this.count;
-    assert(count === 0 || this.#indexes[this.#indexes.length - 1]! < lastIndex, 'Inflights indexes must increase');
+    assert(
+      count === 0 || this.#indexes[this.#indexes.length - 1]! < lastIndex,
+      'Inflights indexes must increase',
+    );
     this.#indexes.push(lastIndex);
     this.#sizes.push(bytes);
     this.#bytes += bytes;

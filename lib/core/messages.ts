@@ -65,7 +65,10 @@ export type Member = v.InferOutput<typeof MemberSchema>;
 export const MembersSchema = v.pipe(v.array(MemberSchema), v.maxLength(configurationMembersMax));
 
 /** A byte string (any `Uint8Array`, including Node's `Buffer`). */
-export const BytesSchema = v.custom<Uint8Array>((x) => x instanceof Uint8Array, 'Expected bytes (Uint8Array)');
+export const BytesSchema = v.custom<Uint8Array>(
+  (x) => x instanceof Uint8Array,
+  'Expected bytes (Uint8Array)',
+);
 
 const entryHead = { index: NaturalSchema, term: NaturalSchema, timeMs: NaturalSchema };
 
@@ -87,7 +90,11 @@ export const ConfigEntrySchema = v.strictObject({
  * A log entry. `index` starts at 1; `timeMs` is the leader's clock when it appended the entry,
  * never decreasing along the log: the log-derived time a state machine sees.
  */
-export const EntrySchema = v.variant('type', [NoopEntrySchema, CommandEntrySchema, ConfigEntrySchema]);
+export const EntrySchema = v.variant('type', [
+  NoopEntrySchema,
+  CommandEntrySchema,
+  ConfigEntrySchema,
+]);
 export type Entry = v.InferOutput<typeof EntrySchema>;
 export type CommandEntry = v.InferOutput<typeof CommandEntrySchema>;
 export type ConfigEntry = v.InferOutput<typeof ConfigEntrySchema>;

@@ -6,8 +6,10 @@
 import * as v from 'valibot';
 import { MemberIdSchema } from './messages.ts';
 import type { RandomSource } from './random.ts';
+import { parseOptions } from './validate.ts';
 
-const positiveInt = (max: number) => v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(max));
+const positiveInt = (max: number) =>
+  v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(max));
 
 /**
  * Deliberate protocol bugs, for proving that the simulator's checkers catch them. Never set these
@@ -67,10 +69,12 @@ const OptionsSchema = v.strictObject({
 });
 
 /** Options of a `Raft` core, as given by the caller. */
-export type RaftOptionsInput = Omit<v.InferInput<typeof OptionsSchema>, 'random' | 'unsafeFaults'> & {
-  random: RandomSource;
-  unsafeFaults?: UnsafeFaults;
-};
+export type RaftOptionsInput =
+  & Omit<v.InferInput<typeof OptionsSchema>, 'random' | 'unsafeFaults'>
+  & {
+    random: RandomSource;
+    unsafeFaults?: UnsafeFaults;
+  };
 
 /** Options after validation, with every default filled in. */
 export type RaftOptions = Omit<v.InferOutput<typeof OptionsSchema>, 'random' | 'unsafeFaults'> & {
@@ -88,22 +92,21 @@ export type RaftOptions = Omit<v.InferOutput<typeof OptionsSchema>, 'random' | '
  * ```
  */
 export function parseRaftOptions(input: RaftOptionsInput): RaftOptions {
-  const result = v.safeParse(OptionsSchema, input);
-  if (!result.success) {
-    const issue = result.issues[0];
-    const key = issue.path?.map((p) => String(p.key)).join('.') ?? '(options)';
-    const message = `Invalid Raft option ${key}: ${issue.message}`;
-    throw issue.kind === 'schema' ? new TypeError(message) : new RangeError(message);
-  }
-  const o = result.output;
+  const o = parseOptions(OptionsSchema, input, 'Raft');
   if (o.heartbeatTicks >= o.electionTicks) {
-    throw new RangeError(`Invalid Raft option heartbeatTicks: ${o.heartbeatTicks} must be below electionTicks ${o.electionTicks}`);
+    throw new RangeError(
+      `Invalid Raft option heartbeatTicks: ${o.heartbeatTicks} must be below electionTicks ${o.electionTicks}`,
+    );
   }
   if (o.inflightBytesMax < o.messageBytesMax) {
-    throw new RangeError(`Invalid Raft option inflightBytesMax: ${o.inflightBytesMax} must be at least messageBytesMax ${o.messageBytesMax}`);
+    throw new RangeError(
+      `Invalid Raft option inflightBytesMax: ${o.inflightBytesMax} must be at least messageBytesMax ${o.messageBytesMax}`,
+    );
   }
   if (o.leaseDriftTicks >= o.electionTicks) {
-    throw new RangeError(`Invalid Raft option leaseDriftTicks: ${o.leaseDriftTicks} must be below electionTicks ${o.electionTicks}`);
+    throw new RangeError(
+      `Invalid Raft option leaseDriftTicks: ${o.leaseDriftTicks} must be below electionTicks ${o.electionTicks}`,
+    );
   }
   return { ...o, random: input.random, unsafeFaults: input.unsafeFaults ?? {} };
 }

@@ -59,7 +59,9 @@ export class Progress {
 
   becomeProbe(): void {
     // After a snapshot, resume right after it; otherwise right after what is known to match.
-    const next = this.state === 'snapshot' ? Math.max(this.matchIndex + 1, this.pendingSnapshotIndex + 1) : this.matchIndex + 1;
+    const next = this.state === 'snapshot'
+      ? Math.max(this.matchIndex + 1, this.pendingSnapshotIndex + 1)
+      : this.matchIndex + 1;
     this.state = 'probe';
     this.nextIndex = next;
     this.probeSent = false;

@@ -31,7 +31,10 @@ export type VoteResult = 'won' | 'lost' | 'pending';
  * Tally `votes` (voter id to granted) among `voters`: won once a majority granted, lost once a
  * majority can no longer be reached. Votes from non-voters do not count.
  */
-export function tallyVotes(voters: readonly string[], votes: ReadonlyMap<string, boolean>): VoteResult {
+export function tallyVotes(
+  voters: readonly string[],
+  votes: ReadonlyMap<string, boolean>,
+): VoteResult {
   let granted = 0;
   let refused = 0;
   for (const id of voters) {

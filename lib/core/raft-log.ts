@@ -42,9 +42,15 @@ export class RaftLog {
     const hard = storage.hardState();
     const snapshotIndex = storage.firstIndex() - 1;
     this.committedIndex = Math.max(hard.commitIndex, snapshotIndex);
-    assert(this.committedIndex <= storage.lastIndex(), `Stored commit index ${this.committedIndex} is past the last index ${storage.lastIndex()}`);
+    assert(
+      this.committedIndex <= storage.lastIndex(),
+      `Stored commit index ${this.committedIndex} is past the last index ${storage.lastIndex()}`,
+    );
     this.appliedIndex = Math.max(appliedIndex, snapshotIndex);
-    assert(this.appliedIndex <= this.committedIndex, `Applied index ${this.appliedIndex} is past the commit index ${this.committedIndex}`);
+    assert(
+      this.appliedIndex <= this.committedIndex,
+      `Applied index ${this.appliedIndex} is past the commit index ${this.committedIndex}`,
+    );
   }
 
   firstIndex(): number {
@@ -98,10 +104,16 @@ export class RaftLog {
     const out: Entry[] = [];
     let bytes = 0;
     if (fromIndex < this.#unstableOffset) {
-      const stored = this.#storage.entries(fromIndex, Math.min(toIndex, this.#unstableOffset), bytesMax);
+      const stored = this.#storage.entries(
+        fromIndex,
+        Math.min(toIndex, this.#unstableOffset),
+        bytesMax,
+      );
       for (const e of stored) bytes += entryBytes(e);
       out.push(...stored);
-      if (out.length === 0 || out[out.length - 1]!.index + 1 < Math.min(toIndex, this.#unstableOffset)) return out;
+      if (
+        out.length === 0 || out[out.length - 1]!.index + 1 < Math.min(toIndex, this.#unstableOffset)
+      ) return out;
     }
     for (let i = Math.max(fromIndex, this.#unstableOffset); i < toIndex; i++) {
       const e = this.#unstable[i - this.#unstableOffset]!;
@@ -128,8 +140,14 @@ export class RaftLog {
   append(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     const after = entries[0]!.index;
-    assert(after > this.committedIndex, `Refusing to overwrite committed entry ${after} (commit ${this.committedIndex})`);
-    assert(after <= this.lastIndex() + 1, `Append leaves a gap: entry ${after} after last index ${this.lastIndex()}`);
+    assert(
+      after > this.committedIndex,
+      `Refusing to overwrite committed entry ${after} (commit ${this.committedIndex})`,
+    );
+    assert(
+      after <= this.lastIndex() + 1,
+      `Append leaves a gap: entry ${after} after last index ${this.lastIndex()}`,
+    );
     if (after === this.#unstableOffset + this.#unstable.length) {
       for (const e of entries) this.#unstable.push(e);
     } else if (after <= this.#unstableOffset) {
@@ -146,14 +164,20 @@ export class RaftLog {
   /** Raise the commit index (never lowers it). */
   commitTo(index: number): boolean {
     if (index <= this.committedIndex) return false;
-    assert(index <= this.lastIndex(), `Commit index ${index} is past the last index ${this.lastIndex()}`);
+    assert(
+      index <= this.lastIndex(),
+      `Commit index ${index} is past the last index ${this.lastIndex()}`,
+    );
     this.committedIndex = index;
     return true;
   }
 
   /** Replace the whole log by a snapshot received from the leader. */
   restore(snapshot: SnapshotMeta): void {
-    assert(snapshot.index > this.committedIndex, `Snapshot ${snapshot.index} is not past the commit index ${this.committedIndex}`);
+    assert(
+      snapshot.index > this.committedIndex,
+      `Snapshot ${snapshot.index} is not past the commit index ${this.committedIndex}`,
+    );
     this.#pendingSnapshot = snapshot;
     this.#pendingSnapshotHandedOut = false;
     this.#unstable = [];

@@ -19,6 +19,7 @@ import console from 'node:console';
 import { setImmediate } from 'node:timers';
 import { performance } from 'node:perf_hooks';
 import * as v from 'valibot';
+import { parseOptions } from '../core/validate.ts';
 import { assert, ShutdownError } from '../core/errors.ts';
 import type { CommandEntry, Entry } from '../core/messages.ts';
 import { cborCodec, type CommandCodec } from './codec.ts';
@@ -88,16 +89,6 @@ const OptionsSchema = v.strictObject({
   onTimerError: v.optional(v.function()),
 });
 
-/** Validate options once: a wrong type is a `TypeError`, a value out of range a `RangeError`, each naming the option. */
-function checkOptions(options: unknown): void {
-  const result = v.safeParse(OptionsSchema, options);
-  if (result.success) return;
-  const issue = result.issues[0];
-  const name = issue.path?.map((p) => String(p.key)).join('.') ?? 'options';
-  const message = `Invalid executor option ${name}: ${issue.message}`;
-  throw issue.kind === 'schema' ? new TypeError(message) : new RangeError(message);
-}
-
 type Job<Output> = {
   readonly entries: readonly Entry[];
   position: number;
@@ -154,7 +145,7 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
     machine: StateMachine<Command, Output, Query, QueryOutput>,
     options: ExecutorOptions<Command, Output> = {},
   ) {
-    checkOptions(options);
+    parseOptions(OptionsSchema, options, 'StateMachineExecutor');
     this.#machine = machine;
     this.#codec = options.codec ?? cborCodec<Command>();
     this.#entriesMax = options.applyBatchEntriesMax ?? applyBatchEntriesMaxDefault;

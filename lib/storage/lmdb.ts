@@ -38,7 +38,7 @@ import {
 import type { Storage, WriteBatch } from './storage.ts';
 import { configurationAt, configurationOf, planBatch } from './batch.ts';
 import { decodeEntry, decodeRecord, encodeEntry, encodeRecord } from './codec.ts';
-import { parseOptions } from './options.ts';
+import { parseOptions } from '../core/validate.ts';
 import { snapshotChunkBytesMaxDefault, SnapshotStore } from './snapshot-store.ts';
 import { TermRuns, termRunsMaxDefault } from './term-runs.ts';
 

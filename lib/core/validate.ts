@@ -1,5 +1,5 @@
 /**
- * Validate a storage constructor's options once, with valibot, turning the first failure into a
+ * Validate a constructor's options once, with valibot, turning the first failure into a
  * `TypeError` (wrong type, unknown option) or a `RangeError` (value out of range) that names the
  * option, so that a bad setting fails at startup and never misbehaves later.
  *
