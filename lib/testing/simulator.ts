@@ -16,6 +16,7 @@ import type { Entry, Member, RaftMessage } from '../core/messages.ts';
 import type { UnsafeFaults } from '../core/options.ts';
 import { Raft, type Ready } from '../core/raft.ts';
 import { randomInt, type RandomSource, seededRandom } from '../core/random.ts';
+import { MinHeap } from '../state/heap.ts';
 import { MemoryStorage } from '../storage/memory.ts';
 import type { WriteBatch } from '../storage/storage.ts';
 import { fingerprint, SafetyChecker, SafetyViolation } from './checkers.ts';
@@ -46,7 +47,15 @@ export type SimulationResult = {
   failure: string | null;
   /** The last events before the end (or the failure). */
   trace: string[];
-  stats: { virtualMs: number; events: number; elections: number; acknowledged: number; applied: number; crashes: number; partitions: number };
+  stats: {
+    virtualMs: number;
+    events: number;
+    elections: number;
+    acknowledged: number;
+    applied: number;
+    crashes: number;
+    partitions: number;
+  };
 };
 
 type SimMember = {
@@ -71,45 +80,6 @@ type Event =
 
 type Scheduled = { at: number; seq: number; event: Event };
 
-/** A binary min-heap of events ordered by time, then by scheduling order. */
-class EventQueue {
-  #heap: Scheduled[] = [];
-  get size(): number {
-    return this.#heap.length;
-  }
-  push(item: Scheduled): void {
-    const h = this.#heap;
-    h.push(item);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-  pop(): Scheduled | undefined {
-    const h = this.#heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last !== undefined) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 function before(a: Scheduled, b: Scheduled): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
@@ -126,7 +96,8 @@ export class Simulation {
   readonly #net: SimNetwork;
   readonly #checker = new SafetyChecker();
   readonly #members = new Map<string, SimMember>();
-  readonly #queue = new EventQueue();
+  /** Events ordered by time, then by scheduling order. */
+  readonly #queue = new MinHeap<Scheduled>(before);
   readonly #o: Required<Omit<SimulationOptions, 'unsafeFaults'>> & { unsafeFaults: UnsafeFaults };
   /** Raw trace events, rendered only when a report is made. */
   readonly #trace: Array<{ at: number; what: string | RaftMessage }> = [];
@@ -148,7 +119,15 @@ export class Simulation {
   #ackedIndexMax = 0;
   #reads = new Map<number, number>();
   #readCounter = 0;
-  #stats = { virtualMs: 0, events: 0, elections: 0, acknowledged: 0, applied: 0, crashes: 0, partitions: 0 };
+  #stats = {
+    virtualMs: 0,
+    events: 0,
+    elections: 0,
+    acknowledged: 0,
+    applied: 0,
+    crashes: 0,
+    partitions: 0,
+  };
 
   constructor(options: SimulationOptions) {
     this.seed = options.seed;
@@ -214,13 +193,19 @@ export class Simulation {
       this.#stats.virtualMs = Math.round(this.#now);
       const unsettled = this.#unsettled();
       if (unsettled !== null) {
-        return this.#result(`Liveness: ${unsettled} ${Math.round(this.#now - this.#o.chaosMs)} ms after the network healed`);
+        return this.#result(
+          `Liveness: ${unsettled} ${
+            Math.round(this.#now - this.#o.chaosMs)
+          } ms after the network healed`,
+        );
       }
       return this.#result(null);
     } catch (e) {
       this.#stats.virtualMs = Math.round(this.#now);
       if (e instanceof SafetyViolation) return this.#result(e.message);
-      if (e instanceof Error && e.name === 'AssertionError') return this.#result(`Core assertion: ${e.message}`);
+      if (e instanceof Error && e.name === 'AssertionError') {
+        return this.#result(`Core assertion: ${e.message}`);
+      }
       throw e;
     }
   }
@@ -301,7 +286,11 @@ export class Simulation {
     m.wasLeaderInTerm = 0;
     this.#checker.resetApplied(m.id, 0);
     this.#checker.resetCommit(m.id, m.storage.hardState().commitIndex);
-    this.#schedule(randomInt(this.#random, 1, this.#o.tickMs + 1), { kind: 'tick', id: m.id, incarnation: m.incarnation });
+    this.#schedule(randomInt(this.#random, 1, this.#o.tickMs + 1), {
+      kind: 'tick',
+      id: m.id,
+      incarnation: m.incarnation,
+    });
     if (m.incarnation > 1) this.#log(`restart ${m.id}`);
     this.#drain(m);
   }
@@ -324,7 +313,11 @@ export class Simulation {
       m.writing = rd;
       const persists = rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null;
       if (persists) {
-        this.#schedule(0.05 + this.#random() * 2, { kind: 'writeDone', id: m.id, incarnation: m.incarnation });
+        this.#schedule(0.05 + this.#random() * 2, {
+          kind: 'writeDone',
+          id: m.id,
+          incarnation: m.incarnation,
+        });
         return;
       }
       this.#completeWrite(m);
@@ -344,13 +337,17 @@ export class Simulation {
     if (last !== undefined && m.storage.term(last.index) !== last.term) {
       throw new SafetyViolation(`Storage write of ${m.id} failed at entry ${last.index}`);
     }
-    for (const e of rd.entries) this.#checker.observeStored(m.id, e, m.storage.term(e.index - 1) ?? 0);
+    for (const e of rd.entries) {
+      this.#checker.observeStored(m.id, e, m.storage.term(e.index - 1) ?? 0);
+    }
     for (const msg of rd.messagesAfterPersist) this.#send(msg);
     m.raft!.advance(rd);
   }
 
   #send(msg: RaftMessage): void {
-    for (const delay of this.#net.deliveryDelays(msg.from, msg.to)) this.#schedule(delay, { kind: 'deliver', message: msg });
+    for (const delay of this.#net.deliveryDelays(msg.from, msg.to)) {
+      this.#schedule(delay, { kind: 'deliver', message: msg });
+    }
   }
 
   #apply(m: SimMember, e: Entry): void {
@@ -372,7 +369,9 @@ export class Simulation {
     if (floor === undefined) return;
     this.#reads.delete(requestId);
     if (index < floor) {
-      throw new SafetyViolation(`Stale read on ${m.id}: read index ${index} below acknowledged write ${floor}`);
+      throw new SafetyViolation(
+        `Stale read on ${m.id}: read index ${index} below acknowledged write ${floor}`,
+      );
     }
   }
 
@@ -397,9 +396,17 @@ export class Simulation {
       } else {
         const count = randomInt(this.#random, 1, 4);
         const commands: Uint8Array[] = [];
-        for (let i = 0; i < count; i++) commands.push(new TextEncoder().encode(`s${this.seed}c${++this.#proposalCounter}`));
+        for (let i = 0; i < count; i++) {
+          commands.push(new TextEncoder().encode(`s${this.seed}c${++this.#proposalCounter}`));
+        }
         const { firstIndex, term } = raft.proposeBatch(commands, this.#now);
-        commands.forEach((c, i) => this.#pending.set(firstIndex + i, { term, fp: fingerprint({ type: 'command', index: 0, term: 0, timeMs: 0, data: c }), leader: m.id }));
+        commands.forEach((c, i) =>
+          this.#pending.set(firstIndex + i, {
+            term,
+            fp: fingerprint({ type: 'command', index: 0, term: 0, timeMs: 0, data: c }),
+            leader: m.id,
+          })
+        );
       }
     } catch (e) {
       if (!(e instanceof Error) || !('code' in e)) throw e; // expected API errors only
@@ -464,7 +471,11 @@ export class Simulation {
           this.#checker.checkLeaderCompleteness(m.id, raft.term, (i) => raft.termAt(i));
           if (this.#crashNextLeader) {
             this.#crashNextLeader = false;
-            this.#schedule(this.#random() * 30, { kind: 'crash', id: m.id, incarnation: m.incarnation });
+            this.#schedule(this.#random() * 30, {
+              kind: 'crash',
+              id: m.id,
+              incarnation: m.incarnation,
+            });
           }
         }
       }
@@ -483,7 +494,11 @@ export class Simulation {
     }
     for (const [index, fp] of this.#acknowledged) {
       const applied = this.#checker.appliedAt(index);
-      if (applied !== fp) throw new SafetyViolation(`Acknowledged ${fp} at ${index} but ${applied ?? 'nothing'} was applied there`);
+      if (applied !== fp) {
+        throw new SafetyViolation(
+          `Acknowledged ${fp} at ${index} but ${applied ?? 'nothing'} was applied there`,
+        );
+      }
     }
     return null;
   }
@@ -503,7 +518,9 @@ export class Simulation {
 
   #log(what: string | RaftMessage): void {
     this.#trace.push({ at: this.#now, what });
-    if (this.#trace.length > this.#o.traceLinesMax * 2) this.#trace.splice(0, this.#trace.length - this.#o.traceLinesMax);
+    if (this.#trace.length > this.#o.traceLinesMax * 2) {
+      this.#trace.splice(0, this.#trace.length - this.#o.traceLinesMax);
+    }
   }
 
   #result(failure: string | null): SimulationResult {
@@ -524,13 +541,17 @@ export function fmt(m: RaftMessage): string {
   const head = `${m.from}->${m.to} ${m.type} t${m.term}`;
   switch (m.type) {
     case 'vote':
-      return `${head}${m.preVote ? ' poll' : ''}${m.transfer ? ' transfer' : ''} last=${m.lastLogIndex}/${m.lastLogTerm}`;
+      return `${head}${m.preVote ? ' poll' : ''}${
+        m.transfer ? ' transfer' : ''
+      } last=${m.lastLogIndex}/${m.lastLogTerm}`;
     case 'voteResponse':
       return `${head}${m.preVote ? ' poll' : ''} ${m.granted ? 'granted' : 'refused'}`;
     case 'append':
       return `${head} prev=${m.prevLogIndex}/${m.prevLogTerm} n=${m.entries.length} commit=${m.commitIndex}`;
     case 'appendResponse':
-      return `${head} ${m.success ? 'ok' : 'refused'} match=${m.matchIndex} hint=${m.hintIndex}/${m.hintTerm}`;
+      return `${head} ${
+        m.success ? 'ok' : 'refused'
+      } match=${m.matchIndex} hint=${m.hintIndex}/${m.hintTerm}`;
     case 'heartbeat':
       return `${head} commit=${m.commitIndex} seq=${m.readSeq}`;
     case 'heartbeatResponse':
@@ -540,7 +561,9 @@ export function fmt(m: RaftMessage): string {
     case 'timeoutNow':
       return head;
     case 'snapshotChunk':
-      return `${head} index=${m.index} offset=${m.offset} bytes=${m.data.byteLength}${m.done ? ' done' : ''}`;
+      return `${head} index=${m.index} offset=${m.offset} bytes=${m.data.byteLength}${
+        m.done ? ' done' : ''
+      }`;
     case 'snapshotChunkResponse':
       return `${head} index=${m.index} next=${m.nextOffset} ${m.ok ? 'ok' : 'abandon'}`;
   }
