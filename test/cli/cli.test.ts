@@ -1,0 +1,107 @@
+// Proves the command line as a user runs it, in a child process of the current runtime:
+// `--help` on every command, exit code 2 with a message for bad input, and put, get and status
+// against real members over TCP on 127.0.0.1.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnTs } from '../../lib/runtime.ts';
+import { cleanUp, leaderOf, startCluster, stopCluster } from '../server/in-process.ts';
+
+const test = suite('command line');
+test.after(cleanUp);
+
+type Run = { code: number | null; stdout: string; stderr: string };
+
+/** Run `lib/cli.ts` with `args`; killed (by its own pid) if it takes longer than 30 s. */
+function cli(args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawnTs('lib/cli.ts', args);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const commandFlags: Record<string, string[]> = {
+  serve: ['--id', '--data', '--members', '--tick-ms', '--snapshot-entries', '--trailing-entries'],
+  cluster: ['--size', '--data', '--cluster'],
+  put: ['--servers'],
+  get: ['--servers', '--consistency'],
+  status: ['--servers'],
+  demo: ['--seconds', '--size', '--workers', '--keep'],
+};
+
+// Every command answers --help with exit code 0 and lists its flags.
+test('--help on every command prints its flags and exits 0', async () => {
+  const names = Object.keys(commandFlags);
+  const runs = await Promise.all([cli(['--help']), ...names.map((n) => cli([n, '--help']))]);
+  const [top, ...each] = runs;
+  assert.is(top!.code, 0, top!.stderr);
+  for (const n of names) assert.ok(top!.stdout.includes(n), `top-level help names ${n}`);
+  names.forEach((name, i) => {
+    const r = each[i]!;
+    assert.is(r.code, 0, `${name} --help: ${r.stderr}`);
+    assert.ok(r.stdout.includes(`Usage: edgeraft ${name}`), `${name} usage line`);
+    for (const flag of commandFlags[name]!) {
+      assert.ok(r.stdout.includes(flag), `${name} --help lists ${flag}`);
+    }
+  });
+});
+
+// Bad input exits 2 with a message saying what was wrong.
+test('unknown commands, unknown flags and bad values exit 2 with a message', async () => {
+  const [none, unknown, flag, value, missing] = await Promise.all([
+    cli([]),
+    cli(['frobnicate']),
+    cli(['put', 'k', 'v', '--bogus', '1']),
+    cli(['serve', '--tick-ms', 'fast']),
+    cli(['get']),
+  ]);
+  assert.is(none!.code, 2);
+  assert.is(unknown!.code, 2);
+  assert.match(unknown!.stderr, /Unknown command: frobnicate/);
+  assert.is(flag!.code, 2);
+  assert.match(flag!.stderr, /Unknown flag: --bogus/);
+  assert.is(value!.code, 2);
+  assert.match(value!.stderr, /--tick-ms: expected an integer, got fast/);
+  assert.is(missing!.code, 2);
+  assert.match(missing!.stderr, /get takes KEY/);
+});
+
+// put, get and status reach a running cluster through any member's client address.
+test('put, get and status against a running cluster', async () => {
+  const nodes = await startCluster(3);
+  try {
+    const leader = await leaderOf(nodes);
+    const servers = nodes.map((n) => n.member.clientAddress!).join(',');
+    const put = await cli(['put', 'colour', 'blue', '--servers', servers]);
+    assert.is(put.code, 0, put.stderr);
+    const written = JSON.parse(put.stdout) as { index: number; output: unknown };
+    assert.equal(written.output, { previous: null });
+    assert.ok(written.index >= 2);
+    const [get, sequential, status] = await Promise.all([
+      cli(['get', 'colour', '--servers', servers]),
+      cli(['get', 'colour', '--consistency', 'lease', '--servers', servers]),
+      cli(['status', '--servers', nodes[0]!.member.clientAddress!]),
+    ]);
+    assert.is(get.code, 0, get.stderr);
+    assert.equal(JSON.parse(get.stdout), { value: 'blue' });
+    assert.is(sequential.code, 0, sequential.stderr);
+    assert.equal(JSON.parse(sequential.stdout), { value: 'blue' });
+    assert.is(status.code, 0, status.stderr);
+    const s = JSON.parse(status.stdout) as { id: string; leaderId: string; commitIndex: number };
+    assert.is(s.id, nodes[0]!.member.id);
+    assert.is(s.leaderId, leader.id);
+    assert.ok(s.commitIndex >= written.index);
+  } finally {
+    await stopCluster(nodes);
+  }
+});
+
+test.run();

@@ -1,0 +1,129 @@
+// Proves `RaftClient` against real in-process members over TCP on 127.0.0.1: it finds the leader
+// from any server, follows NOT_LEADER hints without losing pipelined commands, waits out
+// NO_LEADER and reports it as retryable, and refuses bad options by name.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ClientError, RaftClient } from '../../lib/client/client.ts';
+import {
+  cleanUp,
+  leaderOf,
+  members,
+  startCluster,
+  startNode,
+  stopCluster,
+} from '../server/in-process.ts';
+
+const test = suite('client');
+test.after(cleanUp);
+
+// Bad options are refused at connect with a TypeError or RangeError naming the option.
+test('options are validated, naming the option', async () => {
+  const cases: [Record<string, unknown>, typeof TypeError | typeof RangeError, RegExp][] = [
+    [{}, TypeError, /option servers\b/],
+    [{ servers: [] }, RangeError, /option servers\b/],
+    [{ servers: ['nohost'] }, RangeError, /option servers\.0\b/],
+    [{ servers: ['127.0.0.1:1'], requestTimeoutMs: 0 }, RangeError, /option requestTimeoutMs\b/],
+    [{ servers: ['127.0.0.1:1'], retryDelay: 5 }, TypeError, /option retryDelay\b/],
+  ];
+  for (const [options, kind, pattern] of cases) {
+    try {
+      await RaftClient.connect(options as never);
+      assert.unreachable(`accepted ${JSON.stringify(options)}`);
+    } catch (error) {
+      assert.instance(error, kind, String(error));
+      assert.match((error as Error).message, pattern);
+    }
+  }
+});
+
+// Given only a follower's address, the client follows the hint to the leader; many commands
+// pipelined on the follower's connection are all refused there and all succeed at the leader.
+test('finds the leader from any one server and loses no pipelined command on the way', async () => {
+  const nodes = await startCluster(3);
+  try {
+    const leader = await leaderOf(nodes);
+    for (const node of nodes) {
+      const client = await RaftClient.connect({
+        servers: [node.member.clientAddress!],
+        requestTimeoutMs: 5_000,
+      });
+      try {
+        const outputs = await Promise.all(
+          Array.from(
+            { length: 100 },
+            (_, i) => client.command({ op: 'put', key: `${node.member.id}-${i}`, value: 'v' }),
+          ),
+        );
+        assert.equal(outputs, outputs.map(() => ({ previous: null })));
+        assert.is(client.leaderId, node.server === leader ? null : leader.id);
+        assert.equal(await client.query({ op: 'get', key: `${node.member.id}-7` }), { value: 'v' });
+        assert.is(
+          (await client.status() as { role: string }).role,
+          'leader',
+          'it now talks to the leader',
+        );
+      } finally {
+        await client.close();
+      }
+    }
+  } finally {
+    await stopCluster(nodes);
+  }
+});
+
+// With no leader the client keeps trying, and succeeds once one is elected.
+test('waits out NO_LEADER and succeeds once a leader is elected', async () => {
+  const nodes = await members(3);
+  try {
+    await startNode(nodes[0]!, nodes);
+    const client = await RaftClient.connect({
+      servers: [nodes[0]!.member.clientAddress!],
+      requestTimeoutMs: 10_000,
+    });
+    try {
+      const write = client.commandWithIndex({ op: 'put', key: 'k', value: 'v' });
+      await new Promise((r) => setTimeout(r, 300));
+      await Promise.all(nodes.slice(1).map((n) => startNode(n, nodes)));
+      const r = await write;
+      assert.equal(r.output, { previous: null });
+      assert.ok(r.index >= 2);
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await stopCluster(nodes);
+  }
+});
+
+// When no leader appears in time, the command fails with the refusal (retryable), not as an
+// unknown outcome, and it is never sent again after the caller was told.
+test('NO_LEADER until the deadline is a retryable error, and the command is not sent later', async () => {
+  const nodes = await members(3);
+  try {
+    const lone = await startNode(nodes[0]!, nodes);
+    const client = await RaftClient.connect({
+      servers: [nodes[0]!.member.clientAddress!],
+      requestTimeoutMs: 400,
+      retryDelayMs: 20,
+    });
+    try {
+      await client.command({ op: 'put', key: 'never', value: 'v' });
+      assert.unreachable('a command succeeded without a leader');
+    } catch (error) {
+      assert.instance(error, ClientError);
+      assert.is((error as ClientError).code, 'NO_LEADER', (error as Error).message);
+      assert.ok((error as ClientError).retryable);
+    } finally {
+      await client.close();
+    }
+    await Promise.all(nodes.slice(1).map((n) => startNode(n, nodes)));
+    const leader = await leaderOf(nodes);
+    await leader.barrier();
+    assert.equal(await leader.query({ op: 'get', key: 'never' }), { value: null });
+    assert.ok(lone.status().lastAppliedIndex >= 1);
+  } finally {
+    await stopCluster(nodes);
+  }
+});
+
+test.run();
