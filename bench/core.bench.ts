@@ -275,6 +275,12 @@ class Cluster {
 
   /** The three members agree: everything proposed was replicated, committed and applied. */
   verify(): number {
+    // The commit index reaches followers with the next append or heartbeat: send heartbeats.
+    for (let i = 0; i < 10; i++) {
+      this.settle();
+      if (this.members.every((m) => m.raft.commitIndex === this.leader.raft.commitIndex)) break;
+      this.leader.raft.tick();
+    }
     this.settle();
     const leader = this.leader.raft;
     const lastIndex = leader.lastIndex;
