@@ -147,7 +147,7 @@ export class RaftClient {
   }
 
   /** Fail every outstanding request with SHUTDOWN and close the connection. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#closed = true;
     const error = new ClientError('SHUTDOWN', 'Client closed');
     for (const o of [...this.#outstanding.values(), ...this.#queue]) o.reject(error);
@@ -157,6 +157,7 @@ export class RaftClient {
     this.#connection = null;
     for (const c of this.#draining) c.close(null, 'info');
     this.#draining.clear();
+    return Promise.resolve();
   }
 
   // ---- Internals --------------------------------------------------------------------------
