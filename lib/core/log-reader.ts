@@ -30,7 +30,8 @@ export interface LogReader {
   /**
    * Entries in `[fromIndex, toIndex)`, in order, stopping before their total size
    * (`entryBytes`) would pass `bytesMax` but always at least one when the range is not empty.
-   * Throws `CompactedError` when `fromIndex < firstIndex()`.
+   * Throws `CompactedError` when `fromIndex < firstIndex()`. The entries returned may be shared
+   * with the storage: callers must not mutate them.
    */
   entries(fromIndex: number, toIndex: number, bytesMax: number): Entry[];
   /** The durable term, vote and commit index ({term: 0, vote: null, commitIndex: 0} when new). */

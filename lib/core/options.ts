@@ -54,6 +54,16 @@ const OptionsSchema = v.strictObject({
    * `electionTicks - leaseDriftTicks` after the heartbeat round a majority answered was sent.
    */
   leaseDriftTicks: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 2),
+  /**
+   * Ticks after start during which this member refuses real votes (polls are still answered).
+   * A member whose storage was lost has forgotten whom it voted for; waiting two election
+   * timeouts lets any election it may have voted in end, so it cannot vote twice in one term.
+   * The server sets it when it opens an empty data directory. Default 0.
+   */
+  voteEmbargoTicks: v.optional(
+    v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(10_000_000)),
+    0,
+  ),
   /** The index the state machine has applied at start (its snapshot's index). */
   appliedIndex: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 0),
   /** Randomness for election timeouts (inject a seeded generator for deterministic runs). */

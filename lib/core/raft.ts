@@ -155,6 +155,8 @@ export class Raft {
   #broadcastNeeded = false;
   #lastReadyHardState: HardState;
   #readyOutstanding = false;
+  /** Ticks left during which this member refuses real votes (see `voteEmbargoTicks`). */
+  #voteEmbargoTicks: number;
   #stateChanges: StateChange[] = [];
   #lastState: StateChange;
 
@@ -179,6 +181,7 @@ export class Raft {
     } else this.#lastLogTimeMs = storage.snapshotMeta()?.timeMs ?? 0;
     this.#resetRandomizedElectionTicks();
     this.#lastState = { role: this.#role, term: this.#term, leaderId: this.#leaderId };
+    this.#voteEmbargoTicks = this.#o.voteEmbargoTicks;
   }
 
   // ---- Inputs -------------------------------------------------------------------------------
@@ -215,6 +218,7 @@ export class Raft {
   tick(nowMs?: number): void {
     if (nowMs !== undefined && nowMs > this.#nowMs) this.#nowMs = Math.floor(nowMs);
     this.#tickCount++;
+    if (this.#voteEmbargoTicks > 0) this.#voteEmbargoTicks--;
     if (this.#role === 'leader') this.#tickLeader();
     else this.#tickFollower();
     this.#noteState();
@@ -291,6 +295,10 @@ export class Raft {
         return this.#onAppendResponse(m);
       case 'heartbeat':
         this.#heardFromLeader(m.from);
+        if (m.commitIndex > this.#log.lastIndex()) {
+          // The leader believes we hold entries we do not: our log was lost. Say where it ends.
+          this.#respondAppend(m.from, false, m.commitIndex, this.#log.lastIndex(), 0);
+        }
         if (m.commitIndex > this.#log.committedIndex && m.commitIndex <= this.#log.lastIndex()) {
           this.#commitTo(m.commitIndex);
         }
@@ -722,7 +730,8 @@ export class Raft {
       (m.preVote && m.term > this.#term) || faults.voteTwiceInTerm === true;
     const logOk = this.#log.isUpToDate(m.lastLogIndex, m.lastLogTerm) ||
       faults.voteWithoutLogCheck === true;
-    const grant = candidateIsVoter && canVote && logOk && this.#role !== 'leader';
+    const embargoed = !m.preVote && this.#voteEmbargoTicks > 0;
+    const grant = candidateIsVoter && canVote && logOk && !embargoed && this.#role !== 'leader';
     if (grant && !m.preVote) {
       this.#electionElapsed = 0;
       this.#vote = m.from;
@@ -867,12 +876,22 @@ export class Raft {
     if (pr === undefined) return;
     pr.recentActive = true;
     if (!m.success) {
+      // A member whose log is shorter than what it acknowledged has lost its log.
+      const lostLog = m.hintTerm === 0 && m.hintIndex < pr.matchIndex;
       if (pr.state === 'replicate') {
-        if (m.matchIndex <= pr.matchIndex) return; // stale
+        if (m.matchIndex < pr.matchIndex || (m.matchIndex === pr.matchIndex && !lostLog)) return; // stale
         pr.becomeProbe();
       } else if (pr.state === 'probe') {
         if (m.matchIndex !== pr.nextIndex - 1) return; // stale
       } else return;
+      if (m.matchIndex <= pr.matchIndex) {
+        // It refused an index it had acknowledged: it lost its log (its data directory was
+        // wiped). Start over from what it still has; a compacted log then sends a snapshot.
+        pr.matchIndex = Math.min(
+          pr.matchIndex,
+          m.hintTerm === 0 ? m.hintIndex : Math.max(0, m.hintIndex - 1),
+        );
+      }
       pr.nextIndex = Math.max(pr.matchIndex + 1, Math.min(m.matchIndex, this.#hintNextIndex(m)));
       pr.probeSent = false;
       this.#sendAppend(m.from, true);

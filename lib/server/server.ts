@@ -167,6 +167,7 @@ export class RaftServer {
         await executor.restore({ index: snapshot.index, term: snapshot.term, timeMs: snapshot.timeMs }, storage.snapshots.read());
         appliedIndex = snapshot.index;
       }
+      const fresh = storage.lastIndex() === 0 && storage.hardState().term === 0;
       const raft = new Raft(storage, {
         id: o.id,
         random: Math.random,
@@ -175,8 +176,11 @@ export class RaftServer {
         messageBytesMax: o.messageBytesMax,
         inflightMessagesMax: o.inflightMessagesMax,
         appliedIndex,
+        // An empty data directory may be a wiped one: its member forgot whom it voted for.
+        voteEmbargoTicks: fresh ? 2 * o.electionTicks : 0,
       });
-      if (storage.lastIndex() === 0 && raft.term === 0 && o.members !== undefined) raft.bootstrap(o.members, Date.now());
+      // Log time 0: every founding member writes the very same entry 1.
+      if (fresh && o.members !== undefined) raft.bootstrap(o.members, 0);
       const peer = parseAddress(o.peerAddress);
       const transport = await TcpTransport.start({
         cluster: o.cluster,

@@ -3,7 +3,8 @@
  * deterministic simulator. A write applies at once and its promise is already resolved, so what
  * the object holds is exactly what was "durably" written: a simulated crash keeps the object and
  * drops everything else. Batches are checked like the LMDB storage's (`planBatch`), and entries
- * are copied in and out so a caller's later mutation cannot change the stored log.
+ * are copied in, so a caller's later mutation cannot change the stored log; reads return the stored
+ * entries themselves (readers must not mutate them, as the `LogReader` contract says).
  *
  * @example
  * ```ts
@@ -66,7 +67,7 @@ export class MemoryStorage implements Storage {
       const entry = this.#entries[index - this.#compactIndex - 1]!;
       bytes += entryBytes(entry);
       if (out.length > 0 && bytes > bytesMax) break;
-      out.push(copyEntry(entry));
+      out.push(entry); // shared, not copied: readers must not mutate entries (LogReader contract)
     }
     return out;
   }

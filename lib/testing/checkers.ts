@@ -56,7 +56,9 @@ export class SafetyChecker {
   /** At most one leader per term. */
   observeLeader(id: string, term: number): void {
     const known = this.#leaders.get(term);
-    if (known !== undefined && known !== id) throw new SafetyViolation(`Two leaders in term ${term}: ${known} and ${id}`);
+    if (known !== undefined && known !== id) {
+      throw new SafetyViolation(`Two leaders in term ${term}: ${known} and ${id}`);
+    }
     this.#leaders.set(term, id);
   }
 
@@ -72,16 +74,24 @@ export class SafetyChecker {
       this.#stored.set(key, { fp, prevTerm });
       return;
     }
-    if (known.fp !== fp) throw new SafetyViolation(`Log matching: ${id} stores ${fp} at ${key}, another member ${known.fp}`);
+    if (known.fp !== fp) {
+      throw new SafetyViolation(
+        `Log matching: ${id} stores ${fp} at ${key}, another member ${known.fp}`,
+      );
+    }
     if (known.prevTerm !== prevTerm) {
-      throw new SafetyViolation(`Log matching: at ${key} ${id} has term ${prevTerm} before it, another member ${known.prevTerm}`);
+      throw new SafetyViolation(
+        `Log matching: at ${key} ${id} has term ${prevTerm} before it, another member ${known.prevTerm}`,
+      );
     }
   }
 
   /** State-machine safety: every member applies the same entry at each index, in order. */
   observeApplied(id: string, entry: Entry): void {
     const last = this.#lastApplied.get(id) ?? 0;
-    if (entry.index !== last + 1) throw new SafetyViolation(`${id} applied ${entry.index} after ${last}`);
+    if (entry.index !== last + 1) {
+      throw new SafetyViolation(`${id} applied ${entry.index} after ${last}`);
+    }
     this.#lastApplied.set(id, entry.index);
     const fp = fingerprint(entry);
     const known = this.#applied[entry.index - 1];
@@ -89,7 +99,9 @@ export class SafetyChecker {
       this.#applied[entry.index - 1] = fp;
       this.#committedTerms[entry.index - 1] = entry.term;
     } else if (known !== fp) {
-      throw new SafetyViolation(`State machine safety: ${id} applied ${fp} at ${entry.index}, another member ${known}`);
+      throw new SafetyViolation(
+        `State machine safety: ${id} applied ${fp} at ${entry.index}, another member ${known}`,
+      );
     }
   }
 
@@ -101,7 +113,9 @@ export class SafetyChecker {
   /** The commit index of a running member never decreases (it is durable across restarts). */
   observeCommit(id: string, commitIndex: number): void {
     const last = this.#lastCommit.get(id) ?? 0;
-    if (commitIndex < last) throw new SafetyViolation(`${id} commit index went back from ${last} to ${commitIndex}`);
+    if (commitIndex < last) {
+      throw new SafetyViolation(`${id} commit index went back from ${last} to ${commitIndex}`);
+    }
     this.#lastCommit.set(id, commitIndex);
   }
 
@@ -111,13 +125,21 @@ export class SafetyChecker {
   }
 
   /** Leader completeness: a new leader's log holds every entry applied anywhere so far. */
-  checkLeaderCompleteness(id: string, term: number, termAt: (index: number) => number | undefined): void {
+  checkLeaderCompleteness(
+    id: string,
+    term: number,
+    termAt: (index: number) => number | undefined,
+  ): void {
     for (let i = 0; i < this.#committedTerms.length; i++) {
       const t = this.#committedTerms[i];
       if (t === undefined) continue;
       const mine = termAt(i + 1);
       if (mine !== t) {
-        throw new SafetyViolation(`Leader completeness: ${id}, leader of term ${term}, has term ${mine} at committed index ${i + 1} (term ${t})`);
+        throw new SafetyViolation(
+          `Leader completeness: ${id}, leader of term ${term}, has term ${mine} at committed index ${
+            i + 1
+          } (term ${t})`,
+        );
       }
     }
   }

@@ -31,7 +31,13 @@ export type ScriptedClusterOptions = {
   bootstrap?: boolean;
 };
 
-type Node = { storage: MemoryStorage; raft: Raft | null; applied: Entry[]; reads: ReadState[]; readsFailed: number[] };
+type Node = {
+  storage: MemoryStorage;
+  raft: Raft | null;
+  applied: Entry[];
+  reads: ReadState[];
+  readsFailed: number[];
+};
 
 /** See the module comment. */
 export class ScriptedCluster {
@@ -52,7 +58,13 @@ export class ScriptedCluster {
     this.#o = options;
     const members: Member[] = ids.map((id) => ({ id, type: 'ACTIVE' }));
     for (const id of ids) {
-      const node: Node = { storage: new MemoryStorage(), raft: null, applied: [], reads: [], readsFailed: [] };
+      const node: Node = {
+        storage: new MemoryStorage(),
+        raft: null,
+        applied: [],
+        reads: [],
+        readsFailed: [],
+      };
       this.#nodes.set(id, node);
       this.#start(id);
       if (options.bootstrap !== false) node.raft!.bootstrap(members, 0);
@@ -102,7 +114,9 @@ export class ScriptedCluster {
         if (rd.entries.length > 0) batch.entries = rd.entries;
         if (rd.hardState !== null) batch.hardState = rd.hardState;
         void node.storage.write(batch); // applied synchronously by MemoryStorage
-        for (const e of rd.entries) this.checker.observeStored(id, e, node.storage.term(e.index - 1) ?? 0);
+        for (const e of rd.entries) {
+          this.checker.observeStored(id, e, node.storage.term(e.index - 1) ?? 0);
+        }
         this.#mailbox.push(...rd.messages, ...rd.messagesAfterPersist);
         for (const e of rd.committed) {
           this.checker.observeApplied(id, e);
@@ -193,6 +207,19 @@ export class ScriptedCluster {
     this.#mailbox = this.#mailbox.filter((m) => m.from !== id && m.to !== id);
   }
 
+  /**
+   * Stop `id` and start it again with empty storage, bootstrapped with the founding members (as
+   * a member whose data directory was wiped comes back). `voteEmbargoTicks` as the server sets it.
+   */
+  wipe(id: string, voteEmbargoTicks = 0): void {
+    this.crash(id);
+    const node = this.#node(id);
+    node.storage = new MemoryStorage();
+    this.#start(id, voteEmbargoTicks);
+    node.raft!.bootstrap(this.ids.map((x) => ({ id: x, type: 'ACTIVE' })), 0);
+    this.process();
+  }
+
   /** Start `id` again from its storage, with an empty state machine. */
   restart(id: string): void {
     this.#start(id);
@@ -207,7 +234,10 @@ export class ScriptedCluster {
 
   /** Propose commands (strings) on `id`; returns the first index. */
   propose(id: string, ...commands: string[]): number {
-    const r = this.raft(id).proposeBatch(commands.map((c) => new TextEncoder().encode(c)), this.#timeMs);
+    const r = this.raft(id).proposeBatch(
+      commands.map((c) => new TextEncoder().encode(c)),
+      this.#timeMs,
+    );
     this.process();
     return r.firstIndex;
   }
@@ -220,10 +250,11 @@ export class ScriptedCluster {
     return out;
   }
 
-  #start(id: string): void {
+  #start(id: string, voteEmbargoTicks = 0): void {
     const node = this.#node(id);
     node.raft = new Raft(node.storage, {
       id,
+      voteEmbargoTicks,
       random: seededRandom(this.#seed++),
       electionTicks: this.#o.electionTicks ?? 10,
       heartbeatTicks: this.#o.heartbeatTicks ?? 1,

@@ -117,6 +117,8 @@ export class Simulation {
   /** Acknowledged proposals: index -> fingerprint. */
   #acknowledged = new Map<number, string>();
   #ackedIndexMax = 0;
+  /** Proposals acknowledged after the network healed: the healed cluster must make progress. */
+  #ackedAfterHeal = 0;
   #reads = new Map<number, number>();
   #readCounter = 0;
   #stats = {
@@ -359,6 +361,7 @@ export class Simulation {
       if (p.term === e.term && p.fp === fingerprint(e)) {
         this.#acknowledged.set(e.index, p.fp);
         this.#stats.acknowledged++;
+        if (this.#healed) this.#ackedAfterHeal++;
         if (e.index > this.#ackedIndexMax) this.#ackedIndexMax = e.index;
       }
     }
@@ -419,7 +422,12 @@ export class Simulation {
     const roll = this.#random();
     if (roll < 0.3) {
       // Symmetric partition into two random groups.
-      const shuffled = ids.slice().sort(() => this.#random() - 0.5);
+      // Fisher-Yates: a sort with a random comparator orders differently on each engine.
+      const shuffled = ids.slice();
+      for (let i = shuffled.length - 1; i > 0; i--) {
+        const j = randomInt(this.#random, 0, i + 1);
+        [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+      }
       const cut = randomInt(this.#random, 1, ids.length);
       this.#net.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
       this.#stats.partitions++;
@@ -482,8 +490,12 @@ export class Simulation {
     }
   }
 
-  /** Null when every acknowledged proposal is applied on every member; else what is missing. */
+  /**
+   * Null when the healed cluster has acknowledged a new proposal and every acknowledged proposal
+   * is applied on every member; else what is missing.
+   */
   #unsettled(): string | null {
+    if (this.#ackedAfterHeal === 0) return 'no proposal acknowledged after the network healed';
     for (const m of this.#members.values()) {
       const raft = m.raft;
       if (raft === null) return `${m.id} is down`;
@@ -504,6 +516,7 @@ export class Simulation {
   }
 
   #settled(): boolean {
+    if (this.#ackedAfterHeal === 0) return false;
     for (const m of this.#members.values()) {
       if (m.raft === null || m.raft.status().appliedIndex < this.#ackedIndexMax) return false;
     }

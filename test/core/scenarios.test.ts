@@ -235,6 +235,37 @@ test('a conflicting follower backs up a whole term per round trip', () => {
   assert.equal(c.logTerms('a'), c.logTerms('b'));
 });
 
+test('a follower that lost its log (wiped data directory) is caught up again', () => {
+  const c = new ScriptedCluster(['a', 'b', 'c']);
+  electedLeader(c, 'a');
+  for (let i = 0; i < 20; i++) c.propose('a', `w${i}`);
+  c.stabilize();
+  const last = c.raft('a').lastIndex;
+  c.wipe('c');
+  assert.is(c.raft('c').lastIndex, 1, 'c starts over from the founding configuration');
+  c.tick(1, ['a']);
+  c.stabilize();
+  assert.is(c.raft('c').lastIndex, last, 'the leader noticed c regressed and resent its log');
+  assert.equal(c.logTerms('c'), c.logTerms('a'));
+});
+
+test('a member restarted with empty storage refuses real votes during its embargo, not polls', () => {
+  const c = new ScriptedCluster(['a', 'b', 'c']);
+  electedLeader(c, 'a');
+  c.wipe('c', 30);
+  c.crash('a');
+  c.expireLeases(['b']);
+  c.campaign('b'); // b's poll is granted by c, but c refuses the real vote
+  c.stabilize();
+  assert.is.not(c.raft('b').role, 'leader', 'c must not vote while it may have forgotten a vote');
+  c.tick(31, ['c']);
+  c.drop();
+  c.expireLeases(['b']);
+  c.campaign('b');
+  c.stabilize();
+  assert.is(c.raft('b').role, 'leader', 'after the embargo c votes again');
+});
+
 test('leadership transfer: the target is caught up, then campaigns at once', () => {
   const c = new ScriptedCluster(['a', 'b', 'c']);
   electedLeader(c, 'a');

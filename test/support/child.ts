@@ -4,4 +4,12 @@
  *
  * @module
  */
-export { currentRuntime, repoRoot, type Runtime, runtimes, spawnTs, type SpawnTsOptions, tsCommand } from '../../lib/runtime.ts';
+export {
+  currentRuntime,
+  repoRoot,
+  type Runtime,
+  runtimes,
+  spawnTs,
+  type SpawnTsOptions,
+  tsCommand,
+} from '../../lib/runtime.ts';
