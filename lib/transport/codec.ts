@@ -10,6 +10,12 @@
  * 2. cbor-x `Decoder.decode`, options spelled out.
  * 3. valibot `safeParse` against the schema: the schema is the single source of the type.
  *
+ * Raft messages take a fast path that gives the same results (`test/transport/raft-codec.test.ts`
+ * proves it on valid, mutated and random bodies): `encodeRaftMessage` writes the bytes cbor-x would,
+ * and `decodeRaftMessage` decodes and validates a body in one walk when the schema is
+ * `RaftMessageSchema` or `AcceptorInboundSchema`, handing anything it is not sure of to the three
+ * gates above, so hostile input meets the same checks and gets the same refusal reasons.
+ *
  * @example
  * ```ts
  * import { RaftMessageSchema } from '../core/messages.ts';
@@ -23,6 +29,13 @@
 import { Decoder } from 'cbor-x/decode';
 import { Encoder } from 'cbor-x/encode';
 import * as v from 'valibot';
+import { RaftMessageSchema } from '../core/messages.ts';
+import { AcceptorInboundSchema } from './handshake.ts';
+import { decodeRaftMessage, raftDecodeDepth } from './raft-decode.ts';
+import { encodeRaftMessage } from './raft-encode.ts';
+
+/** Schemas whose values are exactly what `decodeRaftMessage` accepts for a Raft message body. */
+const raftSchemas: ReadonlySet<unknown> = new Set([RaftMessageSchema, AcceptorInboundSchema]);
 
 /** The outcome of decoding one frame body: the validated message, or why it was refused. */
 export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -31,10 +44,23 @@ export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: stri
 export type CodecOptions = {
   /** Deepest container nesting accepted (the top-level message is depth 1). */
   nestingDepthMax: number;
+  /**
+   * Whether Raft message bodies may take the hand-written decoder (default true). Off, every body
+   * goes through scan + cbor-x + valibot: the reference the fast path is tested against.
+   */
+  raftFastPath?: boolean;
 };
 
-/** The cbor-x options, written out so that a library default changing cannot change the wire. */
-const cborOptions = {
+/**
+ * The cbor-x options, written out so that a library default changing cannot change the wire.
+ * Exported for the tests that hold the hand-written codec to cbor-x.
+ *
+ * @example
+ * ```ts
+ * const encoder = new Encoder(cborOptions); // what MessageCodec falls back to
+ * ```
+ */
+export const cborOptions = {
   useRecords: false, // plain CBOR maps; records are a cbor-x extension other peers do not speak
   mapsAsObjects: true, // maps decode to plain objects, which the schemas describe
   tagUint8Array: false, // Uint8Array as a plain byte string, not tag 64
@@ -154,31 +180,42 @@ export class MessageCodec<S extends v.GenericSchema> {
   readonly #nestingDepthMax: number;
   readonly #encoder = new Encoder(cborOptions);
   readonly #decoder = new Decoder(cborOptions);
+  /** Whether Raft message bodies may take the fast path (the schema admits exactly them). */
+  readonly #raftFastPath: boolean;
 
   constructor(schema: S, options: CodecOptions) {
     this.#schema = schema;
     this.#nestingDepthMax = options.nestingDepthMax;
+    // Deeper nesting than the limit allows would be refused by scanCbor: keep the slow path then.
+    this.#raftFastPath = options.raftFastPath !== false && raftSchemas.has(schema) &&
+      raftDecodeDepth < options.nestingDepthMax;
   }
 
   /**
-   * Encode one message. The returned bytes stay valid after later encodes (cbor-x moves on to
-   * fresh space), so they can sit in a write queue.
+   * Encode one message: the bytes cbor-x writes, by the hand encoder for Raft messages. The
+   * returned bytes stay valid after later encodes (both encoders move on to fresh space), so they
+   * can sit in a write queue.
    */
   encode(message: v.InferOutput<S>): Uint8Array {
-    return this.#encoder.encode(message);
+    return encodeRaftMessage(message) ?? this.#encoder.encode(message);
   }
 
   /** Decode and validate one frame body; never throws on bad input. */
   decode(body: Uint8Array): DecodeResult<v.InferOutput<S>> {
-    const refused = scanCbor(body, this.#nestingDepthMax);
+    // A plain Uint8Array view, not a Buffer: byte strings are copied out with `slice`, which on a
+    // Buffer goes through the species constructor and is several times slower on Node.
+    const view = Object.getPrototypeOf(body) === Uint8Array.prototype
+      ? body
+      : new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    if (this.#raftFastPath) {
+      const message = decodeRaftMessage(view);
+      // The schema admits every Raft message, unchanged: this is its output for `body`.
+      if (message !== null) return { ok: true, value: message as v.InferOutput<S> };
+    }
+    const refused = scanCbor(view, this.#nestingDepthMax);
     if (refused !== null) return { ok: false, reason: `Invalid CBOR: ${refused}` };
     let value: unknown;
     try {
-      // A plain Uint8Array view, not a Buffer: byte strings are copied out with `slice`, which on a
-      // Buffer goes through the species constructor and is several times slower on Node.
-      const view = Object.getPrototypeOf(body) === Uint8Array.prototype
-        ? body
-        : new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
       value = this.#decoder.decode(view);
     } catch (error) {
       return { ok: false, reason: `Invalid CBOR: ${(error as Error).message}` };

@@ -37,7 +37,11 @@ function prng(s: number): () => number {
   };
 }
 
-const oracle = new MessageCodec(AcceptorInboundSchema, { nestingDepthMax: 16 });
+/** The slow path (scan + cbor-x + valibot) judges, so the listener's fast path is held to it. */
+const oracle = new MessageCodec(AcceptorInboundSchema, {
+  nestingDepthMax: 16,
+  raftFastPath: false,
+});
 /** A frame to send: its body, and whether the listener should accept it (decided by the oracle). */
 type Fuzz = { kind: 'body'; body: Uint8Array; valid: boolean } | {
   kind: 'oversized' | 'truncated';

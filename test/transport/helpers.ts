@@ -137,3 +137,15 @@ export function normalize(value: unknown): unknown {
   }
   return value;
 }
+
+/** mulberry32: a small seeded PRNG, so a failing randomized test reproduces with its seed. */
+export function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
