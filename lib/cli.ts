@@ -18,9 +18,18 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-type Command = { summary: string; flags: Record<string, FlagSpec>; usage: string; run: (flags: Record<string, unknown>, positionals: string[]) => Promise<number> };
+type Command = {
+  summary: string;
+  flags: Record<string, FlagSpec>;
+  usage: string;
+  run: (flags: Record<string, unknown>, positionals: string[]) => Promise<number>;
+};
 
-const serversFlag: FlagSpec = { kind: 'string', help: 'client addresses of the members, comma-separated (host:port,...)', default: '127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003' };
+const serversFlag: FlagSpec = {
+  kind: 'string',
+  help: 'client addresses of the members, comma-separated (host:port,...)',
+  default: '127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003',
+};
 
 const commands: Record<string, Command> = {
   serve: {
@@ -30,12 +39,37 @@ const commands: Record<string, Command> = {
       id: { kind: 'string', help: 'this member id (must appear in --members)' },
       data: { kind: 'string', help: 'data directory (LMDB), created if missing' },
       members: { kind: 'string', help: 'founding members: id=peerHost:port/clientHost:port,...' },
-      cluster: { kind: 'string', help: 'cluster name (peers of another cluster are refused)', default: 'edgeraft' },
-      'tick-ms': { kind: 'int', help: 'milliseconds per Raft tick', default: 10, min: 1, max: 60_000 },
-      'election-ticks': { kind: 'int', help: 'election timeout in ticks (randomized up to twice that)', default: 15, min: 3 },
+      cluster: {
+        kind: 'string',
+        help: 'cluster name (peers of another cluster are refused)',
+        default: 'edgeraft',
+      },
+      'tick-ms': {
+        kind: 'int',
+        help: 'milliseconds per Raft tick',
+        default: 10,
+        min: 1,
+        max: 60_000,
+      },
+      'election-ticks': {
+        kind: 'int',
+        help: 'election timeout in ticks (randomized up to twice that)',
+        default: 15,
+        min: 3,
+      },
       'heartbeat-ticks': { kind: 'int', help: 'ticks between heartbeats', default: 3, min: 1 },
-      'snapshot-entries': { kind: 'int', help: 'take a snapshot after this many applied entries', default: 100_000, min: 1 },
-      'trailing-entries': { kind: 'int', help: 'entries kept below a snapshot when compacting', default: 5_000, min: 0 },
+      'snapshot-entries': {
+        kind: 'int',
+        help: 'take a snapshot after this many applied entries',
+        default: 100_000,
+        min: 1,
+      },
+      'trailing-entries': {
+        kind: 'int',
+        help: 'entries kept below a snapshot when compacting',
+        default: 5_000,
+        min: 0,
+      },
     },
     run: serve,
   },
@@ -44,7 +78,10 @@ const commands: Record<string, Command> = {
     usage: 'cluster [--size N] [--data DIR]',
     flags: {
       size: { kind: 'int', help: 'number of members', default: 3, min: 1, max: 9 },
-      data: { kind: 'string', help: 'data root (one folder per member); default: a fresh temporary folder' },
+      data: {
+        kind: 'string',
+        help: 'data root (one folder per member); default: a fresh temporary folder',
+      },
       cluster: { kind: 'string', help: 'cluster name', default: 'edgeraft' },
     },
     run: cluster,
@@ -55,43 +92,80 @@ const commands: Record<string, Command> = {
     flags: { servers: serversFlag },
     run: async (flags, pos) => {
       if (pos.length !== 2) throw new UsageError('put takes KEY and VALUE');
-      return withClient(flags, async (c) => console.log(JSON.stringify(await c.commandWithIndex({ op: 'put', key: pos[0], value: pos[1] }))));
+      return withClient(
+        flags,
+        async (c) =>
+          console.log(
+            JSON.stringify(await c.commandWithIndex({ op: 'put', key: pos[0], value: pos[1] })),
+          ),
+      );
     },
   },
   get: {
     summary: 'read KEY',
     usage: 'get KEY [--consistency linearizable|lease|sequential] [--servers ...]',
-    flags: { servers: serversFlag, consistency: { kind: 'string', help: 'linearizable, lease or sequential', default: 'linearizable' } },
+    flags: {
+      servers: serversFlag,
+      consistency: {
+        kind: 'string',
+        help: 'linearizable, lease or sequential',
+        default: 'linearizable',
+      },
+    },
     run: async (flags, pos) => {
       if (pos.length !== 1) throw new UsageError('get takes KEY');
       const consistency = String(flags['consistency']);
-      if (consistency !== 'linearizable' && consistency !== 'lease' && consistency !== 'sequential') {
-        throw new UsageError(`Flag --consistency: expected linearizable, lease or sequential, got ${consistency}`);
+      if (
+        consistency !== 'linearizable' && consistency !== 'lease' && consistency !== 'sequential'
+      ) {
+        throw new UsageError(
+          `Flag --consistency: expected linearizable, lease or sequential, got ${consistency}`,
+        );
       }
-      return withClient(flags, async (c) => console.log(JSON.stringify(await c.query({ op: 'get', key: pos[0] }, consistency))));
+      return withClient(
+        flags,
+        async (c) =>
+          console.log(JSON.stringify(await c.query({ op: 'get', key: pos[0] }, consistency))),
+      );
     },
   },
   status: {
     summary: 'print the status of the member the client reaches',
     usage: 'status [--servers ...]',
     flags: { servers: serversFlag },
-    run: (flags) => withClient(flags, async (c) => console.log(JSON.stringify(await c.status(), null, 2))),
+    run: (flags) =>
+      withClient(flags, async (c) => console.log(JSON.stringify(await c.status(), null, 2))),
   },
   demo: {
-    summary: 'start a 3-member cluster, drive a workload, kill the leader half-way, verify nothing acknowledged was lost',
+    summary:
+      'start a 3-member cluster, drive a workload, kill the leader half-way, verify nothing acknowledged was lost',
     usage: 'demo [--seconds S] [--size N] [--workers W] [--keep]',
     flags: {
       seconds: { kind: 'int', help: 'length of the workload', default: 10, min: 2, max: 3600 },
       size: { kind: 'int', help: 'members', default: 3, min: 3, max: 7 },
-      workers: { kind: 'int', help: 'requests in flight from the client', default: 64, min: 1, max: 4096 },
+      workers: {
+        kind: 'int',
+        help: 'requests in flight from the client',
+        default: 64,
+        min: 1,
+        max: 4096,
+      },
       keep: { kind: 'bool', help: 'keep the data directory afterwards' },
     },
-    run: (flags) => runDemo({ seconds: Number(flags['seconds']), size: Number(flags['size']), workers: Number(flags['workers']), keep: flags['keep'] === true }),
+    run: (flags) =>
+      runDemo({
+        seconds: Number(flags['seconds']),
+        size: Number(flags['size']),
+        workers: Number(flags['workers']),
+        keep: flags['keep'] === true,
+      }),
   },
 };
 
 async function serve(flags: Record<string, unknown>): Promise<number> {
-  for (const f of ['id', 'data', 'members']) if (flags[f] === undefined) throw new UsageError(`serve needs --${f}`);
+  for (const f of ['id', 'data', 'members']) {
+    if (flags[f] === undefined) throw new UsageError(`serve needs --${f}`);
+  }
   const members = parseMembers(String(flags['members']), 'members');
   const self = members.find((m) => m.id === flags['id']);
   if (self === undefined) throw new UsageError(`Flag --id: ${flags['id']} is not in --members`);
@@ -101,7 +175,12 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
     dataDir: String(flags['data']),
     peerAddress: self.address,
     clientAddress: self.clientAddress,
-    members: members.map((m) => ({ id: m.id, type: 'ACTIVE' as const, address: m.address, clientAddress: m.clientAddress })),
+    members: members.map((m) => ({
+      id: m.id,
+      type: 'ACTIVE' as const,
+      address: m.address,
+      clientAddress: m.clientAddress,
+    })),
     stateMachine: new KvStateMachine(),
     tickMs: Number(flags['tick-ms']),
     electionTicks: Number(flags['election-ticks']),
@@ -109,35 +188,78 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
     snapshotEntriesThreshold: Number(flags['snapshot-entries']),
     compactionTrailingEntries: Number(flags['trailing-entries']),
   });
-  console.log(JSON.stringify({ ready: true, id: server.id, peer: server.peerAddress, client: server.clientAddress, pid: process.pid }));
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  console.log(
+    JSON.stringify({
+      ready: true,
+      id: server.id,
+      peer: server.peerAddress,
+      client: server.clientAddress,
+      pid: process.pid,
+    }),
+  );
+  const signal = await untilSignalled();
   await server.stop();
-  return 0;
+  return await endBySignal(signal);
 }
 
 async function cluster(flags: Record<string, unknown>): Promise<number> {
   const size = Number(flags['size']);
-  const dataRoot = typeof flags['data'] === 'string' ? flags['data'] : mkdtempSync(join(tmpdir(), 'edgeraft-cluster-'));
+  const dataRoot = typeof flags['data'] === 'string'
+    ? flags['data']
+    : mkdtempSync(join(tmpdir(), 'edgeraft-cluster-'));
   const members = await localMembers(size);
-  const local = await LocalCluster.start({ members, dataRoot, cluster: String(flags['cluster']), inheritStderr: true });
+  const local = await LocalCluster.start({
+    members,
+    dataRoot,
+    cluster: String(flags['cluster']),
+    inheritStderr: true,
+  });
   console.log(`cluster of ${size} running, data in ${dataRoot}`);
-  for (const m of members) console.log(`  ${m.id}: peer ${m.address}, client ${m.clientAddress}, pid ${local.processes.get(m.id)?.child.pid}`);
+  for (const m of members) {
+    console.log(
+      `  ${m.id}: peer ${m.address}, client ${m.clientAddress}, pid ${
+        local.processes.get(m.id)?.child.pid
+      }`,
+    );
+  }
   console.log(`try: bun lib/cli.ts put k v --servers ${local.clientAddresses().join(',')}`);
   console.log('Ctrl-C stops every member');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  const signal = await untilSignalled();
   await local.stopAll();
-  return 0;
+  return await endBySignal(signal);
 }
 
-async function withClient(flags: Record<string, unknown>, body: (c: RaftClient) => Promise<void>): Promise<number> {
-  const client = await RaftClient.connect({ servers: String(flags['servers']).split(',').filter((s) => s !== '') });
+/**
+ * Resolves with the first SIGTERM or SIGINT. The handlers stay installed until the process ends
+ * (`once` would remove them as they fire, and then tsx's signal relay under Node, or the
+ * runtime's default action under Bun, ends the process before the graceful stop finishes).
+ */
+function untilSignalled(): Promise<'SIGTERM' | 'SIGINT'> {
+  return new Promise((resolve) => {
+    process.on('SIGTERM', () => resolve('SIGTERM'));
+    process.on('SIGINT', () => resolve('SIGINT'));
+  });
+}
+
+/**
+ * After a graceful stop caused by `signal`, end the process by that same signal, as Unix
+ * convention asks (the parent sees "terminated by SIGTERM", exit status 143 in a shell): the same
+ * on Node, Bun and Deno. Resolves only if the signal did not end the process.
+ */
+async function endBySignal(signal: 'SIGTERM' | 'SIGINT'): Promise<number> {
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
+  await new Promise((r) => setTimeout(r, 1000));
+  return 128 + (signal === 'SIGTERM' ? 15 : 2);
+}
+
+async function withClient(
+  flags: Record<string, unknown>,
+  body: (c: RaftClient) => Promise<void>,
+): Promise<number> {
+  const client = await RaftClient.connect({
+    servers: String(flags['servers']).split(',').filter((s) => s !== ''),
+  });
   try {
     await body(client);
     return 0;
@@ -148,7 +270,9 @@ async function withClient(flags: Record<string, unknown>, body: (c: RaftClient) 
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
-  return `edgeraft: a Raft cluster with a key-value state machine\n\nUsage: edgeraft <command> [flags]   (bun lib/cli.ts <command> ...)\n\nCommands:\n${lines.join('\n')}\n\nRun edgeraft <command> --help for its flags.`;
+  return `edgeraft: a Raft cluster with a key-value state machine\n\nUsage: edgeraft <command> [flags]   (bun lib/cli.ts <command> ...)\n\nCommands:\n${
+    lines.join('\n')
+  }\n\nRun edgeraft <command> --help for its flags.`;
 }
 
 /** Run the command line with `argv` (without the runtime and script); resolves to the exit code. */
@@ -166,7 +290,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     const { flags, positionals, help } = parseArgs(rest, command.flags);
     if (help) {
-      console.log(`${command.summary}\n\nUsage: edgeraft ${command.usage}\n\nFlags:\n${describeFlags(command.flags)}`);
+      console.log(
+        `${command.summary}\n\nUsage: edgeraft ${command.usage}\n\nFlags:\n${
+          describeFlags(command.flags)
+        }`,
+      );
       return 0;
     }
     return await command.run(flags, positionals);
@@ -180,7 +308,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-if ((import.meta as unknown as { main?: boolean }).main === true || /cli\.ts$/.test(process.argv[1] ?? '')) {
+if (
+  (import.meta as unknown as { main?: boolean }).main === true ||
+  /cli\.ts$/.test(process.argv[1] ?? '')
+) {
   main(process.argv.slice(2)).then((code) => process.exit(code), (error) => {
     console.error(error);
     process.exit(1);

@@ -6,7 +6,13 @@
  */
 
 /** How one flag is read. */
-export type FlagSpec = { kind: 'string' | 'int' | 'bool'; help: string; default?: string | number | boolean; min?: number; max?: number };
+export type FlagSpec = {
+  kind: 'string' | 'int' | 'bool';
+  help: string;
+  default?: string | number | boolean;
+  min?: number;
+  max?: number;
+};
 
 /** Thrown for bad command-line input: the CLI prints it and exits with code 2. */
 export class UsageError extends Error {
@@ -28,7 +34,11 @@ export class UsageError extends Error {
 export function parseArgs(
   argv: readonly string[],
   specs: Record<string, FlagSpec>,
-): { flags: Record<string, string | number | boolean | undefined>; positionals: string[]; help: boolean } {
+): {
+  flags: Record<string, string | number | boolean | undefined>;
+  positionals: string[];
+  help: boolean;
+} {
   const flags: Record<string, string | number | boolean | undefined> = {};
   for (const [name, spec] of Object.entries(specs)) flags[name] = spec.default;
   const positionals: string[] = [];
@@ -55,9 +65,15 @@ export function parseArgs(
     if (raw === undefined) throw new UsageError(`Flag --${name} needs a value`);
     if (spec.kind === 'int') {
       const n = Number(raw);
-      if (!Number.isSafeInteger(n)) throw new UsageError(`Flag --${name}: expected an integer, got ${raw}`);
-      if (spec.min !== undefined && n < spec.min) throw new UsageError(`Flag --${name}: ${n} is below the minimum ${spec.min}`);
-      if (spec.max !== undefined && n > spec.max) throw new UsageError(`Flag --${name}: ${n} is above the maximum ${spec.max}`);
+      if (!Number.isSafeInteger(n)) {
+        throw new UsageError(`Flag --${name}: expected an integer, got ${raw}`);
+      }
+      if (spec.min !== undefined && n < spec.min) {
+        throw new UsageError(`Flag --${name}: ${n} is below the minimum ${spec.min}`);
+      }
+      if (spec.max !== undefined && n > spec.max) {
+        throw new UsageError(`Flag --${name}: ${n} is above the maximum ${spec.max}`);
+      }
       flags[name] = n;
     } else flags[name] = raw;
   }
@@ -67,7 +83,10 @@ export function parseArgs(
 /** Help text listing `specs`. */
 export function describeFlags(specs: Record<string, FlagSpec>): string {
   return Object.entries(specs)
-    .map(([name, s]) => `  --${name}${s.kind === 'bool' ? '' : ` <${s.kind === 'int' ? 'n' : 'value'}>`}`.padEnd(30) + s.help + (s.default !== undefined && s.default !== false ? ` (default ${s.default})` : ''))
+    .map(([name, s]) =>
+      `  --${name}${s.kind === 'bool' ? '' : ` <${s.kind === 'int' ? 'n' : 'value'}>`}`.padEnd(30) +
+      s.help + (s.default !== undefined && s.default !== false ? ` (default ${s.default})` : '')
+    )
     .join('\n');
 }
 
@@ -79,10 +98,16 @@ export function parseMembers(text: string, flag: string): MemberSpec[] {
   const out: MemberSpec[] = [];
   for (const part of text.split(',').filter((p) => p !== '')) {
     const m = /^([A-Za-z0-9_.-]+)=([^/\s]+:\d+)\/([^/\s]+:\d+)$/.exec(part);
-    if (m === null) throw new UsageError(`Flag --${flag}: expected id=peerHost:port/clientHost:port, got ${part}`);
+    if (m === null) {
+      throw new UsageError(
+        `Flag --${flag}: expected id=peerHost:port/clientHost:port, got ${part}`,
+      );
+    }
     out.push({ id: m[1]!, address: m[2]!, clientAddress: m[3]! });
   }
   if (out.length === 0) throw new UsageError(`Flag --${flag}: no members given`);
-  if (new Set(out.map((m) => m.id)).size !== out.length) throw new UsageError(`Flag --${flag}: a member id is listed twice`);
+  if (new Set(out.map((m) => m.id)).size !== out.length) {
+    throw new UsageError(`Flag --${flag}: a member id is listed twice`);
+  }
   return out;
 }

@@ -18,7 +18,14 @@ import { LocalCluster, localMembers } from './processes.ts';
 /** Settings of the demo. */
 export type DemoOptions = { seconds: number; size: number; workers: number; keep: boolean };
 
-type Status = { id: string; role: string; term: number; leaderId: string | null; commitIndex: number; lastAppliedIndex: number };
+type Status = {
+  id: string;
+  role: string;
+  term: number;
+  leaderId: string | null;
+  commitIndex: number;
+  lastAppliedIndex: number;
+};
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -29,10 +36,24 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   const say = (line: string) => process.stdout.write(`${line}\n`);
   say(`edgeraft demo: ${o.size} members under ${currentRuntime()}, LMDB data in ${dataRoot}`);
   const cluster = await LocalCluster.start({ members, dataRoot, cluster: 'demo' });
-  for (const m of members) say(`  started ${m.id} (pid ${cluster.processes.get(m.id)?.child.pid}): peer ${m.address}, client ${m.clientAddress}`);
-  const client = await RaftClient.connect({ servers: cluster.clientAddresses(), requestTimeoutMs: 5_000 });
+  for (const m of members) {
+    say(
+      `  started ${m.id} (pid ${
+        cluster.processes.get(m.id)?.child.pid
+      }): peer ${m.address}, client ${m.clientAddress}`,
+    );
+  }
+  const client = await RaftClient.connect({
+    servers: cluster.clientAddresses(),
+    requestTimeoutMs: 5_000,
+  });
   const statusClients = new Map<string, RaftClient>();
-  for (const m of members) statusClients.set(m.id, await RaftClient.connect({ servers: [m.clientAddress], requestTimeoutMs: 1_000 }));
+  for (const m of members) {
+    statusClients.set(
+      m.id,
+      await RaftClient.connect({ servers: [m.clientAddress], requestTimeoutMs: 1_000 }),
+    );
+  }
   const statusOf = async (id: string): Promise<Status | null> => {
     try {
       return (await statusClients.get(id)!.status()) as Status;
@@ -67,7 +88,11 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     // Wait for a leader.
     let leader: Status | null = null;
     while ((leader = await findLeader()) === null) await sleep(50);
-    say(`  leader elected: ${leader.id} in term ${leader.term} after ${fmt(performance.now() - started)} ms`);
+    say(
+      `  leader elected: ${leader.id} in term ${leader.term} after ${
+        fmt(performance.now() - started)
+      } ms`,
+    );
 
     // The workload: unique keys, so every acknowledged write must be readable afterwards.
     let next = 0;
@@ -96,7 +121,11 @@ export async function runDemo(o: DemoOptions): Promise<number> {
         const rate = (acknowledged.size - lastCommits) / ((now - lastProgressAt) / 1000);
         lastCommits = acknowledged.size;
         lastProgressAt = now;
-        progressLine = `  [${((now - started) / 1000).toFixed(1).padStart(5)} s] ${fmt(rate).padStart(7)} commits/s  leader ${l?.id ?? '(none)'}  term ${l?.term ?? '-'}  commit index ${fmt(lastCommit)}  acknowledged ${fmt(acknowledged.size)}`;
+        progressLine = `  [${((now - started) / 1000).toFixed(1).padStart(5)} s] ${
+          fmt(rate).padStart(7)
+        } commits/s  leader ${l?.id ?? '(none)'}  term ${l?.term ?? '-'}  commit index ${
+          fmt(lastCommit)
+        }  acknowledged ${fmt(acknowledged.size)}`;
         if (process.stdout.isTTY) process.stdout.write(`\r${progressLine}\x1b[K`);
         else say(progressLine);
       })().finally(() => (reporting = false));
@@ -109,7 +138,11 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       killedAtMs = performance.now();
       await cluster.kill(l.id);
       if (process.stdout.isTTY) process.stdout.write('\n');
-      say(`  killed the leader ${l.id} with SIGKILL (term ${l.term}, commit index ${fmt(l.commitIndex)})`);
+      say(
+        `  killed the leader ${l.id} with SIGKILL (term ${l.term}, commit index ${
+          fmt(l.commitIndex)
+        })`,
+      );
       for (;;) {
         const n = await findLeader();
         if (n !== null && n.id !== l.id) {
@@ -139,7 +172,11 @@ export async function runDemo(o: DemoOptions): Promise<number> {
           break;
         }
         if (performance.now() > deadline) {
-          say(`  ${killedId} did not catch up within 30 s (applied ${s?.lastAppliedIndex ?? '?'} of ${target})`);
+          say(
+            `  ${killedId} did not catch up within 30 s (applied ${
+              s?.lastAppliedIndex ?? '?'
+            } of ${target})`,
+          );
           break;
         }
         await sleep(100);
@@ -152,7 +189,9 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const keys = [...acknowledged.keys()];
     for (let i = 0; i < keys.length; i += 256) {
       const slice = keys.slice(i, i + 256);
-      const values = await Promise.all(slice.map((k) => client.query({ op: 'get', key: k }) as Promise<{ value: string | null }>));
+      const values = await Promise.all(
+        slice.map((k) => client.query({ op: 'get', key: k }) as Promise<{ value: string | null }>),
+      );
       values.forEach((v, j) => {
         if (v.value !== acknowledged.get(slice[j]!)) lost++;
       });
@@ -161,9 +200,17 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     say('summary');
     say(`  runtime                  ${currentRuntime()}`);
     say(`  members                  ${o.size}, client requests in flight ${o.workers}`);
-    say(`  acknowledged writes      ${fmt(acknowledged.size)} in ${elapsedS.toFixed(1)} s (${fmt(acknowledged.size / elapsedS)}/s average)`);
+    say(
+      `  acknowledged writes      ${fmt(acknowledged.size)} in ${elapsedS.toFixed(1)} s (${
+        fmt(acknowledged.size / elapsedS)
+      }/s average)`,
+    );
     say(`  refused (retryable)      ${fmt(errors)}; outcome unknown at the kill ${fmt(unknown)}`);
-    say(`  leader killed            ${killedId ?? '(none)'}; new leader ${newLeader ?? '(none)'} after ${failoverMs < 0 ? '-' : `${fmt(failoverMs)} ms`}`);
+    say(
+      `  leader killed            ${killedId ?? '(none)'}; new leader ${
+        newLeader ?? '(none)'
+      } after ${failoverMs < 0 ? '-' : `${fmt(failoverMs)} ms`}`,
+    );
     say(`  acknowledged writes lost ${lost}`);
     exitCode = lost === 0 && newLeader !== null ? 0 : 1;
   } finally {

@@ -13,7 +13,12 @@ import { type Runtime, spawnTs } from '../runtime.ts';
 import type { MemberSpec } from './args.ts';
 
 /** One `serve` child. */
-export type ServeProcess = { spec: MemberSpec; child: ChildProcess; dataDir: string; stderrTail: string[] };
+export type ServeProcess = {
+  spec: MemberSpec;
+  child: ChildProcess;
+  dataDir: string;
+  stderrTail: string[];
+};
 
 /** A free TCP port on 127.0.0.1 (the OS picks it; it is released before use). */
 export function freePort(): Promise<number> {
@@ -31,7 +36,11 @@ export function freePort(): Promise<number> {
 export async function localMembers(size: number): Promise<MemberSpec[]> {
   const specs: MemberSpec[] = [];
   for (let i = 1; i <= size; i++) {
-    specs.push({ id: `n${i}`, address: `127.0.0.1:${await freePort()}`, clientAddress: `127.0.0.1:${await freePort()}` });
+    specs.push({
+      id: `n${i}`,
+      address: `127.0.0.1:${await freePort()}`,
+      clientAddress: `127.0.0.1:${await freePort()}`,
+    });
   }
   return specs;
 }
@@ -83,16 +92,25 @@ export class LocalCluster {
     const spec = this.options.members.find((m) => m.id === id);
     if (spec === undefined) throw new RangeError(`No member ${id} in this cluster`);
     const dataDir = join(this.options.dataRoot, id);
-    const membersFlag = this.options.members.map((m) => `${m.id}=${m.address}/${m.clientAddress}`).join(',');
+    const membersFlag = this.options.members.map((m) => `${m.id}=${m.address}/${m.clientAddress}`)
+      .join(',');
     const args = [
       'serve',
-      '--id', id,
-      '--cluster', this.options.cluster,
-      '--data', dataDir,
-      '--members', membersFlag,
+      '--id',
+      id,
+      '--cluster',
+      this.options.cluster,
+      '--data',
+      dataDir,
+      '--members',
+      membersFlag,
       ...(this.options.serveArgs ?? []),
     ];
-    const child = spawnTs('lib/cli.ts', args, this.options.runtime === undefined ? {} : { runtime: this.options.runtime });
+    const child = spawnTs(
+      'lib/cli.ts',
+      args,
+      this.options.runtime === undefined ? {} : { runtime: this.options.runtime },
+    );
     const proc: ServeProcess = { spec, child, dataDir, stderrTail: [] };
     this.processes.set(id, proc);
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -104,7 +122,15 @@ export class LocalCluster {
     return new Promise((resolve, reject) => {
       let buffered = '';
       const timeoutMs = this.options.readyTimeoutMs ?? 30_000;
-      const timer = setTimeout(() => reject(new Error(`Member ${id} not ready in ${timeoutMs} ms: ${proc.stderrTail.slice(-5).join(' | ')}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `Member ${id} not ready in ${timeoutMs} ms: ${proc.stderrTail.slice(-5).join(' | ')}`,
+            ),
+          ),
+        timeoutMs,
+      );
       const onData = (chunk: Buffer) => {
         buffered += chunk.toString('utf8');
         if (buffered.includes('"ready":true')) {
@@ -117,7 +143,13 @@ export class LocalCluster {
       child.stdout!.on('data', onData);
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`Member ${id} exited before ready (code ${code}, signal ${signal}): ${proc.stderrTail.slice(-5).join(' | ')}`));
+        reject(
+          new Error(
+            `Member ${id} exited before ready (code ${code}, signal ${signal}): ${
+              proc.stderrTail.slice(-5).join(' | ')
+            }`,
+          ),
+        );
       });
     });
   }
@@ -145,7 +177,11 @@ export class LocalCluster {
 }
 
 /** Send `signal` to `child` and wait for it to exit; false if it had not exited by `timeoutMs`. */
-export function signalAndWait(child: ChildProcess, signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
+export function signalAndWait(
+  child: ChildProcess,
+  signal: NodeJS.Signals,
+  timeoutMs: number,
+): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), timeoutMs);

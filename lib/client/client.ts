@@ -47,8 +47,12 @@ export class ClientError extends Error {
   }
 }
 
-const Address = v.pipe(v.string(), v.regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'Expected host:port'));
-const int = (min: number, max: number) => v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
+const Address = v.pipe(
+  v.string(),
+  v.regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'Expected host:port'),
+);
+const int = (min: number, max: number) =>
+  v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
 const ClientOptionsSchema = v.strictObject({
   /** Client addresses (`host:port`) of some or all members. */
   servers: v.pipe(v.array(Address), v.minLength(1), v.maxLength(1024)),
@@ -60,8 +64,15 @@ const ClientOptionsSchema = v.strictObject({
   frameBytesMax: v.optional(int(1024, 256 * 1024 * 1024), 8 * 1024 * 1024),
   /** Requests in flight at once; more wait in the client. */
   inflightRequestsMax: v.optional(int(1, 1_000_000), 4096),
-  codec: v.optional(v.custom<CommandCodec<unknown>>((x) => typeof x === 'object' && x !== null, 'Expected a command codec')),
-  logger: v.optional(v.custom<TransportLogger>((x) => typeof x === 'object' && x !== null, 'Expected a logger')),
+  codec: v.optional(
+    v.custom<CommandCodec<unknown>>(
+      (x) => typeof x === 'object' && x !== null,
+      'Expected a command codec',
+    ),
+  ),
+  logger: v.optional(
+    v.custom<TransportLogger>((x) => typeof x === 'object' && x !== null, 'Expected a logger'),
+  ),
 });
 export type RaftClientOptions = v.InferInput<typeof ClientOptionsSchema>;
 
@@ -132,13 +143,26 @@ export class RaftClient {
 
   /** Like `command`, with the log index the command was applied at. */
   commandWithIndex(command: unknown): Promise<{ index: number; output: unknown }> {
-    return this.#request({ type: 'command', id: 0, session: 0, sequence: 0, data: this.#codec.encode(command) });
+    return this.#request({
+      type: 'command',
+      id: 0,
+      session: 0,
+      sequence: 0,
+      data: this.#codec.encode(command),
+    });
   }
 
   /** A read that never goes through the log, at the given consistency (default linearizable). */
   async query(query: unknown, consistency: Consistency = 'linearizable'): Promise<unknown> {
     const data = cborCodec<unknown>().encode(query);
-    return (await this.#request({ type: 'query', id: 0, session: 0, sequence: 0, consistency, data })).output;
+    return (await this.#request({
+      type: 'query',
+      id: 0,
+      session: 0,
+      sequence: 0,
+      consistency,
+      data,
+    })).output;
   }
 
   /** The status of the server this client is connected to. */
@@ -193,16 +217,31 @@ export class RaftClient {
     if (!inFlight && r !== null) {
       // Every attempt so far was refused before it was carried out: the outcome is known (not
       // done), so report the refusal, which is retryable, rather than an unknown outcome.
-      o.reject(new ClientError(r.code, `${r.message} (still refused after ${this.#o.requestTimeoutMs} ms)`, r.leaderId));
+      o.reject(
+        new ClientError(
+          r.code,
+          `${r.message} (still refused after ${this.#o.requestTimeoutMs} ms)`,
+          r.leaderId,
+        ),
+      );
       return;
     }
-    o.reject(new ClientError('TIMEOUT', `Request not answered within ${this.#o.requestTimeoutMs} ms`, this.#leaderId));
+    o.reject(
+      new ClientError(
+        'TIMEOUT',
+        `Request not answered within ${this.#o.requestTimeoutMs} ms`,
+        this.#leaderId,
+      ),
+    );
   }
 
   #flush(): void {
     const c = this.#connection;
     if (c === null || c.closed) {
-      void this.#ensureConnected().then(() => this.#flush(), () => setTimeout(() => this.#flush(), this.#o.retryDelayMs));
+      void this.#ensureConnected().then(
+        () => this.#flush(),
+        () => setTimeout(() => this.#flush(), this.#o.retryDelayMs),
+      );
       return;
     }
     while (this.#queue.length > 0 && this.#outstanding.size < this.#o.inflightRequestsMax) {
@@ -281,8 +320,11 @@ export class RaftClient {
     // Only an answer on the current connection moves the client: refusals still arriving on a
     // connection it already left would otherwise move it again, away from the leader it found.
     const current = o.connection !== null && o.connection === this.#connection;
-    if (current && e.code === 'NOT_LEADER' && e.leaderAddress !== null) this.#moveTo(e.leaderAddress);
-    else if (current && (e.code === 'NO_LEADER' || e.code === 'NOT_LEADER' || e.code === 'SHUTDOWN')) this.#moveTo(null);
+    if (current && e.code === 'NOT_LEADER' && e.leaderAddress !== null) {
+      this.#moveTo(e.leaderAddress);
+    } else if (
+      current && (e.code === 'NO_LEADER' || e.code === 'NOT_LEADER' || e.code === 'SHUTDOWN')
+    ) this.#moveTo(null);
     o.sent = false;
     o.refusal = e;
     setTimeout(() => {
@@ -321,13 +363,21 @@ export class RaftClient {
       this.#outstanding.delete(id);
       o.connection = null;
       if (o.request.type === 'command') {
-        o.reject(new ClientError('TIMEOUT', 'Connection lost after the command was sent: outcome unknown', this.#leaderId));
+        o.reject(
+          new ClientError(
+            'TIMEOUT',
+            'Connection lost after the command was sent: outcome unknown',
+            this.#leaderId,
+          ),
+        );
       } else {
         o.sent = false;
         this.#queue.push(o);
       }
     }
-    if (!this.#closed && this.#queue.length > 0) setTimeout(() => this.#flush(), this.#o.retryDelayMs);
+    if (!this.#closed && this.#queue.length > 0) {
+      setTimeout(() => this.#flush(), this.#o.retryDelayMs);
+    }
   }
 }
 

@@ -8,7 +8,12 @@
  */
 import * as net from 'node:net';
 import { clearInterval, setInterval } from 'node:timers';
-import { type ClientErrorCode, type ClientRequest, ClientRequestSchema, type ClientResponse } from '../client/protocol.ts';
+import {
+  type ClientErrorCode,
+  type ClientRequest,
+  ClientRequestSchema,
+  type ClientResponse,
+} from '../client/protocol.ts';
 import { EdgeraftError, NotLeaderError } from '../core/errors.ts';
 import { MessageCodec } from '../transport/codec.ts';
 import { FramedConnection } from '../transport/connection.ts';
@@ -87,7 +92,9 @@ export class ClientListener {
 
   #accept(socket: net.Socket): void {
     if (this.#connections.size >= this.#o.connectionsMax) {
-      this.#o.logger.warn(`refusing client ${socket.remoteAddress}:${socket.remotePort}: ${this.#connections.size} connections, limit ${this.#o.connectionsMax}`);
+      this.#o.logger.warn(
+        `refusing client ${socket.remoteAddress}:${socket.remotePort}: ${this.#connections.size} connections, limit ${this.#o.connectionsMax}`,
+      );
       socket.destroy();
       return;
     }
@@ -111,7 +118,15 @@ export class ClientListener {
     if (handler === null) return;
     const busy = this.#busy.get(c) ?? 0;
     if (busy >= this.#o.requestsPerConnectionMax) {
-      this.#reply(c, errorResponse(request.id, 'PROPOSAL_DROPPED', `Too many requests in flight: ${busy}, limit ${this.#o.requestsPerConnectionMax}`, handler));
+      this.#reply(
+        c,
+        errorResponse(
+          request.id,
+          'PROPOSAL_DROPPED',
+          `Too many requests in flight: ${busy}, limit ${this.#o.requestsPerConnectionMax}`,
+          handler,
+        ),
+      );
       return;
     }
     this.#busy.set(c, busy + 1);
@@ -122,7 +137,10 @@ export class ClientListener {
     const fail = (error: unknown) => done(responseFor(request.id, error, handler));
     switch (request.type) {
       case 'command':
-        handler.proposeBytes(request.data).then((r) => done({ type: 'ok', id: request.id, index: r.index, output: r.output }), fail);
+        handler.proposeBytes(request.data).then(
+          (r) => done({ type: 'ok', id: request.id, index: r.index, output: r.output }),
+          fail,
+        );
         return;
       case 'query': {
         let q: unknown;
@@ -132,7 +150,10 @@ export class ClientListener {
           fail(new Error(`Query is not valid CBOR: ${(error as Error).message}`));
           return;
         }
-        handler.query(q, request.consistency).then((output) => done({ type: 'ok', id: request.id, index: 0, output }), fail);
+        handler.query(q, request.consistency).then(
+          (output) => done({ type: 'ok', id: request.id, index: 0, output }),
+          fail,
+        );
         return;
       }
       case 'status':
@@ -142,19 +163,38 @@ export class ClientListener {
   }
 
   #reply(c: FramedConnection<ClientRequest>, response: ClientResponse): void {
-    if (!c.send(response, 'control')) this.#o.logger.debug(`reply ${response.id} dropped: ${c.label} closed or full`);
+    if (!c.send(response, 'control')) {
+      this.#o.logger.debug(`reply ${response.id} dropped: ${c.label} closed or full`);
+    }
   }
 }
 
-function errorResponse(id: number, code: ClientErrorCode, message: string, handler: ClientHandler): ClientResponse {
+function errorResponse(
+  id: number,
+  code: ClientErrorCode,
+  message: string,
+  handler: ClientHandler,
+): ClientResponse {
   const hint = handler.leaderHint();
-  return { type: 'error', id, code, message: message.slice(0, 4096), leaderId: hint.leaderId, leaderAddress: hint.leaderAddress };
+  return {
+    type: 'error',
+    id,
+    code,
+    message: message.slice(0, 4096),
+    leaderId: hint.leaderId,
+    leaderAddress: hint.leaderAddress,
+  };
 }
 
 /** Map an error to the wire: typed library errors keep their code, anything else is INTERNAL_ERROR. */
 function responseFor(id: number, error: unknown, handler: ClientHandler): ClientResponse {
   if (error instanceof NotLeaderError) {
-    return errorResponse(id, error.leaderId === null ? 'NO_LEADER' : 'NOT_LEADER', error.message, handler);
+    return errorResponse(
+      id,
+      error.leaderId === null ? 'NO_LEADER' : 'NOT_LEADER',
+      error.message,
+      handler,
+    );
   }
   const code = (error as { code?: unknown })?.code;
   const message = error instanceof Error ? error.message : String(error);

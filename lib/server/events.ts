@@ -20,7 +20,8 @@ export type ServerEvent =
     | { type: 'stopped' }
   );
 
-type EventBody = ServerEvent extends infer E ? E extends unknown ? Omit<E, 'seq' | 'atMs'> : never : never;
+type EventBody = ServerEvent extends infer E ? E extends unknown ? Omit<E, 'seq' | 'atMs'> : never
+  : never;
 
 /**
  * A numbered event log with synchronous listeners.
@@ -45,7 +46,9 @@ export class EventLog {
   emit(body: EventBody): void {
     const event = { ...body, seq: ++this.#seq, atMs: Date.now() } as ServerEvent;
     this.#retained.push(event);
-    if (this.#retained.length > this.#retainedMax * 2) this.#retained = this.#retained.slice(-this.#retainedMax);
+    if (this.#retained.length > this.#retainedMax * 2) {
+      this.#retained = this.#retained.slice(-this.#retainedMax);
+    }
     for (const listener of this.#listeners) {
       try {
         listener(event);

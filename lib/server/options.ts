@@ -15,8 +15,12 @@ export type ServerLogger = {
   debug(message: string): void;
 };
 
-const int = (min: number, max: number) => v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
-const Address = v.pipe(v.string(), v.regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'Expected host:port'));
+const int = (min: number, max: number) =>
+  v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
+const Address = v.pipe(
+  v.string(),
+  v.regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'Expected host:port'),
+);
 
 const ServerOptionsSchema = v.strictObject({
   /** This member's id. */
@@ -35,10 +39,16 @@ const ServerOptionsSchema = v.strictObject({
    */
   members: v.optional(MembersSchema),
   stateMachine: v.custom<StateMachine<unknown, unknown, unknown, unknown>>(
-    (x) => typeof x === 'object' && x !== null && typeof (x as { apply?: unknown }).apply === 'function',
+    (x) =>
+      typeof x === 'object' && x !== null && typeof (x as { apply?: unknown }).apply === 'function',
     'Expected a state machine (an object with apply, query, snapshot and restore)',
   ),
-  codec: v.optional(v.custom<CommandCodec<unknown>>((x) => typeof x === 'object' && x !== null, 'Expected a command codec')),
+  codec: v.optional(
+    v.custom<CommandCodec<unknown>>(
+      (x) => typeof x === 'object' && x !== null,
+      'Expected a command codec',
+    ),
+  ),
   /** Milliseconds per core tick. Election timeout is `electionTicks × tickMs` to twice that. */
   tickMs: v.optional(int(1, 60_000), 10),
   electionTicks: v.optional(int(3, 1_000_000), 15),
@@ -67,7 +77,12 @@ const ServerOptionsSchema = v.strictObject({
   stopGraceMs: v.optional(int(0, 600_000), 3_000),
   /** Events kept for `eventsSince()`. */
   eventsRetainedMax: v.optional(int(16, 1_000_000), 1024),
-  logger: v.optional(v.custom<ServerLogger>((x) => typeof x === 'object' && x !== null && typeof (x as ServerLogger).warn === 'function', 'Expected a logger with info, warn, debug')),
+  logger: v.optional(
+    v.custom<ServerLogger>(
+      (x) => typeof x === 'object' && x !== null && typeof (x as ServerLogger).warn === 'function',
+      'Expected a logger with info, warn, debug',
+    ),
+  ),
 });
 
 /** What callers pass to `RaftServer.start`. */
@@ -89,13 +104,19 @@ export function parseServerOptions(input: unknown): RaftServerOptions {
   }
   const o = result.output;
   if (o.heartbeatTicks >= o.electionTicks) {
-    throw new RangeError(`Invalid server option heartbeatTicks: ${o.heartbeatTicks} must be below electionTicks ${o.electionTicks}`);
+    throw new RangeError(
+      `Invalid server option heartbeatTicks: ${o.heartbeatTicks} must be below electionTicks ${o.electionTicks}`,
+    );
   }
   if (o.messageBytesMax + 64 * 1024 > o.frameBytesMax) {
-    throw new RangeError(`Invalid server option frameBytesMax: ${o.frameBytesMax} must exceed messageBytesMax ${o.messageBytesMax} by 64 KiB`);
+    throw new RangeError(
+      `Invalid server option frameBytesMax: ${o.frameBytesMax} must exceed messageBytesMax ${o.messageBytesMax} by 64 KiB`,
+    );
   }
   if (o.snapshotChunkBytes + 64 * 1024 > o.frameBytesMax) {
-    throw new RangeError(`Invalid server option frameBytesMax: ${o.frameBytesMax} must exceed snapshotChunkBytes ${o.snapshotChunkBytes} by 64 KiB`);
+    throw new RangeError(
+      `Invalid server option frameBytesMax: ${o.frameBytesMax} must exceed snapshotChunkBytes ${o.snapshotChunkBytes} by 64 KiB`,
+    );
   }
   return o;
 }

@@ -25,12 +25,7 @@
 import { mkdirSync } from 'node:fs';
 import process from 'node:process';
 import { clearInterval, clearTimeout, setImmediate, setInterval, setTimeout } from 'node:timers';
-import {
-  NotLeaderError,
-  ShutdownError,
-  StorageError,
-  TimeoutError,
-} from '../core/errors.ts';
+import { NotLeaderError, ShutdownError, StorageError, TimeoutError } from '../core/errors.ts';
 import type { Configuration, Member, RaftMessage, SnapshotMeta } from '../core/messages.ts';
 import { Raft, type RaftStatus, type Ready, type Role } from '../core/raft.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
@@ -41,12 +36,18 @@ import type { WriteBatch } from '../storage/storage.ts';
 import { parseAddress, TcpTransport } from '../transport/tcp.ts';
 import { ClientListener } from './client-listener.ts';
 import { EventLog, type ServerEvent } from './events.ts';
-import { parseServerOptions, type RaftServerOptions, type RaftServerOptionsInput, type ServerLogger } from './options.ts';
+import {
+  parseServerOptions,
+  type RaftServerOptions,
+  type RaftServerOptionsInput,
+  type ServerLogger,
+} from './options.ts';
 import { SnapshotTransfers } from './snapshot-transfer.ts';
 
 /** The default logger: one line per message on stderr, prefixed with the member id. */
 function stderrLogger(id: string): ServerLogger {
-  const line = (level: string, message: string) => void process.stderr.write(`edgeraft ${id} ${level}: ${message}\n`);
+  const line = (level: string, message: string) =>
+    void process.stderr.write(`edgeraft ${id} ${level}: ${message}\n`);
   return { info: (m) => line('info', m), warn: (m) => line('warn', m), debug: () => {} };
 }
 
@@ -155,16 +156,23 @@ export class RaftServer {
     mkdirSync(o.dataDir, { recursive: true });
     const storage = await LmdbStorage.open({ path: o.dataDir });
     let onApplied: (result: ApplyResult<unknown>) => void = () => {};
-    const executor = new StateMachineExecutor(o.stateMachine as StateMachine<unknown, unknown, unknown, unknown>, {
-      codec,
-      onApplied: (result) => onApplied(result),
-    });
+    const executor = new StateMachineExecutor(
+      o.stateMachine as StateMachine<unknown, unknown, unknown, unknown>,
+      {
+        codec,
+        onApplied: (result) => onApplied(result),
+      },
+    );
     try {
       const snapshot = storage.snapshotMeta();
       const data = storage.snapshots.info();
       let appliedIndex = 0;
       if (snapshot !== null && data !== null && data.index === snapshot.index) {
-        await executor.restore({ index: snapshot.index, term: snapshot.term, timeMs: snapshot.timeMs }, storage.snapshots.read());
+        await executor.restore({
+          index: snapshot.index,
+          term: snapshot.term,
+          timeMs: snapshot.timeMs,
+        }, storage.snapshots.read());
         appliedIndex = snapshot.index;
       }
       const fresh = storage.lastIndex() === 0 && storage.hardState().term === 0;
@@ -222,7 +230,9 @@ export class RaftServer {
     }, this.#o.tickMs);
     this.#sweeper = setInterval(() => this.#sweepTimeouts(), 100);
     this.#sweeper.unref();
-    this.#log.info(`started: peer ${this.peerAddress}, client ${this.clientAddress}, term ${this.#raft.term}, last index ${this.#raft.lastIndex}`);
+    this.#log.info(
+      `started: peer ${this.peerAddress}, client ${this.clientAddress}, term ${this.#raft.term}, last index ${this.#raft.lastIndex}`,
+    );
     this.#schedulePump();
   }
 
@@ -255,7 +265,9 @@ export class RaftServer {
 
   /** Propose an already-encoded command. */
   proposeBytes(data: Uint8Array): Promise<{ index: number; output: unknown }> {
-    if (this.#stopping || this.#stopped) return Promise.reject(this.#failure ?? new ShutdownError());
+    if (this.#stopping || this.#stopped) {
+      return Promise.reject(this.#failure ?? new ShutdownError());
+    }
     let index: number;
     let term: number;
     try {
@@ -265,7 +277,12 @@ export class RaftServer {
     }
     this.#schedulePump();
     return new Promise((resolve, reject) => {
-      this.#pending.set(index, { term, deadlineMs: Date.now() + this.#o.proposalTimeoutMs, resolve, reject });
+      this.#pending.set(index, {
+        term,
+        deadlineMs: Date.now() + this.#o.proposalTimeoutMs,
+        resolve,
+        reject,
+      });
     });
   }
 
@@ -274,7 +291,10 @@ export class RaftServer {
    * with `query`'s answer. `linearizable` confirms leadership with a majority first; `lease` uses
    * the leader's lease; `sequential` answers from local state at once.
    */
-  async query(query: unknown, consistency: 'linearizable' | 'lease' | 'sequential' = 'linearizable'): Promise<unknown> {
+  async query(
+    query: unknown,
+    consistency: 'linearizable' | 'lease' | 'sequential' = 'linearizable',
+  ): Promise<unknown> {
     if (consistency !== 'sequential') {
       const index = await this.#readIndex(consistency === 'lease');
       await this.#executor.waitForApplied(index);
@@ -295,7 +315,12 @@ export class RaftServer {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new TimeoutError(`barrier at index ${index} not applied within ${this.#o.proposalTimeoutMs} ms`)),
+        () =>
+          reject(
+            new TimeoutError(
+              `barrier at index ${index} not applied within ${this.#o.proposalTimeoutMs} ms`,
+            ),
+          ),
         this.#o.proposalTimeoutMs,
       );
     });
@@ -401,7 +426,9 @@ export class RaftServer {
         if (rd.snapshot !== null) this.#handedToExecutor = rd.snapshot.index;
         if (rd.committed.length > 0) this.#apply(rd);
         for (const r of rd.readStates) this.#reads.get(r.requestId)?.resolve(r.index);
-        for (const id of rd.readsFailed) this.#reads.get(id)?.reject(new NotLeaderError(this.#raft.leaderId));
+        for (const id of rd.readsFailed) {
+          this.#reads.get(id)?.reject(new NotLeaderError(this.#raft.leaderId));
+        }
         if (written !== null) await written;
         for (const m of rd.messagesAfterPersist) this.#sendPeer(m);
         this.#raft.advance(rd);
@@ -444,7 +471,10 @@ export class RaftServer {
       }
     }
     this.#handedToExecutor = entries[entries.length - 1]!.index;
-    this.#applyChain = this.#executor.applyEntries(entries).then(() => this.#maybeSnapshot(), (error) => this.#fail(error));
+    this.#applyChain = this.#executor.applyEntries(entries).then(
+      () => this.#maybeSnapshot(),
+      (error) => this.#fail(error),
+    );
   }
 
   #onApplied(result: ApplyResult<unknown>): void {
@@ -460,7 +490,10 @@ export class RaftServer {
     const id = ++this.#readCounter;
     return new Promise((resolve, reject) => {
       const done = () => this.#reads.delete(id);
-      this.#reads.set(id, { resolve: (i) => (done(), resolve(i)), reject: (e) => (done(), reject(e)) });
+      this.#reads.set(id, {
+        resolve: (i) => (done(), resolve(i)),
+        reject: (e) => (done(), reject(e)),
+      });
       try {
         if (lease) this.#raft.leaseRead(id);
         else this.#raft.readIndex(id);
@@ -480,7 +513,9 @@ export class RaftServer {
         this.#events.emit({ type: 'role', role: c.role, term: c.term });
         this.#log.info(`role ${c.role} in term ${c.term}`);
       }
-      if (c.leaderId !== this.#lastLeader) this.#events.emit({ type: 'leader', leaderId: c.leaderId, term: c.term });
+      if (c.leaderId !== this.#lastLeader) {
+        this.#events.emit({ type: 'leader', leaderId: c.leaderId, term: c.term });
+      }
       this.#lastTerm = c.term;
       this.#lastRole = c.role;
       this.#lastLeader = c.leaderId;
@@ -492,7 +527,9 @@ export class RaftServer {
     if (config === null || config.index === this.#configIndex) return;
     this.#configIndex = config.index;
     const peers = new Map<string, string>();
-    for (const m of config.members) if (m.id !== this.id && m.address !== undefined) peers.set(m.id, m.address);
+    for (const m of config.members) {
+      if (m.id !== this.id && m.address !== undefined) peers.set(m.id, m.address);
+    }
     this.#transport.setPeers(peers);
   }
 
@@ -500,11 +537,21 @@ export class RaftServer {
 
   async #maybeSnapshot(): Promise<void> {
     if (this.#snapshotting || this.#stopped) return;
+    // Loop: entries applied while a snapshot was being written may make the next one due, and
+    // no later apply may come to ask again.
+    while (!this.#stopped && this.#snapshotDue()) {
+      const before = this.#snapshotIndex;
+      await this.takeSnapshot();
+      if (this.#snapshotIndex === before) return;
+    }
+  }
+
+  #snapshotDue(): boolean {
     const applied = this.#executor.lastAppliedIndex;
     const dueByEntries = applied - this.#snapshotIndex >= this.#o.snapshotEntriesThreshold;
-    const dueByBytes = this.#storage.logBytes() >= this.#o.snapshotLogBytesThreshold && applied > this.#snapshotIndex;
-    if (!dueByEntries && !dueByBytes) return;
-    await this.takeSnapshot();
+    const dueByBytes = this.#storage.logBytes() >= this.#o.snapshotLogBytesThreshold &&
+      applied > this.#snapshotIndex;
+    return dueByEntries || dueByBytes;
   }
 
   /** Snapshot the state machine now and compact the log below it (keeping the trailing entries). */
@@ -516,14 +563,25 @@ export class RaftServer {
       const { index, term, timeMs } = snap.meta;
       if (index <= this.#snapshotIndex) return this.#snapshotIndex;
       await this.#storage.snapshots.write(index, term, snap.chunks);
-      const meta: SnapshotMeta = { index, term, timeMs, members: configurationAt(this.#storage.configurations(), index) };
+      const meta: SnapshotMeta = {
+        index,
+        term,
+        timeMs,
+        members: configurationAt(this.#storage.configurations(), index),
+      };
       await this.#whenIdle(() => this.#storage.write({ snapshot: meta }));
       this.#snapshotIndex = index;
       const compactTo = Math.min(index, index - this.#o.compactionTrailingEntries);
-      if (compactTo >= this.#storage.firstIndex()) await this.#whenIdle(() => this.#storage.compact(compactTo));
+      if (compactTo >= this.#storage.firstIndex()) {
+        await this.#whenIdle(() => this.#storage.compact(compactTo));
+      }
       this.#snapshotsTaken++;
       this.#events.emit({ type: 'snapshotTaken', index, term });
-      this.#log.info(`snapshot taken at index ${index}, log compacted to ${Math.max(compactTo, this.#storage.firstIndex() - 1)}`);
+      this.#log.info(
+        `snapshot taken at index ${index}, log compacted to ${
+          Math.max(compactTo, this.#storage.firstIndex() - 1)
+        }`,
+      );
       return index;
     } catch (error) {
       await this.#fail(error);
@@ -548,9 +606,14 @@ export class RaftServer {
   /** A complete snapshot arrived from the leader: restore the state machine, then tell the core. */
   async #installSnapshot(meta: SnapshotMeta, chunks: Uint8Array[]): Promise<void> {
     await this.#applyChain;
-    if (meta.index <= this.#executor.lastAppliedIndex || meta.index <= this.#raft.commitIndex) return;
+    if (meta.index <= this.#executor.lastAppliedIndex || meta.index <= this.#raft.commitIndex) {
+      return;
+    }
     await this.#storage.snapshots.write(meta.index, meta.term, chunks);
-    await this.#executor.restore({ index: meta.index, term: meta.term, timeMs: meta.timeMs }, this.#storage.snapshots.read());
+    await this.#executor.restore(
+      { index: meta.index, term: meta.term, timeMs: meta.timeMs },
+      this.#storage.snapshots.read(),
+    );
     this.#snapshotIndex = meta.index;
     const leader = this.#raft.leaderId;
     if (leader === null) return;
@@ -577,7 +640,11 @@ export class RaftServer {
     for (const [index, p] of this.#pending) {
       if (p.deadlineMs <= now) {
         this.#pending.delete(index);
-        p.reject(new TimeoutError(`proposal at index ${index} not applied within ${this.#o.proposalTimeoutMs} ms`));
+        p.reject(
+          new TimeoutError(
+            `proposal at index ${index} not applied within ${this.#o.proposalTimeoutMs} ms`,
+          ),
+        );
       }
     }
   }

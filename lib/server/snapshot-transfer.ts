@@ -9,7 +9,13 @@
  * @module
  */
 import { clearInterval, setInterval } from 'node:timers';
-import type { RaftMessage, SnapshotChunkMessage, SnapshotChunkResponseMessage, SnapshotMessage, SnapshotMeta } from '../core/messages.ts';
+import type {
+  RaftMessage,
+  SnapshotChunkMessage,
+  SnapshotChunkResponseMessage,
+  SnapshotMessage,
+  SnapshotMeta,
+} from '../core/messages.ts';
 import type { LmdbStorage } from '../storage/lmdb.ts';
 import type { ServerLogger } from './options.ts';
 
@@ -19,7 +25,13 @@ export const snapshotChunkTimeoutMs = 10_000;
 export const snapshotReceiveBytesMax = 2 * 1024 ** 3;
 
 type Sending = { meta: SnapshotMessage; offset: number; sentAtMs: number };
-type Receiving = { from: string; meta: SnapshotMeta; totalBytes: number; chunks: Uint8Array[]; received: number };
+type Receiving = {
+  from: string;
+  meta: SnapshotMeta;
+  totalBytes: number;
+  chunks: Uint8Array[];
+  received: number;
+};
 
 /** What the transfers need from their server. */
 export type SnapshotTransferHost = {
@@ -123,17 +135,41 @@ export class SnapshotTransfers {
 
   #onChunk(m: SnapshotChunkMessage): void {
     const answer = (nextOffset: number, ok: boolean) =>
-      this.#h.send({ type: 'snapshotChunkResponse', from: this.#h.id, to: m.from, term: m.term, index: m.index, nextOffset, ok });
+      this.#h.send({
+        type: 'snapshotChunkResponse',
+        from: this.#h.id,
+        to: m.from,
+        term: m.term,
+        index: m.index,
+        nextOffset,
+        ok,
+      });
     // Only from the leader of our current term (heartbeats bring us to its term first).
     if (m.term !== this.#h.currentTerm() || this.#h.leaderId() !== m.from) return answer(0, false);
     if (m.totalBytes > snapshotReceiveBytesMax) {
-      this.#h.log.warn(`refusing snapshot ${m.index} from ${m.from}: ${m.totalBytes} bytes, limit ${snapshotReceiveBytesMax}`);
+      this.#h.log.warn(
+        `refusing snapshot ${m.index} from ${m.from}: ${m.totalBytes} bytes, limit ${snapshotReceiveBytesMax}`,
+      );
       return answer(0, false);
     }
     let r = this.#receiving;
-    if (r === null || r.meta.index !== m.index || r.meta.term !== m.snapshotTerm || r.totalBytes !== m.totalBytes) {
+    if (
+      r === null || r.meta.index !== m.index || r.meta.term !== m.snapshotTerm ||
+      r.totalBytes !== m.totalBytes
+    ) {
       if (m.offset !== 0) return answer(0, true); // start over from the beginning
-      r = { from: m.from, meta: { index: m.index, term: m.snapshotTerm, timeMs: m.snapshotTimeMs, members: m.members }, totalBytes: m.totalBytes, chunks: [], received: 0 };
+      r = {
+        from: m.from,
+        meta: {
+          index: m.index,
+          term: m.snapshotTerm,
+          timeMs: m.snapshotTimeMs,
+          members: m.members,
+        },
+        totalBytes: m.totalBytes,
+        chunks: [],
+        received: 0,
+      };
       this.#receiving = r;
     }
     if (m.offset !== r.received) return answer(r.received, true); // resume where we are
@@ -142,7 +178,9 @@ export class SnapshotTransfers {
     answer(r.received, true);
     if (r.received >= r.totalBytes) {
       this.#receiving = null;
-      this.#h.install(r.meta, r.chunks).catch((error) => this.#h.log.warn(`installing snapshot ${r.meta.index} failed: ${(error as Error).message}`));
+      this.#h.install(r.meta, r.chunks).catch((error) =>
+        this.#h.log.warn(`installing snapshot ${r.meta.index} failed: ${(error as Error).message}`)
+      );
     }
   }
 
@@ -151,7 +189,9 @@ export class SnapshotTransfers {
     for (const [to, s] of this.#sending) {
       if (now - s.sentAtMs > snapshotChunkTimeoutMs) {
         this.#sending.delete(to);
-        this.#h.log.warn(`snapshot ${s.meta.index} to ${to}: no answer in ${snapshotChunkTimeoutMs} ms, will retry`);
+        this.#h.log.warn(
+          `snapshot ${s.meta.index} to ${to}: no answer in ${snapshotChunkTimeoutMs} ms, will retry`,
+        );
         this.#h.reportFailed(to);
       }
     }
