@@ -90,7 +90,7 @@ const commands: Record<string, Command> = {
     summary: 'write KEY=VALUE through the log',
     usage: 'put KEY VALUE [--servers ...]',
     flags: { servers: serversFlag },
-    run: async (flags, pos) => {
+    run: (flags, pos) => {
       if (pos.length !== 2) throw new UsageError('put takes KEY and VALUE');
       return withClient(
         flags,
@@ -112,7 +112,7 @@ const commands: Record<string, Command> = {
         default: 'linearizable',
       },
     },
-    run: async (flags, pos) => {
+    run: (flags, pos) => {
       if (pos.length !== 1) throw new UsageError('get takes KEY');
       const consistency = String(flags['consistency']);
       if (
