@@ -214,10 +214,12 @@ function readWord(table: WordTable): number {
   if (length < 0 || length > end - pos) return -1;
   const candidates = table[length];
   if (candidates === undefined) return -1;
+  const bytesIn = src;
+  const at = pos;
   for (let c = 0; c < candidates.length; c++) {
     const bytes = candidates[c]!.bytes;
     let i = 0;
-    while (i < length && src[pos + i] === bytes[i]) i++;
+    while (i < length && bytesIn[at + i] === bytes[i]) i++;
     if (i === length) {
       pos += length;
       return candidates[c]!.code;
@@ -228,10 +230,13 @@ function readWord(table: WordTable): number {
 
 /** Whether the next bytes are `expected`; if so they are consumed. */
 function skipExpected(expected: Uint8Array): boolean {
+  // Locals, not the module's `let`s: the loop then runs without reloading them per byte.
+  const bytesIn = src;
+  const at = pos;
   const length = expected.length;
-  if (length > end - pos) return false;
-  for (let i = 0; i < length; i++) if (src[pos + i] !== expected[i]) return false;
-  pos += length;
+  if (length > end - at) return false;
+  for (let i = 0; i < length; i++) if (bytesIn[at + i] !== expected[i]) return false;
+  pos = at + length;
   return true;
 }
 
@@ -274,7 +279,8 @@ function readBytes(): Uint8Array | null {
   if (length < 0 || length > end - pos) return null;
   copy ??= src.slice();
   pos += length;
-  return copy.subarray(pos - length, pos);
+  // `slice` made a fresh buffer, so the copy starts at offset 0 of it.
+  return new Uint8Array(copy.buffer, pos - length, length);
 }
 
 function readMember(): Member | null {

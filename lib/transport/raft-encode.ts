@@ -116,9 +116,12 @@ function ensure(bytes: number): void {
 }
 
 function writeKey(bytes: Uint8Array): void {
+  // Locals, not the module's `let`s: the loop then runs without reloading them per byte.
+  const target = buffer;
+  const at = position;
   const length = bytes.length;
-  for (let i = 0; i < length; i++) buffer[position + i] = bytes[i]!;
-  position += length;
+  for (let i = 0; i < length; i++) target[at + i] = bytes[i]!;
+  position = at + length;
 }
 
 /** A major-type head with the shortest argument, as cbor-x writes lengths (`argument` < 2^32). */
@@ -172,19 +175,24 @@ function writeText(value: unknown): boolean {
   const length = value.length;
   ensure(length + 5);
   if (value === lastText && lastTextAt >= 0) {
+    const target = buffer;
     const from = lastTextAt;
-    for (let i = 0; i < lastTextBytes; i++) buffer[position + i] = buffer[from + i]!;
-    position += lastTextBytes;
+    const to = position;
+    const bytes = lastTextBytes;
+    for (let i = 0; i < bytes; i++) target[to + i] = target[from + i]!;
+    position = to + bytes;
     return true;
   }
   const at = position;
   writeHead(3, length);
+  const target = buffer;
+  const from = position;
   for (let i = 0; i < length; i++) {
     const code = value.charCodeAt(i);
     if (code > 0x7f) return false;
-    buffer[position + i] = code;
+    target[from + i] = code;
   }
-  position += length;
+  position = from + length;
   lastText = value;
   lastTextAt = at;
   lastTextBytes = position - at;
@@ -234,8 +242,62 @@ function closeMap(at: number, keyCount: number): boolean {
   return true;
 }
 
+/** The keys of a command entry in the schema's order, and its bytes up to the index value. */
+const commandKeys = ['type', 'index', 'term', 'timeMs', 'data'];
+const commandHead = Uint8Array.from([
+  0xa5,
+  0x64,
+  0x74,
+  0x79,
+  0x70,
+  0x65,
+  0x67,
+  0x63,
+  0x6f,
+  0x6d,
+  0x6d,
+  0x61,
+  0x6e,
+  0x64,
+  0x65,
+  0x69,
+  0x6e,
+  0x64,
+  0x65,
+  0x78,
+]);
+
+/**
+ * A command entry whose keys are in the schema's order (as the core and the storage build them)
+ * is written from a template; `false` when the entry is laid out otherwise or a value is off.
+ */
+function writeCommandEntry(entry: Record<string, unknown>): boolean {
+  let keyIndex = 0;
+  for (const key in entry) {
+    if (key !== commandKeys[keyIndex]) return false;
+    keyIndex += 1;
+  }
+  if (keyIndex !== commandKeys.length || entry['type'] !== 'command') return false;
+  const data = entry['data'];
+  if (!(data instanceof Uint8Array)) return false;
+  ensure(entryKeysMax * primitiveBytesMax + data.byteLength);
+  const at = position;
+  writeKey(commandHead);
+  if (!writeNumber(entry['index'])) return (position = at), false;
+  writeKey(termKey);
+  if (!writeNumber(entry['term'])) return (position = at), false;
+  writeKey(timeMsKey);
+  if (!writeNumber(entry['timeMs'])) return (position = at), false;
+  writeKey(dataKey);
+  writeHead(2, data.byteLength);
+  buffer.set(data, position);
+  position += data.byteLength;
+  return true;
+}
+
 function writeEntry(entry: unknown): boolean {
   if (!isPlainObject(entry)) return false;
+  if (writeCommandEntry(entry)) return true;
   const at = openMap();
   let keyCount = 0;
   // Room for every key and number of an entry at once; text and bytes make their own room.
