@@ -37,94 +37,32 @@ import {
   type MemberType,
   type RaftMessage,
 } from '../core/messages.ts';
+import { assert } from '../core/errors.ts';
+import {
+  entryFieldKinds,
+  FieldKind,
+  type FieldName,
+  headFields,
+  memberFields,
+  messageFieldKinds,
+  messageFields,
+} from './raft-fields.ts';
 
 /** Deepest nesting of non-empty containers this decoder accepts (message, entries, entry, members, member). */
 export const raftDecodeDepth = 5;
 
-/** Message fields; a field's number is its bit in the `seen` masks. */
-const F = {
-  type: 0,
-  from: 1,
-  to: 2,
-  term: 3,
-  lastLogIndex: 4,
-  lastLogTerm: 5,
-  preVote: 6,
-  transfer: 7,
-  granted: 8,
-  prevLogIndex: 9,
-  prevLogTerm: 10,
-  entries: 11,
-  commitIndex: 12,
-  globalIndex: 13,
-  success: 14,
-  matchIndex: 15,
-  hintIndex: 16,
-  hintTerm: 17,
-  readSeq: 18,
-  index: 19,
-  snapshotTerm: 20,
-  snapshotTimeMs: 21,
-  members: 22,
-  totalBytes: 23,
-  offset: 24,
-  data: 25,
-  done: 26,
-  nextOffset: 27,
-  ok: 28,
-} as const;
-type FieldName = keyof typeof F;
+/** Each message field's number: its bit in the `seen` masks. */
+const F = Object.fromEntries(Object.keys(messageFieldKinds).map((name, i) => [name, i])) as Record<
+  FieldName,
+  number
+>;
+assert(Object.keys(F).length < 31, 'raft-decode: every field has a bit in a 31-bit mask');
+/** Each field's kind, by field number. */
+const kindOf: FieldKind[] = Object.values(messageFieldKinds);
 
-/** Value kinds of the message fields (the `FieldKind` of raft-encode.ts, by field number). */
-const textField = 0;
-const naturalField = 1;
-const boolField = 2;
-const bytesField = 3;
-const entriesField = 4;
-const membersField = 5;
-const kindOf: number[] = [];
-for (const name of Object.keys(F) as FieldName[]) {
-  kindOf[F[name]] = name === 'type' || name === 'from' || name === 'to'
-    ? textField
-    : name === 'entries'
-    ? entriesField
-    : name === 'members'
-    ? membersField
-    : name === 'data'
-    ? bytesField
-    : ['preVote', 'transfer', 'granted', 'success', 'done', 'ok'].includes(name)
-    ? boolField
-    : naturalField;
-}
-
-/** Each message type with exactly the fields its schema requires (all are required). */
-const messageFields: Record<RaftMessage['type'], readonly FieldName[]> = {
-  vote: ['lastLogIndex', 'lastLogTerm', 'preVote', 'transfer'],
-  voteResponse: ['granted', 'preVote'],
-  append: ['prevLogIndex', 'prevLogTerm', 'entries', 'commitIndex', 'globalIndex'],
-  appendResponse: ['success', 'matchIndex', 'hintIndex', 'hintTerm'],
-  heartbeat: ['commitIndex', 'readSeq'],
-  heartbeatResponse: ['readSeq'],
-  snapshot: ['index', 'snapshotTerm', 'snapshotTimeMs', 'members'],
-  timeoutNow: [],
-  snapshotChunk: [
-    'index',
-    'snapshotTerm',
-    'snapshotTimeMs',
-    'members',
-    'totalBytes',
-    'offset',
-    'data',
-    'done',
-  ],
-  snapshotChunkResponse: ['index', 'nextOffset', 'ok'],
-};
 const messageTypes = Object.keys(messageFields) as RaftMessage['type'][];
 const messageMasks = messageTypes.map((type) =>
-  ['type', 'from', 'to', 'term', ...messageFields[type]].reduce(
-    (mask, name) => mask | (1 << F[name as FieldName]),
-    0,
-  )
+  [...headFields, ...messageFields[type]].reduce((mask, name) => mask | (1 << F[name]), 0)
 );
 
 /** Known words (keys, literals) by byte length, for matching without building a string. */
@@ -139,13 +77,12 @@ function wordTable(words: readonly string[]): WordTable {
   });
   return table;
 }
-const messageKeys = wordTable(Object.keys(F));
+const messageKeys = wordTable(Object.keys(messageFieldKinds));
 const messageTypeWords = wordTable(messageTypes);
-const entryKeyNames = ['type', 'index', 'term', 'timeMs', 'data', 'members'] as const;
-const entryKeys = wordTable(entryKeyNames);
+const entryKeys = wordTable(Object.keys(entryFieldKinds));
 const entryTypeNames = ['noop', 'command', 'config'] as const;
 const entryTypeWords = wordTable(entryTypeNames);
-const memberKeys = wordTable(['id', 'type', 'address', 'clientAddress']);
+const memberKeys = wordTable(memberFields);
 const memberTypeNames: readonly MemberType[] = ['INACTIVE', 'RESERVE', 'PASSIVE', 'ACTIVE'];
 const memberTypeWords = wordTable(memberTypeNames);
 
@@ -447,21 +384,21 @@ function readEntries(): Entry[] | null {
 function readField(field: number): boolean {
   let value: unknown;
   switch (kindOf[field]) {
-    case textField:
+    case FieldKind.text:
       value = field === F.type ? readWord(messageTypeWords) : readText(1, memberIdLengthMax) ?? -1;
       break;
-    case naturalField:
+    case FieldKind.natural:
       value = readNatural();
       break;
-    case boolField: {
+    case FieldKind.bool: {
       const bool = readBool();
       value = bool < 0 ? -1 : bool === 1;
       break;
     }
-    case bytesField:
+    case FieldKind.bytes:
       value = readBytes() ?? -1;
       break;
-    case entriesField:
+    case FieldKind.entries:
       value = readEntries() ?? -1;
       break;
     default:
@@ -487,93 +424,16 @@ function readMessage(): RaftMessage | null {
   return buildMessage(messageTypes[typeCode]!);
 }
 
-/** The message in the schema's key order, as valibot outputs it. */
+/** The message in the schema's key order, as valibot outputs it (every field was seen). */
 function buildMessage(type: RaftMessage['type']): RaftMessage {
-  const n = values as number[];
-  const b = values as boolean[];
-  const from = values[F.from] as string;
-  const to = values[F.to] as string;
-  const term = n[F.term]!;
-  switch (type) {
-    case 'append':
-      return {
-        type,
-        from,
-        to,
-        term,
-        prevLogIndex: n[F.prevLogIndex]!,
-        prevLogTerm: n[F.prevLogTerm]!,
-        entries: values[F.entries] as Entry[],
-        commitIndex: n[F.commitIndex]!,
-        globalIndex: n[F.globalIndex]!,
-      };
-    case 'appendResponse':
-      return {
-        type,
-        from,
-        to,
-        term,
-        success: b[F.success]!,
-        matchIndex: n[F.matchIndex]!,
-        hintIndex: n[F.hintIndex]!,
-        hintTerm: n[F.hintTerm]!,
-      };
-    case 'heartbeat':
-      return { type, from, to, term, commitIndex: n[F.commitIndex]!, readSeq: n[F.readSeq]! };
-    case 'heartbeatResponse':
-      return { type, from, to, term, readSeq: n[F.readSeq]! };
-    case 'vote':
-      return {
-        type,
-        from,
-        to,
-        term,
-        lastLogIndex: n[F.lastLogIndex]!,
-        lastLogTerm: n[F.lastLogTerm]!,
-        preVote: b[F.preVote]!,
-        transfer: b[F.transfer]!,
-      };
-    case 'voteResponse':
-      return { type, from, to, term, granted: b[F.granted]!, preVote: b[F.preVote]! };
-    case 'snapshot':
-      return {
-        type,
-        from,
-        to,
-        term,
-        index: n[F.index]!,
-        snapshotTerm: n[F.snapshotTerm]!,
-        snapshotTimeMs: n[F.snapshotTimeMs]!,
-        members: values[F.members] as Member[],
-      };
-    case 'timeoutNow':
-      return { type, from, to, term };
-    case 'snapshotChunk':
-      return {
-        type,
-        from,
-        to,
-        term,
-        index: n[F.index]!,
-        snapshotTerm: n[F.snapshotTerm]!,
-        snapshotTimeMs: n[F.snapshotTimeMs]!,
-        members: values[F.members] as Member[],
-        totalBytes: n[F.totalBytes]!,
-        offset: n[F.offset]!,
-        data: values[F.data] as Uint8Array,
-        done: b[F.done]!,
-      };
-    case 'snapshotChunkResponse':
-      return {
-        type,
-        from,
-        to,
-        term,
-        index: n[F.index]!,
-        nextOffset: n[F.nextOffset]!,
-        ok: b[F.ok]!,
-      };
-  }
+  const message: Record<string, unknown> = {
+    type,
+    from: values[F.from],
+    to: values[F.to],
+    term: values[F.term],
+  };
+  for (const name of messageFields[type]) message[name] = values[F[name]];
+  return message as RaftMessage;
 }
 
 /**

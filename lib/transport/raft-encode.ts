@@ -7,7 +7,7 @@
  *
  * It encodes only values it can reproduce exactly, and returns `null` for anything else so that the
  * caller falls back to cbor-x: plain objects (prototype `Object.prototype`) whose keys are all Raft
- * field names (`fieldKinds`, entry and member keys), each holding the kind of value that field has
+ * field names (raft-fields.ts), each holding the kind of value that field has
  * in the schemas: ASCII text, a number that is not negative, a boolean, a byte string, the entries
  * or the members list. Keys are written in the object's own order, as cbor-x does, so no key order
  * is assumed. Whether the message is valid is not its concern: the receiver validates.
@@ -23,6 +23,7 @@
  * @module
  */
 import { assert } from '../core/errors.ts';
+import { FieldKind, messageFieldKinds } from './raft-fields.ts';
 
 /** Size of each shared buffer that bodies are encoded into. */
 const encodeBufferBytes = 256 * 1024;
@@ -30,50 +31,6 @@ const encodeBufferBytes = 256 * 1024;
 const primitiveBytesMax = 40;
 /** Most keys an entry has (type, index, term, timeMs, data or members). */
 const entryKeysMax = 5;
-
-/** What a field holds; decides how its value is written (and, in raft-decode.ts, checked). */
-export const FieldKind = {
-  text: 0,
-  natural: 1,
-  bool: 2,
-  bytes: 3,
-  entries: 4,
-  members: 5,
-} as const;
-export type FieldKind = (typeof FieldKind)[keyof typeof FieldKind];
-
-/** Every key of every Raft message (not entries or members), with the kind of its value. */
-export const messageFieldKinds: ReadonlyMap<string, FieldKind> = new Map<string, FieldKind>([
-  ['type', FieldKind.text],
-  ['from', FieldKind.text],
-  ['to', FieldKind.text],
-  ['term', FieldKind.natural],
-  ['lastLogIndex', FieldKind.natural],
-  ['lastLogTerm', FieldKind.natural],
-  ['preVote', FieldKind.bool],
-  ['transfer', FieldKind.bool],
-  ['granted', FieldKind.bool],
-  ['prevLogIndex', FieldKind.natural],
-  ['prevLogTerm', FieldKind.natural],
-  ['entries', FieldKind.entries],
-  ['commitIndex', FieldKind.natural],
-  ['globalIndex', FieldKind.natural],
-  ['success', FieldKind.bool],
-  ['matchIndex', FieldKind.natural],
-  ['hintIndex', FieldKind.natural],
-  ['hintTerm', FieldKind.natural],
-  ['readSeq', FieldKind.natural],
-  ['index', FieldKind.natural],
-  ['snapshotTerm', FieldKind.natural],
-  ['snapshotTimeMs', FieldKind.natural],
-  ['members', FieldKind.members],
-  ['totalBytes', FieldKind.natural],
-  ['offset', FieldKind.natural],
-  ['data', FieldKind.bytes],
-  ['done', FieldKind.bool],
-  ['nextOffset', FieldKind.natural],
-  ['ok', FieldKind.bool],
-]);
 
 let buffer = new Uint8Array(encodeBufferBytes);
 let view = new DataView(buffer.buffer);
@@ -88,8 +45,8 @@ function keyHead(key: string): Uint8Array {
 }
 
 /** Each message key's head bytes and value kind, looked up once per key. */
-const messageKeys = new Map(
-  [...messageFieldKinds].map(([key, kind]) => [key, { head: keyHead(key), kind }]),
+const messageKeys = new Map<string, { head: Uint8Array; kind: FieldKind }>(
+  Object.entries(messageFieldKinds).map(([key, kind]) => [key, { head: keyHead(key), kind }]),
 );
 const typeKey = keyHead('type');
 const indexKey = keyHead('index');

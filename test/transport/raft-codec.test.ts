@@ -4,13 +4,20 @@ import { Buffer } from 'node:buffer';
 import { Encoder } from 'cbor-x/encode';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as v from 'valibot';
 import {
   appendEntriesCountMax,
+  BytesSchema,
   configurationMembersMax,
   type Entry,
+  EntrySchema,
   type Member,
   memberAddressLengthMax,
   memberIdLengthMax,
+  MemberIdSchema,
+  MemberSchema,
+  MembersSchema,
+  NaturalSchema,
   type RaftMessage,
   RaftMessageSchema,
 } from '../../lib/core/messages.ts';
@@ -18,6 +25,14 @@ import { cborOptions, type DecodeResult, MessageCodec } from '../../lib/transpor
 import { AcceptorInboundSchema } from '../../lib/transport/handshake.ts';
 import { decodeRaftMessage } from '../../lib/transport/raft-decode.ts';
 import { encodeRaftMessage } from '../../lib/transport/raft-encode.ts';
+import {
+  entryFieldKinds,
+  FieldKind,
+  headFields,
+  memberFields,
+  messageFieldKinds,
+  messageFields,
+} from '../../lib/transport/raft-fields.ts';
 import { appendMessage, prng } from './helpers.ts';
 
 const seed = Number(process.env.EDGERAFT_FUZZ_SEED ?? 20240607);
@@ -240,6 +255,83 @@ function makeGenerator(random: () => number) {
   }
   return { valid, odd, int, pick, natural };
 }
+
+/** A piped schema's steps as [type, requirement] pairs: its checks and their limits. */
+function limits(schema: unknown): [string, unknown][] {
+  const steps = (schema as { pipe?: { type: string; requirement?: unknown }[] }).pipe ?? [];
+  // A check's own function (safe_integer's) is not a limit: left out.
+  return steps.map((
+    step,
+  ) => [step.type, typeof step.requirement === 'function' ? undefined : step.requirement]);
+}
+
+// Proves the codec's field table is the schema's: every message type with exactly its keys in
+// the schema's order, each key's schema the one its kind stands for (same limits), and the entry
+// and member shapes; a schema change the table misses fails here.
+test('fields: the table matches RaftMessageSchema', () => {
+  const kindSchema = (kind: FieldKind, schema: v.GenericSchema) => {
+    switch (kind) {
+      case FieldKind.natural:
+        return schema === NaturalSchema;
+      case FieldKind.bool:
+        return schema.type === 'boolean';
+      case FieldKind.bytes:
+        return schema === BytesSchema;
+      case FieldKind.members:
+        return schema === MembersSchema;
+      default:
+        return false;
+    }
+  };
+  const types = RaftMessageSchema.options.map((option) => option.entries.type.literal);
+  assert.equal(types.sort(), Object.keys(messageFields).sort());
+  for (const option of RaftMessageSchema.options) {
+    const type = option.entries.type.literal;
+    const entries = option.entries as Record<string, v.GenericSchema>;
+    assert.equal(Object.keys(entries), [...headFields, ...messageFields[type]], type);
+    assert.is(entries['from'], MemberIdSchema);
+    assert.is(entries['to'], MemberIdSchema);
+    for (const name of [...headFields, ...messageFields[type]].slice(3)) {
+      const kind = messageFieldKinds[name];
+      if (kind === FieldKind.entries) {
+        const schema = entries[name] as unknown as { pipe: [{ item: unknown }] };
+        assert.is(schema.pipe[0].item, EntrySchema, `${type}.${name}`);
+        assert.equal(limits(entries[name]!).slice(1), [['max_length', appendEntriesCountMax]]);
+      } else assert.ok(kindSchema(kind, entries[name]!), `${type}.${name}`);
+    }
+  }
+  for (const option of EntrySchema.options) {
+    const entries = option.entries as Record<string, v.GenericSchema>;
+    const names = Object.keys(entries) as (keyof typeof entryFieldKinds)[];
+    assert.equal(names.slice(0, 4), ['type', 'index', 'term', 'timeMs']);
+    assert.ok(names.length <= 5 && names.every((name) => name in entryFieldKinds));
+    for (const name of names.slice(1)) {
+      assert.ok(kindSchema(entryFieldKinds[name], entries[name]!), `entry ${name}`);
+    }
+  }
+  assert.equal(Object.keys(MemberSchema.entries), [...memberFields]);
+  assert.is(MemberSchema.entries.id, MemberIdSchema);
+  assert.equal(MemberSchema.entries.type.options, ['INACTIVE', 'RESERVE', 'PASSIVE', 'ACTIVE']);
+  for (const key of ['address', 'clientAddress'] as const) {
+    const optional = MemberSchema.entries[key];
+    assert.is(optional.type, 'optional', key);
+    assert.equal(limits(optional.wrapped), [
+      ['string', undefined],
+      ['max_length', memberAddressLengthMax],
+    ], key);
+  }
+  assert.equal(limits(NaturalSchema), [
+    ['number', undefined],
+    ['safe_integer', undefined],
+    ['min_value', 0],
+  ]);
+  assert.equal(limits(MembersSchema).slice(1), [['max_length', configurationMembersMax]]);
+  assert.equal(limits(MemberIdSchema), [
+    ['string', undefined],
+    ['min_length', 1],
+    ['max_length', memberIdLengthMax],
+  ]);
+});
 
 // Proves the hand encoder writes exactly cbor-x's bytes for every message it takes, takes every
 // plainly built valid message, and leaves everything else (odd values, extra keys) to cbor-x.
