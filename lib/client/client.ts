@@ -56,7 +56,12 @@ const int = (min: number, max: number) =>
 const ClientOptionsSchema = v.strictObject({
   /** Client addresses (`host:port`) of some or all members. */
   servers: v.pipe(v.array(Address), v.minLength(1), v.maxLength(1024)),
-  /** How long one request may take, retries included, before it rejects with TIMEOUT. */
+  /**
+   * How long one request may take, retries included. No attempt starts after it; then the request
+   * rejects with the last refusal (retryable) if every attempt was refused, or with TIMEOUT
+   * (outcome unknown). A retry still in flight at the deadline is awaited a little longer
+   * (`refusedAttemptGraceMsMax`), since its answer tells the two apart.
+   */
   requestTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
   /** How long to wait before trying again after NO_LEADER or a failed connection. */
   retryDelayMs: v.optional(int(1, 60_000), 50),
@@ -88,7 +93,16 @@ type Outstanding = {
   refusal: ErrorResponse | null;
   /** Resolved or rejected: never send it again. */
   settled: boolean;
+  /** The deadline passed while an attempt was in flight after refusals: await its answer once. */
+  inGrace: boolean;
+  timer: ReturnType<typeof setTimeout> | null;
 };
+
+/**
+ * After refusals, an attempt still unanswered at the deadline is awaited this much longer (at most
+ * `requestTimeoutMs`): its answer tells "refused" (retryable) from "outcome unknown" (TIMEOUT).
+ */
+export const refusedAttemptGraceMsMax = 1_000;
 
 /** See the module comment. Create with `RaftClient.connect`. */
 export class RaftClient {
@@ -198,10 +212,16 @@ export class RaftClient {
         connection: null,
         refusal: null,
         settled: false,
+        inGrace: false,
+        timer: null,
       };
-      const timer = setTimeout(() => this.#expire(o), this.#o.requestTimeoutMs);
-      o.resolve = (r) => (o.settled = true, clearTimeout(timer), resolve(r));
-      o.reject = (e) => (o.settled = true, clearTimeout(timer), reject(e));
+      o.timer = setTimeout(() => this.#expire(o), this.#o.requestTimeoutMs);
+      const stop = () => {
+        o.settled = true;
+        if (o.timer !== null) clearTimeout(o.timer);
+      };
+      o.resolve = (r) => (stop(), resolve(r));
+      o.reject = (e) => (stop(), reject(e));
       this.#queue.push(o);
       this.#flush();
     });
@@ -210,6 +230,16 @@ export class RaftClient {
   #expire(o: Outstanding): void {
     if (o.settled) return;
     const inFlight = this.#outstanding.get(o.request.id) === o;
+    if (inFlight && o.refusal !== null && !o.inGrace) {
+      // Refused so far, and a retry is out: its answer decides between "refused" and "unknown".
+      // No new attempt starts after the deadline (`#onError` checks it).
+      o.inGrace = true;
+      o.timer = setTimeout(
+        () => this.#expire(o),
+        Math.min(this.#o.requestTimeoutMs, refusedAttemptGraceMsMax),
+      );
+      return;
+    }
     this.#outstanding.delete(o.request.id);
     this.#queue = this.#queue.filter((x) => x !== o);
     this.#closeIfDrained(o.connection);

@@ -126,4 +126,36 @@ test('NO_LEADER until the deadline is a retryable error, and the command is not 
   }
 });
 
+// The same with a retry almost always in flight at the deadline (1 ms retry delay, 30 ms
+// deadline, 20 times): the answer to that last attempt decides, so it is still NO_LEADER.
+test('NO_LEADER is reported even when a retry is in flight at the deadline', async () => {
+  const nodes = await members(3);
+  try {
+    await startNode(nodes[0]!, nodes);
+    const client = await RaftClient.connect({
+      servers: [nodes[0]!.member.clientAddress!],
+      requestTimeoutMs: 30,
+      retryDelayMs: 1,
+    });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const error = await client.command({ op: 'put', key: `k${i}`, value: 'v' }).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        assert.instance(error, ClientError);
+        assert.is(
+          (error as ClientError).code,
+          'NO_LEADER',
+          `attempt ${i}: ${(error as Error).message}`,
+        );
+      }
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await stopCluster(nodes);
+  }
+});
+
 test.run();
