@@ -266,6 +266,7 @@ export class RaftClient {
   }
 
   #flush(): void {
+    if (this.#closed) return; // a retry timer may fire after close(): never reconnect then
     const c = this.#connection;
     if (c === null || c.closed) {
       void this.#ensureConnected().then(
@@ -307,6 +308,13 @@ export class RaftClient {
       socket.once('error', fail);
       socket.once('connect', () => {
         socket.off('error', fail);
+        if (this.#closed) {
+          // close() ran while we were connecting: nothing may keep this socket (or the process) alive.
+          socket.destroy();
+          this.#connecting = null;
+          reject(new ClientError('SHUTDOWN', 'Client closed'));
+          return;
+        }
         this.#connection = new FramedConnection<ClientResponse>(socket, this.#wire, {
           frameBytesMax: this.#o.frameBytesMax,
           inflightBytesMax: this.#o.frameBytesMax * 4 + controlBytesReserved,
