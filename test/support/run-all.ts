@@ -3,6 +3,9 @@
  * the linter and the formatter. Every step runs even when an earlier one failed, so one run
  * shows every failure; the exit code is non-zero if any step failed.
  *
+ * Each step must end within `stepTimeMsMax` (a suite that passed but leaves a socket or timer
+ * open would otherwise never exit): past it the step's process is killed and the step fails.
+ *
  * Environment: `EDGERAFT_TEST_RUNTIMES=node,bun` limits the runtimes; `EDGERAFT_TEST_STEPS=`
  * `suite,check,lint,fmt` limits the steps; a pattern given as the first argument is passed to
  * uvu (for example `npm test -- storage`).
@@ -11,6 +14,9 @@ import { spawn } from 'node:child_process';
 import process from 'node:process';
 
 type Step = { name: string; command: string; args: string[]; suite: boolean };
+
+/** Longest any one step may take, in milliseconds (the whole of `npm test` takes ~3 minutes). */
+const stepTimeMsMax = 10 * 60 * 1000;
 
 const bin = (name: string) => `node_modules/.bin/${name}`;
 const uvu = 'node_modules/uvu/bin.js';
@@ -73,11 +79,22 @@ function run(step: Step): Promise<{ code: number; passed: number; failed: number
       process.stdout.write(chunk);
       tail = (tail + chunk.toString('utf8')).slice(-4096);
     });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      console.error(
+        `\n${step.name}: still running after ${
+          stepTimeMsMax / 1000
+        } s, killing it (pid ${child.pid})`,
+      );
+      child.kill('SIGKILL');
+    }, stepTimeMsMax);
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       // uvu's summary: "  Total:     12", "  Passed:    12", "  Skipped:   0".
       const total = Number(/Total:\s+(\d+)/.exec(tail)?.[1] ?? 0);
       const passed = Number(/Passed:\s+(\d+)/.exec(tail)?.[1] ?? 0);
-      const ok = code === 0 && signal === null;
+      const ok = code === 0 && signal === null && !timedOut;
       resolve({
         code: ok ? 0 : (code ?? 1),
         passed,
