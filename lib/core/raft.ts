@@ -9,7 +9,11 @@
  * 2. `messages` may be sent at once, in parallel with that write;
  * 3. `messagesAfterPersist` only once the write is durable (votes and acknowledgements);
  * 4. apply `committed` in order; answer `readStates` once applied up to their index;
- * 5. call `advance(ready)` once the write is durable. Only one `Ready` is outstanding at a time.
+ * 5. call `advance(ready)` once the write is durable.
+ *
+ * Several readies may be outstanding (a driver may send the next batch's messages while the
+ * previous batch is still being written), but their writes must become durable, and `advance`
+ * be called, in the order the readies were taken.
  *
  * @example
  * ```ts
@@ -61,6 +65,8 @@ export type ReadState = { requestId: number; index: number };
 
 /** What the driver must do next; see the module comment for the order. */
 export interface Ready {
+  /** Numbers readies in the order they were taken (advance them in that order). */
+  seq: number;
   /**
    * The term, vote and commit index to persist, or `null`. Present when the term or vote changed
    * (must be durable before `messagesAfterPersist` leave), or when the commit index changed and
@@ -154,7 +160,9 @@ export class Raft {
   #uncommittedBytes = 0;
   #broadcastNeeded = false;
   #lastReadyHardState: HardState;
-  #readyOutstanding = false;
+  /** Sequence numbers of readies handed out and not yet advanced, oldest first. */
+  #readiesOutstanding: number[] = [];
+  #readySeq = 0;
   /** Ticks left during which this member refuses real votes (see `voteEmbargoTicks`). */
   #voteEmbargoTicks: number;
   #stateChanges: StateChange[] = [];
@@ -469,7 +477,6 @@ export class Raft {
 
   /** Take the next batch of work. Call `advance(ready)` when its writes are durable. */
   ready(): Ready {
-    assert(!this.#readyOutstanding, 'ready() called again before advance()');
     this.#flushBroadcasts();
     const snapshot = this.#log.takeSnapshotToPersist();
     const entries = this.#log.takeEntriesToPersist();
@@ -483,6 +490,7 @@ export class Raft {
         : null;
     if (hardState !== null) this.#lastReadyHardState = hardState;
     const rd: Ready = {
+      seq: ++this.#readySeq,
       hardState,
       snapshot,
       entries,
@@ -498,14 +506,17 @@ export class Raft {
     this.#messagesAfterPersist = [];
     this.#readStates = [];
     this.#readsFailed = [];
-    this.#readyOutstanding = true;
+    this.#readiesOutstanding.push(rd.seq);
     return rd;
   }
 
   /** The writes of `rd` are durable. */
   advance(rd: Ready): void {
-    assert(this.#readyOutstanding, 'advance() without an outstanding ready()');
-    this.#readyOutstanding = false;
+    assert(
+      this.#readiesOutstanding[0] === rd.seq,
+      `advance() out of order: ready ${rd.seq}, oldest outstanding ${this.#readiesOutstanding[0]}`,
+    );
+    this.#readiesOutstanding.shift();
     if (rd.snapshot !== null) this.#log.stableSnapshotTo(rd.snapshot);
     const last = rd.entries[rd.entries.length - 1];
     if (last !== undefined) this.#log.stableTo(last.index, last.term);

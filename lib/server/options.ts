@@ -65,6 +65,11 @@ const ServerOptionsSchema = v.strictObject({
   snapshotChunkBytes: v.optional(int(1024, 1024 * 1024), 1024 * 1024),
   /** Bytes of entries per AppendEntries message. */
   messageBytesMax: v.optional(int(1024, 64 * 1024 * 1024), 1024 * 1024),
+  /**
+   * Ready batches whose storage writes may be under way at once (they complete in order). More
+   * than one lets the next batch's appends leave while the previous batch is still syncing.
+   */
+  writeBatchesInFlightMax: v.optional(int(1, 64), 4),
   /** AppendEntries messages in flight per follower. */
   inflightMessagesMax: v.optional(int(1, 65_536), 256),
   /** Largest frame on the peer and client ports, in bytes. */

@@ -94,6 +94,9 @@ export class RaftServer {
   #sweeper: ReturnType<typeof setInterval> | null = null;
   #pumping = false;
   #pumpScheduled = false;
+  /** Storage writes, chained so that they run (and become durable) one after another, in order. */
+  #writeChain: Promise<void> = Promise.resolve();
+  #writesInFlight = 0;
   #applyChain: Promise<unknown> = Promise.resolve();
   #handedToExecutor = 0;
   #snapshotIndex = 0;
@@ -413,26 +416,42 @@ export class RaftServer {
     });
   }
 
+  /**
+   * Carry out ready batches. Each batch's messages leave at once; its write joins the chain of
+   * storage writes (durable in order), and only once it is durable do its acknowledgements leave
+   * and the core hear of it (`advance`). Up to `writeBatchesInFlightMax` batches may be in that
+   * chain, so the next batch's appends go out while the previous one is still being synced.
+   */
   async #pump(): Promise<void> {
     if (this.#pumping || this.#stopped) return;
     this.#pumping = true;
     try {
       while (!this.#stopped && this.#raft.hasReady()) {
+        if (this.#writesInFlight >= this.#o.writeBatchesInFlightMax) {
+          await this.#writeChain;
+          continue;
+        }
         const rd = this.#raft.ready();
         for (const m of rd.messages) this.#sendPeer(m);
         this.#noteStateChanges(rd);
-        const batch = writeBatchOf(rd);
-        const written = batch === null ? null : this.#storage.write(batch);
         if (rd.snapshot !== null) this.#handedToExecutor = rd.snapshot.index;
         if (rd.committed.length > 0) this.#apply(rd);
         for (const r of rd.readStates) this.#reads.get(r.requestId)?.resolve(r.index);
         for (const id of rd.readsFailed) {
           this.#reads.get(id)?.reject(new NotLeaderError(this.#raft.leaderId));
         }
-        if (written !== null) await written;
-        for (const m of rd.messagesAfterPersist) this.#sendPeer(m);
-        this.#raft.advance(rd);
-        this.#syncPeers();
+        const batch = writeBatchOf(rd);
+        this.#writesInFlight++;
+        void this.#enqueueWrite(async () => {
+          if (batch !== null) await this.#storage.write(batch);
+          if (this.#stopped) return;
+          for (const m of rd.messagesAfterPersist) this.#sendPeer(m);
+          this.#raft.advance(rd);
+          this.#syncPeers();
+        }).finally(() => {
+          this.#writesInFlight--;
+          this.#schedulePump();
+        });
       }
     } catch (error) {
       await this.#fail(error);
@@ -440,6 +459,20 @@ export class RaftServer {
       this.#pumping = false;
     }
     if (!this.#stopped && this.#raft.hasReady()) this.#schedulePump();
+  }
+
+  /**
+   * Run `write` after every storage write queued before it (the storage takes one writer at a
+   * time). A failure stops the member: it must not acknowledge anything after a failed write.
+   */
+  #enqueueWrite<T>(write: () => Promise<T>): Promise<T> {
+    const run = this.#writeChain.then(() => {
+      if (this.#failure !== null) throw this.#failure;
+      return write();
+    });
+    // Not awaited: #fail's shutdown waits for this very chain.
+    this.#writeChain = run.then(() => {}, (error: unknown) => void this.#fail(error));
+    return run;
   }
 
   #onPeerMessage(m: RaftMessage): void {
@@ -569,11 +602,11 @@ export class RaftServer {
         timeMs,
         members: configurationAt(this.#storage.configurations(), index),
       };
-      await this.#whenIdle(() => this.#storage.write({ snapshot: meta }));
+      await this.#enqueueWrite(() => this.#storage.write({ snapshot: meta }));
       this.#snapshotIndex = index;
       const compactTo = Math.min(index, index - this.#o.compactionTrailingEntries);
       if (compactTo >= this.#storage.firstIndex()) {
-        await this.#whenIdle(() => this.#storage.compact(compactTo));
+        await this.#enqueueWrite(() => this.#storage.compact(compactTo));
       }
       this.#snapshotsTaken++;
       this.#events.emit({ type: 'snapshotTaken', index, term });
@@ -588,18 +621,6 @@ export class RaftServer {
       throw error;
     } finally {
       this.#snapshotting = false;
-    }
-  }
-
-  /** Run a storage write between ready batches (the storage takes one writer at a time). */
-  async #whenIdle<T>(write: () => Promise<T>): Promise<T> {
-    while (this.#pumping) await new Promise((r) => setImmediate(r));
-    this.#pumping = true;
-    try {
-      return await write();
-    } finally {
-      this.#pumping = false;
-      this.#schedulePump();
     }
   }
 
@@ -674,6 +695,7 @@ export class RaftServer {
     await this.#applyChain.catch(() => {});
     this.#executor.close();
     while (this.#pumping) await new Promise((r) => setImmediate(r));
+    await this.#writeChain;
     await this.#storage.close();
   }
 }

@@ -62,7 +62,10 @@ type SimMember = {
   id: string;
   storage: MemoryStorage;
   raft: Raft | null;
-  writing: Ready | null;
+  /** Ready batches being written, oldest first; their writes complete in this order. */
+  writing: Ready[];
+  /** When the newest queued write completes (writes never overtake each other). */
+  writeDoneAtMs: number;
   incarnation: number;
   random: RandomSource;
   wasLeaderInTerm: number;
@@ -107,6 +110,8 @@ export class Simulation {
   /** Per-seed replication limits: some seeds send one entry per message, some many. */
   readonly #messageBytesMax: number;
   readonly #inflightMessagesMax: number;
+  /** Per-seed: ready batches a member may have being written at once (1, or pipelined). */
+  readonly #writePipelineDepth: number;
   /** Per-seed client pace: the longest pause between proposals, in virtual milliseconds. */
   readonly #clientPauseMsMax: number;
   /** Crash the next member elected leader, a few milliseconds after its election. */
@@ -156,6 +161,7 @@ export class Simulation {
     this.#messageBytesMax = [1, 64, 512, 4096][randomInt(r, 0, 4)]!;
     this.#inflightMessagesMax = [1, 4, 64][randomInt(r, 0, 3)]!;
     this.#clientPauseMsMax = [25, 120][randomInt(r, 0, 2)]!;
+    this.#writePipelineDepth = [1, 3][randomInt(r, 0, 2)]!;
     this.#net = new SimNetwork(seededRandom(randomInt(r, 1, 2 ** 31)), faults);
     const members: Member[] = [];
     for (let i = 0; i < this.#o.memberCount; i++) members.push({ id: `n${i + 1}`, type: 'ACTIVE' });
@@ -164,7 +170,8 @@ export class Simulation {
         id: m.id,
         storage: new MemoryStorage(),
         raft: null,
-        writing: null,
+        writing: [],
+        writeDoneAtMs: 0,
         incarnation: 0,
         random: seededRandom(randomInt(r, 1, 2 ** 31)),
         wasLeaderInTerm: 0,
@@ -234,7 +241,9 @@ export class Simulation {
       }
       case 'writeDone': {
         const m = this.#members.get(event.id)!;
-        if (m.raft === null || m.incarnation !== event.incarnation || m.writing === null) return;
+        if (m.raft === null || m.incarnation !== event.incarnation || m.writing.length === 0) {
+          return;
+        }
         this.#completeWrite(m);
         this.#drain(m);
         return;
@@ -274,7 +283,7 @@ export class Simulation {
 
   #start(m: SimMember): void {
     m.incarnation++;
-    m.writing = null;
+    m.writing = [];
     m.raft = new Raft(m.storage, {
       id: m.id,
       random: m.random,
@@ -299,36 +308,41 @@ export class Simulation {
 
   #crash(m: SimMember): void {
     m.raft = null;
-    m.writing = null; // the write in progress never reaches the disk
+    m.writing = []; // the writes in progress never reach the disk
     this.#stats.crashes++;
     this.#log(`crash ${m.id}`);
   }
 
-  /** Hand the member's ready batches to the simulated disk and network until it has none. */
+  /**
+   * Hand the member's ready batches to the simulated disk and network until it has none, keeping
+   * up to `#writePipelineDepth` writes in progress (they complete in order).
+   */
   #drain(m: SimMember): void {
-    while (m.raft !== null && m.writing === null && m.raft.hasReady()) {
+    while (m.raft !== null && m.writing.length < this.#writePipelineDepth && m.raft.hasReady()) {
       const rd = m.raft.ready();
       for (const msg of rd.messages) this.#send(msg);
       for (const e of rd.committed) this.#apply(m, e);
       for (const r of rd.readStates) this.#readDone(m, r.requestId, r.index);
       for (const id of rd.readsFailed) this.#reads.delete(id);
-      m.writing = rd;
       const persists = rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null;
-      if (persists) {
-        this.#schedule(0.05 + this.#random() * 2, {
-          kind: 'writeDone',
-          id: m.id,
-          incarnation: m.incarnation,
-        });
-        return;
+      m.writing.push(rd);
+      if (!persists && m.writing.length === 1) {
+        this.#completeWrite(m);
+        continue;
       }
-      this.#completeWrite(m);
+      const doneAt = Math.max(this.#now, m.writeDoneAtMs) +
+        (persists ? 0.05 + this.#random() * 2 : 0);
+      m.writeDoneAtMs = doneAt;
+      this.#schedule(doneAt - this.#now, {
+        kind: 'writeDone',
+        id: m.id,
+        incarnation: m.incarnation,
+      });
     }
   }
 
   #completeWrite(m: SimMember): void {
-    const rd = m.writing!;
-    m.writing = null;
+    const rd = m.writing.shift()!;
     const batch: WriteBatch = {};
     if (rd.snapshot !== null) batch.snapshot = rd.snapshot;
     if (rd.entries.length > 0) batch.entries = rd.entries;

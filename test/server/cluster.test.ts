@@ -210,11 +210,12 @@ test('a follower behind the compacted log catches up by snapshot', async () => {
   const behind = await probes.status(addressOf(follower));
   await cluster!.kill(follower);
   await writeKeys('while-down-', snapshotEntries + trailingEntries + 50);
-  const now = await agreedLeader(10_000);
-  assert.ok(
-    now.firstIndex > behind.lastIndex + 1,
-    `leader compacted past ${behind.lastIndex}: first index ${now.firstIndex}`,
-  );
+  // Snapshots and compaction follow the applies asynchronously: wait (bounded) for the leader to
+  // compact past what the follower has.
+  const now = await waitFor('the leader to compact past the stopped follower', async () => {
+    const l = await agreedLeader(10_000);
+    return l.firstIndex > behind.lastIndex + 1 ? l : undefined;
+  }, 10_000);
   await cluster!.startMember(follower);
   const s = await assertCaughtUp(follower, 20_000);
   assert.ok(s.snapshotsInstalled >= 1, `${follower} installed a snapshot`);
