@@ -18,6 +18,7 @@
 import * as net from 'node:net';
 import { clearTimeout, setTimeout } from 'node:timers';
 import * as v from 'valibot';
+import { parseOptions } from '../core/validate.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import { MessageCodec } from '../transport/codec.ts';
 import { FramedConnection } from '../transport/connection.ts';
@@ -133,14 +134,7 @@ export class RaftClient {
 
   /** Validate options (TypeError/RangeError naming the option) and connect to some server. */
   static async connect(options: RaftClientOptions): Promise<RaftClient> {
-    const result = v.safeParse(ClientOptionsSchema, options);
-    if (!result.success) {
-      const issue = result.issues[0];
-      const name = issue.path?.map((p) => String(p.key)).join('.') ?? 'options';
-      const message = `Invalid client option ${name}: ${issue.message}`;
-      throw issue.kind === 'validation' ? new RangeError(message) : new TypeError(message);
-    }
-    const client = new RaftClient(result.output);
+    const client = new RaftClient(parseOptions(ClientOptionsSchema, options, 'RaftClient.connect'));
     await client.#ensureConnected().catch(() => {}); // requests retry on their own
     return client;
   }

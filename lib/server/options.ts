@@ -4,6 +4,7 @@
  * @module
  */
 import * as v from 'valibot';
+import { parseOptions } from '../core/validate.ts';
 import { MemberIdSchema, MembersSchema } from '../core/messages.ts';
 import type { StateMachine } from '../state/state-machine.ts';
 import type { CommandCodec } from '../state/codec.ts';
@@ -100,14 +101,7 @@ export type RaftServerOptions = v.InferOutput<typeof ServerOptionsSchema>;
  * `RangeError`; both name the option.
  */
 export function parseServerOptions(input: unknown): RaftServerOptions {
-  const result = v.safeParse(ServerOptionsSchema, input);
-  if (!result.success) {
-    const issue = result.issues[0];
-    const name = issue.path?.map((p) => String(p.key)).join('.') ?? 'options';
-    const message = `Invalid server option ${name}: ${issue.message}`;
-    throw issue.kind === 'validation' ? new RangeError(message) : new TypeError(message);
-  }
-  const o = result.output;
+  const o = parseOptions(ServerOptionsSchema, input, 'RaftServer.start');
   if (o.heartbeatTicks >= o.electionTicks) {
     throw new RangeError(
       `Invalid server option heartbeatTicks: ${o.heartbeatTicks} must be below electionTicks ${o.electionTicks}`,

@@ -13,6 +13,7 @@
  */
 import process from 'node:process';
 import * as v from 'valibot';
+import { parseOptions } from '../core/validate.ts';
 import { MemberIdSchema } from '../core/messages.ts';
 import { assert } from '../core/errors.ts';
 import { frameLengthMax } from './frame.ts';
@@ -93,14 +94,7 @@ export type TransportOptions = v.InferOutput<typeof TransportOptionsSchema>;
  * ```
  */
 export function parseTransportOptions(input: unknown): TransportOptions {
-  const result = v.safeParse(TransportOptionsSchema, input);
-  if (!result.success) {
-    const issue = result.issues[0];
-    const name = issue.path?.map((p) => String(p.key)).join('.') ?? 'options';
-    const message = `Invalid transport option ${name}: ${issue.message}`;
-    throw issue.kind === 'validation' ? new RangeError(message) : new TypeError(message);
-  }
-  const options = result.output;
+  const options = parseOptions(TransportOptionsSchema, input, 'TcpTransport');
   if (options.frameBytesMax + controlBytesReserved > options.inflightBytesMax) {
     throw new RangeError(
       `Invalid transport option inflightBytesMax: ${options.inflightBytesMax} must be at least ` +
