@@ -16,6 +16,7 @@ import {
   isEntry,
 } from '../../lib/storage/codec.ts';
 import { command, membersAB, plain } from './contract.ts';
+import { seededRandom as seeded } from '../../lib/core/random.ts';
 
 // cbor-x turns native acceleration on only through `setExtractor`, called by its root module
 // (node-index.js) after loading cbor-extract; the flag below is that module state.
@@ -50,17 +51,6 @@ function randomNatural(random: () => number): number {
   const pick = random();
   if (pick < 0.5) return boundaries[Math.floor(random() * boundaries.length)]!;
   return Math.floor(random() * 2 ** (1 + Math.floor(random() * 53)));
-}
-
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -19,23 +19,12 @@ import {
   startTransport,
   waitFor,
 } from './helpers.ts';
+import { seededRandom as prng } from '../../lib/core/random.ts';
 
 const seed = Number(process.env.EDGERAFT_FUZZ_SEED ?? 20240601);
 const framesTotal = 100_000;
 const lanes = 4;
 const frameBytesMax = 65_536;
-
-/** mulberry32: a small seeded PRNG, so a failing run reproduces with its seed. */
-function prng(s: number): () => number {
-  let state = s >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** The slow path (scan + cbor-x + valibot) judges, so the listener's fast path is held to it. */
 const oracle = new MessageCodec(AcceptorInboundSchema, {

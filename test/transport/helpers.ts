@@ -9,6 +9,7 @@ import { HelloSchema, protocolVersion } from '../../lib/transport/handshake.ts';
 import type { TransportLogger } from '../../lib/transport/options.ts';
 import { TcpTransport } from '../../lib/transport/tcp.ts';
 import type { TransportOptionsInput } from '../../lib/transport/options.ts';
+import { seededRandom } from '../../lib/core/random.ts';
 
 export const cluster = 'test-cluster';
 
@@ -138,14 +139,5 @@ export function normalize(value: unknown): unknown {
   return value;
 }
 
-/** mulberry32: a small seeded PRNG, so a failing randomized test reproduces with its seed. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** A seeded generator, so a failing randomized test reproduces with its seed. */
+export const prng = seededRandom;
