@@ -41,6 +41,7 @@ import { decodeEntry, decodeRecord, encodeEntry, encodeRecord } from './codec.ts
 import { parseOptions } from '../core/validate.ts';
 import { snapshotChunkBytesMaxDefault, SnapshotStore } from './snapshot-store.ts';
 import { TermRuns, termRunsMaxDefault } from './term-runs.ts';
+import { commitDurably } from './commit.ts';
 
 /** Default LMDB map size: address space only, the file grows as needed (lmdb also grows the map). */
 export const mapSizeBytesDefault = 16 * 1024 ** 3;
@@ -268,24 +269,13 @@ export class LmdbStorage implements Storage {
     if (this.#closed) throw new ShutdownError('the storage is closed');
   }
 
-  /** Run `body` as one transaction and wait for its sync; a failure makes the storage failed. */
+  /** Commit `body` durably; a failure makes this store failed for good. */
   async #commit(what: string, body: () => void): Promise<void> {
     try {
-      const committed = this.#root.transaction(body);
-      // Take the flush promise now, synchronously: it is the one of the commit that the
-      // transaction just joined (lmdb's `flushed` looks up the current batch when `then` runs).
-      const flushed = new Promise((resolve, reject) => this.#root.flushed.then(resolve, reject));
-      await Promise.all([committed, flushed]);
+      await commitDurably(this.#root, what, body);
     } catch (error) {
-      // lmdb attaches a second rejected promise with the I/O error; observe it so it is not unhandled.
-      const commitError = (error as { commitError?: Promise<unknown> }).commitError;
-      if (commitError instanceof Promise) commitError.catch(() => {});
-      const cause = await (commitError ?? Promise.resolve(error)).catch((e: unknown) => e);
-      this.#failure = new StorageError(
-        `${what} failed: ${(cause as Error)?.message ?? String(cause)}`,
-        { cause },
-      );
-      throw this.#failure;
+      this.#failure = error as StorageError;
+      throw error;
     }
   }
 

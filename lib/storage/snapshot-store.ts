@@ -23,6 +23,7 @@ import * as v from 'valibot';
 import { assert, ShutdownError, StorageError } from '../core/errors.ts';
 import { NaturalSchema } from '../core/messages.ts';
 import { decodeRecord, encodeRecord } from './codec.ts';
+import { commitDurably } from './commit.ts';
 
 /** Default size of a stored snapshot chunk: 1 MiB, small next to the map, large per transaction. */
 export const snapshotChunkBytesMaxDefault = 1024 ** 2;
@@ -110,21 +111,13 @@ export class SnapshotStore {
     return this.#info === null ? null : { ...this.#info };
   }
 
+  /** Commit `body` durably; a failure makes this store failed for good. */
   async #commit(what: string, body: () => void): Promise<void> {
     try {
-      const committed = this.#root.transaction(body);
-      // Take the flush promise now, synchronously: it is the one of the commit that the
-      // transaction just joined (lmdb's `flushed` looks up the current batch when `then` runs).
-      const flushed = new Promise((resolve, reject) => this.#root.flushed.then(resolve, reject));
-      await Promise.all([committed, flushed]);
+      await commitDurably(this.#root, what, body);
     } catch (error) {
-      const commitError = (error as { commitError?: Promise<unknown> }).commitError;
-      if (commitError instanceof Promise) commitError.catch(() => {});
-      this.#failure = new StorageError(
-        `${what} failed: ${(error as Error)?.message ?? String(error)}`,
-        { cause: error },
-      );
-      throw this.#failure;
+      this.#failure = error as StorageError;
+      throw error;
     }
   }
 
