@@ -22,4 +22,10 @@ for (const name of missing) {
   lock.packages[`node_modules/${name}`] = entry;
   console.log(`recorded ${name}@${version} (${os}/${cpu}) for ${parent[0]}`);
 }
+// Keep npm's order (the root, then paths sorted), so a later `npm install` leaves the file alone.
+const sorted = { '': lock.packages[''] };
+for (const key of Object.keys(lock.packages).filter((k) => k !== '').sort((a, b) => a.localeCompare(b, 'en'))) {
+  sorted[key] = lock.packages[key];
+}
+lock.packages = sorted;
 fs.writeFileSync('package-lock.json', `${JSON.stringify(lock, null, 2)}\n`);
