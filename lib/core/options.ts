@@ -64,6 +64,12 @@ const OptionsSchema = v.strictObject({
     v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(10_000_000)),
     0,
   ),
+  /**
+   * Ticks a member may stay in snapshot state (the driver sending it a snapshot) before the leader
+   * probes it again: the answer to an installed snapshot may have been lost. A transfer still
+   * under way resumes from the follower's offset, so size this to a few election timeouts.
+   */
+  snapshotSendTicksMax: v.optional(positiveInt(100_000_000), 100),
   /** The index the state machine has applied at start (its snapshot's index). */
   appliedIndex: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 0),
   /** Randomness for election timeouts (inject a seeded generator for deterministic runs). */

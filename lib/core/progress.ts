@@ -32,6 +32,8 @@ export class Progress {
   probeSent = false;
   /** In snapshot state: the index of the snapshot being sent. */
   pendingSnapshotIndex = 0;
+  /** In snapshot state: the leader's tick count when it entered it. */
+  snapshotSinceTick = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
   /** The tick at which the newest heartbeat round this member answered was sent (for leases). */
@@ -77,9 +79,10 @@ export class Progress {
     this.inflights.reset();
   }
 
-  becomeSnapshot(snapshotIndex: number): void {
+  becomeSnapshot(snapshotIndex: number, nowTick: number): void {
     this.state = 'snapshot';
     this.pendingSnapshotIndex = snapshotIndex;
+    this.snapshotSinceTick = nowTick;
     this.probeSent = false;
     this.inflights.reset();
   }

@@ -40,8 +40,11 @@ export class RaftLog {
     this.#unstableOffset = storage.lastIndex() + 1;
     this.#persistingTo = this.#unstableOffset;
     const hard = storage.hardState();
-    const snapshotIndex = storage.firstIndex() - 1;
-    this.committedIndex = Math.max(hard.commitIndex, snapshotIndex);
+    // Everything up to the compaction point, and up to the latest snapshot, was committed; the
+    // durable commit index may be older (it is written only alongside other writes).
+    // What the state machine applied was committed too.
+    const snapshotIndex = Math.max(storage.firstIndex() - 1, storage.snapshotMeta()?.index ?? 0);
+    this.committedIndex = Math.max(hard.commitIndex, snapshotIndex, appliedIndex);
     assert(
       this.committedIndex <= storage.lastIndex(),
       `Stored commit index ${this.committedIndex} is past the last index ${storage.lastIndex()}`,

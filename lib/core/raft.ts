@@ -606,6 +606,15 @@ export class Raft {
       this.#heartbeatElapsed = 0;
       this.#broadcastHeartbeat();
     }
+    for (const [id, pr] of this.#progress) {
+      if (
+        pr.state === 'snapshot' &&
+        this.#tickCount - pr.snapshotSinceTick > this.#o.snapshotSendTicksMax
+      ) {
+        pr.becomeProbe(); // its answer may have been lost: ask where it stands
+        this.#sendAppend(id, true);
+      }
+    }
   }
 
   #resetRandomizedElectionTicks(): void {
@@ -1000,7 +1009,7 @@ export class Raft {
       snapshotTimeMs: meta.timeMs,
       members: meta.members,
     }, false);
-    pr.becomeSnapshot(meta.index);
+    pr.becomeSnapshot(meta.index, this.#tickCount);
     return false;
   }
 

@@ -167,16 +167,29 @@ export class RaftServer {
       },
     );
     try {
+      // Rebuild the state machine from the newest snapshot data. The data is written before its
+      // metadata, so after a crash between the two the data is the newer one (and the only one
+      // kept); its log time then comes from its entry, which compaction has not reached.
       const snapshot = storage.snapshotMeta();
       const data = storage.snapshots.info();
       let appliedIndex = 0;
-      if (snapshot !== null && data !== null && data.index === snapshot.index) {
-        await executor.restore({
-          index: snapshot.index,
-          term: snapshot.term,
-          timeMs: snapshot.timeMs,
-        }, storage.snapshots.read());
-        appliedIndex = snapshot.index;
+      if (snapshot !== null && (data === null || data.index < snapshot.index)) {
+        throw new StorageError(
+          `Snapshot data missing: metadata at index ${snapshot.index}, data at ${
+            data?.index ?? 'none'
+          }`,
+        );
+      }
+      if (data !== null) {
+        const timeMs = snapshot !== null && snapshot.index === data.index
+          ? snapshot.timeMs
+          : storage.entries(data.index, data.index + 1, Infinity)[0]?.timeMs ?? snapshot?.timeMs ??
+            0;
+        await executor.restore(
+          { index: data.index, term: data.term, timeMs },
+          storage.snapshots.read(),
+        );
+        appliedIndex = data.index;
       }
       const fresh = storage.lastIndex() === 0 && storage.hardState().term === 0;
       const raft = new Raft(storage, {
@@ -627,15 +640,21 @@ export class RaftServer {
   /** A complete snapshot arrived from the leader: restore the state machine, then tell the core. */
   async #installSnapshot(meta: SnapshotMeta, chunks: Uint8Array[]): Promise<void> {
     await this.#applyChain;
-    if (meta.index <= this.#executor.lastAppliedIndex || meta.index <= this.#raft.commitIndex) {
-      return;
+    // When we already hold what it covers, the core is still told: it answers the leader, which
+    // then leaves snapshot state for this member.
+    const covered = meta.index <= this.#executor.lastAppliedIndex ||
+      meta.index <= this.#raft.commitIndex;
+    if (!covered) {
+      await this.#storage.snapshots.write(meta.index, meta.term, chunks);
+      await this.#executor.restore(
+        { index: meta.index, term: meta.term, timeMs: meta.timeMs },
+        this.#storage.snapshots.read(),
+      );
+      this.#snapshotIndex = meta.index;
+      this.#snapshotsInstalled++;
+      this.#events.emit({ type: 'snapshotInstalled', index: meta.index, term: meta.term });
+      this.#log.info(`snapshot installed at index ${meta.index}`);
     }
-    await this.#storage.snapshots.write(meta.index, meta.term, chunks);
-    await this.#executor.restore(
-      { index: meta.index, term: meta.term, timeMs: meta.timeMs },
-      this.#storage.snapshots.read(),
-    );
-    this.#snapshotIndex = meta.index;
     const leader = this.#raft.leaderId;
     if (leader === null) return;
     this.#raft.step({
@@ -648,9 +667,6 @@ export class RaftServer {
       snapshotTimeMs: meta.timeMs,
       members: meta.members,
     });
-    this.#snapshotsInstalled++;
-    this.#events.emit({ type: 'snapshotInstalled', index: meta.index, term: meta.term });
-    this.#log.info(`snapshot installed at index ${meta.index}`);
     this.#schedulePump();
   }
 

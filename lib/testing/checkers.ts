@@ -124,13 +124,17 @@ export class SafetyChecker {
     this.#lastCommit.set(id, commitIndex);
   }
 
-  /** Leader completeness: a new leader's log holds every entry applied anywhere so far. */
+  /**
+   * Leader completeness: a new leader's log holds every entry applied anywhere so far. Entries it
+   * compacted into a snapshot (below `firstIndex`) were committed, so they are not looked up.
+   */
   checkLeaderCompleteness(
     id: string,
     term: number,
     termAt: (index: number) => number | undefined,
+    firstIndex = 1,
   ): void {
-    for (let i = 0; i < this.#committedTerms.length; i++) {
+    for (let i = Math.max(0, firstIndex - 1); i < this.#committedTerms.length; i++) {
       const t = this.#committedTerms[i];
       if (t === undefined) continue;
       const mine = termAt(i + 1);
@@ -141,6 +145,22 @@ export class SafetyChecker {
           } (term ${t})`,
         );
       }
+    }
+  }
+
+  /**
+   * A member installs a snapshot up to (`index`, `term`): that entry must be one some member
+   * applied (a snapshot holds only committed state).
+   */
+  observeSnapshot(id: string, index: number, term: number): void {
+    const known = this.#committedTerms[index - 1];
+    if (known === undefined) {
+      throw new SafetyViolation(`${id} installs a snapshot at ${index}, which nobody applied`);
+    }
+    if (known !== term) {
+      throw new SafetyViolation(
+        `${id} installs a snapshot at ${index} of term ${term}; the applied entry has term ${known}`,
+      );
     }
   }
 

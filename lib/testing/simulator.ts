@@ -69,6 +69,9 @@ type SimMember = {
   incarnation: number;
   random: RandomSource;
   wasLeaderInTerm: number;
+  /** The last index its (simulated) state machine applied, and its latest snapshot's index. */
+  appliedIndex: number;
+  snapshotIndex: number;
 };
 
 type Event =
@@ -79,6 +82,7 @@ type Event =
   | { kind: 'fault' }
   | { kind: 'restart'; id: string }
   | { kind: 'crash'; id: string; incarnation: number }
+  | { kind: 'snapshotFailed'; from: string; to: string; incarnation: number }
   | { kind: 'heal' };
 
 type Scheduled = { at: number; seq: number; event: Event };
@@ -110,6 +114,9 @@ export class Simulation {
   /** Per-seed replication limits: some seeds send one entry per message, some many. */
   readonly #messageBytesMax: number;
   readonly #inflightMessagesMax: number;
+  /** Per-seed: snapshot after this many applied entries (0: never), keeping this many below it. */
+  readonly #snapshotEntries: number;
+  readonly #compactionTrailingEntries: number;
   /** Per-seed: ready batches a member may have being written at once (1, or pipelined). */
   readonly #writePipelineDepth: number;
   /** Per-seed client pace: the longest pause between proposals, in virtual milliseconds. */
@@ -162,6 +169,8 @@ export class Simulation {
     this.#inflightMessagesMax = [1, 4, 64][randomInt(r, 0, 3)]!;
     this.#clientPauseMsMax = [25, 120][randomInt(r, 0, 2)]!;
     this.#writePipelineDepth = [1, 3][randomInt(r, 0, 2)]!;
+    this.#snapshotEntries = this.#random() < 0.5 ? 0 : randomInt(r, 10, 60);
+    this.#compactionTrailingEntries = randomInt(r, 0, 8);
     this.#net = new SimNetwork(seededRandom(randomInt(r, 1, 2 ** 31)), faults);
     const members: Member[] = [];
     for (let i = 0; i < this.#o.memberCount; i++) members.push({ id: `n${i + 1}`, type: 'ACTIVE' });
@@ -175,6 +184,8 @@ export class Simulation {
         incarnation: 0,
         random: seededRandom(randomInt(r, 1, 2 ** 31)),
         wasLeaderInTerm: 0,
+        appliedIndex: 0,
+        snapshotIndex: 0,
       };
       this.#members.set(m.id, member);
       this.#start(member);
@@ -225,7 +236,10 @@ export class Simulation {
     switch (event.kind) {
       case 'deliver': {
         const m = this.#members.get(event.message.to);
-        if (m === undefined || m.raft === null) return;
+        if (m === undefined || m.raft === null) {
+          if (event.message.type === 'snapshot') this.#snapshotLost(event.message);
+          return;
+        }
         this.#log(event.message);
         m.raft.step(event.message);
         this.#drain(m);
@@ -271,6 +285,13 @@ export class Simulation {
         }
         return;
       }
+      case 'snapshotFailed': {
+        const m = this.#members.get(event.from)!;
+        if (m.raft === null || m.incarnation !== event.incarnation) return;
+        m.raft.reportSnapshotFailed(event.to);
+        this.#drain(m);
+        return;
+      }
       case 'heal':
         this.#healed = true;
         this.#net.heal();
@@ -292,10 +313,15 @@ export class Simulation {
       messageBytesMax: this.#messageBytesMax,
       inflightMessagesMax: this.#inflightMessagesMax,
       inflightBytesMax: 1 << 20,
+      snapshotSendTicksMax: 3 * this.#o.electionTicks,
+      appliedIndex: m.storage.snapshotMeta()?.index ?? 0,
       unsafeFaults: this.#o.unsafeFaults,
     });
     m.wasLeaderInTerm = 0;
-    this.#checker.resetApplied(m.id, 0);
+    // The state machine is rebuilt from the snapshot (if any), then from the log.
+    m.snapshotIndex = m.storage.snapshotMeta()?.index ?? 0;
+    m.appliedIndex = m.snapshotIndex;
+    this.#checker.resetApplied(m.id, m.snapshotIndex);
     this.#checker.resetCommit(m.id, m.storage.hardState().commitIndex);
     this.#schedule(randomInt(this.#random, 1, this.#o.tickMs + 1), {
       kind: 'tick',
@@ -321,6 +347,15 @@ export class Simulation {
     while (m.raft !== null && m.writing.length < this.#writePipelineDepth && m.raft.hasReady()) {
       const rd = m.raft.ready();
       for (const msg of rd.messages) this.#send(msg);
+      if (rd.snapshot !== null) {
+        // A snapshot from the leader replaces the state machine (the transfer itself is modelled
+        // as the one `snapshot` message).
+        this.#checker.observeSnapshot(m.id, rd.snapshot.index, rd.snapshot.term);
+        this.#checker.resetApplied(m.id, rd.snapshot.index);
+        m.appliedIndex = rd.snapshot.index;
+        m.snapshotIndex = rd.snapshot.index;
+        this.#log(`${m.id} installs snapshot ${rd.snapshot.index}/${rd.snapshot.term}`);
+      }
       for (const e of rd.committed) this.#apply(m, e);
       for (const r of rd.readStates) this.#readDone(m, r.requestId, r.index);
       for (const id of rd.readsFailed) this.#reads.delete(id);
@@ -361,14 +396,29 @@ export class Simulation {
   }
 
   #send(msg: RaftMessage): void {
-    for (const delay of this.#net.deliveryDelays(msg.from, msg.to)) {
-      this.#schedule(delay, { kind: 'deliver', message: msg });
-    }
+    const delays = this.#net.deliveryDelays(msg.from, msg.to);
+    for (const delay of delays) this.#schedule(delay, { kind: 'deliver', message: msg });
+    if (msg.type === 'snapshot' && delays.length === 0) this.#snapshotLost(msg);
+  }
+
+  /** A snapshot transfer failed: the sender's driver notices (after a while) and tells its core. */
+  #snapshotLost(msg: RaftMessage): void {
+    const sender = this.#members.get(msg.from)!;
+    this.#schedule(randomInt(this.#random, 20, 200), {
+      kind: 'snapshotFailed',
+      from: msg.from,
+      to: msg.to,
+      incarnation: sender.incarnation,
+    });
   }
 
   #apply(m: SimMember, e: Entry): void {
     this.#checker.observeApplied(m.id, e);
     this.#stats.applied++;
+    m.appliedIndex = e.index;
+    if (this.#snapshotEntries > 0 && e.index - m.snapshotIndex >= this.#snapshotEntries) {
+      this.#takeSnapshot(m, e);
+    }
     const p = this.#pending.get(e.index);
     if (p !== undefined && p.leader === m.id) {
       this.#pending.delete(e.index);
@@ -379,6 +429,19 @@ export class Simulation {
         if (e.index > this.#ackedIndexMax) this.#ackedIndexMax = e.index;
       }
     }
+  }
+
+  /** Snapshot the (simulated) state machine at `e` and compact the log below it. */
+  #takeSnapshot(m: SimMember, e: Entry): void {
+    const configs = m.storage.configurations().filter((c) => c.index <= e.index);
+    const members = configs[configs.length - 1]?.members ?? [];
+    void m.storage.write({ snapshot: { index: e.index, term: e.term, timeMs: e.timeMs, members } });
+    const compactTo = e.index - this.#compactionTrailingEntries;
+    if (compactTo >= m.storage.firstIndex()) void m.storage.compact(compactTo);
+    if (m.storage.snapshotMeta()?.index !== e.index) {
+      throw new SafetyViolation(`Snapshot of ${m.id} at ${e.index} failed`);
+    }
+    m.snapshotIndex = e.index;
   }
 
   #readDone(m: SimMember, requestId: number, index: number): void {
@@ -490,7 +553,12 @@ export class Simulation {
           m.wasLeaderInTerm = raft.term;
           this.#stats.elections++;
           this.#log(`${m.id} leader of term ${raft.term}`);
-          this.#checker.checkLeaderCompleteness(m.id, raft.term, (i) => raft.termAt(i));
+          this.#checker.checkLeaderCompleteness(
+            m.id,
+            raft.term,
+            (i) => raft.termAt(i),
+            raft.status().firstIndex,
+          );
           if (this.#crashNextLeader) {
             this.#crashNextLeader = false;
             this.#schedule(this.#random() * 30, {
