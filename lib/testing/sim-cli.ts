@@ -22,7 +22,7 @@
  */
 import process from 'node:process';
 import type { UnsafeFaults } from '../core/options.ts';
-import { runSimulation, type SimulationResult } from './simulator.ts';
+import { emptyStats, runSimulation, type SimulationResult } from './simulator.ts';
 
 /** The unsafe variants of the core that `--unsafe` selects (see `UnsafeFaults`). */
 const unsafeFaultNames = [
@@ -167,15 +167,7 @@ function runSeed(seed: number, o: CliOptions, traceLinesMax: number): Simulation
       ok: false,
       failure: `Exception: ${detail}`,
       trace: e instanceof Error && e.stack !== undefined ? e.stack.split('\n').slice(1, 8) : [],
-      stats: {
-        virtualMs: 0,
-        events: 0,
-        elections: 0,
-        acknowledged: 0,
-        applied: 0,
-        crashes: 0,
-        partitions: 0,
-      },
+      stats: emptyStats(),
     };
   }
 }

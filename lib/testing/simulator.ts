@@ -91,6 +91,19 @@ function before(a: Scheduled, b: Scheduled): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
+/** The statistics of a run that has not started (all zero). */
+export function emptyStats(): SimulationResult['stats'] {
+  return {
+    virtualMs: 0,
+    events: 0,
+    elections: 0,
+    acknowledged: 0,
+    applied: 0,
+    crashes: 0,
+    partitions: 0,
+  };
+}
+
 /** Run one seeded simulation to the end. Never throws for a protocol failure: it reports it. */
 export function runSimulation(options: SimulationOptions): SimulationResult {
   return new Simulation(options).run();
@@ -133,15 +146,7 @@ export class Simulation {
   #ackedAfterHeal = 0;
   #reads = new Map<number, number>();
   #readCounter = 0;
-  #stats = {
-    virtualMs: 0,
-    events: 0,
-    elections: 0,
-    acknowledged: 0,
-    applied: 0,
-    crashes: 0,
-    partitions: 0,
-  };
+  #stats = emptyStats();
 
   constructor(options: SimulationOptions) {
     this.seed = options.seed;

@@ -15,6 +15,16 @@ import { LmdbStorage } from '../../lib/storage/lmdb.ts';
 
 const quiet = { info: () => {}, warn: () => {}, debug: () => {} };
 
+/** A one-member cluster's member on free loopback ports. */
+async function loneMember(): Promise<Member> {
+  return {
+    id: 'a',
+    type: 'ACTIVE',
+    address: `127.0.0.1:${await freePort()}`,
+    clientAddress: `127.0.0.1:${await freePort()}`,
+  };
+}
+
 async function startSingle(dataDir: string, member: Member): Promise<RaftServer> {
   const server = await RaftServer.start({
     id: member.id,
@@ -39,12 +49,7 @@ async function startSingle(dataDir: string, member: Member): Promise<RaftServer>
 test('a restart restores from snapshot data written just before a crash', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'edgeraft-recovery-'));
   try {
-    const member: Member = {
-      id: 'a',
-      type: 'ACTIVE',
-      address: `127.0.0.1:${await freePort()}`,
-      clientAddress: `127.0.0.1:${await freePort()}`,
-    };
+    const member = await loneMember();
     let server = await startSingle(dir, member);
     for (let i = 0; i < 60; i++) await server.propose({ op: 'put', key: `k${i}`, value: `v${i}` });
     await server.stop();
@@ -83,12 +88,7 @@ test('a restart restores from snapshot data written just before a crash', async 
 test('a restart refuses snapshot metadata whose data is missing', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'edgeraft-recovery-'));
   try {
-    const member: Member = {
-      id: 'a',
-      type: 'ACTIVE',
-      address: `127.0.0.1:${await freePort()}`,
-      clientAddress: `127.0.0.1:${await freePort()}`,
-    };
+    const member = await loneMember();
     const server = await startSingle(dir, member);
     for (let i = 0; i < 20; i++) await server.propose({ op: 'put', key: `k${i}`, value: 'v' });
     await server.stop();
