@@ -104,6 +104,8 @@ type Outstanding = {
  * `requestTimeoutMs`): its answer tells "refused" (retryable) from "outcome unknown" (TIMEOUT).
  */
 export const refusedAttemptGraceMsMax = 1_000;
+/** ...and at least this much, however short `requestTimeoutMs` is. */
+export const refusedAttemptGraceMsMin = 100;
 
 /** See the module comment. Create with `RaftClient.connect`. */
 export class RaftClient {
@@ -230,7 +232,10 @@ export class RaftClient {
       o.inGrace = true;
       o.timer = setTimeout(
         () => this.#expire(o),
-        Math.min(this.#o.requestTimeoutMs, refusedAttemptGraceMsMax),
+        Math.min(
+          Math.max(this.#o.requestTimeoutMs, refusedAttemptGraceMsMin),
+          refusedAttemptGraceMsMax,
+        ),
       );
       return;
     }

@@ -103,7 +103,7 @@ test('NO_LEADER until the deadline is a retryable error, and the command is not 
     const lone = await startNode(nodes[0]!, nodes);
     const client = await RaftClient.connect({
       servers: [nodes[0]!.member.clientAddress!],
-      requestTimeoutMs: 400,
+      requestTimeoutMs: 1000, // well above one round trip even on a loaded machine
       retryDelayMs: 20,
     });
     try {
@@ -126,19 +126,19 @@ test('NO_LEADER until the deadline is a retryable error, and the command is not 
   }
 });
 
-// The same with a retry almost always in flight at the deadline (1 ms retry delay, 30 ms
-// deadline, 20 times): the answer to that last attempt decides, so it is still NO_LEADER.
+// The same with a retry almost always in flight at the deadline (1 ms retry delay, 500 ms
+// deadline, well above one round trip, 6 times): that last attempt's answer decides: NO_LEADER.
 test('NO_LEADER is reported even when a retry is in flight at the deadline', async () => {
   const nodes = await members(3);
   try {
     await startNode(nodes[0]!, nodes);
     const client = await RaftClient.connect({
       servers: [nodes[0]!.member.clientAddress!],
-      requestTimeoutMs: 30,
+      requestTimeoutMs: 500,
       retryDelayMs: 1,
     });
     try {
-      for (let i = 0; i < 20; i++) {
+      for (let i = 0; i < 6; i++) {
         const error = await client.command({ op: 'put', key: `k${i}`, value: 'v' }).then(
           () => null,
           (e: unknown) => e,
