@@ -35,7 +35,7 @@ export type {
 } from './lib/server/options.ts';
 export type { ServerEvent } from './lib/server/events.ts';
 export { ClientError, RaftClient, type RaftClientOptions } from './lib/client/client.ts';
-export { type ClientErrorCode, type Consistency, retryableCodes } from './lib/client/protocol.ts';
+export { type ClientErrorCode, type Consistency, retryableCodes } from './lib/base/client-protocol.ts';
 
 // Errors: a closed set, each with a code and whether retrying is safe.
 export {
@@ -50,8 +50,8 @@ export {
   ShutdownError,
   StorageError,
   TimeoutError,
-} from './lib/core/errors.ts';
-export { ApplicationError, QueryError } from './lib/state/errors.ts';
+} from './lib/base/errors.ts';
+export { ApplicationError, QueryError } from './lib/base/errors.ts';
 
 // The state-machine API and the built-in key-value machine.
 export type { Commit, StateMachine } from './lib/state/state-machine.ts';
@@ -88,8 +88,8 @@ export {
   type StateChange,
 } from './lib/core/raft.ts';
 export type { RaftOptions, RaftOptionsInput } from './lib/core/options.ts';
-export type { LogReader } from './lib/core/log-reader.ts';
-export * from './lib/core/messages.ts';
+export type { LogReader } from './lib/base/log-reader.ts';
+export * from './lib/base/messages.ts';
 
 // Storage.
 export type { Storage, WriteBatch } from './lib/storage/storage.ts';

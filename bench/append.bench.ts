@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { open } from 'lmdb';
-import type { Entry } from '../lib/core/messages.ts';
+import type { Entry } from '../lib/base/messages.ts';
 import { encodeEntry } from '../lib/storage/codec.ts';
 import { LmdbStorage } from '../lib/storage/lmdb.ts';
 import { currentRuntime } from '../test/support/child.ts';

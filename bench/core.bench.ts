@@ -16,8 +16,8 @@
  * human line on stderr and one `ROW {...}` line on stdout (see bench/support/rows.ts).
  */
 import process from 'node:process';
-import { CompactedError } from '../lib/core/errors.ts';
-import type { LogReader } from '../lib/core/log-reader.ts';
+import { CompactedError } from '../lib/base/errors.ts';
+import type { LogReader } from '../lib/base/log-reader.ts';
 import {
   type Configuration,
   type Entry,
@@ -26,7 +26,7 @@ import {
   type Member,
   type RaftMessage,
   type SnapshotMeta,
-} from '../lib/core/messages.ts';
+} from '../lib/base/messages.ts';
 import { Raft, type Ready } from '../lib/core/raft.ts';
 import { seededRandom } from '../lib/core/random.ts';
 import { MemoryStorage } from '../lib/storage/memory.ts';

@@ -20,7 +20,7 @@ import { setImmediate } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Decoder } from 'cbor-x/decode';
 import * as v from 'valibot';
-import { type AppendMessage, RaftMessageSchema } from '../lib/core/messages.ts';
+import { type AppendMessage, RaftMessageSchema } from '../lib/base/messages.ts';
 import { MessageCodec, scanCbor } from '../lib/transport/codec.ts';
 import { frameBytes, writeFrames } from '../lib/transport/frame.ts';
 import { TcpTransport } from '../lib/transport/tcp.ts';

@@ -18,7 +18,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import process from 'node:process';
-import type { RaftMessage } from '../../lib/core/messages.ts';
+import type { RaftMessage } from '../../lib/base/messages.ts';
 import { Raft } from '../../lib/core/raft.ts';
 import { RaftServer } from '../../lib/server/server.ts';
 import { StateMachineExecutor } from '../../lib/state/executor.ts';

@@ -18,7 +18,7 @@
 import * as net from 'node:net';
 import { clearTimeout, setTimeout } from 'node:timers';
 import * as v from 'valibot';
-import { parseOptions } from '../core/validate.ts';
+import { parseOptions } from '../base/validate.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import { MessageCodec } from '../transport/codec.ts';
 import { FramedConnection } from '../transport/connection.ts';
@@ -32,7 +32,7 @@ import {
   type Consistency,
   type ErrorResponse,
   retryableCodes,
-} from './protocol.ts';
+} from '../base/client-protocol.ts';
 
 /** A request failed. `retryable` says whether sending it again is safe. */
 export class ClientError extends Error {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { assert } from './errors.ts';
+import { assert } from '../base/errors.ts';
 
 /**
  * A FIFO of (last index, bytes) for messages in flight to one peer.

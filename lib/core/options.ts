@@ -4,9 +4,9 @@
  * @module
  */
 import * as v from 'valibot';
-import { MemberIdSchema } from './messages.ts';
+import { MemberIdSchema } from '../base/messages.ts';
 import type { RandomSource } from './random.ts';
-import { parseOptions } from './validate.ts';
+import { parseOptions } from '../base/validate.ts';
 
 const positiveInt = (max: number) =>
   v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(max));

@@ -8,9 +8,9 @@
  *
  * @module
  */
-import { assert, CompactedError } from './errors.ts';
-import type { LogReader } from './log-reader.ts';
-import { type Entry, entryBytes, type SnapshotMeta } from './messages.ts';
+import { assert, CompactedError } from '../base/errors.ts';
+import type { LogReader } from '../base/log-reader.ts';
+import { type Entry, entryBytes, type SnapshotMeta } from '../base/messages.ts';
 
 /**
  * The log as the core sees it.

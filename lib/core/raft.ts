@@ -30,8 +30,8 @@ import {
   LeadershipTransferError,
   NotLeaderError,
   ProposalDroppedError,
-} from './errors.ts';
-import type { LogReader } from './log-reader.ts';
+} from '../base/errors.ts';
+import type { LogReader } from '../base/log-reader.ts';
 import {
   type AppendMessage,
   type AppendResponseMessage,
@@ -47,7 +47,7 @@ import {
   type SnapshotMeta,
   type VoteMessage,
   type VoteResponseMessage,
-} from './messages.ts';
+} from '../base/messages.ts';
 import { parseRaftOptions, type RaftOptions, type RaftOptionsInput } from './options.ts';
 import { Progress, type ProgressState } from './progress.ts';
 import { committedIndex, majority, tallyVotes } from './quorum.ts';

@@ -1,5 +1,5 @@
 /**
- * The server's client port: framed, validated client requests (see `lib/client/protocol.ts`),
+ * The server's client port: framed, validated client requests (see `lib/base/client-protocol.ts`),
  * answered on the same connection. A non-leader answers commands and leader reads with
  * NOT_LEADER and the leader's id and client address, or NO_LEADER when it knows none; both are
  * retryable. A bad frame closes that one connection with a logged reason.
@@ -13,8 +13,8 @@ import {
   type ClientRequest,
   ClientRequestSchema,
   type ClientResponse,
-} from '../client/protocol.ts';
-import { EdgeraftError, NotLeaderError } from '../core/errors.ts';
+} from '../base/client-protocol.ts';
+import { EdgeraftError, NotLeaderError } from '../base/errors.ts';
 import { MessageCodec } from '../transport/codec.ts';
 import { FramedConnection } from '../transport/connection.ts';
 import { controlBytesReserved } from '../transport/options.ts';

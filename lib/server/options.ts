@@ -4,8 +4,8 @@
  * @module
  */
 import * as v from 'valibot';
-import { parseOptions } from '../core/validate.ts';
-import { MemberIdSchema, MembersSchema } from '../core/messages.ts';
+import { parseOptions } from '../base/validate.ts';
+import { MemberIdSchema, MembersSchema } from '../base/messages.ts';
 import type { StateMachine } from '../state/state-machine.ts';
 import type { CommandCodec } from '../state/codec.ts';
 

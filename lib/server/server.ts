@@ -25,8 +25,8 @@
 import { mkdirSync } from 'node:fs';
 import process from 'node:process';
 import { clearInterval, clearTimeout, setImmediate, setInterval, setTimeout } from 'node:timers';
-import { NotLeaderError, ShutdownError, StorageError, TimeoutError } from '../core/errors.ts';
-import type { Configuration, Member, RaftMessage, SnapshotMeta } from '../core/messages.ts';
+import { NotLeaderError, ShutdownError, StorageError, TimeoutError } from '../base/errors.ts';
+import type { Configuration, Member, RaftMessage, SnapshotMeta } from '../base/messages.ts';
 import { Raft, type RaftStatus, type Ready, type Role } from '../core/raft.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import { type ApplyResult, StateMachineExecutor } from '../state/executor.ts';

@@ -15,7 +15,7 @@ import type {
   SnapshotChunkResponseMessage,
   SnapshotMessage,
   SnapshotMeta,
-} from '../core/messages.ts';
+} from '../base/messages.ts';
 import type { LmdbStorage } from '../storage/lmdb.ts';
 import type { ServerLogger } from './options.ts';
 

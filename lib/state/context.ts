@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { assert } from '../core/errors.ts';
+import { assert } from '../base/errors.ts';
 import { MinHeap } from './heap.ts';
 
 /** Most timers pending at once in one executor: a runaway `schedule` loop fails, not the heap. */

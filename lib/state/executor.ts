@@ -19,12 +19,12 @@ import console from 'node:console';
 import { setImmediate } from 'node:timers';
 import { performance } from 'node:perf_hooks';
 import * as v from 'valibot';
-import { parseOptions } from '../core/validate.ts';
-import { assert, ShutdownError } from '../core/errors.ts';
-import type { CommandEntry, Entry } from '../core/messages.ts';
+import { parseOptions } from '../base/validate.ts';
+import { assert, ShutdownError } from '../base/errors.ts';
+import type { CommandEntry, Entry } from '../base/messages.ts';
 import { cborCodec, type CommandCodec } from './codec.ts';
 import { type ApplyContext, LogClock } from './context.ts';
-import { ApplicationError, QueryError } from './errors.ts';
+import { ApplicationError, QueryError } from '../base/errors.ts';
 import { MinHeap } from './heap.ts';
 import type { Commit, StateMachine } from './state-machine.ts';
 

@@ -22,7 +22,7 @@
  * @module
  */
 import type { ApplyContext } from './context.ts';
-import type { ApplicationError } from './errors.ts';
+import type { ApplicationError } from '../base/errors.ts';
 
 /**
  * One committed command as the state machine sees it. `timeMs` is the log time: the leader's

@@ -11,14 +11,14 @@
  * @module
  */
 import * as v from 'valibot';
-import { assert } from '../core/errors.ts';
-import type { LogReader } from '../core/log-reader.ts';
+import { assert } from '../base/errors.ts';
+import type { LogReader } from '../base/log-reader.ts';
 import {
   type Configuration,
   type Entry,
   HardStateSchema,
   SnapshotMetaSchema,
-} from '../core/messages.ts';
+} from '../base/messages.ts';
 import type { WriteBatch } from './storage.ts';
 import { isEntry } from './codec.ts';
 

@@ -22,8 +22,8 @@
 import { Encoder } from 'cbor-x/encode';
 import { Decoder } from 'cbor-x/decode';
 import * as v from 'valibot';
-import { StorageError } from '../core/errors.ts';
-import { type Entry, EntrySchema, MemberSchema } from '../core/messages.ts';
+import { StorageError } from '../base/errors.ts';
+import { type Entry, EntrySchema, MemberSchema } from '../base/messages.ts';
 
 /**
  * cbor-x options, all spelled out: plain CBOR maps and arrays (no records, no shared structures),

@@ -4,7 +4,7 @@
  * @module
  */
 import type { RootDatabase } from 'lmdb';
-import { StorageError } from '../core/errors.ts';
+import { StorageError } from '../base/errors.ts';
 
 /**
  * Run `body` as one LMDB transaction and resolve once it is synced to disk. With lmdb's

@@ -23,7 +23,7 @@
  */
 import { type Database, open, type RootDatabase } from 'lmdb';
 import * as v from 'valibot';
-import { assert, CompactedError, ShutdownError, StorageError } from '../core/errors.ts';
+import { assert, CompactedError, ShutdownError, StorageError } from '../base/errors.ts';
 import {
   type Configuration,
   type Entry,
@@ -34,11 +34,11 @@ import {
   NaturalSchema,
   type SnapshotMeta,
   SnapshotMetaSchema,
-} from '../core/messages.ts';
+} from '../base/messages.ts';
 import type { Storage, WriteBatch } from './storage.ts';
 import { configurationAt, configurationOf, planBatch } from './batch.ts';
 import { decodeEntry, decodeRecord, encodeEntry, encodeRecord } from './codec.ts';
-import { parseOptions } from '../core/validate.ts';
+import { parseOptions } from '../base/validate.ts';
 import { snapshotChunkBytesMaxDefault, SnapshotStore } from './snapshot-store.ts';
 import { TermRuns, termRunsMaxDefault } from './term-runs.ts';
 import { commitDurably } from './commit.ts';

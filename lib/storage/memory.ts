@@ -14,14 +14,14 @@
  * ```
  * @module
  */
-import { assert, CompactedError } from '../core/errors.ts';
+import { assert, CompactedError } from '../base/errors.ts';
 import {
   type Configuration,
   type Entry,
   entryBytes,
   type HardState,
   type SnapshotMeta,
-} from '../core/messages.ts';
+} from '../base/messages.ts';
 import type { Storage, WriteBatch } from './storage.ts';
 import { configurationAt, configurationOf, planBatch } from './batch.ts';
 

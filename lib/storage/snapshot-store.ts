@@ -20,8 +20,8 @@
  */
 import type { Database, RootDatabase } from 'lmdb';
 import * as v from 'valibot';
-import { assert, ShutdownError, StorageError } from '../core/errors.ts';
-import { NaturalSchema } from '../core/messages.ts';
+import { assert, ShutdownError, StorageError } from '../base/errors.ts';
+import { NaturalSchema } from '../base/messages.ts';
 import { decodeRecord, encodeRecord } from './codec.ts';
 import { commitDurably } from './commit.ts';
 

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { LogReader } from '../core/log-reader.ts';
-import type { Entry, HardState, SnapshotMeta } from '../core/messages.ts';
+import type { LogReader } from '../base/log-reader.ts';
+import type { Entry, HardState, SnapshotMeta } from '../base/messages.ts';
 
 /**
  * The writes of one ready batch, applied as one transaction in this order: snapshot, entries,

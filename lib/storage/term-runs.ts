@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-import { assert } from '../core/errors.ts';
+import { assert } from '../base/errors.ts';
 
 /** Default bound on the number of term runs kept in memory. */
 export const termRunsMaxDefault = 1024;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Entry } from '../core/messages.ts';
+import type { Entry } from '../base/messages.ts';
 
 /** A broken safety rule: the simulator stops the run and reports it with the seed. */
 export class SafetyViolation extends Error {

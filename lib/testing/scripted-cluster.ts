@@ -13,7 +13,7 @@
  * ```
  * @module
  */
-import type { Entry, Member, RaftMessage } from '../core/messages.ts';
+import type { Entry, Member, RaftMessage } from '../base/messages.ts';
 import type { UnsafeFaults } from '../core/options.ts';
 import { Raft, type ReadState } from '../core/raft.ts';
 import { seededRandom } from '../core/random.ts';

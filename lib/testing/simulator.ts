@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import type { Entry, Member, RaftMessage } from '../core/messages.ts';
+import type { Entry, Member, RaftMessage } from '../base/messages.ts';
 import type { UnsafeFaults } from '../core/options.ts';
 import { Raft, type Ready } from '../core/raft.ts';
 import { randomInt, type RandomSource, seededRandom } from '../core/random.ts';

@@ -18,7 +18,7 @@
  *
  * @example
  * ```ts
- * import { RaftMessageSchema } from '../core/messages.ts';
+ * import { RaftMessageSchema } from '../base/messages.ts';
  * import { MessageCodec } from './codec.ts';
  * const codec = new MessageCodec(RaftMessageSchema, { nestingDepthMax: 16 });
  * const body = codec.encode({ type: 'heartbeat', from: 'a', to: 'b', term: 1, commitIndex: 0, readSeq: 0 });
@@ -29,7 +29,7 @@
 import { Decoder } from 'cbor-x/decode';
 import { Encoder } from 'cbor-x/encode';
 import * as v from 'valibot';
-import { RaftMessageSchema } from '../core/messages.ts';
+import { RaftMessageSchema } from '../base/messages.ts';
 import { AcceptorInboundSchema } from './handshake.ts';
 import { decodeRaftMessage, raftDecodeDepth } from './raft-decode.ts';
 import { encodeRaftMessage } from './raft-encode.ts';

@@ -25,7 +25,7 @@ import type { Socket } from 'node:net';
 import { Buffer } from 'node:buffer';
 import { setImmediate, setTimeout } from 'node:timers';
 import type * as v from 'valibot';
-import { assert } from '../core/errors.ts';
+import { assert } from '../base/errors.ts';
 import type { MessageCodec } from './codec.ts';
 import { frameBytes, FrameDecoder, writeFrames } from './frame.ts';
 import { controlBytesReserved, type TransportLogger } from './options.ts';

@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import { assert } from '../core/errors.ts';
+import { assert } from '../base/errors.ts';
 
 /** Bytes of the length prefix in front of every frame body. */
 export const frameHeaderBytes = 4;

@@ -12,7 +12,7 @@
  * @module
  */
 import * as v from 'valibot';
-import { MemberIdSchema, RaftMessageSchema } from '../core/messages.ts';
+import { MemberIdSchema, RaftMessageSchema } from '../base/messages.ts';
 
 /** The wire protocol version carried in `hello`; a peer with another version is refused. */
 export const protocolVersion = 1;

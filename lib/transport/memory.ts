@@ -15,8 +15,8 @@
  * @module
  */
 import { setImmediate } from 'node:timers';
-import { type RaftMessage, RaftMessageSchema } from '../core/messages.ts';
-import { assert } from '../core/errors.ts';
+import { type RaftMessage, RaftMessageSchema } from '../base/messages.ts';
+import { assert } from '../base/errors.ts';
 import { MessageCodec } from './codec.ts';
 import type { Transport, TransportCounters } from './transport.ts';
 

@@ -13,9 +13,9 @@
  */
 import process from 'node:process';
 import * as v from 'valibot';
-import { parseOptions } from '../core/validate.ts';
-import { MemberIdSchema } from '../core/messages.ts';
-import { assert } from '../core/errors.ts';
+import { parseOptions } from '../base/validate.ts';
+import { MemberIdSchema } from '../base/messages.ts';
+import { assert } from '../base/errors.ts';
 import { frameLengthMax } from './frame.ts';
 
 /** Where the transports write why they closed a connection. */

@@ -36,8 +36,8 @@ import {
   memberIdLengthMax,
   type MemberType,
   type RaftMessage,
-} from '../core/messages.ts';
-import { assert } from '../core/errors.ts';
+} from '../base/messages.ts';
+import { assert } from '../base/errors.ts';
 import {
   entryFieldKinds,
   FieldKind,

@@ -22,7 +22,7 @@
  * ```
  * @module
  */
-import { assert } from '../core/errors.ts';
+import { assert } from '../base/errors.ts';
 import { FieldKind, messageFieldKinds } from './raft-fields.ts';
 
 /** Size of each shared buffer that bodies are encoded into. */

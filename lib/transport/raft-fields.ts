@@ -13,7 +13,7 @@
  * ```
  * @module
  */
-import type { RaftMessage } from '../core/messages.ts';
+import type { RaftMessage } from '../base/messages.ts';
 
 /** What a field holds: decides how its value is written and checked. */
 export const FieldKind = {

@@ -24,7 +24,7 @@
  */
 import * as net from 'node:net';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
-import type { RaftMessage } from '../core/messages.ts';
+import type { RaftMessage } from '../base/messages.ts';
 import { MessageCodec } from './codec.ts';
 import { FramedConnection } from './connection.ts';
 import {

@@ -20,7 +20,7 @@
  * ```
  * @module
  */
-import type { RaftMessage } from '../core/messages.ts';
+import type { RaftMessage } from '../base/messages.ts';
 
 /** Counters every transport keeps; they only grow. */
 export type TransportCounters = {

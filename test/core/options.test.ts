@@ -3,7 +3,7 @@
 // named with its unit; and a limit given is a limit enforced.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ProposalDroppedError } from '../../lib/core/errors.ts';
+import { ProposalDroppedError } from '../../lib/base/errors.ts';
 import { parseRaftOptions, type RaftOptionsInput } from '../../lib/core/options.ts';
 import { Raft } from '../../lib/core/raft.ts';
 import { seededRandom } from '../../lib/core/random.ts';

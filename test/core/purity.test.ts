@@ -1,5 +1,6 @@
-// The core stays pure: no file under lib/core imports I/O modules or touches clocks, timers,
-// ambient randomness or the process; and the checker that enforces it really catches each form.
+// The core stays pure: no file under lib/core or lib/base (the vocabulary under everything) imports
+// I/O modules or touches clocks, timers, ambient randomness or the process; lib/base imports
+// nothing of ours; and the checker that enforces it really catches each form.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'uvu';
@@ -7,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { repoRoot } from '../support/child.ts';
 
 const coreDir = join(repoRoot, 'lib', 'core');
+const baseDir = join(repoRoot, 'lib', 'base');
 
 /** Packages lib/core may import besides its own relative files. */
 const allowedPackages = new Set(['valibot']);
@@ -98,8 +100,12 @@ function stripSource(source: string): { withStrings: string; codeOnly: string } 
   return { withStrings, codeOnly };
 }
 
-/** Every impurity in one core source file, as readable messages; empty when it is pure. */
-function coreImpurities(source: string): string[] {
+/**
+ * Every impurity in one core source file, as readable messages; empty when it is pure. Relative
+ * imports must start with one of `relativeAllowed` (the core may use the vocabulary in lib/base;
+ * lib/base may use only its own files).
+ */
+function coreImpurities(source: string, relativeAllowed: string[] = ['./', '../base/']): string[] {
   const { withStrings, codeOnly } = stripSource(source);
   const found: string[] = [];
   const specifiers: string[] = [];
@@ -115,8 +121,17 @@ function coreImpurities(source: string): string[] {
   for (const specifier of specifiers) {
     if (forbiddenModules.some((f) => f.test(specifier))) {
       found.push(`imports '${specifier}' (I/O modules are for the shells)`);
-    } else if (!specifier.startsWith('./') && !allowedPackages.has(specifier)) {
-      found.push(`imports '${specifier}' (only ./*.ts and ${[...allowedPackages].join(', ')})`);
+    } else if (
+      !relativeAllowed.some((prefix) =>
+        specifier.startsWith(prefix) && !specifier.slice(prefix.length).includes('..')
+      ) &&
+      !allowedPackages.has(specifier)
+    ) {
+      found.push(
+        `imports '${specifier}' (only ${relativeAllowed.join('*.ts, ')}*.ts and ${
+          [...allowedPackages].join(', ')
+        })`,
+      );
     }
   }
   if (/\bimport\s*\(\s*[^'"`\s]/.test(withStrings)) found.push('dynamic import of a computed name');
@@ -139,7 +154,7 @@ function listTs(dir: string): string[] {
 // Every file under lib/core is free of I/O imports, clocks, timers, Math.random and the process.
 test('lib/core is pure', () => {
   const files = listTs(coreDir);
-  assert.ok(files.length >= 8, `only ${files.length} files found under ${coreDir}`);
+  assert.ok(files.length >= 6, `only ${files.length} files found under ${coreDir}`);
   assert.ok(files.some((f) => f.endsWith('raft.ts')), 'raft.ts is among the files checked');
   const violations: string[] = [];
   for (const file of files) {
@@ -148,6 +163,23 @@ test('lib/core is pure', () => {
     }
   }
   assert.equal(violations, [], violations.join('\n'));
+});
+
+// lib/base is the vocabulary under everything: pure like the core, and it imports nothing of ours.
+test('lib/base is pure and imports only itself', () => {
+  const files = listTs(baseDir);
+  assert.ok(files.some((f) => f.endsWith('messages.ts')), 'messages.ts is among the files checked');
+  const violations: string[] = [];
+  for (const file of files) {
+    for (const v of coreImpurities(readFileSync(file, 'utf8'), ['./'])) {
+      violations.push(`${relative(repoRoot, file)}: ${v}`);
+    }
+  }
+  assert.equal(violations, [], violations.join('\n'));
+  assert.ok(
+    coreImpurities(`import { Raft } from '../core/raft.ts';`, ['./']).length > 0,
+    'an import of the core from lib/base is caught',
+  );
 });
 
 // The checker bites on each forbidden form, in code, and not on words in comments or strings.
@@ -163,6 +195,7 @@ test('the purity checker catches every forbidden form', () => {
     [`const m = await import(name);`, /dynamic import of a computed name/],
     [`const fs = require('fs');`, /imports 'fs'/],
     [`import { x } from '../storage/lmdb.ts';`, /imports '\.\.\/storage\/lmdb\.ts'/],
+    [`import { x } from '../base/../storage/lmdb.ts';`, /imports '\.\.\/base\/\.\.\//],
     [`const t = Date.now();`, /uses Date/],
     [`const d = new Date();`, /uses Date/],
     [`setTimeout(() => {}, 5);`, /uses setTimeout/],
@@ -186,7 +219,7 @@ test('the purity checker catches every forbidden form', () => {
   const clean = [
     `// Never call Date.now() or Math.random() here, nor import 'node:fs'`,
     `/** Like \`Math.random\`; see process docs. */\nexport type R = () => number;`,
-    `import * as v from 'valibot';\nimport { assert } from './errors.ts';`,
+    `import * as v from 'valibot';\nimport { assert } from '../base/errors.ts';`,
     `throw new RangeError('Cannot process the Date: crypto');`,
     `const s = \`term \${term}: process \${index}\`;`,
     `const updated = 1; const processed = 2; const candidate = 3;`,

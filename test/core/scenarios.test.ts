@@ -1,7 +1,7 @@
 // Scenario tests named after Raft's rules: each drives a scripted cluster step by step.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Entry, Member } from '../../lib/core/messages.ts';
+import type { Entry, Member } from '../../lib/base/messages.ts';
 import { ScriptedCluster } from '../../lib/testing/scripted-cluster.ts';
 
 const cmd = (index: number, term: number): Entry => ({

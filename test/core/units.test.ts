@@ -2,9 +2,9 @@
 // window, per-member progress, and the core's view of the log (stable storage plus unstable tail).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AssertionError, CompactedError } from '../../lib/core/errors.ts';
+import { AssertionError, CompactedError } from '../../lib/base/errors.ts';
 import { Inflights } from '../../lib/core/inflights.ts';
-import type { Entry } from '../../lib/core/messages.ts';
+import type { Entry } from '../../lib/base/messages.ts';
 import { Progress } from '../../lib/core/progress.ts';
 import { committedIndex, majority, tallyVotes } from '../../lib/core/quorum.ts';
 import { RaftLog } from '../../lib/core/raft-log.ts';

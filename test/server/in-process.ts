@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../lib/cli/processes.ts';
-import type { Member } from '../../lib/core/messages.ts';
+import type { Member } from '../../lib/base/messages.ts';
 import type { ServerLogger } from '../../lib/server/options.ts';
 import { RaftServer } from '../../lib/server/server.ts';
 import { KvStateMachine } from '../../lib/state/kv.ts';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freePort } from '../../lib/cli/processes.ts';
-import type { Member } from '../../lib/core/messages.ts';
+import type { Member } from '../../lib/base/messages.ts';
 import { RaftServer } from '../../lib/server/server.ts';
 import { cborCodec } from '../../lib/state/codec.ts';
 import { StateMachineExecutor } from '../../lib/state/executor.ts';

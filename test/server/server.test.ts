@@ -3,7 +3,7 @@
 // numbered event stream, barrier, leadership transfer, graceful stop, and snapshots installed.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { NotLeaderError, ShutdownError } from '../../lib/core/errors.ts';
+import { NotLeaderError, ShutdownError } from '../../lib/base/errors.ts';
 import type { ServerEvent } from '../../lib/server/events.ts';
 import { RaftServer } from '../../lib/server/server.ts';
 import { KvStateMachine } from '../../lib/state/kv.ts';

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Entry } from '../../lib/core/messages.ts';
+import type { Entry } from '../../lib/base/messages.ts';
 import { type ApplyContext, LogClock, type ScheduledTimer } from '../../lib/state/context.ts';
 import { StateMachineExecutor } from '../../lib/state/executor.ts';
 import type { Commit, StateMachine } from '../../lib/state/state-machine.ts';

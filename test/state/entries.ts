@@ -2,7 +2,7 @@
  * Test helpers for the state-machine layer: build log entries the way the server will hand them
  * to the executor. Not a test file (no `.test.ts`).
  */
-import type { Entry } from '../../lib/core/messages.ts';
+import type { Entry } from '../../lib/base/messages.ts';
 import { cborCodec } from '../../lib/state/codec.ts';
 
 const codec = cborCodec<unknown>();

@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AssertionError, ShutdownError } from '../../lib/core/errors.ts';
-import type { Entry } from '../../lib/core/messages.ts';
+import { AssertionError, ShutdownError } from '../../lib/base/errors.ts';
+import type { Entry } from '../../lib/base/messages.ts';
 import type { CommandCodec } from '../../lib/state/codec.ts';
-import { ApplicationError, QueryError } from '../../lib/state/errors.ts';
+import { ApplicationError, QueryError } from '../../lib/base/errors.ts';
 import { type ApplyResult, StateMachineExecutor } from '../../lib/state/executor.ts';
 import { kvCommand, kvQuery, KvStateMachine } from '../../lib/state/kv.ts';
 import type { Commit, StateMachine } from '../../lib/state/state-machine.ts';

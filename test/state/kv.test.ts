@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LogClock } from '../../lib/state/context.ts';
-import { ApplicationError, QueryError } from '../../lib/state/errors.ts';
+import { ApplicationError, QueryError } from '../../lib/base/errors.ts';
 import { StateMachineExecutor } from '../../lib/state/executor.ts';
 import {
   encodeKvCommand,

@@ -6,8 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as v from 'valibot';
 import { isNativeAccelerationEnabled } from 'cbor-x/decode';
-import { StorageError } from '../../lib/core/errors.ts';
-import { type Entry, EntrySchema } from '../../lib/core/messages.ts';
+import { StorageError } from '../../lib/base/errors.ts';
+import { type Entry, EntrySchema } from '../../lib/base/messages.ts';
 import {
   cborEncoder,
   decodeEntry,

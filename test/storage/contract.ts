@@ -4,8 +4,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AssertionError, CompactedError } from '../../lib/core/errors.ts';
-import { type Entry, entryBytes, type Member, type SnapshotMeta } from '../../lib/core/messages.ts';
+import { AssertionError, CompactedError } from '../../lib/base/errors.ts';
+import { type Entry, entryBytes, type Member, type SnapshotMeta } from '../../lib/base/messages.ts';
 import type { Storage } from '../../lib/storage/storage.ts';
 
 /** How the contract makes storages. `reopen` closes one and opens its files again (durable ones). */

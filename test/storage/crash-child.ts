@@ -6,7 +6,7 @@
  */
 import process from 'node:process';
 import { LmdbStorage } from '../../lib/storage/lmdb.ts';
-import type { Entry } from '../../lib/core/messages.ts';
+import type { Entry } from '../../lib/base/messages.ts';
 import { command } from './contract.ts';
 
 const path = process.argv[2];

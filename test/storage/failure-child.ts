@@ -4,7 +4,7 @@
  * tries once more, and prints one JSON line: what each failure was and the last index it kept.
  */
 import process from 'node:process';
-import { StorageError } from '../../lib/core/errors.ts';
+import { StorageError } from '../../lib/base/errors.ts';
 import { LmdbStorage } from '../../lib/storage/lmdb.ts';
 import { commands } from './contract.ts';
 

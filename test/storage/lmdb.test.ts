@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { open } from 'lmdb';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ShutdownError, StorageError } from '../../lib/core/errors.ts';
+import { ShutdownError, StorageError } from '../../lib/base/errors.ts';
 import { LmdbStorage } from '../../lib/storage/lmdb.ts';
 import { tsCommand } from '../support/child.ts';
 import { commands, membersA, plain, rejects } from './contract.ts';

@@ -1,7 +1,7 @@
 /** Unit tests of framing, the guarded CBOR codec and option validation. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RaftMessageSchema } from '../../lib/core/messages.ts';
+import { RaftMessageSchema } from '../../lib/base/messages.ts';
 import { MessageCodec, scanCbor } from '../../lib/transport/codec.ts';
 import { frameBytes, FrameDecoder, writeFrames } from '../../lib/transport/frame.ts';
 import { parseTransportOptions } from '../../lib/transport/options.ts';

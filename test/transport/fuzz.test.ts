@@ -4,7 +4,7 @@ import { Buffer } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Entry, RaftMessage } from '../../lib/core/messages.ts';
+import type { Entry, RaftMessage } from '../../lib/base/messages.ts';
 import { MessageCodec } from '../../lib/transport/codec.ts';
 import { frameBytes, writeFrames } from '../../lib/transport/frame.ts';
 import { AcceptorInboundSchema } from '../../lib/transport/handshake.ts';

@@ -2,7 +2,7 @@
 import * as net from 'node:net';
 import { Buffer } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AppendMessage, HeartbeatMessage } from '../../lib/core/messages.ts';
+import type { AppendMessage, HeartbeatMessage } from '../../lib/base/messages.ts';
 import { MessageCodec } from '../../lib/transport/codec.ts';
 import { frameBytes, writeFrames } from '../../lib/transport/frame.ts';
 import { HelloSchema, protocolVersion } from '../../lib/transport/handshake.ts';

@@ -1,7 +1,7 @@
 /** Unit tests of the in-memory transport used by the other unit tests. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { RaftMessage } from '../../lib/core/messages.ts';
+import type { RaftMessage } from '../../lib/base/messages.ts';
 import { MemoryNetwork } from '../../lib/transport/memory.ts';
 import { appendMessage, heartbeat, normalize, waitFor } from './helpers.ts';
 

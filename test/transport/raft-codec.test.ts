@@ -20,7 +20,7 @@ import {
   NaturalSchema,
   type RaftMessage,
   RaftMessageSchema,
-} from '../../lib/core/messages.ts';
+} from '../../lib/base/messages.ts';
 import { cborOptions, type DecodeResult, MessageCodec } from '../../lib/transport/codec.ts';
 import { AcceptorInboundSchema } from '../../lib/transport/handshake.ts';
 import { decodeRaftMessage } from '../../lib/transport/raft-decode.ts';

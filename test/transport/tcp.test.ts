@@ -4,7 +4,7 @@ import { Buffer } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { RaftMessage } from '../../lib/core/messages.ts';
+import type { RaftMessage } from '../../lib/base/messages.ts';
 import { TcpTransport } from '../../lib/transport/tcp.ts';
 import {
   appendMessage,

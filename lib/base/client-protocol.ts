@@ -14,7 +14,7 @@
  * @module
  */
 import * as v from 'valibot';
-import { BytesSchema, MemberIdSchema, NaturalSchema } from '../core/messages.ts';
+import { BytesSchema, MemberIdSchema, NaturalSchema } from './messages.ts';
 
 /** The consistency levels of a query. */
 export const ConsistencySchema = v.picklist(['linearizable', 'lease', 'sequential']);
