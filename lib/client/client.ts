@@ -18,12 +18,12 @@
 import * as net from 'node:net';
 import { clearTimeout, setTimeout } from 'node:timers';
 import * as v from 'valibot';
+import { DialAddressSchema, parseAddress } from '../base/address.ts';
 import { parseOptions } from '../base/validate.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import { MessageCodec } from '../transport/codec.ts';
 import { FramedConnection } from '../transport/connection.ts';
 import { controlBytesReserved, type TransportLogger } from '../transport/options.ts';
-import { parseAddress } from '../transport/tcp.ts';
 import {
   type ClientErrorCode,
   type ClientRequest,
@@ -48,15 +48,11 @@ export class ClientError extends Error {
   }
 }
 
-const Address = v.pipe(
-  v.string(),
-  v.regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'Expected host:port'),
-);
 const int = (min: number, max: number) =>
   v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
 const ClientOptionsSchema = v.strictObject({
   /** Client addresses (`host:port`) of some or all members. */
-  servers: v.pipe(v.array(Address), v.minLength(1), v.maxLength(1024)),
+  servers: v.pipe(v.array(DialAddressSchema), v.minLength(1), v.maxLength(1024)),
   /**
    * How long one request may take, retries included. No attempt starts after it; then the request
    * rejects with the last refusal (retryable) if every attempt was refused, or with TIMEOUT

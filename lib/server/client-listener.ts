@@ -18,7 +18,7 @@ import { EdgeraftError, NotLeaderError } from '../base/errors.ts';
 import { MessageCodec } from '../transport/codec.ts';
 import { FramedConnection } from '../transport/connection.ts';
 import { controlBytesReserved } from '../transport/options.ts';
-import { parseAddress } from '../transport/tcp.ts';
+import { formatAddress, parseAddress } from '../base/address.ts';
 import { cborCodec } from '../state/codec.ts';
 import type { ServerLogger } from './options.ts';
 
@@ -66,13 +66,13 @@ export class ClientListener {
 
   static async start(o: ListenerOptions): Promise<ClientListener> {
     const listener = new ClientListener(o);
-    const { host, port } = parseAddress(o.address.replace(/:0$/, ':1'));
+    const { host, port } = parseAddress(o.address, { portZero: true });
     await new Promise<void>((resolve, reject) => {
       listener.#server.once('error', reject);
-      listener.#server.listen(o.address.endsWith(':0') ? 0 : port, host, () => resolve());
+      listener.#server.listen(port, host, () => resolve());
     });
     const bound = listener.#server.address() as net.AddressInfo;
-    listener.#address = `${host}:${bound.port}`;
+    listener.#address = formatAddress(host, bound.port);
     return listener;
   }
 

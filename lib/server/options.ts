@@ -4,6 +4,7 @@
  * @module
  */
 import * as v from 'valibot';
+import { ListenAddressSchema } from '../base/address.ts';
 import { parseOptions } from '../base/validate.ts';
 import { MemberIdSchema, MembersSchema } from '../base/messages.ts';
 import type { StateMachine } from '../state/state-machine.ts';
@@ -18,10 +19,6 @@ export type ServerLogger = {
 
 const int = (min: number, max: number) =>
   v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
-const Address = v.pipe(
-  v.string(),
-  v.regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'Expected host:port'),
-);
 
 const ServerOptionsSchema = v.strictObject({
   /** This member's id. */
@@ -31,9 +28,9 @@ const ServerOptionsSchema = v.strictObject({
   /** Directory of this member's LMDB environment (created if missing). */
   dataDir: v.pipe(v.string(), v.minLength(1)),
   /** Peer listen address (`host:port`, port 0 picks one). */
-  peerAddress: Address,
+  peerAddress: ListenAddressSchema,
   /** Client listen address (`host:port`, port 0 picks one). */
-  clientAddress: Address,
+  clientAddress: ListenAddressSchema,
   /**
    * The founding configuration, used only when the data directory is new: every founding member
    * bootstraps with the same list. Omit it to join an existing cluster (the leader adds you).

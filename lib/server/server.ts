@@ -33,7 +33,8 @@ import { type ApplyResult, StateMachineExecutor } from '../state/executor.ts';
 import type { StateMachine } from '../state/state-machine.ts';
 import { LmdbStorage } from '../storage/lmdb.ts';
 import type { WriteBatch } from '../storage/storage.ts';
-import { parseAddress, TcpTransport } from '../transport/tcp.ts';
+import { parseAddress } from '../base/address.ts';
+import { TcpTransport } from '../transport/tcp.ts';
 import { ClientListener } from './client-listener.ts';
 import { EventLog, type ServerEvent } from './events.ts';
 import {
@@ -205,7 +206,7 @@ export class RaftServer {
       });
       // Log time 0: every founding member writes the very same entry 1.
       if (fresh && o.members !== undefined) raft.bootstrap(o.members, 0);
-      const peer = parseAddress(o.peerAddress);
+      const peer = parseAddress(o.peerAddress, { portZero: true });
       const transport = await TcpTransport.start({
         cluster: o.cluster,
         member: o.id,

@@ -24,6 +24,7 @@
  */
 import * as net from 'node:net';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
+import { formatAddress, parseAddress } from '../base/address.ts';
 import type { RaftMessage } from '../base/messages.ts';
 import { MessageCodec } from './codec.ts';
 import { FramedConnection } from './connection.ts';
@@ -56,25 +57,6 @@ type Peer = {
 };
 
 type Inbound = { sinceMs: number; member: string | null };
-
-/**
- * Split `host:port` (or `[v6]:port`). Throws `RangeError` naming the address when malformed.
- *
- * @example
- * ```ts
- * parseAddress('127.0.0.1:7000'); // { host: '127.0.0.1', port: 7000 }
- * ```
- */
-export function parseAddress(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(':');
-  const port = Number(address.slice(colon + 1));
-  let host = address.slice(0, colon);
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  if (colon <= 0 || host === '' || !Number.isSafeInteger(port) || port < 1 || port > 65_535) {
-    throw new RangeError(`Invalid peer address: ${address}, expected host:port`);
-  }
-  return { host, port };
-}
 
 /** See the module comment. Create with `TcpTransport.start`. */
 export class TcpTransport implements Transport {
@@ -137,9 +119,7 @@ export class TcpTransport implements Transport {
 
   /** `host:port` that peers can dial. */
   get address(): string {
-    return this.#options.host.includes(':')
-      ? `[${this.#options.host}]:${this.#port}`
-      : `${this.#options.host}:${this.#port}`;
+    return formatAddress(this.#options.host, this.#port);
   }
 
   /** Inbound connections currently held (handshaken or not). */
