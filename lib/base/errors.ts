@@ -1,6 +1,14 @@
 /**
- * The expected failures of the core's API: a small closed set of error classes, each with a
+ * The expected failures of the library's API: a small closed set of error classes, each with a
  * stable `code`, documented with when it happens and whether retrying is safe.
+ *
+ * What `retryable` means, everywhere in edgeraft: the request was **certainly not carried out**,
+ * so sending it again (possibly to another member) cannot apply it twice. A command that was
+ * handed to the core has an unknown outcome until it is applied: it ends in a retryable error
+ * only when it is certain it will never be applied (another entry took its index), and otherwise
+ * in `OutcomeUnknownError` or `TimeoutError`, which are not retryable (only a client session,
+ * same session and sequence, makes retrying such a command safe). Each class below says in one
+ * line why its flag is what it is.
  *
  * Broken invariants are not among them: those are bugs, and `assert` throws `AssertionError`.
  *
@@ -14,15 +22,17 @@ export type ErrorCode =
   | 'COMPACTED'
   | 'LEADERSHIP_TRANSFER'
   | 'CONFIG_CHANGE_IN_PROGRESS'
+  | 'CONFIG_CHANGE_INVALID'
   | 'SHUTDOWN'
+  | 'OUTCOME_UNKNOWN'
   | 'TIMEOUT'
   | 'STORAGE'
   | 'APPLICATION_ERROR'
   | 'QUERY_ERROR';
 
 /**
- * Base class of the library's expected errors. `retryable` says whether sending the same request
- * again (possibly elsewhere) is safe and may succeed.
+ * Base class of the library's expected errors. `retryable` is true only when the request was
+ * certainly not carried out (see the module comment).
  */
 export class EdgeraftError extends Error {
   readonly code: ErrorCode;
@@ -37,7 +47,7 @@ export class EdgeraftError extends Error {
 
 /**
  * This member is not the leader. `leaderId` is the leader it last heard from, or `null`.
- * Retryable: send the request to the leader.
+ * Retryable: the core refuses before appending anything, so nothing was proposed here.
  *
  * @example
  * ```ts
@@ -58,14 +68,18 @@ export class NotLeaderError extends EdgeraftError {
   }
 }
 
-/** The leader refused a proposal because too many bytes are uncommitted. Retryable after a pause. */
+/**
+ * A proposal or read was refused or lost for good: too many bytes uncommitted or reads pending (refused
+ * before anything was appended), or its entry was replaced by another leader's entry at the same
+ * index (so it can never be applied). Retryable: in every case it certainly was not carried out.
+ */
 export class ProposalDroppedError extends EdgeraftError {
   constructor(detail: string) {
     super('PROPOSAL_DROPPED', `Proposal dropped: ${detail}`, true);
   }
 }
 
-/** The requested entries were compacted into a snapshot. Not retryable for the same range. */
+/** The requested entries were compacted into a snapshot. Not retryable: the same range stays compacted. */
 export class CompactedError extends EdgeraftError {
   readonly index: number;
   constructor(index: number, firstIndex: number) {
@@ -74,14 +88,17 @@ export class CompactedError extends EdgeraftError {
   }
 }
 
-/** A leadership transfer is under way; proposals wait for the new leader. Retryable. */
+/** A leadership transfer is under way. Retryable: proposals are refused before anything is appended. */
 export class LeadershipTransferError extends EdgeraftError {
   constructor(target: string) {
     super('LEADERSHIP_TRANSFER', `Leadership transfer in progress: to ${target}`, true);
   }
 }
 
-/** Another configuration change is not yet committed (one change at a time). Retryable later. */
+/**
+ * Another configuration change is not yet committed (one change at a time), or the leader has
+ * not committed an entry of its term yet. Retryable: the change was refused before it was appended.
+ */
 export class ConfigChangeInProgressError extends EdgeraftError {
   constructor(index: number) {
     super(
@@ -92,21 +109,48 @@ export class ConfigChangeInProgressError extends EdgeraftError {
   }
 }
 
-/** The member is shutting down or stopped. Retryable against another member. */
+/**
+ * A configuration change that must never be made: it would leave no ACTIVE member, change more
+ * than one voter at once, or list a member twice. Not retryable: it was refused, and would be again.
+ */
+export class ConfigChangeInvalidError extends EdgeraftError {
+  constructor(detail: string) {
+    super('CONFIG_CHANGE_INVALID', `Configuration change refused: ${detail}`, false);
+  }
+}
+
+/**
+ * The member is shutting down or stopped and refused the request. Retryable: it is raised only
+ * before a request reaches the core, so nothing was proposed (in-flight proposals end in
+ * `OutcomeUnknownError` instead).
+ */
 export class ShutdownError extends EdgeraftError {
   constructor(detail = 'the member is stopping') {
     super('SHUTDOWN', `Shut down: ${detail}`, true);
   }
 }
 
-/** The operation did not finish in time; its outcome is unknown. Retry only if idempotent. */
+/**
+ * A proposal was appended to the log but this member cannot tell whether it will be applied: it
+ * stopped, its storage failed, or a snapshot covering the entry replaced its log. Not retryable:
+ * the entry may already be committed on the other members (only a session makes a retry safe).
+ */
+export class OutcomeUnknownError extends EdgeraftError {
+  readonly index: number;
+  constructor(index: number, detail: string) {
+    super('OUTCOME_UNKNOWN', `Outcome unknown for the entry at index ${index}: ${detail}`, false);
+    this.index = index;
+  }
+}
+
+/** The operation did not finish in time. Not retryable: its outcome is unknown (it may still be applied). */
 export class TimeoutError extends EdgeraftError {
   constructor(detail: string) {
     super('TIMEOUT', `Timed out: ${detail}`, false);
   }
 }
 
-/** Storage failed (disk full, I/O error); the member stops acknowledging. Not retryable here. */
+/** Storage failed (disk full, I/O error); the member stops acknowledging. Not retryable: this member is down for good. */
 export class StorageError extends EdgeraftError {
   constructor(detail: string, options?: { cause?: unknown }) {
     super('STORAGE', `Storage failed: ${detail}`, false);
@@ -151,7 +195,8 @@ export class ApplicationError extends EdgeraftError {
 
 /**
  * A query failed: the state machine's `query` threw (a malformed query, say), or too many reads
- * are already waiting for the applied index. `retryable` is true only for the second kind.
+ * are already waiting for the applied index. Retryable only for the second kind: the query was
+ * refused before it read anything, while a throwing query would throw again.
  *
  * @example
  * ```ts

@@ -251,14 +251,22 @@ export type SnapshotMeta = v.InferOutput<typeof SnapshotMetaSchema>;
 /** A configuration as the core tracks it: the members and the index of the entry that set it. */
 export type Configuration = { index: number; term: number; members: Member[] };
 
+/**
+ * What `entryBytes` counts for an entry's fixed fields (type, index, term, log time) in bytes: an
+ * upper bound of their CBOR encoding, so byte limits err on the safe side.
+ */
+export const entryHeaderBytes = 24;
+/** What `entryBytes` counts per member of a configuration entry, in bytes (id, type, addresses). */
+export const configMemberBytes = 64;
+
 /** Approximate encoded size of an entry in bytes, for the byte limits on messages and windows. */
 export function entryBytes(entry: Entry): number {
   switch (entry.type) {
     case 'command':
-      return entry.data.byteLength + 24;
+      return entry.data.byteLength + entryHeaderBytes;
     case 'config':
-      return 24 + entry.members.length * 64;
+      return entryHeaderBytes + entry.members.length * configMemberBytes;
     default:
-      return 24;
+      return entryHeaderBytes;
   }
 }

@@ -25,18 +25,40 @@ export type UnsafeFaults = {
   voteTwiceInTerm?: boolean;
   /** Grant votes without comparing logs (breaks leader completeness). */
   voteWithoutLogCheck?: boolean;
+  /** The leader counts its own entries toward a majority before they are durable. */
+  leaderCountsUndurableEntries?: boolean;
+  /** A vote (and its term) is answered before it is durable. */
+  voteBeforeDurable?: boolean;
+  /** A follower acknowledges entries before they are durable. */
+  ackBeforeDurable?: boolean;
+  /** Serve lease reads while a leadership transfer runs (the etcd-io/raft#99 bug). */
+  leaseReadDuringTransfer?: boolean;
 };
 
-const OptionsSchema = v.strictObject({
-  id: MemberIdSchema,
+/** The names of every unsafe fault, for command lines and mutation tables. */
+export const unsafeFaultNames = [
+  'commitOlderTermByCount',
+  'voteTwiceInTerm',
+  'voteWithoutLogCheck',
+  'leaderCountsUndurableEntries',
+  'voteBeforeDurable',
+  'ackBeforeDurable',
+  'leaseReadDuringTransfer',
+] as const satisfies ReadonlyArray<keyof UnsafeFaults>;
+
+/**
+ * The core's limits and timings that an operator may tune: `RaftServer.start` takes exactly these
+ * (composing this schema, so each has one name, one range and one default everywhere).
+ */
+export const RaftTunablesSchema = v.object({
   /**
    * T, in ticks: a follower that hears no leader for a random time in [T, 2T) polls for an
    * election; a leader that has not heard from a majority for T steps down. Size it to several
-   * network round trips plus a disk sync: with a 10 ms tick, 10 ticks is 100-200 ms.
+   * network round trips plus a disk sync: with a 10 ms tick, 15 ticks is 150-300 ms.
    */
-  electionTicks: v.optional(positiveInt(1_000_000), 10),
+  electionTicks: v.optional(positiveInt(1_000_000), 15),
   /** Ticks between heartbeats; must be below `electionTicks` (at most a third is sensible). */
-  heartbeatTicks: v.optional(positiveInt(1_000_000), 1),
+  heartbeatTicks: v.optional(positiveInt(1_000_000), 3),
   /** Bytes of entries in one AppendEntries message (at least one entry is always sent). */
   messageBytesMax: v.optional(positiveInt(2 ** 30), 1024 * 1024),
   /** AppendEntries messages in flight to one member before the leader waits for answers. */
@@ -52,35 +74,38 @@ const OptionsSchema = v.strictObject({
   /**
    * Ticks of a leader lease given up for clock drift: a lease read is served only until
    * `electionTicks - leaseDriftTicks` after the heartbeat round a majority answered was sent.
+   * Size it to the worst relative drift of two members' tick rates over an election timeout.
    */
   leaseDriftTicks: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 2),
-  /**
-   * Ticks after start during which this member refuses real votes (polls are still answered).
-   * A member whose storage was lost has forgotten whom it voted for; waiting two election
-   * timeouts lets any election it may have voted in end, so it cannot vote twice in one term.
-   * The server sets it when it opens an empty data directory. Default 0.
-   */
-  voteEmbargoTicks: v.optional(
-    v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(10_000_000)),
-    0,
-  ),
   /**
    * Ticks a member may stay in snapshot state (the driver sending it a snapshot) before the leader
    * probes it again: the answer to an installed snapshot may have been lost. A transfer still
    * under way resumes from the follower's offset, so size this to a few election timeouts.
    */
   snapshotSendTicksMax: v.optional(positiveInt(100_000_000), 100),
+});
+
+const OptionsSchema = v.strictObject({
+  id: MemberIdSchema,
+  ...RaftTunablesSchema.entries,
+  /**
+   * Ticks after start during which this member refuses real votes (polls are still answered).
+   * Default: `electionTicks`, on every start. A restarted voter has forgotten that it heard from
+   * a leader recently, and the leader's lease relies on voters refusing votes for an election
+   * timeout after they last heard from it; a member whose storage was lost has also forgotten
+   * whom it voted for, and the driver gives it two election timeouts, so that any election it may
+   * have voted in ends. Set 0 only in tests that script elections by hand.
+   */
+  voteEmbargoTicks: v.optional(
+    v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(10_000_000)),
+  ),
   /** The index the state machine has applied at start (its snapshot's index). */
   appliedIndex: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 0),
   /** Randomness for election timeouts (inject a seeded generator for deterministic runs). */
   random: v.function(),
   /** Test-only protocol bugs; see `UnsafeFaults`. */
   unsafeFaults: v.optional(
-    v.strictObject({
-      commitOlderTermByCount: v.optional(v.boolean()),
-      voteTwiceInTerm: v.optional(v.boolean()),
-      voteWithoutLogCheck: v.optional(v.boolean()),
-    }),
+    v.strictObject(Object.fromEntries(unsafeFaultNames.map((n) => [n, v.optional(v.boolean())]))),
   ),
 });
 
@@ -93,10 +118,13 @@ export type RaftOptionsInput =
   };
 
 /** Options after validation, with every default filled in. */
-export type RaftOptions = Omit<v.InferOutput<typeof OptionsSchema>, 'random' | 'unsafeFaults'> & {
-  random: RandomSource;
-  unsafeFaults: UnsafeFaults;
-};
+export type RaftOptions =
+  & Omit<v.InferOutput<typeof OptionsSchema>, 'random' | 'unsafeFaults' | 'voteEmbargoTicks'>
+  & {
+    voteEmbargoTicks: number;
+    random: RandomSource;
+    unsafeFaults: UnsafeFaults;
+  };
 
 /**
  * Validate `input` once. A wrong type is a `TypeError`, a value out of range a `RangeError`;
@@ -109,20 +137,36 @@ export type RaftOptions = Omit<v.InferOutput<typeof OptionsSchema>, 'random' | '
  */
 export function parseRaftOptions(input: RaftOptionsInput): RaftOptions {
   const o = parseOptions(OptionsSchema, input, 'Raft');
+  checkRaftTunables(o, 'Raft');
+  return {
+    ...o,
+    voteEmbargoTicks: o.voteEmbargoTicks ?? o.electionTicks,
+    random: input.random,
+    unsafeFaults: input.unsafeFaults ?? {},
+  };
+}
+
+/** The tunables after defaults. */
+export type RaftTunables = v.InferOutput<typeof RaftTunablesSchema>;
+
+/**
+ * Check the relationships between tunables (each alone was validated by its schema). Throws
+ * `RangeError` naming the option; `where` says whose option it is.
+ */
+export function checkRaftTunables(o: RaftTunables, where: string): void {
   if (o.heartbeatTicks >= o.electionTicks) {
     throw new RangeError(
-      `Invalid Raft option heartbeatTicks: ${o.heartbeatTicks} must be below electionTicks ${o.electionTicks}`,
+      `Invalid option heartbeatTicks for ${where}: ${o.heartbeatTicks} must be below electionTicks ${o.electionTicks}`,
     );
   }
   if (o.inflightBytesMax < o.messageBytesMax) {
     throw new RangeError(
-      `Invalid Raft option inflightBytesMax: ${o.inflightBytesMax} must be at least messageBytesMax ${o.messageBytesMax}`,
+      `Invalid option inflightBytesMax for ${where}: ${o.inflightBytesMax} must be at least messageBytesMax ${o.messageBytesMax}`,
     );
   }
   if (o.leaseDriftTicks >= o.electionTicks) {
     throw new RangeError(
-      `Invalid Raft option leaseDriftTicks: ${o.leaseDriftTicks} must be below electionTicks ${o.electionTicks}`,
+      `Invalid option leaseDriftTicks for ${where}: ${o.leaseDriftTicks} must be below electionTicks ${o.electionTicks}`,
     );
   }
-  return { ...o, random: input.random, unsafeFaults: input.unsafeFaults ?? {} };
 }

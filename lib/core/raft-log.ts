@@ -203,6 +203,11 @@ export class RaftLog {
     return out;
   }
 
+  /** The snapshot received from the leader and not yet durable, or `null`. */
+  pendingSnapshot(): SnapshotMeta | null {
+    return this.#pendingSnapshot;
+  }
+
   hasSnapshotToPersist(): boolean {
     return this.#pendingSnapshot !== null && !this.#pendingSnapshotHandedOut;
   }

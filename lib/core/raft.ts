@@ -29,7 +29,6 @@ import {
   ConfigChangeInProgressError,
   LeadershipTransferError,
   NotLeaderError,
-  ProposalDroppedError,
 } from '../base/errors.ts';
 import type { LogReader } from '../base/log-reader.ts';
 import {
@@ -38,21 +37,26 @@ import {
   type Configuration,
   type Entry,
   entryBytes,
+  entryHeaderBytes,
   type HardState,
   type HeartbeatResponseMessage,
   type Member,
-  MemberType,
+  MemberSchema,
   type RaftMessage,
   type SnapshotMessage,
   type SnapshotMeta,
   type VoteMessage,
   type VoteResponseMessage,
 } from '../base/messages.ts';
+import * as v from 'valibot';
 import { parseRaftOptions, type RaftOptions, type RaftOptionsInput } from './options.ts';
-import { Progress, type ProgressState } from './progress.ts';
-import { committedIndex, majority, tallyVotes } from './quorum.ts';
+import type { Progress, ProgressState } from './progress.ts';
+import { tallyVotes } from './quorum.ts';
+import { UncommittedQuota } from './quota.ts';
 import { RaftLog } from './raft-log.ts';
 import { randomInt } from './random.ts';
+import { ReadOnly, type ReadState } from './read-only.ts';
+import { Tracker } from './tracker.ts';
 
 /** The role of an ACTIVE member. Non-voting members are always followers. */
 export type Role = 'follower' | 'candidate' | 'leader';
@@ -60,8 +64,7 @@ export type Role = 'follower' | 'candidate' | 'leader';
 /** One role, term or leader transition, in the order they happened. */
 export type StateChange = { role: Role; term: number; leaderId: string | null };
 
-/** A read request that may be answered once the state machine has applied `index`. */
-export type ReadState = { requestId: number; index: number };
+export type { ReadState };
 
 /** What the driver must do next; see the module comment for the order. */
 export interface Ready {
@@ -113,11 +116,6 @@ export type RaftStatus = {
   >;
 };
 
-type PendingRead = { requestId: number; index: number; seq: number };
-
-/** How many heartbeat rounds to remember the send tick of, for leases. */
-const heartbeatRoundsRemembered = 1024;
-
 /**
  * One member's Raft state machine.
  *
@@ -141,24 +139,16 @@ export class Raft {
   #randomizedElectionTicks = 0;
   #nowMs = 0;
   #lastLogTimeMs = 0;
-  #configs: Configuration[];
-  #voters: string[] = [];
-  #targets: string[] = [];
-  #progress = new Map<string, Progress>();
+  readonly #tracker: Tracker;
+  readonly #reads: ReadOnly;
+  readonly #quota: UncommittedQuota;
   #votes = new Map<string, boolean>();
   #messages: RaftMessage[] = [];
   #messagesAfterPersist: RaftMessage[] = [];
-  #readStates: ReadState[] = [];
-  #readsFailed: number[] = [];
-  #pendingReads: PendingRead[] = [];
-  #readsAwaitingTermCommit: number[] = [];
-  #readSeq = 0;
-  #readRoundNeeded = false;
-  #roundTicks = new Map<number, number>();
   #leadTransferee: string | null = null;
-  #uncommitted: Array<{ lastIndex: number; bytes: number }> = [];
-  #uncommittedBytes = 0;
   #broadcastNeeded = false;
+  /** The global index sent with appends, recomputed once per ready (it is advisory). */
+  #globalIndex = 0;
   #lastReadyHardState: HardState;
   /** Sequence numbers of readies handed out and not yet advanced, oldest first. */
   #readiesOutstanding: number[] = [];
@@ -181,8 +171,14 @@ export class Raft {
       vote: hard.vote,
       commitIndex: this.#log.committedIndex,
     };
-    this.#configs = storage.configurations().map((c) => ({ ...c, members: [...c.members] }));
-    this.#onConfigurationChanged();
+    this.#tracker = new Tracker(
+      this.id,
+      storage.configurations(),
+      this.#o.inflightMessagesMax,
+      this.#o.inflightBytesMax,
+    );
+    this.#reads = new ReadOnly(this.#o.readsPendingMax);
+    this.#quota = new UncommittedQuota(this.#o.uncommittedBytesMax);
     const last = this.#log.lastIndex();
     if (last >= this.#log.firstIndex()) {
       this.#lastLogTimeMs = this.#log.entries(last, last + 1, 1)[0]!.timeMs;
@@ -214,8 +210,7 @@ export class Raft {
     };
     this.#log.append([entry]);
     this.#lastLogTimeMs = timeMs;
-    this.#configs.push({ index: 1, term: 1, members: entry.members });
-    this.#onConfigurationChanged();
+    this.#tracker.push({ index: 1, term: 1, members: entry.members });
     this.#log.commitTo(1);
   }
 
@@ -346,14 +341,8 @@ export class Raft {
   ): { firstIndex: number; term: number } {
     this.#assertCanPropose();
     let bytes = 0;
-    for (const c of commands) bytes += c.byteLength + 24;
-    if (
-      this.#uncommittedBytes > 0 && this.#uncommittedBytes + bytes > this.#o.uncommittedBytesMax
-    ) {
-      throw new ProposalDroppedError(
-        `${this.#uncommittedBytes} bytes uncommitted, limit ${this.#o.uncommittedBytesMax}`,
-      );
-    }
+    for (const c of commands) bytes += c.byteLength + entryHeaderBytes;
+    this.#quota.admit(bytes);
     const time = this.#stampTime(timeMs);
     const first = this.#log.lastIndex() + 1;
     const entries: Entry[] = commands.map((data, i) => ({
@@ -370,11 +359,16 @@ export class Raft {
   /**
    * Propose a new configuration (the full member list). One change at a time: throws
    * `ConfigChangeInProgressError` while the previous one is uncommitted or before the leader has
-   * committed an entry of its term.
+   * committed an entry of its term, and `ConfigChangeInvalidError` for a configuration with no
+   * ACTIVE member, with a member listed twice, or that adds or removes more than one voter.
    */
   proposeConfiguration(members: Member[], timeMs: number): { index: number; term: number } {
     this.#assertCanPropose();
-    const latest = this.#latestConfig();
+    for (const m of members) {
+      if (!v.is(MemberSchema, m)) throw new TypeError(`Invalid member: ${JSON.stringify(m)}`);
+    }
+    this.#tracker.checkChange(members);
+    const latest = this.#tracker.latest();
     if (latest !== null && latest.index > this.#log.committedIndex) {
       throw new ConfigChangeInProgressError(latest.index);
     }
@@ -399,30 +393,33 @@ export class Raft {
    */
   readIndex(requestId: number): void {
     if (this.#role !== 'leader') throw new NotLeaderError(this.#leaderId);
-    if (
-      this.#pendingReads.length + this.#readsAwaitingTermCommit.length >= this.#o.readsPendingMax
-    ) {
-      throw new ProposalDroppedError(
-        `${this.#o.readsPendingMax} reads pending, limit readsPendingMax`,
-      );
-    }
+    this.#reads.admit();
     if (this.#log.term(this.#log.committedIndex) !== this.#term) {
-      this.#readsAwaitingTermCommit.push(requestId);
+      this.#reads.awaitTermCommit(requestId);
       return;
     }
-    this.#queueRead(requestId);
+    this.#reads.queue(requestId, this.#log.committedIndex, this.#tracker, this.id);
   }
 
   /**
-   * A read served within the leader's lease: no round trip, relying on bounded clock drift.
-   * Falls back to `readIndex` when the lease has lapsed.
+   * A read served within the leader's lease: no round trip, relying on bounded clock drift (see
+   * `lib/core/read-only.ts`). Falls back to `readIndex` when the lease has lapsed, while a
+   * leadership transfer runs (and an election timeout after it), and before the leader has
+   * committed an entry of its term.
    */
   leaseRead(requestId: number): void {
     if (
-      this.#role === 'leader' && this.#leaseValid() &&
-      this.#log.term(this.#log.committedIndex) === this.#term
+      this.#role === 'leader' && this.#log.term(this.#log.committedIndex) === this.#term &&
+      this.#reads.leaseValid(
+        this.#tracker,
+        this.id,
+        this.#tickCount,
+        this.#o.electionTicks,
+        this.#o.leaseDriftTicks,
+        this.#o.unsafeFaults.leaseReadDuringTransfer === true,
+      )
     ) {
-      this.#readStates.push({ requestId, index: this.#log.committedIndex });
+      this.#reads.readStates.push({ requestId, index: this.#log.committedIndex });
       return;
     }
     this.readIndex(requestId);
@@ -432,19 +429,20 @@ export class Raft {
   transferLeadership(to: string): void {
     if (this.#role !== 'leader') throw new NotLeaderError(this.#leaderId);
     if (to === this.id) return;
-    if (!this.#voters.includes(to)) {
+    if (!this.#tracker.voters.includes(to)) {
       throw new RangeError(`Cannot transfer leadership to ${to}: not an ACTIVE member`);
     }
     this.#leadTransferee = to;
+    this.#reads.transferStarted();
     this.#electionElapsed = 0;
-    const pr = this.#progress.get(to)!;
+    const pr = this.#tracker.progress.get(to)!;
     if (pr.matchIndex === this.#log.lastIndex()) this.#sendTimeoutNow(to);
     else this.#sendAppend(to, true);
   }
 
   /** The driver could not deliver a snapshot to `to`: fall back to probing. */
   reportSnapshotFailed(to: string): void {
-    const pr = this.#progress.get(to);
+    const pr = this.#tracker.progress.get(to);
     if (pr === undefined || pr.state !== 'snapshot') return;
     pr.pendingSnapshotIndex = 0;
     pr.becomeProbe();
@@ -452,7 +450,7 @@ export class Raft {
 
   /** The driver lost its connection to `to`: stop streaming optimistically to it. */
   reportUnreachable(to: string): void {
-    const pr = this.#progress.get(to);
+    const pr = this.#tracker.progress.get(to);
     if (pr !== undefined && pr.state === 'replicate') pr.becomeProbe();
   }
 
@@ -462,11 +460,11 @@ export class Raft {
   hasReady(): boolean {
     return (
       this.#broadcastNeeded ||
-      this.#readRoundNeeded ||
+      this.#reads.roundNeeded ||
       this.#messages.length > 0 ||
       this.#messagesAfterPersist.length > 0 ||
-      this.#readStates.length > 0 ||
-      this.#readsFailed.length > 0 ||
+      this.#reads.readStates.length > 0 ||
+      this.#reads.failed.length > 0 ||
       this.#stateChanges.length > 0 ||
       this.#log.hasEntriesToPersist() ||
       this.#log.hasSnapshotToPersist() ||
@@ -477,6 +475,9 @@ export class Raft {
 
   /** Take the next batch of work. Call `advance(ready)` when its writes are durable. */
   ready(): Ready {
+    if (this.#role === 'leader') {
+      this.#globalIndex = this.#tracker.globalIndex(this.#log.persistedIndex());
+    }
     this.#flushBroadcasts();
     const snapshot = this.#log.takeSnapshotToPersist();
     const entries = this.#log.takeEntriesToPersist();
@@ -497,15 +498,15 @@ export class Raft {
       messages: this.#messages,
       messagesAfterPersist: this.#messagesAfterPersist,
       committed: this.#log.takeEntriesToApply(this.#o.committedBytesMax),
-      readStates: this.#readStates,
-      readsFailed: this.#readsFailed,
+      readStates: this.#reads.readStates,
+      readsFailed: this.#reads.failed,
       stateChanges: this.#stateChanges,
     };
     this.#stateChanges = [];
     this.#messages = [];
     this.#messagesAfterPersist = [];
-    this.#readStates = [];
-    this.#readsFailed = [];
+    this.#reads.readStates = [];
+    this.#reads.failed = [];
     this.#readiesOutstanding.push(rd.seq);
     return rd;
   }
@@ -546,13 +547,18 @@ export class Raft {
   }
   /** The configuration in effect (the latest in the log, committed or not). */
   configuration(): Configuration | null {
-    return this.#latestConfig();
+    return this.#tracker.latest();
+  }
+
+  /** The snapshot received from the leader and not yet durable, if any (the driver installs it). */
+  snapshotToInstall(): SnapshotMeta | null {
+    return this.#log.pendingSnapshot();
   }
 
   status(): RaftStatus {
-    const config = this.#latestConfig();
+    const config = this.#tracker.latest();
     const progress: RaftStatus['progress'] = {};
-    for (const [id, pr] of this.#progress) {
+    for (const [id, pr] of this.#tracker.progress) {
       progress[id] = {
         matchIndex: pr.matchIndex,
         nextIndex: pr.nextIndex,
@@ -594,19 +600,24 @@ export class Raft {
     this.#electionElapsed++;
     if (this.#electionElapsed >= this.#o.electionTicks) {
       this.#electionElapsed = 0;
-      if (!this.#quorumActive()) {
+      if (!this.#tracker.quorumActive()) {
         // Check quorum: a leader cut off from a majority stops serving.
         this.#becomeFollower(this.#term, null);
         return;
       }
-      for (const pr of this.#progress.values()) pr.recentActive = false;
-      this.#leadTransferee = null; // a transfer that did not finish in an election timeout is abandoned
+      for (const pr of this.#tracker.progress.values()) pr.recentActive = false;
+      if (this.#leadTransferee !== null) {
+        // A transfer that did not finish in an election timeout is abandoned; its target may
+        // still win with votes that ignored our lease, so the lease stays void a while longer.
+        this.#leadTransferee = null;
+        this.#reads.transferEnded(this.#tickCount, this.#o.electionTicks);
+      }
     }
     if (this.#heartbeatElapsed >= this.#o.heartbeatTicks) {
       this.#heartbeatElapsed = 0;
       this.#broadcastHeartbeat();
     }
-    for (const [id, pr] of this.#progress) {
+    for (const [id, pr] of this.#tracker.progress) {
       if (
         pr.state === 'snapshot' &&
         this.#tickCount - pr.snapshotSinceTick > this.#o.snapshotSendTicksMax
@@ -639,16 +650,11 @@ export class Raft {
     this.#heartbeatElapsed = 0;
     this.#resetRandomizedElectionTicks();
     if (wasLeader) {
-      this.#progress.clear();
+      this.#tracker.clearProgress();
       this.#leadTransferee = null;
-      this.#uncommitted = [];
-      this.#uncommittedBytes = 0;
+      this.#quota.reset();
       this.#broadcastNeeded = false;
-      this.#readRoundNeeded = false;
-      for (const r of this.#pendingReads) this.#readsFailed.push(r.requestId);
-      for (const id of this.#readsAwaitingTermCommit) this.#readsFailed.push(id);
-      this.#pendingReads = [];
-      this.#readsAwaitingTermCommit = [];
+      this.#reads.failAll();
     }
   }
 
@@ -658,7 +664,7 @@ export class Raft {
     this.#electionElapsed = 0;
     this.#resetRandomizedElectionTicks();
     this.#votes = new Map([[this.id, true]]);
-    if (tallyVotes(this.#voters, this.#votes) === 'won') return this.#campaign(false);
+    if (tallyVotes(this.#tracker.voters, this.#votes) === 'won') return this.#campaign(false);
     // A poll changes nothing durable, so it may leave at once.
     this.#requestVotes(this.#term + 1, true, false);
   }
@@ -674,7 +680,7 @@ export class Raft {
     this.#electionElapsed = 0;
     this.#resetRandomizedElectionTicks();
     this.#votes = new Map([[this.id, true]]);
-    if (tallyVotes(this.#voters, this.#votes) === 'won') return this.#becomeLeader();
+    if (tallyVotes(this.#tracker.voters, this.#votes) === 'won') return this.#becomeLeader();
     this.#requestVotes(this.#term, false, transfer);
   }
 
@@ -686,7 +692,7 @@ export class Raft {
   #requestVotes(term: number, preVote: boolean, transfer: boolean): void {
     const lastLogIndex = this.#log.lastIndex();
     const lastLogTerm = this.#log.lastTerm();
-    for (const to of this.#voters) {
+    for (const to of this.#tracker.voters) {
       if (to === this.id) continue;
       this.#send({
         type: 'vote',
@@ -710,9 +716,8 @@ export class Raft {
     this.#electionElapsed = 0;
     this.#heartbeatElapsed = 0;
     this.#leadTransferee = null;
-    this.#roundTicks.clear();
-    this.#progress.clear();
-    this.#syncProgress();
+    this.#reads.reset();
+    this.#tracker.resetProgress(this.#log.lastIndex() + 1);
     if (this.#o.unsafeFaults.commitOlderTermByCount === true) {
       this.#broadcastNeeded = true;
       return;
@@ -727,7 +732,7 @@ export class Raft {
   }
 
   #promotable(): boolean {
-    return this.#voters.includes(this.id);
+    return this.#tracker.selfVotes();
   }
 
   #heardFromLeader(leaderId: string): void {
@@ -745,7 +750,7 @@ export class Raft {
 
   #onVote(m: VoteMessage): void {
     const faults = this.#o.unsafeFaults;
-    const candidateIsVoter = this.#voters.includes(m.from);
+    const candidateIsVoter = this.#tracker.voters.includes(m.from);
     const canVote = this.#vote === m.from || (this.#vote === null && this.#leaderId === null) ||
       (m.preVote && m.term > this.#term) || faults.voteTwiceInTerm === true;
     const logOk = this.#log.isUpToDate(m.lastLogIndex, m.lastLogTerm) ||
@@ -768,7 +773,7 @@ export class Raft {
       term,
       granted,
       preVote: m.preVote,
-    }, true);
+    }, this.#o.unsafeFaults.voteBeforeDurable !== true);
   }
 
   #onVoteResponse(m: VoteResponseMessage): void {
@@ -776,14 +781,14 @@ export class Raft {
       if (!this.#polling || this.#role !== 'follower') return;
       if (m.granted && m.term !== this.#term + 1) return;
       this.#votes.set(m.from, m.granted);
-      const result = tallyVotes(this.#voters, this.#votes);
+      const result = tallyVotes(this.#tracker.voters, this.#votes);
       if (result === 'won') this.#campaign(false);
       else if (result === 'lost') this.#polling = false;
       return;
     }
     if (this.#role !== 'candidate' || m.term !== this.#term) return;
     this.#votes.set(m.from, m.granted);
-    const result = tallyVotes(this.#voters, this.#votes);
+    const result = tallyVotes(this.#tracker.voters, this.#votes);
     if (result === 'won') this.#becomeLeader();
     else if (result === 'lost') this.#becomeFollower(this.#term, null);
   }
@@ -856,7 +861,7 @@ export class Raft {
       matchIndex,
       hintIndex,
       hintTerm,
-    }, true);
+    }, this.#o.unsafeFaults.ackBeforeDurable !== true);
   }
 
   #onSnapshot(m: SnapshotMessage): void {
@@ -879,12 +884,7 @@ export class Raft {
     };
     this.#log.restore(meta);
     this.#lastLogTimeMs = m.snapshotTimeMs;
-    this.#configs = [{
-      index: m.index,
-      term: m.snapshotTerm,
-      members: m.members.map((x) => ({ ...x })),
-    }];
-    this.#onConfigurationChanged();
+    this.#tracker.reset({ index: m.index, term: m.snapshotTerm, members: m.members });
     this.#respondAppend(m.from, true, m.index, 0, 0);
   }
 
@@ -892,7 +892,7 @@ export class Raft {
 
   #onAppendResponse(m: AppendResponseMessage): void {
     if (this.#role !== 'leader') return;
-    const pr = this.#progress.get(m.from);
+    const pr = this.#tracker.progress.get(m.from);
     if (pr === undefined) return;
     pr.recentActive = true;
     if (!m.success) {
@@ -946,21 +946,21 @@ export class Raft {
 
   #onHeartbeatResponse(m: HeartbeatResponseMessage): void {
     if (this.#role !== 'leader') return;
-    const pr = this.#progress.get(m.from);
+    const pr = this.#tracker.progress.get(m.from);
     if (pr === undefined) return;
     pr.recentActive = true;
     pr.probeSent = false;
-    const roundTick = this.#roundTicks.get(m.readSeq);
+    const roundTick = this.#reads.roundTick(m.readSeq);
     if (roundTick !== undefined && roundTick > pr.ackedRoundTick) pr.ackedRoundTick = roundTick;
     if (m.readSeq > pr.ackedReadSeq) pr.ackedReadSeq = m.readSeq;
     if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
     if (pr.matchIndex < this.#log.lastIndex()) this.#sendAppend(m.from, true);
-    this.#releaseReads();
+    this.#reads.release(this.#tracker, this.id);
   }
 
   /** Send `to` the entries it lacks (or an empty append when `allowEmpty`); true if entries went. */
   #sendAppend(to: string, allowEmpty: boolean): boolean {
-    const pr = this.#progress.get(to);
+    const pr = this.#tracker.progress.get(to);
     if (pr === undefined || pr.paused()) return false;
     const prevIndex = pr.nextIndex - 1;
     const prevTerm = this.#log.term(prevIndex);
@@ -982,7 +982,7 @@ export class Raft {
       prevLogTerm: prevTerm,
       entries,
       commitIndex: this.#log.committedIndex,
-      globalIndex: this.#globalIndex(),
+      globalIndex: this.#globalIndex,
     }, false);
     const last = entries[entries.length - 1];
     if (pr.state === 'replicate') {
@@ -1018,19 +1018,17 @@ export class Raft {
   }
 
   #broadcastHeartbeat(): void {
-    this.#readSeq++;
-    this.#roundTicks.set(this.#readSeq, this.#tickCount);
-    this.#roundTicks.delete(this.#readSeq - heartbeatRoundsRemembered);
+    const readSeq = this.#reads.startRound(this.#tickCount);
     const commit = this.#log.committedIndex;
-    for (const to of this.#targets) {
-      const pr = this.#progress.get(to)!;
+    for (const to of this.#tracker.targets) {
+      const pr = this.#tracker.progress.get(to)!;
       this.#send({
         type: 'heartbeat',
         from: this.id,
         to,
         term: this.#term,
         commitIndex: Math.min(pr.matchIndex, commit),
-        readSeq: this.#readSeq,
+        readSeq,
       }, false);
     }
   }
@@ -1040,60 +1038,51 @@ export class Raft {
     if (this.#role !== 'leader') return;
     if (this.#broadcastNeeded) {
       this.#broadcastNeeded = false;
-      for (const to of this.#targets) {
+      for (const to of this.#tracker.targets) {
         // Nothing new to send still means a probe. The commit index alone is not worth a message:
         // it travels with the next append or heartbeat.
-        if (!this.#sendAppend(to, false) && this.#progress.get(to)?.state === 'probe') {
+        if (!this.#sendAppend(to, false) && this.#tracker.progress.get(to)?.state === 'probe') {
           this.#sendAppend(to, true);
         }
         while (this.#sendAppend(to, false)) { /* fill the window */ }
       }
     }
-    if (this.#readRoundNeeded) {
-      this.#readRoundNeeded = false;
+    if (this.#reads.roundNeeded) {
+      this.#reads.roundNeeded = false;
       this.#broadcastHeartbeat();
-      this.#releaseReads();
+      this.#reads.release(this.#tracker, this.id);
     }
   }
 
   #appendAsLeader(entries: Entry[], bytes: number): void {
     this.#log.append(entries);
     this.#noteAppended(entries, 0);
-    this.#uncommitted.push({ lastIndex: entries[entries.length - 1]!.index, bytes });
-    this.#uncommittedBytes += bytes;
+    this.#quota.add(entries[entries.length - 1]!.index, bytes);
     this.#broadcastNeeded = true;
   }
 
   /** Track log time and configurations of newly appended entries (after truncating at `truncatedFrom`). */
   #noteAppended(entries: readonly Entry[], truncatedFrom: number): void {
-    let configChanged = false;
-    if (truncatedFrom > 0) {
-      while (
-        this.#configs.length > 0 && this.#configs[this.#configs.length - 1]!.index >= truncatedFrom
-      ) {
-        this.#configs.pop();
-        configChanged = true;
-      }
-    }
+    let configChanged = truncatedFrom > 0 && this.#tracker.truncateFrom(truncatedFrom);
     for (const e of entries) {
       if (e.timeMs > this.#lastLogTimeMs) this.#lastLogTimeMs = e.timeMs;
       if (e.type === 'config') {
-        this.#configs.push({
-          index: e.index,
-          term: e.term,
-          members: e.members.map((x) => ({ ...x })),
-        });
+        this.#tracker.push({ index: e.index, term: e.term, members: e.members });
         configChanged = true;
       }
     }
-    if (configChanged) this.#onConfigurationChanged();
+    if (configChanged && this.#role === 'leader') {
+      this.#tracker.syncProgress(this.#log.lastIndex() + 1);
+    }
   }
 
   #maybeCommit(): boolean {
-    const matches = this.#voters.map((id) =>
-      id === this.id ? this.#log.persistedIndex() : this.#progress.get(id)?.matchIndex ?? 0
-    );
-    const n = committedIndex(matches);
+    // Our own entries count only once durable: a leader that crashes before its write lands
+    // must not have been counted in the majority that made an entry committed.
+    const selfIndex = this.#o.unsafeFaults.leaderCountsUndurableEntries === true
+      ? this.#log.lastIndex()
+      : this.#log.persistedIndex();
+    const n = this.#tracker.committedIndex(selfIndex);
     if (n <= this.#log.committedIndex) return false;
     // Only entries of the current term commit by counting (Raft §5.4.2, Figure 8).
     if (this.#log.term(n) !== this.#term && this.#o.unsafeFaults.commitOlderTermByCount !== true) {
@@ -1105,104 +1094,18 @@ export class Raft {
 
   #commitTo(index: number): void {
     this.#log.commitTo(index);
-    while (this.#uncommitted.length > 0 && this.#uncommitted[0]!.lastIndex <= index) {
-      this.#uncommittedBytes -= this.#uncommitted.shift()!.bytes;
-    }
-    // Keep only the newest committed configuration and those after it.
-    let keepFrom = 0;
-    for (let i = 0; i < this.#configs.length; i++) {
-      if (this.#configs[i]!.index <= index) keepFrom = i;
-    }
-    if (keepFrom > 0) this.#configs = this.#configs.slice(keepFrom);
+    this.#quota.release(index);
+    this.#tracker.commitTo(index);
     if (this.#role === 'leader') {
-      if (this.#readsAwaitingTermCommit.length > 0 && this.#log.term(index) === this.#term) {
-        const waiting = this.#readsAwaitingTermCommit;
-        this.#readsAwaitingTermCommit = [];
-        for (const id of waiting) this.#queueRead(id);
+      if (this.#log.term(index) === this.#term) {
+        for (const id of this.#reads.takeAwaitingTermCommit()) {
+          this.#reads.queue(id, this.#log.committedIndex, this.#tracker, this.id);
+        }
       }
-      const config = this.#latestConfig();
-      if (config !== null && config.index <= index && !this.#voters.includes(this.id)) {
+      const config = this.#tracker.latest();
+      if (config !== null && config.index <= index && !this.#tracker.selfVotes()) {
         this.#becomeFollower(this.#term, null); // removed or demoted: step down once that is committed
       }
-    }
-  }
-
-  #globalIndex(): number {
-    let min = this.#log.persistedIndex();
-    for (const pr of this.#progress.values()) if (pr.matchIndex < min) min = pr.matchIndex;
-    return min;
-  }
-
-  #quorumActive(): boolean {
-    let active = 0;
-    for (const id of this.#voters) {
-      if (id === this.id || this.#progress.get(id)?.recentActive === true) active++;
-    }
-    return active >= majority(this.#voters.length);
-  }
-
-  #leaseValid(): boolean {
-    const ticks = this.#voters.map((id) =>
-      id === this.id ? this.#tickCount : this.#progress.get(id)?.ackedRoundTick ?? -1
-    );
-    const confirmedAt = committedIndex(ticks.map((t) => t + 1)) - 1;
-    return confirmedAt >= 0 &&
-      confirmedAt + this.#o.electionTicks - this.#o.leaseDriftTicks > this.#tickCount;
-  }
-
-  #queueRead(requestId: number): void {
-    if (this.#voters.length === 1) {
-      this.#readStates.push({ requestId, index: this.#log.committedIndex });
-      return;
-    }
-    // Served by the next heartbeat round, which starts after this request arrived.
-    this.#pendingReads.push({ requestId, index: this.#log.committedIndex, seq: this.#readSeq + 1 });
-    this.#readRoundNeeded = true;
-  }
-
-  #releaseReads(): void {
-    if (this.#pendingReads.length === 0) return;
-    const acked = this.#voters.map((id) =>
-      id === this.id ? this.#readSeq : this.#progress.get(id)?.ackedReadSeq ?? 0
-    );
-    const quorumSeq = committedIndex(acked);
-    let released = 0;
-    for (const r of this.#pendingReads) {
-      if (r.seq > quorumSeq) break;
-      this.#readStates.push({ requestId: r.requestId, index: r.index });
-      released++;
-    }
-    if (released > 0) this.#pendingReads = this.#pendingReads.slice(released);
-  }
-
-  // ---- Configuration ------------------------------------------------------------------------
-
-  #latestConfig(): Configuration | null {
-    return this.#configs[this.#configs.length - 1] ?? null;
-  }
-
-  #onConfigurationChanged(): void {
-    const members = this.#latestConfig()?.members ?? [];
-    this.#voters = members.filter((m) => m.type === MemberType.ACTIVE).map((m) => m.id);
-    // PASSIVE members are fed by the leader for now; follower fan-out comes with membership.
-    this.#targets = members.filter((m) =>
-      m.id !== this.id && (m.type === MemberType.ACTIVE || m.type === MemberType.PASSIVE)
-    ).map((m) => m.id);
-    if (this.#role === 'leader') this.#syncProgress();
-  }
-
-  #syncProgress(): void {
-    const next = this.#log.lastIndex() + 1;
-    for (const id of this.#targets) {
-      if (!this.#progress.has(id)) {
-        this.#progress.set(
-          id,
-          new Progress(next, this.#o.inflightMessagesMax, this.#o.inflightBytesMax),
-        );
-      }
-    }
-    for (const id of [...this.#progress.keys()]) {
-      if (!this.#targets.includes(id)) this.#progress.delete(id);
     }
   }
 

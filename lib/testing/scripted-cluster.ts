@@ -66,7 +66,8 @@ export class ScriptedCluster {
         readsFailed: [],
       };
       this.#nodes.set(id, node);
-      this.#start(id);
+      // The founding members start together with no embargo, so that scripts can elect at once.
+      this.#start(id, 0);
       if (options.bootstrap !== false) node.raft!.bootstrap(members, 0);
     }
     this.process();
@@ -220,9 +221,13 @@ export class ScriptedCluster {
     this.process();
   }
 
-  /** Start `id` again from its storage, with an empty state machine. */
-  restart(id: string): void {
-    this.#start(id);
+  /**
+   * Start `id` again from its storage, with an empty state machine. Like every start of a real
+   * member, it refuses real votes for an election timeout (the core's default `voteEmbargoTicks`)
+   * unless `voteEmbargoTicks` says otherwise.
+   */
+  restart(id: string, voteEmbargoTicks?: number): void {
+    this.#start(id, voteEmbargoTicks);
     this.process();
   }
 
@@ -250,11 +255,12 @@ export class ScriptedCluster {
     return out;
   }
 
-  #start(id: string, voteEmbargoTicks = 0): void {
+  /** Start `id` from its storage; `voteEmbargoTicks` undefined means the core's default. */
+  #start(id: string, voteEmbargoTicks?: number): void {
     const node = this.#node(id);
     node.raft = new Raft(node.storage, {
       id,
-      voteEmbargoTicks,
+      ...(voteEmbargoTicks === undefined ? {} : { voteEmbargoTicks }),
       random: seededRandom(this.#seed++),
       electionTicks: this.#o.electionTicks ?? 10,
       heartbeatTicks: this.#o.heartbeatTicks ?? 1,

@@ -46,7 +46,7 @@ test('out-of-range values are RangeErrors naming the option', () => {
 
 // Relationships between limits are checked too, naming the option that breaks them.
 test('related limits are checked against each other', () => {
-  throwsNaming({ ...base, heartbeatTicks: 10 }, RangeError, 'heartbeatTicks'); // default electionTicks 10
+  throwsNaming({ ...base, heartbeatTicks: 15 }, RangeError, 'heartbeatTicks'); // default electionTicks 15
   throwsNaming({ ...base, electionTicks: 5, heartbeatTicks: 7 }, RangeError, 'heartbeatTicks');
   throwsNaming(
     { ...base, messageBytesMax: 4096, inflightBytesMax: 4095 },
@@ -98,7 +98,7 @@ test('uncommittedBytesMax drops proposals past the limit', () => {
     assert.unreachable('the proposal past the limit was accepted');
   } catch (e) {
     assert.instance(e, ProposalDroppedError);
-    assert.match((e as Error).message, /limit 256/);
+    assert.match((e as Error).message, /limit uncommittedBytesMax 256/);
   }
 });
 
