@@ -20,3 +20,22 @@ export type { NetworkFaults } from './sim-network.ts';
 export { seededRandom } from '../core/random.ts';
 export type { RandomSource } from '../core/random.ts';
 export type { UnsafeFaults } from '../core/options.ts';
+export { checkLinearizability } from './linearizability/check.ts';
+export type {
+  CheckOptions,
+  LinearizabilityFailure,
+  LinearizabilityResult,
+  PartitionResult,
+  Verdict,
+} from './linearizability/check.ts';
+export { operationsFromEvents } from './linearizability/history.ts';
+export type { HistoryEvent, Operation, Outcome } from './linearizability/history.ts';
+export { unobserved } from './linearizability/model.ts';
+export type { Model, Unobserved } from './linearizability/model.ts';
+export { keyValueModel, registerModel } from './linearizability/models.ts';
+export type {
+  KeyValueInput,
+  KeyValueOutput,
+  RegisterInput,
+  RegisterOutput,
+} from './linearizability/models.ts';
