@@ -354,6 +354,10 @@ test('operationsFromEvents pairs invocations with completions', () => {
   ]);
   assert.throws(() => operationsFromEvents([{ client: 0, type: 'ok' }]), /events\[0\]/);
   assert.throws(
+    () => operationsFromEvents([{ client: 0, type: 'done' } as never]),
+    (e: unknown) => e instanceof TypeError && e.message.includes('events[0].type'),
+  );
+  assert.throws(
     () =>
       operationsFromEvents([
         { client: 0, type: 'invoke', input: 1 },

@@ -79,7 +79,7 @@ export type HistoryEvent<Input = unknown, Output = unknown> =
  * Operations from a flat list of events. Each event's position in the list is its time, so
  * `callMs` and `returnMs` are event indexes. An invocation never completed is an unknown outcome.
  * Throws a `RangeError` naming the event for a completion without an invocation, or an invocation
- * while the client still has one outstanding.
+ * while the client still has one outstanding; a `TypeError` for an unknown event type.
  *
  * @example
  * ```ts
@@ -99,6 +99,11 @@ export function operationsFromEvents<Input, Output>(
   /** Per client: its outstanding operation, and the index of the event that invoked it. */
   const open = new Map<number | string, { op: Operation<Input, Output>; eventIndex: number }>();
   events.forEach((event, i) => {
+    if (!['invoke', 'ok', 'fail', 'info'].includes(event?.type)) {
+      throw new TypeError(
+        `Invalid history event events[${i}].type: expected 'invoke', 'ok', 'fail' or 'info'`,
+      );
+    }
     const outstanding = open.get(event.client);
     if (event.type === 'invoke') {
       if (outstanding !== undefined) {
