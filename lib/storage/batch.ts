@@ -53,6 +53,12 @@ export function planBatch(log: LogReader, batch: WriteBatch): BatchPlan {
       lastIndex = snapshot.index;
     }
   }
+  if (batch.snapshotData !== undefined) {
+    assert(
+      snapshot !== undefined,
+      `Snapshot data ${batch.snapshotData} committed without metadata`,
+    );
+  }
   let truncateFromIndex: number | null = null;
   const entries = batch.entries;
   if (entries !== undefined && entries.length > 0) {

@@ -35,11 +35,11 @@ import {
   type SnapshotMeta,
   SnapshotMetaSchema,
 } from '../base/messages.ts';
-import type { Storage, WriteBatch } from './storage.ts';
+import type { SnapshotInfo, Storage, WriteBatch } from './storage.ts';
 import { configurationAt, configurationOf, planBatch } from './batch.ts';
 import { decodeEntry, decodeRecord, encodeEntry, encodeRecord } from './codec.ts';
 import { parseOptions } from '../base/validate.ts';
-import { snapshotChunkBytesMaxDefault, SnapshotStore } from './snapshot-store.ts';
+import { LmdbSnapshotStore, snapshotChunkBytesMaxDefault } from './snapshot-store.ts';
 import { TermRuns, termRunsMaxDefault } from './term-runs.ts';
 import { commitDurably } from './commit.ts';
 
@@ -114,7 +114,7 @@ const metaKeys = {
 /** The durable LMDB storage; see the module comment. */
 export class LmdbStorage implements Storage {
   /** The snapshot data of this member, in the same environment. */
-  readonly snapshots: SnapshotStore;
+  readonly snapshots: LmdbSnapshotStore;
   readonly #root: RootDatabase;
   readonly #entries: Database<Uint8Array, number>;
   readonly #meta: Database<Uint8Array, string>;
@@ -137,7 +137,7 @@ export class LmdbStorage implements Storage {
     this.#meta = root.openDB<Uint8Array, string>({ name: 'meta', ...lmdbSettings });
     this.#configs = root.openDB<Uint8Array, number>({ name: 'configs', ...lmdbSettings });
     this.#terms = new TermRuns(termRunsMax);
-    this.snapshots = new SnapshotStore(root, snapshotChunkBytesMax);
+    this.snapshots = new LmdbSnapshotStore(root, snapshotChunkBytesMax);
   }
 
   /**
@@ -311,8 +311,16 @@ export class LmdbStorage implements Storage {
     const baseConfig = snapshot !== undefined && plan.discardLog
       ? { index: snapshot.index, term: snapshot.term, members: snapshot.members }
       : this.#baseConfig;
+    let snapshotData: SnapshotInfo | null = null;
 
     await this.#commit('Write', () => {
+      if (batch.snapshotData !== undefined) {
+        snapshotData = this.snapshots.commitInTransaction(
+          batch.snapshotData,
+          snapshot!.index,
+          snapshot!.term,
+        );
+      }
       for (let index = dropFrom; index <= dropTo; index++) this.#entries.remove(index);
       for (const c of droppedConfigs) this.#configs.remove(c.index);
       if (snapshot !== undefined) {
@@ -334,6 +342,7 @@ export class LmdbStorage implements Storage {
     });
 
     // Durable: now the cached state may show it.
+    if (snapshotData !== null) this.snapshots.committed(snapshotData);
     if (snapshot !== undefined) {
       this.#snapshot = snapshot;
       if (plan.discardLog) {

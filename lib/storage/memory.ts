@@ -24,6 +24,7 @@ import {
 } from '../base/messages.ts';
 import type { Storage, WriteBatch } from './storage.ts';
 import { configurationAt, configurationOf, planBatch } from './batch.ts';
+import { MemorySnapshotStore } from './memory-snapshots.ts';
 
 function copyEntry(entry: Entry): Entry {
   if (entry.type === 'command') return { ...entry, data: entry.data.slice() };
@@ -33,6 +34,8 @@ function copyEntry(entry: Entry): Entry {
 
 /** In-memory storage; see the module comment. */
 export class MemoryStorage implements Storage {
+  /** The snapshot data, committed with the snapshot metadata by `write`. */
+  readonly snapshots: MemorySnapshotStore;
   /** Entries `[compactIndex + 1, compactIndex + entries.length]`. */
   #entries: Entry[] = [];
   #compactIndex = 0;
@@ -44,6 +47,16 @@ export class MemoryStorage implements Storage {
   /** Configurations set by stored entries, oldest first. */
   #configs: Configuration[] = [];
   #logBytes = 0;
+
+  /** `snapshotChunkBytes`: the size snapshot data is cut into, in bytes. */
+  constructor(options: { snapshotChunkBytes?: number } = {}) {
+    this.snapshots = new MemorySnapshotStore(options.snapshotChunkBytes);
+  }
+
+  /** As after a crash and reopen of a real store: snapshot stages never committed are dropped. */
+  reopen(): void {
+    this.snapshots.reopen();
+  }
 
   firstIndex(): number {
     return this.#compactIndex + 1;
@@ -103,6 +116,9 @@ export class MemoryStorage implements Storage {
   #apply(batch: WriteBatch): void {
     const plan = planBatch(this, batch);
     const snapshot = batch.snapshot;
+    if (batch.snapshotData !== undefined) {
+      this.snapshots.commit(batch.snapshotData, snapshot!.index, snapshot!.term);
+    }
     if (snapshot !== undefined) {
       this.#snapshot = { ...snapshot, members: snapshot.members.map((m) => ({ ...m })) };
       if (plan.discardLog) {

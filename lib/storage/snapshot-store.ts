@@ -1,10 +1,11 @@
 /**
- * `SnapshotStore`: a member's snapshot data, kept in the `snapshots` database of its LMDB
+ * `LmdbSnapshotStore`: a member's snapshot data, kept in the `snapshots` database of its LMDB
  * environment as chunks keyed by (snapshot index, write id, chunk number), each exactly
- * `chunkBytes` long but the last. Only the newest complete snapshot is kept: a write stores its
- * chunks, then in one transaction records itself as the current snapshot and drops the previous
- * one's chunks. Chunks of a write that never completed (the process died) are dropped on reopen.
- * The write id keeps a second write of the same index from touching the complete one's chunks.
+ * `chunkBytes` long but the last. Only the newest complete snapshot is kept: a stage stores its
+ * chunks, then the storage's write that names it (`WriteBatch.snapshotData`) records it as the
+ * current snapshot, with the snapshot's metadata and in the same transaction, and drops the
+ * previous one's chunks. Chunks of a stage that never completed (the process died) are dropped on
+ * reopen. The write id keeps a second stage of the same index from touching the current chunks.
  *
  * Reads: the whole snapshot as an async iterable of chunks (for `restore`), or the bytes from a
  * byte offset to the end of their chunk (for resumable chunked transfer to a follower).
@@ -12,7 +13,7 @@
  * @example
  * ```ts
  * const storage = await LmdbStorage.open({ path });
- * await storage.snapshots.write(120, 3, stateMachine.snapshotChunks());
+ * await storeSnapshot(storage, meta, stateMachine.snapshot()); // stage, then commit with the metadata
  * for await (const chunk of storage.snapshots.read()) restoreFrom(chunk);
  * const part = storage.snapshots.chunkAt(1_048_576); // { offsetBytes, data, done }
  * ```
@@ -24,24 +25,12 @@ import { assert, ShutdownError, StorageError } from '../base/errors.ts';
 import { NaturalSchema } from '../base/messages.ts';
 import { decodeRecord, encodeRecord } from './codec.ts';
 import { commitDurably } from './commit.ts';
+import type { SnapshotInfo, SnapshotPart, SnapshotStage, SnapshotStore } from './storage.ts';
+
+export type { SnapshotInfo, SnapshotPart };
 
 /** Default size of a stored snapshot chunk: 1 MiB, small next to the map, large per transaction. */
 export const snapshotChunkBytesMaxDefault = 1024 ** 2;
-
-/** The current complete snapshot's data. */
-export type SnapshotInfo = {
-  /** Index and term of the last entry the snapshot covers. */
-  index: number;
-  term: number;
-  /** Total size in bytes. */
-  bytes: number;
-  /** Size of every chunk but the last, in bytes. */
-  chunkBytes: number;
-  /** Number of chunks. */
-  chunks: number;
-  /** Which write stored it (part of its chunks' keys). */
-  writeId: number;
-};
 
 const SnapshotInfoSchema = v.strictObject({
   index: NaturalSchema,
@@ -52,21 +41,27 @@ const SnapshotInfoSchema = v.strictObject({
   writeId: NaturalSchema,
 });
 
-/** The bytes of a snapshot from `offsetBytes` to the end of the chunk that holds it. */
-export type SnapshotPart = { offsetBytes: number; data: Uint8Array; done: boolean };
-
 const infoKey = 'snapshotData';
 type ChunkKey = [number, number, number];
 
-/** Snapshot data in LMDB; see the module comment. Made by `LmdbStorage`, one writer at a time. */
-export class SnapshotStore {
+type StageState = {
+  index: number;
+  term: number;
+  bytes: number;
+  chunkCount: number;
+  finished: boolean;
+  done: boolean;
+};
+
+/** Snapshot data in LMDB; see the module comment. Made by `LmdbStorage`. */
+export class LmdbSnapshotStore implements SnapshotStore {
   readonly #root: RootDatabase;
   readonly #chunks: Database<Uint8Array, ChunkKey>;
   readonly #meta: Database<Uint8Array, string>;
   readonly #chunkBytesMax: number;
   #info: SnapshotInfo | null = null;
   #nextWriteId = 1;
-  #writing = false;
+  readonly #stages = new Map<number, StageState>();
   #failure: StorageError | null = null;
 
   /** `chunkBytesMax`: the size snapshots are cut into, in bytes (`snapshotChunkBytesMax`). */
@@ -121,92 +116,124 @@ export class SnapshotStore {
     }
   }
 
-  /**
-   * Store the snapshot covering up to `index` (of term `term`) from `chunks`, any sizes, cut into
-   * chunks of `snapshotChunkBytesMax`. Resolves once it is durable and current; the previous
-   * snapshot is then gone. Rejects with `StorageError` on a storage failure (then every later
-   * write does too); an error thrown by `chunks` rejects the write and leaves the previous one.
-   */
-  async write(
-    index: number,
-    term: number,
-    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  ): Promise<SnapshotInfo> {
+  #fail(error: unknown): StorageError {
+    this.#failure = error instanceof StorageError
+      ? error
+      : new StorageError(`Snapshot chunk write failed: ${(error as Error).message}`, {
+        cause: error,
+      });
+    return this.#failure;
+  }
+
+  stage(index: number, term: number): SnapshotStage {
     if (this.#failure !== null) throw this.#failure;
     assert(
       v.is(NaturalSchema, index) && v.is(NaturalSchema, term),
       `Snapshot index ${index} or term ${term} invalid`,
     );
-    assert(!this.#writing, 'SnapshotStore: one snapshot write at a time');
-    this.#writing = true;
-    const writeId = this.#nextWriteId++;
+    const id = this.#nextWriteId++;
+    const state: StageState = {
+      index,
+      term,
+      bytes: 0,
+      chunkCount: 0,
+      finished: false,
+      done: false,
+    };
+    this.#stages.set(id, state);
     const chunkBytes = this.#chunkBytesMax;
     let pending = new Uint8Array(chunkBytes);
     let pendingBytes = 0;
-    let chunkCount = 0;
-    let totalBytes = 0;
-    const keys: ChunkKey[] = [];
-    const flushChunk = async (chunk: Uint8Array): Promise<void> => {
-      const key: ChunkKey = [index, writeId, chunkCount++];
-      keys.push(key);
+    const put = async (chunk: Uint8Array): Promise<void> => {
+      if (this.#failure !== null) throw this.#failure;
       try {
-        await this.#chunks.put(key, chunk);
+        await this.#chunks.put([index, id, state.chunkCount++], chunk);
       } catch (error) {
-        this.#failure = new StorageError(
-          `Snapshot chunk write failed: ${(error as Error).message}`,
-          { cause: error },
-        );
-        throw this.#failure;
+        throw this.#fail(error);
       }
     };
-    try {
-      for await (const part of chunks) {
-        assert(part instanceof Uint8Array, 'Snapshot chunks must be Uint8Array');
+    return {
+      id,
+      index,
+      term,
+      get bytes() {
+        return state.bytes;
+      },
+      append: async (data: Uint8Array): Promise<void> => {
+        assert(data instanceof Uint8Array, 'Snapshot chunks must be Uint8Array');
+        assert(!state.finished && !state.done, `Snapshot stage ${id} appended after finish`);
         let offset = 0;
-        while (offset < part.byteLength) {
-          const take = Math.min(chunkBytes - pendingBytes, part.byteLength - offset);
-          pending.set(part.subarray(offset, offset + take), pendingBytes);
+        while (offset < data.byteLength) {
+          const take = Math.min(chunkBytes - pendingBytes, data.byteLength - offset);
+          pending.set(data.subarray(offset, offset + take), pendingBytes);
           pendingBytes += take;
           offset += take;
-          totalBytes += take;
+          state.bytes += take;
           if (pendingBytes === chunkBytes) {
-            await flushChunk(pending);
+            const full = pending;
             pending = new Uint8Array(chunkBytes);
             pendingBytes = 0;
+            await put(full);
           }
         }
-      }
-      if (pendingBytes > 0) await flushChunk(pending.slice(0, pendingBytes));
-      const info: SnapshotInfo = {
-        index,
-        term,
-        bytes: totalBytes,
-        chunkBytes,
-        chunks: chunkCount,
-        writeId,
-      };
-      const previous = this.#info;
-      await this.#commit('Snapshot write', () => {
-        this.#meta.put(infoKey, encodeRecord(info));
-        if (previous !== null) {
-          for (let n = 0; n < previous.chunks; n++) {
-            this.#chunks.remove([previous.index, previous.writeId, n]);
-          }
-        }
-      });
-      this.#info = info;
-      return { ...info };
-    } catch (error) {
-      if (this.#failure === null && keys.length > 0) {
-        // The source failed: drop what this write stored (best effort; reopen would too).
+      },
+      finish: async (): Promise<void> => {
+        assert(!state.done, `Snapshot stage ${id} finished after it ended`);
+        if (state.finished) return;
+        if (pendingBytes > 0) await put(pending.slice(0, pendingBytes));
+        state.finished = true;
+      },
+      abort: async (): Promise<void> => {
+        if (state.done || this.#info?.writeId === id) return;
+        state.done = true;
+        this.#stages.delete(id);
+        if (this.#failure !== null || state.chunkCount === 0) return;
         await this.#commit('Discarding an incomplete snapshot', () => {
-          for (const key of keys) this.#chunks.remove(key);
+          for (let n = 0; n < state.chunkCount; n++) this.#chunks.remove([index, id, n]);
         });
+      },
+    };
+  }
+
+  /**
+   * Inside the storage's write transaction: make the finished stage `id` current (its metadata
+   * must be written in the same transaction) and drop the previous snapshot's chunks. Returns
+   * what `committed` must be told once the transaction is durable.
+   */
+  commitInTransaction(id: number, index: number, term: number): SnapshotInfo {
+    const state = this.#stages.get(id);
+    assert(
+      state !== undefined && state.finished && !state.done,
+      `Snapshot stage ${id} not finished`,
+    );
+    assert(
+      state.index === index && state.term === term,
+      `Snapshot stage ${id} holds ${state.index}/${state.term}, the metadata says ${index}/${term}`,
+    );
+    const info: SnapshotInfo = {
+      index,
+      term,
+      bytes: state.bytes,
+      chunkBytes: this.#chunkBytesMax,
+      chunks: state.chunkCount,
+      writeId: id,
+    };
+    this.#meta.put(infoKey, encodeRecord(info));
+    const previous = this.#info;
+    if (previous !== null) {
+      for (let n = 0; n < previous.chunks; n++) {
+        this.#chunks.remove([previous.index, previous.writeId, n]);
       }
-      throw error;
-    } finally {
-      this.#writing = false;
     }
+    return info;
+  }
+
+  /** The transaction that committed `info` is durable: it is the current snapshot now. */
+  committed(info: SnapshotInfo): void {
+    const state = this.#stages.get(info.writeId);
+    if (state !== undefined) state.done = true;
+    this.#stages.delete(info.writeId);
+    this.#info = { ...info };
   }
 
   #chunk(info: SnapshotInfo, n: number): Uint8Array {

@@ -10,7 +10,9 @@ import { open } from 'lmdb';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ShutdownError, StorageError } from '../../lib/base/errors.ts';
+import type { SnapshotMeta } from '../../lib/base/messages.ts';
 import { LmdbStorage } from '../../lib/storage/lmdb.ts';
+import { storeSnapshot } from '../../lib/storage/storage.ts';
 import { tsCommand } from '../support/child.ts';
 import { commands, membersA, plain, rejects } from './contract.ts';
 
@@ -134,6 +136,11 @@ test('an I/O failure rejects the write and every later one', async () => {
   await s.close();
 });
 
+/** Snapshot metadata at `index`/`term` for a one-member configuration. */
+function snapMeta(index: number, term: number): SnapshotMeta {
+  return { index, term, timeMs: 0, members: [{ id: 'a', type: 'ACTIVE' }] };
+}
+
 async function* chunksOf(bytes: Uint8Array, size: number): AsyncIterable<Uint8Array> {
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
 }
@@ -144,7 +151,7 @@ test('snapshot data: re-chunked, read back, resumable by offset, newest kept acr
   assert.is(s.snapshots.info(), null);
   assert.is(s.snapshots.chunkAt(0), null);
   const bytes = new Uint8Array(4567).map((_, i) => (i * 13) & 0xff);
-  const info = await s.snapshots.write(50, 3, chunksOf(bytes, 333));
+  const info = await storeSnapshot(s, snapMeta(50, 3), chunksOf(bytes, 333));
   assert.equal([info.index, info.term, info.bytes, info.chunks, info.chunkBytes], [
     50,
     3,
@@ -166,10 +173,10 @@ test('snapshot data: re-chunked, read back, resumable by offset, newest kept acr
     yield new Uint8Array(2500);
     throw new Error('source broke');
   }
-  await rejects(s.snapshots.write(60, 3, failing()), Error, /source broke/);
+  await rejects(storeSnapshot(s, snapMeta(60, 3), failing()), Error, /source broke/);
   assert.is(s.snapshots.info()!.index, 50);
   // A newer snapshot replaces it; only its chunks remain after reopen.
-  await s.snapshots.write(70, 4, [new Uint8Array(1500).fill(9)]);
+  await storeSnapshot(s, snapMeta(70, 4), [new Uint8Array(1500).fill(9)]);
   await s.close();
   s = await LmdbStorage.open({ path, snapshotChunkBytesMax: 1000 });
   assert.equal([s.snapshots.info()!.index, s.snapshots.info()!.bytes], [70, 1500]);
@@ -190,7 +197,7 @@ test('snapshot data: re-chunked, read back, resumable by offset, newest kept acr
 test('an incomplete snapshot write is discarded on reopen', async () => {
   const path = freshPath();
   let s = await LmdbStorage.open({ path, snapshotChunkBytesMax: 100 });
-  await s.snapshots.write(5, 1, [new Uint8Array(250)]);
+  await storeSnapshot(s, snapMeta(5, 1), [new Uint8Array(250)]);
   await s.close();
   // Chunks of a write that never recorded itself, as a crash mid-write leaves them.
   const env = open({ path, maxDbs: 8 });
@@ -204,7 +211,7 @@ test('an incomplete snapshot write is discarded on reopen', async () => {
   await env.close();
   s = await LmdbStorage.open({ path, snapshotChunkBytesMax: 100 });
   assert.equal([s.snapshots.info()!.index, s.snapshots.info()!.chunks], [5, 3]);
-  const next = await s.snapshots.write(9, 1, [new Uint8Array(10)]);
+  const next = await storeSnapshot(s, snapMeta(9, 1), [new Uint8Array(10)]);
   assert.ok(next.writeId > 99, 'write ids never reuse a stale one');
   await s.close();
   const env2 = open({ path, maxDbs: 8 });
