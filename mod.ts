@@ -33,7 +33,7 @@ export type {
   RaftServerOptionsInput,
   ServerLogger,
 } from './lib/server/options.ts';
-export type { ServerEvent } from './lib/server/events.ts';
+export type { ServerEvent } from './lib/member/events.ts';
 export { ClientError, RaftClient, type RaftClientOptions } from './lib/client/client.ts';
 export { type ClientErrorCode, type Consistency, retryableCodes } from './lib/base/client-protocol.ts';
 
@@ -95,9 +95,8 @@ export * from './lib/base/messages.ts';
 export type { Storage, WriteBatch } from './lib/storage/storage.ts';
 export { LmdbStorage, type LmdbStorageOptions } from './lib/storage/lmdb.ts';
 export { MemoryStorage } from './lib/storage/memory.ts';
-export { type SnapshotInfo, SnapshotStore } from './lib/storage/snapshot-store.ts';
+export { type SnapshotInfo, LmdbSnapshotStore } from './lib/storage/snapshot-store.ts';
 
 // Transport.
 export type { Transport, TransportCounters } from './lib/transport/transport.ts';
 export { TcpTransport } from './lib/transport/tcp.ts';
-export { MemoryNetwork, MemoryTransport } from './lib/transport/memory.ts';

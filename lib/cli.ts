@@ -70,6 +70,13 @@ const commands: Record<string, Command> = {
         default: 5_000,
         min: 0,
       },
+      'snapshot-chunk-bytes': {
+        kind: 'int',
+        help: 'bytes of snapshot data per InstallSnapshot chunk',
+        default: 1024 * 1024,
+        min: 1,
+        max: 1024 * 1024,
+      },
     },
     run: serve,
   },
@@ -187,6 +194,7 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
     heartbeatTicks: Number(flags['heartbeat-ticks']),
     snapshotEntriesThreshold: Number(flags['snapshot-entries']),
     compactionTrailingEntries: Number(flags['trailing-entries']),
+    snapshotChunkBytes: Number(flags['snapshot-chunk-bytes']),
   });
   console.log(
     JSON.stringify({

@@ -1,7 +1,7 @@
 /**
- * The server's event stream: every role, term and leader change, snapshot taken or installed,
+ * A member's event stream: every role, term and leader change, snapshot taken or installed,
  * failure and stop, numbered in order. Listeners are called synchronously, so none is dropped;
- * the most recent events are also kept for `since()`.
+ * the most recent events are also kept for `since()`. Times come from the driver's clock.
  *
  * @module
  */
@@ -28,23 +28,26 @@ type EventBody = ServerEvent extends infer E ? E extends unknown ? Omit<E, 'seq'
  *
  * @example
  * ```ts
- * const log = new EventLog(100);
+ * const log = new EventLog(100, () => Date.now());
  * log.subscribe((e) => console.log(e.seq, e.type));
  * log.emit({ type: 'term', term: 2 });
  * ```
  */
 export class EventLog {
   readonly #retainedMax: number;
+  readonly #nowMs: () => number;
   #retained: ServerEvent[] = [];
   #listeners = new Set<(event: ServerEvent) => void>();
   #seq = 0;
 
-  constructor(retainedMax: number) {
+  /** `retainedMax`: events kept for `since`; `nowMs`: the clock that stamps them. */
+  constructor(retainedMax: number, nowMs: () => number) {
     this.#retainedMax = retainedMax;
+    this.#nowMs = nowMs;
   }
 
   emit(body: EventBody): void {
-    const event = { ...body, seq: ++this.#seq, atMs: Date.now() } as ServerEvent;
+    const event = { ...body, seq: ++this.#seq, atMs: this.#nowMs() } as ServerEvent;
     this.#retained.push(event);
     if (this.#retained.length > this.#retainedMax * 2) {
       this.#retained = this.#retained.slice(-this.#retainedMax);

@@ -3,12 +3,16 @@
  * compacted log, the leader streams the stored snapshot in chunks (at most `chunkBytes` each),
  * one chunk in flight per follower; the follower answers each with the offset it wants next.
  * Because the follower names the offset, a transfer broken by a lost connection resumes from the
- * last chunk the follower kept, not from zero. Once every byte is there the follower restores its
- * state machine and only then hands the core the finished `snapshot` message.
+ * last chunk the follower stored, not from zero.
+ *
+ * The follower stages the chunks in its snapshot store as they arrive (never more than one chunk
+ * in memory). Once every byte is there the stage is finished and handed to the driver, which
+ * installs it as one step: the core takes the snapshot, and the storage write that discards the
+ * log makes the staged data current in the same transaction. A stage that is abandoned (another
+ * leader, another snapshot, a timeout) is dropped.
  *
  * @module
  */
-import { clearInterval, setInterval } from 'node:timers';
 import type {
   RaftMessage,
   SnapshotChunkMessage,
@@ -16,34 +20,48 @@ import type {
   SnapshotMessage,
   SnapshotMeta,
 } from '../base/messages.ts';
-import type { LmdbStorage } from '../storage/lmdb.ts';
-import type { ServerLogger } from './options.ts';
-
-/** A chunk unanswered this long abandons the transfer (the core then probes again). */
-export const snapshotChunkTimeoutMs = 10_000;
-/** Largest snapshot a follower accepts, in bytes (it is held in memory until complete). */
-export const snapshotReceiveBytesMax = 2 * 1024 ** 3;
+import type { SnapshotStage, SnapshotStore } from '../storage/storage.ts';
+import type { Clock, MemberLogger } from './ports.ts';
 
 type Sending = { meta: SnapshotMessage; offset: number; sentAtMs: number };
 type Receiving = {
   from: string;
+  term: number;
   meta: SnapshotMeta;
   totalBytes: number;
-  chunks: Uint8Array[];
-  received: number;
+  stage: SnapshotStage;
+  /** A chunk is being stored: later chunks wait for its answer. */
+  busy: boolean;
+  lastChunkAtMs: number;
 };
 
-/** What the transfers need from their server. */
+/** A complete snapshot received from the leader, staged and ready to install. */
+export type ReceivedSnapshot = {
+  from: string;
+  term: number;
+  meta: SnapshotMeta;
+  stage: SnapshotStage;
+};
+
+/** What the transfers need from their driver. */
 export type SnapshotTransferHost = {
   id: string;
-  storage: LmdbStorage;
+  snapshots: SnapshotStore;
+  clock: Clock;
+  /** Bytes per chunk sent. */
   chunkBytes: number;
+  /** A chunk unanswered (sender) or not followed by the next (receiver) this long abandons the transfer. */
+  chunkTimeoutMs: number;
+  /** Largest snapshot accepted, in bytes. */
+  receiveBytesMax: number;
   send: (m: RaftMessage) => void;
   currentTerm: () => number;
   leaderId: () => string | null;
+  /** The transfer to `to` failed or was abandoned: the core probes again later. */
   reportFailed: (to: string) => void;
-  install: (meta: SnapshotMeta, chunks: Uint8Array[]) => Promise<void>;
-  log: ServerLogger;
+  /** Every byte arrived and is staged. */
+  received: (snapshot: ReceivedSnapshot) => void;
+  log: MemberLogger;
 };
 
 /**
@@ -53,52 +71,72 @@ export type SnapshotTransferHost = {
  * ```ts
  * const transfers = new SnapshotTransfers(host);
  * transfers.startSending(snapshotMessageFromCore);
- * transport.onMessage((m) => m.type.startsWith('snapshotChunk') && transfers.onMessage(m));
+ * onPeerMessage((m) => m.type.startsWith('snapshotChunk') && transfers.onMessage(m));
  * ```
  */
 export class SnapshotTransfers {
   readonly #h: SnapshotTransferHost;
   readonly #sending = new Map<string, Sending>();
   #receiving: Receiving | null = null;
-  readonly #sweep: ReturnType<typeof setInterval>;
+  #cancelSweep: (() => void) | null = null;
+  #closed = false;
 
   constructor(host: SnapshotTransferHost) {
     this.#h = host;
-    this.#sweep = setInterval(() => this.#checkTimeouts(), 1000);
-    this.#sweep.unref();
+    this.#scheduleSweep();
   }
 
   /** The core asked to send a snapshot to `m.to`: start (or restart) streaming it. */
   startSending(m: SnapshotMessage): void {
-    this.#sending.set(m.to, { meta: m, offset: 0, sentAtMs: Date.now() });
+    this.#sending.set(m.to, { meta: m, offset: 0, sentAtMs: this.#h.clock.nowMs() });
     this.#h.log.info(`sending snapshot ${m.index} to ${m.to}`);
     this.#sendChunk(m.to);
   }
 
+  /** Bytes received so far of the snapshot being received, and its size; `null` when none. */
+  receivingProgress(): { index: number; receivedBytes: number; totalBytes: number } | null {
+    const r = this.#receiving;
+    return r === null
+      ? null
+      : { index: r.meta.index, receivedBytes: r.stage.bytes, totalBytes: r.totalBytes };
+  }
+
   onMessage(m: SnapshotChunkMessage | SnapshotChunkResponseMessage): void {
+    if (this.#closed) return;
     if (m.type === 'snapshotChunk') this.#onChunk(m);
     else this.#onResponse(m);
   }
 
+  /** Stop every transfer; a stage being received is dropped. */
   close(): void {
-    clearInterval(this.#sweep);
+    this.#closed = true;
+    this.#cancelSweep?.();
     this.#sending.clear();
-    this.#receiving = null;
+    this.#dropReceiving();
+  }
+
+  #scheduleSweep(): void {
+    if (this.#closed) return;
+    const everyMs = Math.max(10, Math.floor(this.#h.chunkTimeoutMs / 4));
+    this.#cancelSweep = this.#h.clock.setTimer(everyMs, () => {
+      this.#checkTimeouts();
+      this.#scheduleSweep();
+    });
   }
 
   #sendChunk(to: string): void {
     const s = this.#sending.get(to);
     if (s === undefined) return;
-    const info = this.#h.storage.snapshots.info();
+    const info = this.#h.snapshots.info();
     if (info === null || info.index !== s.meta.index || s.meta.term !== this.#h.currentTerm()) {
       // The snapshot was replaced or leadership changed: abandon; the core will ask again.
       this.#sending.delete(to);
       this.#h.reportFailed(to);
       return;
     }
-    const part = this.#h.storage.snapshots.chunkAt(s.offset)!;
+    const part = this.#h.snapshots.chunkAt(s.offset)!;
     const data = part.data.subarray(0, this.#h.chunkBytes);
-    s.sentAtMs = Date.now();
+    s.sentAtMs = this.#h.clock.nowMs();
     this.#h.send({
       type: 'snapshotChunk',
       from: this.#h.id,
@@ -123,7 +161,7 @@ export class SnapshotTransfers {
       this.#h.reportFailed(m.from);
       return;
     }
-    const total = this.#h.storage.snapshots.info()?.bytes ?? -1;
+    const total = this.#h.snapshots.info()?.bytes ?? -1;
     if (m.nextOffset >= total) {
       this.#sending.delete(m.from); // complete: the follower's core now answers as usual
       this.#h.log.info(`snapshot ${s.meta.index} delivered to ${m.from}`);
@@ -146,20 +184,22 @@ export class SnapshotTransfers {
       });
     // Only from the leader of our current term (heartbeats bring us to its term first).
     if (m.term !== this.#h.currentTerm() || this.#h.leaderId() !== m.from) return answer(0, false);
-    if (m.totalBytes > snapshotReceiveBytesMax) {
+    if (m.totalBytes > this.#h.receiveBytesMax) {
       this.#h.log.warn(
-        `refusing snapshot ${m.index} from ${m.from}: ${m.totalBytes} bytes, limit ${snapshotReceiveBytesMax}`,
+        `refusing snapshot ${m.index} from ${m.from}: ${m.totalBytes} bytes, limit snapshotReceiveBytesMax ${this.#h.receiveBytesMax}`,
       );
       return answer(0, false);
     }
     let r = this.#receiving;
     if (
-      r === null || r.meta.index !== m.index || r.meta.term !== m.snapshotTerm ||
-      r.totalBytes !== m.totalBytes
+      r === null || r.from !== m.from || r.term !== m.term || r.meta.index !== m.index ||
+      r.meta.term !== m.snapshotTerm || r.totalBytes !== m.totalBytes
     ) {
       if (m.offset !== 0) return answer(0, true); // start over from the beginning
+      this.#dropReceiving();
       r = {
         from: m.from,
+        term: m.term,
         meta: {
           index: m.index,
           term: m.snapshotTerm,
@@ -167,33 +207,63 @@ export class SnapshotTransfers {
           members: m.members,
         },
         totalBytes: m.totalBytes,
-        chunks: [],
-        received: 0,
+        stage: this.#h.snapshots.stage(m.index, m.snapshotTerm),
+        busy: false,
+        lastChunkAtMs: this.#h.clock.nowMs(),
       };
       this.#receiving = r;
     }
-    if (m.offset !== r.received) return answer(r.received, true); // resume where we are
-    r.chunks.push(m.data.slice());
-    r.received += m.data.byteLength;
-    answer(r.received, true);
-    if (r.received >= r.totalBytes) {
+    if (r.busy) return; // the chunk being stored answers; the leader resends on its timeout
+    if (m.offset !== r.stage.bytes) return answer(r.stage.bytes, true); // resume where we are
+    r.busy = true;
+    r.lastChunkAtMs = this.#h.clock.nowMs();
+    const current = r;
+    void current.stage.append(m.data).then(async () => {
+      current.busy = false;
+      if (this.#receiving !== current) return;
+      if (current.stage.bytes < current.totalBytes) return answer(current.stage.bytes, true);
+      await current.stage.finish();
+      if (this.#receiving !== current) return;
       this.#receiving = null;
-      this.#h.install(r.meta, r.chunks).catch((error) =>
-        this.#h.log.warn(`installing snapshot ${r.meta.index} failed: ${(error as Error).message}`)
+      answer(current.stage.bytes, true);
+      this.#h.received({
+        from: current.from,
+        term: current.term,
+        meta: current.meta,
+        stage: current.stage,
+      });
+    }).catch((error: unknown) => {
+      if (this.#receiving === current) this.#receiving = null;
+      this.#h.log.warn(
+        `storing snapshot ${current.meta.index} failed: ${(error as Error).message}`,
       );
-    }
+      void current.stage.abort().catch(() => {});
+      answer(0, false);
+    });
+  }
+
+  #dropReceiving(): void {
+    const r = this.#receiving;
+    this.#receiving = null;
+    if (r !== null) void r.stage.abort().catch(() => {});
   }
 
   #checkTimeouts(): void {
-    const now = Date.now();
+    const now = this.#h.clock.nowMs();
     for (const [to, s] of this.#sending) {
-      if (now - s.sentAtMs > snapshotChunkTimeoutMs) {
+      if (now - s.sentAtMs > this.#h.chunkTimeoutMs) {
         this.#sending.delete(to);
         this.#h.log.warn(
-          `snapshot ${s.meta.index} to ${to}: no answer in ${snapshotChunkTimeoutMs} ms, will retry`,
+          `snapshot ${s.meta.index} to ${to}: no answer in ${this.#h.chunkTimeoutMs} ms, will retry`,
         );
         this.#h.reportFailed(to);
       }
+    }
+    const r = this.#receiving;
+    if (r !== null && !r.busy && now - r.lastChunkAtMs > this.#h.chunkTimeoutMs * 2) {
+      // The leader gave up (or lost leadership): drop what was staged.
+      this.#h.log.info(`snapshot ${r.meta.index} from ${r.from}: abandoned after a silence`);
+      this.#dropReceiving();
     }
   }
 }

@@ -1,24 +1,28 @@
 /**
- * The options of a `RaftServer`: every limit named with its unit, validated once at start.
+ * The options of a `RaftServer`: its identity and addresses, and every limit named with its unit,
+ * validated once at start. The core's and the driver's tunables are composed in
+ * (`DriverOptionsSchema`), so each has one name, one range and one default everywhere.
  *
  * @module
  */
 import * as v from 'valibot';
 import { ListenAddressSchema } from '../base/address.ts';
-import { parseOptions } from '../base/validate.ts';
 import { MemberIdSchema, MembersSchema } from '../base/messages.ts';
-import type { StateMachine } from '../state/state-machine.ts';
+import { parseOptions } from '../base/validate.ts';
+import { checkDriverOptions, type DriverOptions, DriverOptionsSchema } from '../member/options.ts';
+import type { MemberLogger } from '../member/ports.ts';
 import type { CommandCodec } from '../state/codec.ts';
+import type { StateMachine } from '../state/state-machine.ts';
+import { controlBytesReserved } from '../transport/options.ts';
 
 /** Where the server reports what an operator should see. */
-export type ServerLogger = {
-  info(message: string): void;
-  warn(message: string): void;
-  debug(message: string): void;
-};
+export type ServerLogger = MemberLogger;
 
 const int = (min: number, max: number) =>
   v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
+
+/** Bytes a frame may carry beyond its payload limit (message envelope, snapshot chunk header). */
+export const frameEnvelopeBytes = 64 * 1024;
 
 const ServerOptionsSchema = v.strictObject({
   /** This member's id. */
@@ -47,39 +51,18 @@ const ServerOptionsSchema = v.strictObject({
       'Expected a command codec',
     ),
   ),
-  /** Milliseconds per core tick. Election timeout is `electionTicks × tickMs` to twice that. */
-  tickMs: v.optional(int(1, 60_000), 10),
-  electionTicks: v.optional(int(3, 1_000_000), 15),
-  heartbeatTicks: v.optional(int(1, 1_000_000), 3),
-  /** A proposal not applied within this time rejects with `TimeoutError` (outcome unknown). */
-  proposalTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
-  /** Take a snapshot once this many entries were applied since the last one. */
-  snapshotEntriesThreshold: v.optional(int(1, 2 ** 40), 100_000),
-  /** Take a snapshot once the stored log holds this many bytes. */
-  snapshotLogBytesThreshold: v.optional(int(1024, 2 ** 50), 256 * 1024 * 1024),
-  /** Entries kept below a snapshot when compacting, so slightly lagging members catch up from the log. */
-  compactionTrailingEntries: v.optional(int(0, 2 ** 40), 5_000),
-  /** Bytes of snapshot data per InstallSnapshot chunk. */
-  snapshotChunkBytes: v.optional(int(1024, 1024 * 1024), 1024 * 1024),
-  /** Bytes of entries per AppendEntries message. */
-  messageBytesMax: v.optional(int(1024, 64 * 1024 * 1024), 1024 * 1024),
-  /**
-   * Ready batches whose storage writes may be under way at once (they complete in order). More
-   * than one lets the next batch's appends leave while the previous batch is still syncing.
-   */
-  writeBatchesInFlightMax: v.optional(int(1, 64), 4),
-  /** AppendEntries messages in flight per follower. */
-  inflightMessagesMax: v.optional(int(1, 65_536), 256),
+  ...DriverOptionsSchema.entries,
   /** Largest frame on the peer and client ports, in bytes. */
   frameBytesMax: v.optional(int(64 * 1024, 256 * 1024 * 1024), 8 * 1024 * 1024),
+  /**
+   * Bytes queued or socket-buffered towards one peer before sends are dropped (Raft retries):
+   * bounds the memory a slow or paused follower can cost the leader.
+   */
+  peerInflightBytesMax: v.optional(int(64 * 1024, 2 ** 40), 64 * 1024 * 1024),
   /** Most client connections at once. */
   clientConnectionsMax: v.optional(int(1, 1_000_000), 1024),
   /** Client requests being served at once per connection; more are refused with PROPOSAL_DROPPED. */
   clientRequestsPerConnectionMax: v.optional(int(1, 1_000_000), 4096),
-  /** Longest time `stop()` waits for in-flight proposals to settle. */
-  stopGraceMs: v.optional(int(0, 600_000), 3_000),
-  /** Events kept for `eventsSince()`. */
-  eventsRetainedMax: v.optional(int(16, 1_000_000), 1024),
   logger: v.optional(
     v.custom<ServerLogger>(
       (x) => typeof x === 'object' && x !== null && typeof (x as ServerLogger).warn === 'function',
@@ -93,25 +76,36 @@ export type RaftServerOptionsInput = v.InferInput<typeof ServerOptionsSchema>;
 /** The options after validation and defaults. */
 export type RaftServerOptions = v.InferOutput<typeof ServerOptionsSchema>;
 
+/** The driver's share of the server's options. */
+export function driverOptionsOf(o: RaftServerOptions): DriverOptions {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(DriverOptionsSchema.entries)) {
+    out[key] = (o as Record<string, unknown>)[key];
+  }
+  return out as DriverOptions;
+}
+
 /**
  * Validate once: a wrong type or unknown option is a `TypeError`, a value out of range a
  * `RangeError`; both name the option.
  */
 export function parseServerOptions(input: unknown): RaftServerOptions {
-  const o = parseOptions(ServerOptionsSchema, input, 'RaftServer.start');
-  if (o.heartbeatTicks >= o.electionTicks) {
+  const where = 'RaftServer.start';
+  const o = parseOptions(ServerOptionsSchema, input, where);
+  checkDriverOptions(driverOptionsOf(o), where);
+  if (o.messageBytesMax + frameEnvelopeBytes > o.frameBytesMax) {
     throw new RangeError(
-      `Invalid server option heartbeatTicks: ${o.heartbeatTicks} must be below electionTicks ${o.electionTicks}`,
+      `Invalid option frameBytesMax for ${where}: ${o.frameBytesMax} must exceed messageBytesMax ${o.messageBytesMax} by ${frameEnvelopeBytes}`,
     );
   }
-  if (o.messageBytesMax + 64 * 1024 > o.frameBytesMax) {
+  if (o.snapshotChunkBytes + frameEnvelopeBytes > o.frameBytesMax) {
     throw new RangeError(
-      `Invalid server option frameBytesMax: ${o.frameBytesMax} must exceed messageBytesMax ${o.messageBytesMax} by 64 KiB`,
+      `Invalid option frameBytesMax for ${where}: ${o.frameBytesMax} must exceed snapshotChunkBytes ${o.snapshotChunkBytes} by ${frameEnvelopeBytes}`,
     );
   }
-  if (o.snapshotChunkBytes + 64 * 1024 > o.frameBytesMax) {
+  if (o.peerInflightBytesMax < o.frameBytesMax + controlBytesReserved) {
     throw new RangeError(
-      `Invalid server option frameBytesMax: ${o.frameBytesMax} must exceed snapshotChunkBytes ${o.snapshotChunkBytes} by 64 KiB`,
+      `Invalid option peerInflightBytesMax for ${where}: ${o.peerInflightBytesMax} must be at least frameBytesMax + ${controlBytesReserved}`,
     );
   }
   return o;

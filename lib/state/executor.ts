@@ -72,6 +72,11 @@ export type ExecutorOptions<Command, Output> = {
   appliedWaitersMax?: number;
   /** Monotonic clock in milliseconds for the batch budget only (never seen by the state machine). Default `performance.now`. */
   nowMs?: () => number;
+  /**
+   * Let other work run between batches: resolves on a later turn. Default `setImmediate`; the
+   * simulator passes its own so that yielding happens in virtual time.
+   */
+  yieldTurn?: () => Promise<void>;
   /** Called for each command's result as soon as its batch is applied, in index order. */
   onApplied?: (result: ApplyResult<Output>) => void;
   /** Called when a timer callback throws (other timers still run). Default: `console.error`. */
@@ -85,6 +90,7 @@ const OptionsSchema = v.strictObject({
   applyBatchMsMax: v.optional(v.pipe(v.number(), v.minValue(0.01), v.maxValue(60_000))),
   appliedWaitersMax: v.optional(v.pipe(positiveInteger, v.maxValue(16_777_216))),
   nowMs: v.optional(v.function()),
+  yieldTurn: v.optional(v.function()),
   onApplied: v.optional(v.function()),
   onTimerError: v.optional(v.function()),
 });
@@ -127,6 +133,7 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
   readonly #msMax: number;
   readonly #waitersMax: number;
   readonly #nowMs: () => number;
+  readonly #yieldTurn: () => Promise<void>;
   readonly #onApplied: ((result: ApplyResult<Output>) => void) | undefined;
   readonly #onTimerError: (error: unknown, index: number) => void;
   readonly #clock = new LogClock();
@@ -152,6 +159,7 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
     this.#msMax = options.applyBatchMsMax ?? applyBatchMsMaxDefault;
     this.#waitersMax = options.appliedWaitersMax ?? appliedWaitersMaxDefault;
     this.#nowMs = options.nowMs ?? (() => performance.now());
+    this.#yieldTurn = options.yieldTurn ?? yieldToEventLoop;
     this.#onApplied = options.onApplied;
     this.#onTimerError = options.onTimerError ??
       ((error, index) => console.error(`Timer callback failed at index ${index}:`, error));
@@ -291,7 +299,7 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
           break;
         }
         this.#releaseWaiters();
-        if (this.#jobs.length > 0) await yieldToEventLoop();
+        if (this.#jobs.length > 0) await this.#yieldTurn();
       }
     } finally {
       this.#draining = false;

@@ -1,25 +1,32 @@
 /**
- * A cluster of cores driven step by step by a test script, in the manner of etcd-io/raft's
- * interaction tests: nothing happens unless the script says so. Messages queue in a mailbox until
- * `deliver()`; `stabilize()` delivers until the cluster is quiet. Writes go to `MemoryStorage`
- * at once, and every step is held to the same safety checkers as the random simulator.
+ * A cluster of members driven step by step by a test script, in the manner of etcd-io/raft's
+ * interaction tests: nothing happens unless the script says so. Each member is the real member
+ * driver (the loop a `RaftServer` runs) over `MemoryStorage`, with a clock of its own that moves
+ * only when the script ticks it. Messages queue in a mailbox until `deliver()`; `stabilize()`
+ * delivers until the cluster is quiet. Writes complete at once, and every step is held to the same
+ * safety checkers as the random simulator.
  *
  * @example
  * ```ts
- * const c = new ScriptedCluster(['a', 'b', 'c']);
- * c.raft('a').campaign();
- * c.stabilize();
+ * const c = await ScriptedCluster.start(['a', 'b', 'c']);
+ * await c.campaign('a');
+ * await c.stabilize();
  * c.raft('a').role; // 'leader'
  * ```
  * @module
  */
 import type { Entry, Member, RaftMessage } from '../base/messages.ts';
 import type { UnsafeFaults } from '../core/options.ts';
-import { Raft, type ReadState } from '../core/raft.ts';
+import type { Raft, ReadState } from '../core/raft.ts';
 import { seededRandom } from '../core/random.ts';
+import { MemberDriver } from '../member/driver.ts';
+import { parseDriverOptions } from '../member/options.ts';
+import type { Clock } from '../member/ports.ts';
+import type { CommandCodec } from '../state/codec.ts';
+import type { StateMachine } from '../state/state-machine.ts';
 import { MemoryStorage } from '../storage/memory.ts';
-import type { WriteBatch } from '../storage/storage.ts';
 import { SafetyChecker } from './checkers.ts';
+import { settle } from './sim-time.ts';
 
 /** Options of a scripted cluster. */
 export type ScriptedClusterOptions = {
@@ -31,15 +38,36 @@ export type ScriptedClusterOptions = {
   bootstrap?: boolean;
 };
 
+/** Milliseconds a scripted tick moves a member's clock. */
+const tickMs = 10;
+/** Rounds of deferred work and promise continuations `process` runs before it gives up. */
+const processRoundsMax = 10_000;
+
+type Timer = { dueMs: number; seq: number; run: () => void; cancelled: boolean };
+
 type Node = {
   storage: MemoryStorage;
-  raft: Raft | null;
+  driver: MemberDriver<Uint8Array, null> | null;
+  incarnation: number;
+  timeMs: number;
+  timers: Timer[];
   applied: Entry[];
   reads: ReadState[];
   readsFailed: number[];
 };
 
-/** See the module comment. */
+/** Commands stay bytes (the script writes strings); applying one does nothing. */
+const bytesCodec: CommandCodec<Uint8Array> = { encode: (b) => b, decode: (b) => b };
+function inertMachine(): StateMachine<Uint8Array, null, unknown, null> {
+  return {
+    apply: () => null,
+    query: () => null,
+    snapshot: () => (async function* () {})(),
+    restore: async () => {},
+  };
+}
+
+/** See the module comment. Create with `ScriptedCluster.start`. */
 export class ScriptedCluster {
   readonly ids: string[];
   readonly checker = new SafetyChecker();
@@ -47,44 +75,63 @@ export class ScriptedCluster {
   readonly delivered: RaftMessage[] = [];
   readonly #nodes = new Map<string, Node>();
   readonly #o: ScriptedClusterOptions;
+  readonly #members: Member[];
   #mailbox: RaftMessage[] = [];
   #cut = new Set<string>();
   #leaderTerms = new Set<string>();
+  #deferred: Array<() => void> = [];
+  #timerSeq = 0;
   #seed = 1;
-  #timeMs = 0;
 
-  constructor(ids: string[], options: ScriptedClusterOptions = {}) {
+  private constructor(ids: string[], options: ScriptedClusterOptions) {
     this.ids = ids;
     this.#o = options;
-    const members: Member[] = ids.map((id) => ({ id, type: 'ACTIVE' }));
+    this.#members = ids.map((id) => ({ id, type: 'ACTIVE' }));
+  }
+
+  /** Start every member (bootstrapped with the same members unless `bootstrap: false`). */
+  static async start(
+    ids: string[],
+    options: ScriptedClusterOptions = {},
+  ): Promise<ScriptedCluster> {
+    const c = new ScriptedCluster(ids, options);
     for (const id of ids) {
-      const node: Node = {
+      c.#nodes.set(id, {
         storage: new MemoryStorage(),
-        raft: null,
+        driver: null,
+        incarnation: 0,
+        timeMs: 0,
+        timers: [],
         applied: [],
         reads: [],
         readsFailed: [],
-      };
-      this.#nodes.set(id, node);
+      });
       // The founding members start together with no embargo, so that scripts can elect at once.
-      this.#start(id, 0);
-      if (options.bootstrap !== false) node.raft!.bootstrap(members, 0);
+      await c.#start(id, 0, options.bootstrap !== false);
     }
-    this.process();
+    await c.process();
+    return c;
   }
 
-  /** The core of a running member. */
+  /** The core of a running member (to inspect, or to poke: call `process()` after). */
   raft(id: string): Raft {
-    const raft = this.#node(id).raft;
-    if (raft === null) throw new Error(`Member ${id} is down`);
-    return raft;
+    const driver = this.#node(id).driver;
+    if (driver === null) throw new Error(`Member ${id} is down`);
+    return driver.core;
+  }
+
+  /** The driver of a running member. */
+  driver(id: string): MemberDriver<Uint8Array, null> {
+    const driver = this.#node(id).driver;
+    if (driver === null) throw new Error(`Member ${id} is down`);
+    return driver;
   }
 
   storage(id: string): MemoryStorage {
     return this.#node(id).storage;
   }
 
-  /** Entries the member's state machine has applied since it last started. */
+  /** Entries the member handed to its state machine since it last started. */
   applied(id: string): Entry[] {
     return this.#node(id).applied;
   }
@@ -104,37 +151,32 @@ export class ScriptedCluster {
     return this.#mailbox;
   }
 
-  /** Carry out every member's ready batches: persist, queue messages, apply. */
-  process(): void {
-    for (const id of this.ids) {
-      const node = this.#node(id);
-      while (node.raft !== null && node.raft.hasReady()) {
-        const rd = node.raft.ready();
-        const batch: WriteBatch = {};
-        if (rd.snapshot !== null) batch.snapshot = rd.snapshot;
-        if (rd.entries.length > 0) batch.entries = rd.entries;
-        if (rd.hardState !== null) batch.hardState = rd.hardState;
-        void node.storage.write(batch); // applied synchronously by MemoryStorage
-        for (const e of rd.entries) {
-          this.checker.observeStored(id, e, node.storage.term(e.index - 1) ?? 0);
-        }
-        this.#mailbox.push(...rd.messages, ...rd.messagesAfterPersist);
-        for (const e of rd.committed) {
-          this.checker.observeApplied(id, e);
-          node.applied.push(e);
-        }
-        node.reads.push(...rd.readStates);
-        node.readsFailed.push(...rd.readsFailed);
-        node.raft.advance(rd);
+  /**
+   * Let every member carry out what it has to do (readies, writes, applies) until all are quiet.
+   * Messages they send queue in the mailbox.
+   */
+  async process(): Promise<void> {
+    for (const node of this.#nodes.values()) node.driver?.nudge();
+    for (let round = 0; round < processRoundsMax; round++) {
+      await settle();
+      if (this.#deferred.length === 0) {
+        await settle();
+        if (this.#deferred.length === 0) break;
       }
-      if (node.raft !== null) {
-        this.checker.observeCommit(id, node.raft.commitIndex);
-        const raft = node.raft;
-        if (raft.role === 'leader' && !this.#leaderTerms.has(`${id}@${raft.term}`)) {
-          this.#leaderTerms.add(`${id}@${raft.term}`);
-          this.checker.observeLeader(id, raft.term);
-          this.checker.checkLeaderCompleteness(id, raft.term, (i) => raft.termAt(i));
-        }
+      const work = this.#deferred;
+      this.#deferred = [];
+      for (const run of work) run();
+    }
+    for (const id of this.ids) {
+      const driver = this.#node(id).driver;
+      if (driver === null) continue;
+      if (driver.failure !== null) throw driver.failure;
+      const raft = driver.core;
+      this.checker.observeCommit(id, raft.commitIndex);
+      if (raft.role === 'leader' && !this.#leaderTerms.has(`${id}@${raft.term}`)) {
+        this.#leaderTerms.add(`${id}@${raft.term}`);
+        this.checker.observeLeader(id, raft.term);
+        this.checker.checkLeaderCompleteness(id, raft.term, (i) => raft.termAt(i));
       }
     }
   }
@@ -143,7 +185,7 @@ export class ScriptedCluster {
    * Deliver the queued messages that `filter` accepts (all by default), dropping those to or from
    * a cut-off or stopped member. Returns how many were delivered.
    */
-  deliver(filter: (m: RaftMessage) => boolean = () => true): number {
+  async deliver(filter: (m: RaftMessage) => boolean = () => true): Promise<number> {
     const now = this.#mailbox;
     this.#mailbox = [];
     let count = 0;
@@ -154,12 +196,12 @@ export class ScriptedCluster {
       }
       if (this.#cut.has(m.from) || this.#cut.has(m.to)) continue;
       const target = this.#nodes.get(m.to);
-      if (target?.raft == null) continue;
+      if (target?.driver == null) continue;
       this.delivered.push(m);
-      target.raft.step(m);
+      target.driver.receive(m);
       count++;
     }
-    this.process();
+    await this.process();
     return count;
   }
 
@@ -169,28 +211,31 @@ export class ScriptedCluster {
   }
 
   /** Let the listed members' view of a leader lapse (an election timeout passes), discarding what they send meanwhile. */
-  expireLeases(ids: string[]): void {
-    this.tick(this.#o.electionTicks ?? 10, ids);
+  async expireLeases(ids: string[]): Promise<void> {
+    await this.tick(this.#o.electionTicks ?? 10, ids);
     this.drop((m) => ids.includes(m.from));
   }
 
   /** Deliver and process until no message is left (bounded). */
-  stabilize(roundsMax = 1000): void {
+  async stabilize(roundsMax = 1000): Promise<void> {
     for (let i = 0; i < roundsMax; i++) {
-      this.process();
+      await this.process();
       if (this.#mailbox.length === 0) return;
-      this.deliver();
+      await this.deliver();
     }
     throw new Error(`Cluster did not stabilize in ${roundsMax} rounds`);
   }
 
   /** Advance each listed member's clock (all running members by default) by `count` ticks. */
-  tick(count = 1, ids: string[] = this.ids): void {
+  async tick(count = 1, ids: string[] = this.ids): Promise<void> {
     for (let i = 0; i < count; i++) {
-      this.#timeMs += 10;
-      for (const id of ids) this.#node(id).raft?.tick(this.#timeMs);
+      for (const id of ids) {
+        const node = this.#node(id);
+        node.timeMs += tickMs;
+        this.#fireTimers(node);
+      }
+      await this.process();
     }
-    this.process();
   }
 
   /** Drop every message to and from `id` until `heal()`. */
@@ -204,46 +249,50 @@ export class ScriptedCluster {
 
   /** Stop `id`, losing everything not in its storage, and its queued messages. */
   crash(id: string): void {
-    this.#node(id).raft = null;
+    const node = this.#node(id);
+    node.incarnation++;
+    node.driver?.crash();
+    node.driver = null;
+    node.timers = [];
     this.#mailbox = this.#mailbox.filter((m) => m.from !== id && m.to !== id);
   }
 
   /**
    * Stop `id` and start it again with empty storage, bootstrapped with the founding members (as
-   * a member whose data directory was wiped comes back). `voteEmbargoTicks` as the server sets it.
+   * a member whose data directory was wiped comes back). `voteEmbargoTicks` as the driver sets it
+   * when omitted (two election timeouts for an empty storage).
    */
-  wipe(id: string, voteEmbargoTicks = 0): void {
+  async wipe(id: string, voteEmbargoTicks?: number): Promise<void> {
     this.crash(id);
-    const node = this.#node(id);
-    node.storage = new MemoryStorage();
-    this.#start(id, voteEmbargoTicks);
-    node.raft!.bootstrap(this.ids.map((x) => ({ id: x, type: 'ACTIVE' })), 0);
-    this.process();
+    this.#node(id).storage = new MemoryStorage();
+    await this.#start(id, voteEmbargoTicks, true);
+    await this.process();
   }
 
   /**
-   * Start `id` again from its storage, with an empty state machine. Like every start of a real
-   * member, it refuses real votes for an election timeout (the core's default `voteEmbargoTicks`)
-   * unless `voteEmbargoTicks` says otherwise.
+   * Start `id` again from its storage. Like every start of a real member, it refuses real votes
+   * for an election timeout (the driver's default) unless `voteEmbargoTicks` says otherwise.
    */
-  restart(id: string, voteEmbargoTicks?: number): void {
-    this.#start(id, voteEmbargoTicks);
-    this.process();
+  async restart(id: string, voteEmbargoTicks?: number): Promise<void> {
+    this.crash(id);
+    await this.#start(id, voteEmbargoTicks, false);
+    await this.process();
   }
 
   /** Make `id` start an election now (it polls first), and queue its messages. */
-  campaign(id: string): void {
+  async campaign(id: string): Promise<void> {
     this.raft(id).campaign();
-    this.process();
+    await this.process();
   }
 
   /** Propose commands (strings) on `id`; returns the first index. */
-  propose(id: string, ...commands: string[]): number {
+  async propose(id: string, ...commands: string[]): Promise<number> {
+    const node = this.#node(id);
     const r = this.raft(id).proposeBatch(
       commands.map((c) => new TextEncoder().encode(c)),
-      this.#timeMs,
+      node.timeMs,
     );
-    this.process();
+    await this.process();
     return r.firstIndex;
   }
 
@@ -255,21 +304,100 @@ export class ScriptedCluster {
     return out;
   }
 
-  /** Start `id` from its storage; `voteEmbargoTicks` undefined means the core's default. */
-  #start(id: string, voteEmbargoTicks?: number): void {
+  #clock(node: Node, incarnation: number): Clock {
+    const alive = () => node.incarnation === incarnation;
+    return {
+      nowMs: () => node.timeMs,
+      setTimer: (delayMs, run) => {
+        const timer: Timer = {
+          dueMs: node.timeMs + delayMs,
+          seq: this.#timerSeq++,
+          run,
+          cancelled: false,
+        };
+        node.timers.push(timer);
+        return () => {
+          timer.cancelled = true;
+        };
+      },
+      defer: (run) => {
+        this.#deferred.push(() => {
+          if (alive()) run();
+        });
+      },
+    };
+  }
+
+  #fireTimers(node: Node): void {
+    const due = node.timers.filter((t) => !t.cancelled && t.dueMs <= node.timeMs);
+    node.timers = node.timers.filter((t) => !t.cancelled && t.dueMs > node.timeMs);
+    due.sort((a, b) => a.dueMs - b.dueMs || a.seq - b.seq);
+    for (const t of due) t.run();
+  }
+
+  async #start(
+    id: string,
+    voteEmbargoTicks: number | undefined,
+    bootstrap: boolean,
+  ): Promise<void> {
     const node = this.#node(id);
-    node.raft = new Raft(node.storage, {
-      id,
-      ...(voteEmbargoTicks === undefined ? {} : { voteEmbargoTicks }),
-      random: seededRandom(this.#seed++),
+    const incarnation = ++node.incarnation;
+    const live = () => node.incarnation === incarnation;
+    node.storage.reopen();
+    node.applied = [];
+    node.timers = [];
+    this.checker.resetApplied(id, node.storage.snapshotMeta()?.index ?? 0);
+    this.checker.resetCommit(id, node.storage.hardState().commitIndex);
+    const options = parseDriverOptions({
+      tickMs,
       electionTicks: this.#o.electionTicks ?? 10,
       heartbeatTicks: this.#o.heartbeatTicks ?? 1,
       messageBytesMax: this.#o.messageBytesMax ?? 1024 * 1024,
+      inflightBytesMax: Math.max(this.#o.messageBytesMax ?? 1024 * 1024, 64 * 1024 * 1024),
+      stopGraceMs: 0,
+    }, 'ScriptedCluster');
+    const driver = await MemberDriver.open<Uint8Array, null, unknown, null>({
+      id,
+      storage: node.storage,
+      transport: {
+        send: (m) => {
+          if (live()) this.#mailbox.push(m);
+        },
+        setPeers: () => {},
+      },
+      clock: this.#clock(node, incarnation),
+      random: seededRandom(this.#seed++),
+      stateMachine: inertMachine(),
+      codec: bytesCodec,
+      options,
+      logger: { info: () => {}, warn: () => {}, debug: () => {} },
+      ...(bootstrap ? { members: this.#members } : {}),
+      ...(voteEmbargoTicks === undefined ? {} : { voteEmbargoTicks }),
       ...(this.#o.unsafeFaults === undefined ? {} : { unsafeFaults: this.#o.unsafeFaults }),
+      probe: {
+        ready: (rd) => {
+          if (!live()) return;
+          node.reads.push(...rd.readStates);
+          node.readsFailed.push(...rd.readsFailed);
+          if (rd.snapshot !== null) this.checker.resetApplied(id, rd.snapshot.index);
+        },
+        persisted: (rd) => {
+          if (!live()) return;
+          for (const e of rd.entries) {
+            this.checker.observeStored(id, e, node.storage.term(e.index - 1) ?? 0);
+          }
+        },
+        committed: (entries) => {
+          if (!live()) return;
+          for (const e of entries) {
+            this.checker.observeApplied(id, e);
+            node.applied.push(e);
+          }
+        },
+      },
     });
-    node.applied = [];
-    this.checker.resetApplied(id, 0);
-    this.checker.resetCommit(id, node.storage.hardState().commitIndex);
+    node.driver = driver;
+    driver.start();
   }
 
   #node(id: string): Node {

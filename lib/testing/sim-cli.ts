@@ -21,15 +21,12 @@
  * @module
  */
 import process from 'node:process';
-import type { UnsafeFaults } from '../core/options.ts';
+import { unsafeFaultNames as coreFaultNames } from '../core/options.ts';
+import { driverUnsafeFaultNames } from '../member/options.ts';
 import { emptyStats, runSimulation, type SimulationResult } from './simulator.ts';
 
-/** The unsafe variants of the core that `--unsafe` selects (see `UnsafeFaults`). */
-const unsafeFaultNames = [
-  'commitOlderTermByCount',
-  'voteTwiceInTerm',
-  'voteWithoutLogCheck',
-] as const satisfies ReadonlyArray<keyof UnsafeFaults>;
+/** The unsafe variants of the core and the driver that `--unsafe` selects. */
+const unsafeFaultNames = [...coreFaultNames, ...driverUnsafeFaultNames] as const;
 type UnsafeFaultName = (typeof unsafeFaultNames)[number];
 
 /** Seeds one sweep may run: bounds the run time of a typo like `--seeds 1e9`. */
@@ -152,9 +149,13 @@ function parseArgs(argv: readonly string[]): CliOptions {
 }
 
 /** Run one seed; an unexpected exception (a bug outside the checkers' reach) is a failure too. */
-function runSeed(seed: number, o: CliOptions, traceLinesMax: number): SimulationResult {
+async function runSeed(
+  seed: number,
+  o: CliOptions,
+  traceLinesMax: number,
+): Promise<SimulationResult> {
   try {
-    return runSimulation({
+    return await runSimulation({
       seed,
       traceLinesMax,
       ...(o.memberCount === undefined ? {} : { memberCount: o.memberCount }),
@@ -178,8 +179,8 @@ function describeRun(o: CliOptions): string {
   return `${size}${unsafe}`;
 }
 
-function replay(o: CliOptions): number {
-  const r = runSeed(o.fromSeed, o, o.traceLines);
+async function replay(o: CliOptions): Promise<number> {
+  const r = await runSeed(o.fromSeed, o, o.traceLines);
   process.stdout.write(`seed ${r.seed}: ${r.ok ? 'ok' : r.failure} (${describeRun(o)})\n`);
   process.stdout.write(`${r.trace.join('\n')}\n`);
   process.stdout.write(`stats ${JSON.stringify(r.stats)}\n`);
@@ -187,7 +188,7 @@ function replay(o: CliOptions): number {
   return r.ok ? 0 : 1;
 }
 
-function sweep(o: CliOptions): number {
+async function sweep(o: CliOptions): Promise<number> {
   const tty = process.stderr.isTTY === true;
   const last = o.fromSeed + o.seedCount - 1;
   const started = performance.now();
@@ -201,7 +202,7 @@ function sweep(o: CliOptions): number {
       `${failed} failed, ${seconds} s`;
   };
   for (let seed = o.fromSeed; seed <= last; seed++) {
-    const r = runSeed(seed, o, sweepTraceLines);
+    const r = await runSeed(seed, o, sweepTraceLines);
     if (r.ok) passed++;
     else {
       failed++;
@@ -227,20 +228,20 @@ function sweep(o: CliOptions): number {
   return failed === 0 ? 0 : 1;
 }
 
-function main(argv: readonly string[]): number {
+function main(argv: readonly string[]): Promise<number> {
   let o: CliOptions;
   try {
     o = parseArgs(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     process.stderr.write(`sim: ${e.message}\n${usage}\n`);
-    return 2;
+    return Promise.resolve(2);
   }
   if (o.mode === 'help') {
     process.stdout.write(`${usage}\n`);
-    return 0;
+    return Promise.resolve(0);
   }
   return o.mode === 'replay' ? replay(o) : sweep(o);
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

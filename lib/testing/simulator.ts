@@ -1,41 +1,81 @@
 /**
- * A deterministic simulator of a Raft cluster: N cores over a simulated network (seeded drop,
- * delay, duplication, reordering, symmetric and one-way partitions), in virtual time, with
- * crashes that lose every write not yet durable, and restarts. After every step the safety
- * checkers run; at the end the network heals and every acknowledged proposal must be applied on
- * every member within a bounded time. One seed replays one run exactly.
+ * A deterministic simulator of a Raft cluster that runs the real member driver (the same
+ * `MemberDriver` a `RaftServer` runs) with a real state machine through the real executor, over
+ * memory storage whose writes take virtual time and are lost in a crash, a simulated network
+ * (seeded drop, delay, duplication, reordering, symmetric and one-way partitions) and virtual
+ * time. Simulated clients issue commands and reads at every consistency level, with retries and
+ * unknown outcomes, and their history is checked for linearizability at the end.
+ *
+ * Faults are aimed where ordering matters: on some seeds the disk is slower than the network,
+ * and members are crashed right after they send a vote or an acknowledgement while their write
+ * is still in flight, and leaders right after they acknowledge a client; leaders transfer
+ * leadership and are cut off at once; voters restart while a leader holds its lease.
+ *
+ * Checked after every step: at most one leader per term; log matching; leader completeness;
+ * state-machine safety (no two members apply different entries at one index); commit index
+ * never decreasing; snapshots only of committed state; every member produces the same output at
+ * every index; a proposal is answered with its own index's output; no read returns an index below
+ * a write acknowledged before it began. At the end, once the network healed and the workload
+ * stopped: the healed cluster commits a new write; every acknowledged write is applied on every
+ * member; every member's state is the same (whether it got there by the log or by snapshots); the
+ * history is linearizable. One seed replays one run exactly, on every runtime.
  *
  * @example
  * ```ts
- * const result = runSimulation({ seed: 7, memberCount: 3 });
+ * const result = await runSimulation({ seed: 7, memberCount: 3 });
  * if (!result.ok) console.log(result.failure, result.trace.join('\n'));
  * ```
  * @module
  */
-import type { Entry, Member, RaftMessage } from '../base/messages.ts';
+import { AssertionError } from '../base/errors.ts';
+import { type Member, type RaftMessage, RaftMessageSchema } from '../base/messages.ts';
 import type { UnsafeFaults } from '../core/options.ts';
-import { Raft, type Ready } from '../core/raft.ts';
 import { randomInt, type RandomSource, seededRandom } from '../core/random.ts';
-import { MinHeap } from '../state/heap.ts';
+import { MemberDriver } from '../member/driver.ts';
+import { type DriverUnsafeFaults, parseDriverOptions } from '../member/options.ts';
+import type { MemberLogger } from '../member/ports.ts';
+import { cborCodec } from '../state/codec.ts';
+import { KvStateMachine } from '../state/kv.ts';
+import type { StateMachine } from '../state/state-machine.ts';
 import { MemoryStorage } from '../storage/memory.ts';
-import type { WriteBatch } from '../storage/storage.ts';
+import { MessageCodec } from '../transport/codec.ts';
 import { fingerprint, SafetyChecker, SafetyViolation } from './checkers.ts';
+import { checkLinearizability } from './linearizability/check.ts';
+import type { Operation } from './linearizability/history.ts';
+import { SimDisk } from './sim-disk.ts';
 import { calmNetwork, type NetworkFaults, SimNetwork } from './sim-network.ts';
+import { VirtualTime } from './sim-time.ts';
+import { kvWorkload, type SimOperation, type Workload } from './sim-workload.ts';
+
+/** Every deliberate bug the simulator can run against: the core's and the driver's. */
+export type SimulationFaults = UnsafeFaults & DriverUnsafeFaults;
 
 /** What to simulate. Every field but `seed` has a default. */
 export type SimulationOptions = {
   seed: number;
   /** Members in the cluster (all ACTIVE). Default: 3 for even seeds, 5 for odd ones. */
   memberCount?: number;
-  /** Virtual milliseconds of faults (partitions, crashes, loss). */
+  /** Virtual milliseconds of faults (partitions, crashes, loss) while clients run. */
   chaosMs?: number;
-  /** Virtual milliseconds allowed, after healing, for every acknowledged proposal to be applied everywhere. */
+  /** Virtual milliseconds allowed, after healing, for the cluster to commit and converge. */
   settleMsMax?: number;
   /** Virtual milliseconds per tick. */
   tickMs?: number;
   electionTicks?: number;
-  /** Deliberate protocol bugs, to prove the checkers catch them. */
-  unsafeFaults?: UnsafeFaults;
+  /** A fresh state machine for each member start (default: the key-value machine). */
+  stateMachine?: () => StateMachine<unknown, unknown, unknown, unknown>;
+  /** What the clients do (default: the key-value workload; required with another machine). */
+  workload?: () => Workload;
+  /**
+   * A digest of a state machine's state, compared across members at the end. Default: its
+   * snapshot bytes (so equal states must snapshot to equal bytes; the key-value machine's digest
+   * is its sorted contents).
+   */
+  fingerprintState?: (machine: StateMachine<unknown, unknown, unknown, unknown>) => Promise<string>;
+  /** Simulated clients. Default: 2 to 4, by seed. */
+  clientCount?: number;
+  /** Deliberate protocol bugs, to prove the checks catch them. */
+  unsafeFaults?: SimulationFaults;
   /** Lines of trace kept for a failure report. */
   traceLinesMax?: number;
 };
@@ -55,41 +95,11 @@ export type SimulationResult = {
     applied: number;
     crashes: number;
     partitions: number;
+    reads: number;
+    snapshotsInstalled: number;
+    historyOperations: number;
   };
 };
-
-type SimMember = {
-  id: string;
-  storage: MemoryStorage;
-  raft: Raft | null;
-  /** Ready batches being written, oldest first; their writes complete in this order. */
-  writing: Ready[];
-  /** When the newest queued write completes (writes never overtake each other). */
-  writeDoneAtMs: number;
-  incarnation: number;
-  random: RandomSource;
-  wasLeaderInTerm: number;
-  /** The last index its (simulated) state machine applied, and its latest snapshot's index. */
-  appliedIndex: number;
-  snapshotIndex: number;
-};
-
-type Event =
-  | { kind: 'deliver'; message: RaftMessage }
-  | { kind: 'tick'; id: string; incarnation: number }
-  | { kind: 'writeDone'; id: string; incarnation: number }
-  | { kind: 'client' }
-  | { kind: 'fault' }
-  | { kind: 'restart'; id: string }
-  | { kind: 'crash'; id: string; incarnation: number }
-  | { kind: 'snapshotFailed'; from: string; to: string; incarnation: number }
-  | { kind: 'heal' };
-
-type Scheduled = { at: number; seq: number; event: Event };
-
-function before(a: Scheduled, b: Scheduled): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-}
 
 /** The statistics of a run that has not started (all zero). */
 export function emptyStats(): SimulationResult['stats'] {
@@ -101,67 +111,112 @@ export function emptyStats(): SimulationResult['stats'] {
     applied: 0,
     crashes: 0,
     partitions: 0,
+    reads: 0,
+    snapshotsInstalled: 0,
+    historyOperations: 0,
   };
 }
 
 /** Run one seeded simulation to the end. Never throws for a protocol failure: it reports it. */
-export function runSimulation(options: SimulationOptions): SimulationResult {
+export function runSimulation(options: SimulationOptions): Promise<SimulationResult> {
   return new Simulation(options).run();
 }
+
+type SimMember = {
+  id: string;
+  memory: MemoryStorage;
+  disk: SimDisk | null;
+  driver: MemberDriver | null;
+  machine: StateMachine<unknown, unknown, unknown, unknown> | null;
+  incarnation: number;
+  random: RandomSource;
+  wasLeaderInTerm: number;
+  /** Clock offset in virtual ms (a clock running ahead or behind). */
+  skewMs: number;
+};
+
+/** Most crashes aimed at the moment after a vote, an acknowledgement or a client answer, per run. */
+const aimedCrashesMax = 6;
 
 /** One simulated cluster. Prefer `runSimulation`; the class is exported for scripted tests. */
 export class Simulation {
   readonly seed: number;
   readonly #random: RandomSource;
+  readonly #time = new VirtualTime();
   readonly #net: SimNetwork;
   readonly #checker = new SafetyChecker();
   readonly #members = new Map<string, SimMember>();
-  /** Events ordered by time, then by scheduling order. */
-  readonly #queue = new MinHeap<Scheduled>(before);
-  readonly #o: Required<Omit<SimulationOptions, 'unsafeFaults'>> & { unsafeFaults: UnsafeFaults };
+  readonly #founders: Member[] = [];
+  readonly #o: {
+    memberCount: number;
+    chaosMs: number;
+    settleMsMax: number;
+    tickMs: number;
+    electionTicks: number;
+    clientCount: number;
+    traceLinesMax: number;
+    unsafeFaults: SimulationFaults;
+  };
+  readonly #makeMachine: () => StateMachine<unknown, unknown, unknown, unknown>;
+  readonly #workload: Workload;
+  readonly #fingerprintState: (
+    m: StateMachine<unknown, unknown, unknown, unknown>,
+  ) => Promise<string>;
+  readonly #codec = cborCodec<unknown>();
+  /** On some seeds every message crosses the real wire codec, so none can pass that TCP would refuse. */
+  readonly #wire: MessageCodec<typeof RaftMessageSchema> | null;
   /** Raw trace events, rendered only when a report is made. */
   readonly #trace: Array<{ at: number; what: string | RaftMessage }> = [];
-  #now = 0;
-  #seq = 0;
-  #healed = false;
-  /** Per-seed replication limits: some seeds send one entry per message, some many. */
-  readonly #messageBytesMax: number;
-  readonly #inflightMessagesMax: number;
-  /** Per-seed: snapshot after this many applied entries (0: never), keeping this many below it. */
-  readonly #snapshotEntries: number;
-  readonly #compactionTrailingEntries: number;
-  /** Per-seed: ready batches a member may have being written at once (1, or pipelined). */
-  readonly #writePipelineDepth: number;
-  /** Per-seed client pace: the longest pause between proposals, in virtual milliseconds. */
+  // Per-seed shape of the run.
+  readonly #driverOptions: ReturnType<typeof parseDriverOptions>;
+  readonly #slowDisk: boolean;
+  /** Per seed: virtual milliseconds a state machine takes between apply batches (a slow machine). */
+  readonly #applyYieldMsMax: number;
+  /** The highest commit index any member has reached: no read may return less. */
+  #committedMax = 0;
+  /** Clients hold their commands (reads go on) until then: a quiet log for lease faults. */
+  #quietUntilMs = 0;
+  readonly #aimProbability: number;
   readonly #clientPauseMsMax: number;
-  /** Crash the next member elected leader, a few milliseconds after its election. */
-  #crashNextLeader = false;
-  #proposalCounter = 0;
-  /** Proposals not yet acknowledged: index -> what was proposed there. */
-  #pending = new Map<number, { term: number; fp: string; leader: string }>();
-  /** Acknowledged proposals: index -> fingerprint. */
-  #acknowledged = new Map<number, string>();
-  #ackedIndexMax = 0;
-  /** Proposals acknowledged after the network healed: the healed cluster must make progress. */
-  #ackedAfterHeal = 0;
-  #reads = new Map<number, number>();
-  #readCounter = 0;
+  /** Per seed: how long a client waits for one operation, retries included, in virtual ms. */
+  readonly #clientTimeoutMs: number;
+  #aimedCrashes = 0;
+  /** The highest commit index each member announced as leader (for aimed crashes). */
+  readonly #announcedCommit = new Map<string, number>();
+  /** Leaders to cut off right after they send timeoutNow (a transfer fault). */
+  readonly #cutAfterTimeoutNow = new Set<string>();
+  #healed = false;
+  #workloadStopped = false;
+  #violation: Error | null = null;
   #stats = emptyStats();
+  /** Acknowledged proposals: index -> fingerprint of the command bytes. */
+  readonly #acknowledged = new Map<number, string>();
+  #ackedIndexMax = 0;
+  #ackedAfterHeal = 0;
+  /** The output every member produced at each index (JSON), as first seen. */
+  readonly #outputs = new Map<number, string>();
+  readonly #history: Operation[] = [];
 
   constructor(options: SimulationOptions) {
     this.seed = options.seed;
-    this.#o = {
-      seed: options.seed,
-      memberCount: options.memberCount ?? (options.seed % 2 === 0 ? 3 : 5),
-      chaosMs: options.chaosMs ?? 3000,
-      settleMsMax: options.settleMsMax ?? 4000,
-      tickMs: options.tickMs ?? 10,
-      electionTicks: options.electionTicks ?? 10,
-      unsafeFaults: options.unsafeFaults ?? {},
-      traceLinesMax: options.traceLinesMax ?? 60,
-    };
     this.#random = seededRandom(options.seed);
     const r = this.#random;
+    this.#o = {
+      memberCount: options.memberCount ?? (options.seed % 2 === 0 ? 3 : 5),
+      chaosMs: options.chaosMs ?? 3000,
+      settleMsMax: options.settleMsMax ?? 6000,
+      tickMs: options.tickMs ?? 10,
+      electionTicks: options.electionTicks ?? 10,
+      clientCount: options.clientCount ?? randomInt(r, 3, 9),
+      traceLinesMax: options.traceLinesMax ?? 60,
+      unsafeFaults: options.unsafeFaults ?? {},
+    };
+    if (options.stateMachine !== undefined && options.workload === undefined) {
+      throw new TypeError('Invalid option workload for runSimulation: required with stateMachine');
+    }
+    this.#makeMachine = options.stateMachine ?? (() => new KvStateMachine());
+    this.#workload = (options.workload ?? kvWorkload)();
+    this.#fingerprintState = options.fingerprintState ?? defaultFingerprint;
     const faults: NetworkFaults = {
       dropProbability: r() * 0.1,
       duplicateProbability: r() * 0.05,
@@ -170,341 +225,496 @@ export class Simulation {
       longDelayProbability: r() * 0.05,
       longDelayMsMax: 60,
     };
-    this.#messageBytesMax = [1, 64, 512, 4096][randomInt(r, 0, 4)]!;
-    this.#inflightMessagesMax = [1, 4, 64][randomInt(r, 0, 3)]!;
-    this.#clientPauseMsMax = [25, 120][randomInt(r, 0, 2)]!;
-    this.#writePipelineDepth = [1, 3][randomInt(r, 0, 2)]!;
-    this.#snapshotEntries = this.#random() < 0.5 ? 0 : randomInt(r, 10, 60);
-    this.#compactionTrailingEntries = randomInt(r, 0, 8);
+    this.#slowDisk = r() < 0.4;
+    this.#applyYieldMsMax = r() < 0.3 ? 1 + r() * 8 : 0;
+    this.#aimProbability = r() < 0.3 ? 0 : 0.05 + r() * 0.2;
+    this.#clientPauseMsMax = [5, 40][randomInt(r, 0, 2)]!;
+    this.#clientTimeoutMs = [100, 300, 800][randomInt(r, 0, 3)]!;
+    const messageBytesMax = [1, 64, 512, 4096][randomInt(r, 0, 4)]!;
+    const snapshotEntries = r() < 0.5 ? 0 : randomInt(r, 10, 60);
+    this.#driverOptions = parseDriverOptions({
+      tickMs: this.#o.tickMs,
+      electionTicks: this.#o.electionTicks,
+      heartbeatTicks: [2, 3, 4][randomInt(r, 0, 3)]!,
+      messageBytesMax,
+      inflightMessagesMax: [1, 4, 64][randomInt(r, 0, 3)]!,
+      inflightBytesMax: 1 << 20,
+      snapshotSendTicksMax: 3 * this.#o.electionTicks,
+      proposalTimeoutMs: 1500,
+      snapshotEntriesThreshold: snapshotEntries === 0 ? 2 ** 40 : snapshotEntries,
+      compactionTrailingEntries: randomInt(r, 0, 8),
+      snapshotChunkBytes: [64, 1024, 1 << 20][randomInt(r, 0, 3)]!,
+      snapshotChunkTimeoutMs: 300,
+      writeBatchesInFlightMax: [1, 3][randomInt(r, 0, 2)]!,
+      stopGraceMs: 0,
+      applyBatchEntriesMax: [1, 4, 1024][randomInt(r, 0, 3)]!,
+    }, 'runSimulation');
     this.#net = new SimNetwork(seededRandom(randomInt(r, 1, 2 ** 31)), faults);
-    const members: Member[] = [];
-    for (let i = 0; i < this.#o.memberCount; i++) members.push({ id: `n${i + 1}`, type: 'ACTIVE' });
-    for (const m of members) {
-      const member: SimMember = {
+    this.#wire = r() < 0.34 ? new MessageCodec(RaftMessageSchema, { nestingDepthMax: 16 }) : null;
+    for (let i = 0; i < this.#o.memberCount; i++) {
+      this.#founders.push({ id: `n${i + 1}`, type: 'ACTIVE' });
+    }
+    for (const m of this.#founders) {
+      this.#members.set(m.id, {
         id: m.id,
-        storage: new MemoryStorage(),
-        raft: null,
-        writing: [],
-        writeDoneAtMs: 0,
+        memory: new MemoryStorage(),
+        disk: null,
+        driver: null,
+        machine: null,
         incarnation: 0,
         random: seededRandom(randomInt(r, 1, 2 ** 31)),
         wasLeaderInTerm: 0,
-        appliedIndex: 0,
-        snapshotIndex: 0,
-      };
-      this.#members.set(m.id, member);
-      this.#start(member);
-      member.raft!.bootstrap(members, 0);
-    }
-  }
-
-  /** Run to the end: chaos, heal, settle, final check. */
-  run(): SimulationResult {
-    try {
-      this.#schedule(randomInt(this.#random, 1, 20), { kind: 'client' });
-      this.#schedule(randomInt(this.#random, 50, 300), { kind: 'fault' });
-      this.#schedule(this.#o.chaosMs, { kind: 'heal' });
-      const end = this.#o.chaosMs + this.#o.settleMsMax;
-      for (const m of this.#members.values()) this.#drain(m);
-      while (this.#queue.size > 0) {
-        const next = this.#queue.pop()!;
-        if (next.at > end) break;
-        this.#now = next.at;
-        this.#stats.events++;
-        this.#handle(next.event);
-        this.#checkAfterStep();
-        if (this.#healed && this.#stats.events % 64 === 0 && this.#settled()) break;
-      }
-      this.#stats.virtualMs = Math.round(this.#now);
-      const unsettled = this.#unsettled();
-      if (unsettled !== null) {
-        return this.#result(
-          `Liveness: ${unsettled} ${
-            Math.round(this.#now - this.#o.chaosMs)
-          } ms after the network healed`,
-        );
-      }
-      return this.#result(null);
-    } catch (e) {
-      this.#stats.virtualMs = Math.round(this.#now);
-      if (e instanceof SafetyViolation) return this.#result(e.message);
-      if (e instanceof Error && e.name === 'AssertionError') {
-        return this.#result(`Core assertion: ${e.message}`);
-      }
-      throw e;
-    }
-  }
-
-  // ---- Events -------------------------------------------------------------------------------
-
-  #handle(event: Event): void {
-    switch (event.kind) {
-      case 'deliver': {
-        const m = this.#members.get(event.message.to);
-        if (m === undefined || m.raft === null) {
-          if (event.message.type === 'snapshot') this.#snapshotLost(event.message);
-          return;
-        }
-        this.#log(event.message);
-        m.raft.step(event.message);
-        this.#drain(m);
-        return;
-      }
-      case 'tick': {
-        const m = this.#members.get(event.id)!;
-        if (m.raft === null || m.incarnation !== event.incarnation) return;
-        m.raft.tick(this.#now);
-        this.#schedule(this.#o.tickMs, event);
-        this.#drain(m);
-        return;
-      }
-      case 'writeDone': {
-        const m = this.#members.get(event.id)!;
-        if (m.raft === null || m.incarnation !== event.incarnation || m.writing.length === 0) {
-          return;
-        }
-        this.#completeWrite(m);
-        this.#drain(m);
-        return;
-      }
-      case 'client':
-        this.#clientStep();
-        this.#schedule(randomInt(this.#random, 2, this.#clientPauseMsMax), event);
-        return;
-      case 'fault':
-        if (!this.#healed) {
-          this.#injectFault();
-          this.#schedule(randomInt(this.#random, 50, 400), event);
-        }
-        return;
-      case 'restart': {
-        const m = this.#members.get(event.id)!;
-        if (m.raft === null) this.#start(m);
-        return;
-      }
-      case 'crash': {
-        const m = this.#members.get(event.id)!;
-        if (m.raft !== null && m.incarnation === event.incarnation && !this.#healed) {
-          this.#crash(m);
-          this.#schedule(randomInt(this.#random, 20, 400), { kind: 'restart', id: m.id });
-        }
-        return;
-      }
-      case 'snapshotFailed': {
-        const m = this.#members.get(event.from)!;
-        if (m.raft === null || m.incarnation !== event.incarnation) return;
-        m.raft.reportSnapshotFailed(event.to);
-        this.#drain(m);
-        return;
-      }
-      case 'heal':
-        this.#healed = true;
-        this.#net.heal();
-        this.#net.faults = calmNetwork;
-        for (const m of this.#members.values()) if (m.raft === null) this.#start(m);
-        this.#log('heal: network calm, all members up');
-        return;
-    }
-  }
-
-  #start(m: SimMember): void {
-    m.incarnation++;
-    m.writing = [];
-    m.raft = new Raft(m.storage, {
-      id: m.id,
-      random: m.random,
-      electionTicks: this.#o.electionTicks,
-      heartbeatTicks: 2,
-      messageBytesMax: this.#messageBytesMax,
-      inflightMessagesMax: this.#inflightMessagesMax,
-      inflightBytesMax: 1 << 20,
-      snapshotSendTicksMax: 3 * this.#o.electionTicks,
-      appliedIndex: m.storage.snapshotMeta()?.index ?? 0,
-      unsafeFaults: this.#o.unsafeFaults,
-    });
-    m.wasLeaderInTerm = 0;
-    // The state machine is rebuilt from the snapshot (if any), then from the log.
-    m.snapshotIndex = m.storage.snapshotMeta()?.index ?? 0;
-    m.appliedIndex = m.snapshotIndex;
-    this.#checker.resetApplied(m.id, m.snapshotIndex);
-    this.#checker.resetCommit(m.id, m.storage.hardState().commitIndex);
-    this.#schedule(randomInt(this.#random, 1, this.#o.tickMs + 1), {
-      kind: 'tick',
-      id: m.id,
-      incarnation: m.incarnation,
-    });
-    if (m.incarnation > 1) this.#log(`restart ${m.id}`);
-    this.#drain(m);
-  }
-
-  #crash(m: SimMember): void {
-    m.raft = null;
-    m.writing = []; // the writes in progress never reach the disk
-    this.#stats.crashes++;
-    this.#log(`crash ${m.id}`);
-  }
-
-  /**
-   * Hand the member's ready batches to the simulated disk and network until it has none, keeping
-   * up to `#writePipelineDepth` writes in progress (they complete in order).
-   */
-  #drain(m: SimMember): void {
-    while (m.raft !== null && m.writing.length < this.#writePipelineDepth && m.raft.hasReady()) {
-      const rd = m.raft.ready();
-      for (const msg of rd.messages) this.#send(msg);
-      if (rd.snapshot !== null) {
-        // A snapshot from the leader replaces the state machine (the transfer itself is modelled
-        // as the one `snapshot` message).
-        this.#checker.observeSnapshot(m.id, rd.snapshot.index, rd.snapshot.term);
-        this.#checker.resetApplied(m.id, rd.snapshot.index);
-        m.appliedIndex = rd.snapshot.index;
-        m.snapshotIndex = rd.snapshot.index;
-        this.#log(`${m.id} installs snapshot ${rd.snapshot.index}/${rd.snapshot.term}`);
-      }
-      for (const e of rd.committed) this.#apply(m, e);
-      for (const r of rd.readStates) this.#readDone(m, r.requestId, r.index);
-      for (const id of rd.readsFailed) this.#reads.delete(id);
-      const persists = rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null;
-      m.writing.push(rd);
-      if (!persists && m.writing.length === 1) {
-        this.#completeWrite(m);
-        continue;
-      }
-      const doneAt = Math.max(this.#now, m.writeDoneAtMs) +
-        (persists ? 0.05 + this.#random() * 2 : 0);
-      m.writeDoneAtMs = doneAt;
-      this.#schedule(doneAt - this.#now, {
-        kind: 'writeDone',
-        id: m.id,
-        incarnation: m.incarnation,
+        skewMs: 0,
       });
     }
   }
 
-  #completeWrite(m: SimMember): void {
-    const rd = m.writing.shift()!;
-    const batch: WriteBatch = {};
-    if (rd.snapshot !== null) batch.snapshot = rd.snapshot;
-    if (rd.entries.length > 0) batch.entries = rd.entries;
-    if (rd.hardState !== null) batch.hardState = rd.hardState;
-    // MemoryStorage applies a write before its promise settles; check that it took effect.
-    void m.storage.write(batch).catch(() => {});
-    const last = rd.entries[rd.entries.length - 1];
-    if (last !== undefined && m.storage.term(last.index) !== last.term) {
-      throw new SafetyViolation(`Storage write of ${m.id} failed at entry ${last.index}`);
+  /** Run to the end: chaos with clients, heal, settle, final checks. */
+  async run(): Promise<SimulationResult> {
+    try {
+      for (const m of this.#members.values()) this.#start(m);
+      for (let c = 1; c <= this.#o.clientCount; c++) {
+        this.#time.schedule(
+          randomInt(this.#random, 1, 40),
+          () => void this.#client(c).catch((error) => this.#noteViolation(error)),
+        );
+      }
+      this.#time.schedule(randomInt(this.#random, 50, 300), () => this.#faultLoop());
+      const check = () => this.#checkAfterStep();
+      await this.#time.runUntil(this.#o.chaosMs, check);
+      this.#heal();
+      const end = this.#o.chaosMs + this.#o.settleMsMax;
+      await this.#time.runUntil(end, check, () => this.#settled());
+      this.#stats.virtualMs = Math.round(this.#time.nowMs);
+      const unsettled = this.#unsettled();
+      if (unsettled !== null) {
+        return this.#result(
+          `Liveness: ${unsettled} ${
+            Math.round(this.#time.nowMs - this.#o.chaosMs)
+          } ms after the network healed`,
+        );
+      }
+      await this.#finalChecks();
+      return this.#result(null);
+    } catch (e) {
+      this.#stats.virtualMs = Math.round(this.#time.nowMs);
+      if (e instanceof SafetyViolation) return this.#result(e.message);
+      if (e instanceof AssertionError) return this.#result(`Assertion: ${e.message}`);
+      throw e;
+    } finally {
+      for (const m of this.#members.values()) this.#halt(m);
     }
-    for (const e of rd.entries) {
-      this.#checker.observeStored(m.id, e, m.storage.term(e.index - 1) ?? 0);
-    }
-    for (const msg of rd.messagesAfterPersist) this.#send(msg);
-    m.raft!.advance(rd);
   }
 
-  #send(msg: RaftMessage): void {
-    const delays = this.#net.deliveryDelays(msg.from, msg.to);
-    for (const delay of delays) this.#schedule(delay, { kind: 'deliver', message: msg });
-    if (msg.type === 'snapshot' && delays.length === 0) this.#snapshotLost(msg);
+  // ---- Members ------------------------------------------------------------------------------
+
+  #start(m: SimMember): void {
+    const incarnation = ++m.incarnation;
+    const first = incarnation === 1;
+    m.memory.reopen();
+    const latency = this.#slowDisk
+      ? () => 3 + this.#random() * 15
+      : () => 0.05 + this.#random() * 2;
+    const disk = new SimDisk(m.memory, this.#time, latency);
+    m.disk = disk;
+    const machine = this.#makeMachine();
+    m.machine = machine;
+    const alive = () => m.incarnation === incarnation && m.driver !== null;
+    const snapshotIndex = m.memory.snapshotMeta()?.index ?? 0;
+    this.#checker.resetApplied(m.id, snapshotIndex);
+    this.#checker.resetCommit(m.id, m.memory.hardState().commitIndex);
+    if (!first) this.#log(`restart ${m.id}`);
+    MemberDriver.open({
+      id: m.id,
+      storage: disk,
+      transport: {
+        send: (msg) => {
+          if (m.incarnation === incarnation) this.#send(m, msg);
+        },
+        setPeers: () => {},
+      },
+      clock: this.#memberClock(alive, m.skewMs),
+      random: m.random,
+      stateMachine: machine,
+      options: this.#driverOptions,
+      logger: this.#logger(m.id),
+      ...(first ? { members: this.#founders } : {}),
+      unsafeFaults: this.#o.unsafeFaults,
+      probe: this.#probe(m, incarnation),
+    }).then((driver) => {
+      if (m.incarnation !== incarnation) return driver.crash();
+      m.driver = driver;
+      driver.start();
+    }, (error: unknown) => this.#noteViolation(error));
   }
 
-  /** A snapshot transfer failed: the sender's driver notices (after a while) and tells its core. */
-  #snapshotLost(msg: RaftMessage): void {
-    const sender = this.#members.get(msg.from)!;
-    this.#schedule(randomInt(this.#random, 20, 200), {
-      kind: 'snapshotFailed',
-      from: msg.from,
-      to: msg.to,
-      incarnation: sender.incarnation,
+  /**
+   * A member's clock. On slow-apply seeds its deferred work (the executor's yield between apply
+   * batches, the driver's next pump) takes a little virtual time, as a busy state machine would.
+   */
+  #memberClock(alive: () => boolean, skewMs: number): ReturnType<VirtualTime['clock']> {
+    const clock = this.#time.clock(alive, skewMs);
+    if (this.#applyYieldMsMax === 0) return clock;
+    return {
+      ...clock,
+      defer: (callback) => {
+        const ms = this.#random() < 0.5 ? 0 : this.#random() * this.#applyYieldMsMax;
+        clock.setTimer(ms, callback);
+      },
+    };
+  }
+
+  #probe(
+    m: SimMember,
+    incarnation: number,
+  ): NonNullable<Parameters<typeof MemberDriver.open>[0]['probe']> {
+    const live = () => m.incarnation === incarnation;
+    return {
+      ready: (rd) => {
+        if (!live() || rd.snapshot === null) return;
+        this.#guard(() => {
+          this.#checker.observeSnapshot(m.id, rd.snapshot!.index, rd.snapshot!.term);
+          this.#checker.resetApplied(m.id, rd.snapshot!.index);
+          this.#log(`${m.id} installs snapshot ${rd.snapshot!.index}/${rd.snapshot!.term}`);
+        });
+      },
+      persisted: (rd) => {
+        if (!live()) return;
+        this.#guard(() => {
+          for (const e of rd.entries) {
+            this.#checker.observeStored(m.id, e, m.memory.term(e.index - 1) ?? 0);
+          }
+        });
+      },
+      committed: (entries) => {
+        if (!live()) return;
+        this.#guard(() => {
+          for (const e of entries) {
+            this.#checker.observeApplied(m.id, e);
+            this.#stats.applied++;
+          }
+        });
+      },
+      applied: (result) => {
+        if (!live()) return;
+        this.#guard(() => {
+          const out = result.ok
+            ? `ok:${stableJson(result.output)}`
+            : `error:${result.error.message}`;
+          const known = this.#outputs.get(result.index);
+          if (known === undefined) this.#outputs.set(result.index, out);
+          else if (known !== out) {
+            throw new SafetyViolation(
+              `Outputs differ at index ${result.index}: ${m.id} produced ${out}, another member ${known}`,
+            );
+          }
+        });
+      },
+      installed: () => {
+        if (live()) this.#stats.snapshotsInstalled++;
+      },
+    };
+  }
+
+  #crash(m: SimMember, why: string): void {
+    if (m.driver === null || this.#healed) return;
+    this.#halt(m);
+    this.#stats.crashes++;
+    this.#log(`crash ${m.id} (${why})`);
+    this.#time.schedule(randomInt(this.#random, 20, 400), () => {
+      if (m.driver === null && m.disk === null) this.#start(m);
     });
   }
 
-  #apply(m: SimMember, e: Entry): void {
-    this.#checker.observeApplied(m.id, e);
-    this.#stats.applied++;
-    m.appliedIndex = e.index;
-    if (this.#snapshotEntries > 0 && e.index - m.snapshotIndex >= this.#snapshotEntries) {
-      this.#takeSnapshot(m, e);
+  #halt(m: SimMember): void {
+    m.incarnation++;
+    m.disk?.crash();
+    m.disk = null;
+    m.driver?.crash();
+    m.driver = null;
+  }
+
+  #up(): SimMember[] {
+    return [...this.#members.values()].filter((m) => m.driver !== null);
+  }
+
+  // ---- Network ------------------------------------------------------------------------------
+
+  #send(from: SimMember, sent: RaftMessage): void {
+    this.#aimAfterSend(from, sent);
+    let msg = sent;
+    if (this.#wire !== null) {
+      const result = this.#wire.decode(this.#wire.encode(sent));
+      if (!result.ok) {
+        throw new SafetyViolation(`${from.id} sent a message the wire refuses: ${result.reason}`);
+      }
+      msg = result.value;
     }
-    const p = this.#pending.get(e.index);
-    if (p !== undefined && p.leader === m.id) {
-      this.#pending.delete(e.index);
-      if (p.term === e.term && p.fp === fingerprint(e)) {
-        this.#acknowledged.set(e.index, p.fp);
-        this.#stats.acknowledged++;
-        if (this.#healed) this.#ackedAfterHeal++;
-        if (e.index > this.#ackedIndexMax) this.#ackedIndexMax = e.index;
+    const delays = this.#net.deliveryDelays(msg.from, msg.to);
+    // The core steps a message synchronously (and defers its pump): only snapshot chunks, which
+    // are staged in storage, set promise continuations going.
+    const settles = msg.type === 'snapshotChunk';
+    for (const delay of delays) {
+      this.#time.schedule(delay, () => {
+        const to = this.#members.get(msg.to);
+        if (to?.driver == null) return;
+        this.#log(msg);
+        to.driver.receive(msg);
+      }, settles);
+    }
+  }
+
+  /**
+   * A member that just sent a granted vote or an acknowledgement, with a write still in flight,
+   * is sometimes crashed at once: were the message sent before its write was durable, the crash
+   * would lose what it promised.
+   */
+  #aimAfterSend(from: SimMember, msg: RaftMessage): void {
+    if (msg.type === 'timeoutNow' && this.#cutAfterTimeoutNow.delete(from.id)) {
+      // The timeoutNow is on its way; the old leader is cut off behind it.
+      this.#time.schedule(this.#random() * 0.5, () => {
+        if (this.#healed) return;
+        const others = [...this.#members.keys()].filter((x) => x !== from.id);
+        this.#net.partition([[from.id], others]);
+        this.#stats.partitions++;
+        this.#log(`isolate ${from.id} after its timeoutNow`);
+      });
+      return;
+    }
+    if (msg.type === 'voteResponse' && msg.granted && !msg.preVote) {
+      // Were the vote sent before it was durable, the restarted voter could vote again in this
+      // term: cut the candidate off too, so that the others elect someone else.
+      if (this.#maybeAimedCrash(from, `right after granting ${msg.to} its vote`)) {
+        const candidate = msg.to;
+        this.#time.schedule(this.#random() * 5, () => {
+          if (this.#healed) return;
+          const others = [...this.#members.keys()].filter((x) => x !== candidate);
+          this.#net.partition([[candidate], others]);
+          this.#stats.partitions++;
+          this.#log(`isolate candidate ${candidate}`);
+        });
+      }
+    } else if (msg.type === 'appendResponse' && msg.success) {
+      this.#maybeAimedCrash(from, `right after acknowledging ${msg.matchIndex} to ${msg.to}`);
+    } else if ((msg.type === 'append' || msg.type === 'heartbeat') && msg.commitIndex > 0) {
+      // A leader announcing a commit while its own write is in flight: were it counting entries
+      // that are not yet durable, a crash now would lose a committed entry.
+      const announced = this.#announcedCommit.get(from.id) ?? 0;
+      if (msg.commitIndex > announced) {
+        this.#announcedCommit.set(from.id, msg.commitIndex);
+        this.#maybeAimedCrash(from, `right after announcing commit ${msg.commitIndex}`);
       }
     }
   }
 
-  /** Snapshot the (simulated) state machine at `e` and compact the log below it. */
-  #takeSnapshot(m: SimMember, e: Entry): void {
-    const configs = m.storage.configurations().filter((c) => c.index <= e.index);
-    const members = configs[configs.length - 1]?.members ?? [];
-    void m.storage.write({ snapshot: { index: e.index, term: e.term, timeMs: e.timeMs, members } });
-    const compactTo = e.index - this.#compactionTrailingEntries;
-    if (compactTo >= m.storage.firstIndex()) void m.storage.compact(compactTo);
-    if (m.storage.snapshotMeta()?.index !== e.index) {
-      throw new SafetyViolation(`Snapshot of ${m.id} at ${e.index} failed`);
+  /** Sometimes crash `m` within 0.3 virtual ms, if a write of its is in flight; true if so. */
+  #maybeAimedCrash(m: SimMember, why: string): boolean {
+    if (this.#aimProbability === 0 || this.#aimedCrashes >= aimedCrashesMax || this.#healed) {
+      return false;
     }
-    m.snapshotIndex = e.index;
+    if ((m.disk?.inFlight ?? 0) === 0 || this.#random() >= this.#aimProbability) return false;
+    this.#aimedCrashes++;
+    const delay = this.#random() * 0.3;
+    const incarnation = m.incarnation;
+    this.#time.schedule(delay, () => {
+      if (m.incarnation === incarnation) this.#crash(m, why);
+    });
+    return true;
   }
 
-  #readDone(m: SimMember, requestId: number, index: number): void {
-    const floor = this.#reads.get(requestId);
-    if (floor === undefined) return;
-    this.#reads.delete(requestId);
-    if (index < floor) {
+  // ---- Clients ------------------------------------------------------------------------------
+
+  /** One simulated client: operations one at a time until the workload stops. */
+  async #client(client: number): Promise<void> {
+    let seq = 0;
+    let preferred: string | null = null;
+    while (!this.#workloadStopped && this.#violation === null) {
+      const op = this.#workload.next(this.#random, client, ++seq);
+      preferred = await this.#perform(client, op, preferred);
+      await this.#sleep(randomInt(this.#random, 1, this.#clientPauseMsMax + 1));
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.#time.schedule(ms, resolve));
+  }
+
+  /**
+   * `answer`, or a rejection with an unknown outcome at `deadlineMs` (a client gives up waiting;
+   * the operation may still take effect).
+   */
+  #within<T>(answer: Promise<T>, deadlineMs: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const cancel = this.#time.schedule(
+        deadlineMs - this.#time.nowMs,
+        () => reject(clientTimeout),
+      );
+      answer.then((v) => (cancel(), resolve(v)), (e) => (cancel(), reject(e)));
+    });
+  }
+
+  /**
+   * Carry out one operation, retrying refusals (certainly not carried out) on other members until
+   * an attempt deadline; records it in the history. Returns the member the client will try first
+   * next time.
+   */
+  async #perform(
+    client: number,
+    op: SimOperation,
+    preferred: string | null,
+  ): Promise<string | null> {
+    const callMs = this.#time.nowMs;
+    const deadlineMs = callMs + this.#clientTimeoutMs;
+    const floor = this.#committedMax;
+    let target = preferred;
+    for (;;) {
+      const m = this.#pickMember(target, op.kind === 'query' && op.consistency === 'sequential');
+      if (m === null || m.driver === null) {
+        if (this.#time.nowMs >= deadlineMs) return this.#record(client, op, callMs, 'fail');
+        await this.#sleep(5);
+        target = null;
+        continue;
+      }
+      const driver = m.driver;
+      try {
+        if (op.kind === 'command') {
+          if (this.#time.nowMs < this.#quietUntilMs) {
+            await this.#sleep(this.#quietUntilMs - this.#time.nowMs);
+            continue;
+          }
+          const data = this.#codec.encode(op.command);
+          const answer = driver.propose(data);
+          const settled = answer.then(({ index, output }) => {
+            this.#guard(() => {
+              this.#log(`client ${client}: write acknowledged by ${m.id} at index ${index}`);
+              this.#onAcknowledged(m, index, data, output);
+            });
+            return output;
+          });
+          try {
+            await this.#within(settled, deadlineMs);
+          } catch (error) {
+            if (!isClientTimeout(error)) throw error;
+            // The client stops waiting; the member's answer, when it comes, still says what
+            // happened (and when, at the latest): record that instead of an unknown outcome.
+            settled.then(
+              (output) => this.#record(client, op, callMs, 'ok', output),
+              (late) => this.#record(client, op, callMs, outcomeOf(late)),
+            );
+            return null;
+          }
+          this.#record(client, op, callMs, 'ok', await settled);
+        } else {
+          this.#stats.reads++;
+          const { index, appliedIndex, output } = await this.#within(
+            driver.queryWithIndex(op.query, op.consistency),
+            deadlineMs,
+          );
+          this.#log(`client ${client}: ${op.consistency} read on ${m.id} at index ${index}`);
+          if (op.consistency !== 'sequential' && index < floor) {
+            throw new SafetyViolation(
+              `Stale ${op.consistency} read on ${m.id}: index ${index} below ${floor}, committed before the read began`,
+            );
+          }
+          if (appliedIndex < index) {
+            throw new SafetyViolation(
+              `${op.consistency} read on ${m.id} answered at applied index ${appliedIndex}, below its read index ${index}`,
+            );
+          }
+          this.#record(client, op, callMs, 'ok', output);
+        }
+        return m.id;
+      } catch (error) {
+        if (error instanceof SafetyViolation) {
+          this.#noteViolation(error);
+          return null;
+        }
+        const e = error as { retryable?: boolean; leaderId?: string | null; code?: string };
+        if (e.retryable === true && this.#time.nowMs < deadlineMs) {
+          // A hint goes straight to the leader; with none (an election), wait a little longer.
+          target = e.leaderId ?? null;
+          await this.#sleep(target === null ? randomInt(this.#random, 20, 60) : 1);
+          continue;
+        }
+        this.#record(client, op, callMs, op.kind === 'query' ? 'fail' : outcomeOf(error));
+        return null;
+      }
+    }
+  }
+
+  /**
+   * The member to try: usually whichever believes it leads (there may be two), else `preferred`,
+   * else any; any member for a sequential read.
+   */
+  #pickMember(preferred: string | null, anyMember: boolean): SimMember | null {
+    const up = this.#up();
+    if (up.length === 0) return null;
+    if (anyMember) return up[randomInt(this.#random, 0, up.length)]!;
+    const leaders = up.filter((m) => m.driver!.role === 'leader');
+    if (leaders.length > 0 && this.#random() < 0.85) {
+      return leaders[randomInt(this.#random, 0, leaders.length)]!;
+    }
+    const p = preferred === null ? undefined : this.#members.get(preferred);
+    if (p?.driver != null) return p;
+    return up[randomInt(this.#random, 0, up.length)]!;
+  }
+
+  #onAcknowledged(m: SimMember, index: number, data: Uint8Array, output: unknown): void {
+    const fp = fingerprint({ type: 'command', index, term: 0, timeMs: 0, data });
+    const known = this.#outputs.get(index);
+    const mine = `ok:${stableJson(output)}`;
+    if (known !== undefined && known !== mine) {
       throw new SafetyViolation(
-        `Stale read on ${m.id}: read index ${index} below acknowledged write ${floor}`,
+        `Proposal at index ${index} on ${m.id} answered ${mine}, but the output there is ${known}`,
       );
     }
+    this.#acknowledged.set(index, fp);
+    this.#stats.acknowledged++;
+    if (this.#healed) this.#ackedAfterHeal++;
+    if (index > this.#ackedIndexMax) this.#ackedIndexMax = index;
+    this.#maybeAimedCrash(m, `right after acknowledging index ${index}`);
   }
 
-  // ---- Workload and faults ------------------------------------------------------------------
+  /** The recorded history (for debugging and tests). */
+  get history(): readonly Operation[] {
+    return this.#history;
+  }
 
-  #clientStep(): void {
-    const leaders = [...this.#members.values()].filter((m) => m.raft?.role === 'leader');
-    if (leaders.length === 0) return;
-    const m = leaders[randomInt(this.#random, 0, leaders.length)]!;
-    const raft = m.raft!;
-    const roll = this.#random();
-    try {
-      if (roll < 0.02 && !this.#healed) {
-        const others = raft.status().members.filter((x) => x.id !== m.id);
-        const to = others[randomInt(this.#random, 0, others.length)]!.id;
-        this.#log(`transfer ${m.id} -> ${to}`);
-        raft.transferLeadership(to);
-      } else if (roll < 0.12) {
-        const id = ++this.#readCounter;
-        this.#reads.set(id, this.#ackedIndexMax);
-        raft.readIndex(id);
-      } else {
-        const count = randomInt(this.#random, 1, 4);
-        const commands: Uint8Array[] = [];
-        for (let i = 0; i < count; i++) {
-          commands.push(new TextEncoder().encode(`s${this.seed}c${++this.#proposalCounter}`));
-        }
-        const { firstIndex, term } = raft.proposeBatch(commands, this.#now);
-        commands.forEach((c, i) =>
-          this.#pending.set(firstIndex + i, {
-            term,
-            fp: fingerprint({ type: 'command', index: 0, term: 0, timeMs: 0, data: c }),
-            leader: m.id,
-          })
-        );
-      }
-    } catch (e) {
-      if (!(e instanceof Error) || !('code' in e)) throw e; // expected API errors only
+  #record(
+    client: number,
+    op: SimOperation,
+    callMs: number,
+    outcome: 'ok' | 'fail' | 'unknown',
+    output?: unknown,
+  ): null {
+    if (op.input === undefined) return null;
+    const returnMs = outcome === 'unknown' ? null : this.#time.nowMs;
+    const entry: Operation = { client, callMs, returnMs, input: op.input, outcome };
+    if (outcome === 'ok') {
+      const recorded = this.#workload.output === undefined
+        ? output
+        : this.#workload.output(op, output);
+      if (recorded !== undefined) entry.output = recorded;
     }
-    this.#drain(m);
+    this.#history.push(entry);
+    return null;
+  }
+
+  // ---- Faults -------------------------------------------------------------------------------
+
+  #faultLoop(): void {
+    if (this.#healed) return;
+    this.#guard(() => this.#injectFault());
+    this.#time.schedule(randomInt(this.#random, 50, 400), () => this.#faultLoop());
   }
 
   #injectFault(): void {
     const ids = [...this.#members.keys()];
+    const leaders = this.#up().filter((m) => m.driver!.role === 'leader');
+    const leader = leaders[0];
     const roll = this.#random();
-    if (roll < 0.3) {
-      // Symmetric partition into two random groups.
-      // Fisher-Yates: a sort with a random comparator orders differently on each engine.
+    if (roll < 0.25) {
+      // Symmetric partition into two random groups (Fisher-Yates: same order on every engine).
       const shuffled = ids.slice();
       for (let i = shuffled.length - 1; i > 0; i--) {
         const j = randomInt(this.#random, 0, i + 1);
@@ -514,44 +724,120 @@ export class Simulation {
       this.#net.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
       this.#stats.partitions++;
       this.#log(`partition ${this.#net.describe()}`);
-    } else if (roll < 0.4) {
+    } else if (roll < 0.33 && leader !== undefined) {
       // Isolate the leader: it goes on accepting proposals it cannot commit (a divergent tail).
-      const leader = ids.find((id) => this.#members.get(id)!.raft?.role === 'leader');
-      if (leader !== undefined) {
-        this.#net.partition([[leader], ids.filter((x) => x !== leader)]);
-        this.#stats.partitions++;
-        this.#log(`isolate leader ${leader}`);
-      }
-    } else if (roll < 0.55) {
-      this.#crashNextLeader = true;
-    } else if (roll < 0.6) {
+      this.#net.partition([[leader.id], ids.filter((x) => x !== leader.id)]);
+      this.#stats.partitions++;
+      this.#log(`isolate leader ${leader.id}`);
+    } else if (roll < 0.4 && leader !== undefined) {
+      // Transfer leadership, then cut the old leader off at once (etcd-io/raft#99).
+      const others = ids.filter((x) => x !== leader.id);
+      const to = others[randomInt(this.#random, 0, others.length)]!;
+      this.#log(`transfer ${leader.id} -> ${to}, cut ${leader.id} off once it sent timeoutNow`);
+      this.#cutAfterTimeoutNow.add(leader.id);
+      leader.driver!.transferLeadership(to).catch(() => {});
+    } else if (roll < 0.48 && leader !== undefined && ids.length >= 3) {
+      // A follower loses the leader (both directions cut) while another voter restarts quickly:
+      // the restarted voter must not elect it while the old leader's lease holds.
+      const followers = ids.filter((x) => x !== leader.id);
+      const lost = followers[randomInt(this.#random, 0, followers.length)]!;
+      const restarted = this.#members.get(followers.filter((x) => x !== lost)[0]!)!;
+      this.#net.blockOneWay(leader.id, lost);
+      this.#net.blockOneWay(lost, leader.id);
+      this.#stats.partitions++;
+      // No new commands meanwhile, so the cut-off follower's log stays as long as the others'.
+      const electionMs = this.#o.tickMs * this.#o.electionTicks;
+      this.#quietUntilMs = this.#time.nowMs + electionMs * (2 + this.#random() * 2);
+      this.#log(`cut ${leader.id} <-> ${lost}, restart ${restarted.id} quickly, commands paused`);
+      this.#time.schedule(electionMs * (1 + this.#random()), () => {
+        if (restarted.driver === null || this.#healed) return;
+        this.#halt(restarted);
+        this.#stats.crashes++;
+        this.#log(`crash ${restarted.id} (quick restart)`);
+        this.#time.schedule(randomInt(this.#random, 2, 30), () => {
+          if (restarted.driver === null && restarted.disk === null) this.#start(restarted);
+        });
+      });
+    } else if (roll < 0.52) {
       const from = ids[randomInt(this.#random, 0, ids.length)]!;
       const to = ids.filter((x) => x !== from)[randomInt(this.#random, 0, ids.length - 1)]!;
       this.#net.blockOneWay(from, to);
       this.#stats.partitions++;
       this.#log(`block ${from} -> ${to}`);
-    } else if (roll < 0.75) {
+    } else if (roll < 0.68) {
       this.#net.heal();
       this.#log('partitions healed');
-    } else if (roll < 0.9) {
+    } else if (roll < 0.85) {
       // Crash a member (often the leader), restart it a little later.
-      const leaders = ids.filter((id) => this.#members.get(id)!.raft?.role === 'leader');
-      const pool = leaders.length > 0 && this.#random() < 0.6 ? leaders : ids;
-      const m = this.#members.get(pool[randomInt(this.#random, 0, pool.length)]!)!;
-      if (m.raft !== null) {
-        this.#crash(m);
-        this.#schedule(randomInt(this.#random, 20, 400), { kind: 'restart', id: m.id });
+      const pool = leaders.length > 0 && this.#random() < 0.6 ? leaders : this.#up();
+      if (pool.length > 0) this.#crash(pool[randomInt(this.#random, 0, pool.length)]!, 'fault');
+    } else if (roll < 0.92) {
+      // Crash a member with writes in flight, if any.
+      const busy = this.#up().filter((m) => (m.disk?.inFlight ?? 0) > 0);
+      if (busy.length > 0) {
+        this.#crash(busy[randomInt(this.#random, 0, busy.length)]!, 'writes in flight');
       }
     }
   }
 
+  #heal(): void {
+    this.#healed = true;
+    this.#cutAfterTimeoutNow.clear();
+    this.#workloadStopped = true;
+    this.#net.heal();
+    this.#net.faults = calmNetwork;
+    for (const m of this.#members.values()) {
+      if (m.driver === null && m.disk === null) this.#start(m);
+    }
+    this.#log('heal: network calm, all members up, workload stopped');
+    // The healed cluster must commit new work: one write, retried until acknowledged.
+    const attempt = () => {
+      if (this.#ackedAfterHeal > 0 || this.#violation !== null) return;
+      const leader = this.#up().find((m) => m.driver!.role === 'leader');
+      if (leader !== undefined) {
+        const data = this.#codec.encode({ op: 'put', key: 'final', value: `s${this.seed}` });
+        leader.driver!.propose(data).then(
+          ({ index, output }) =>
+            this.#guard(() => this.#onAcknowledged(leader, index, data, output)),
+          () => {},
+        );
+      }
+      this.#time.schedule(100, attempt);
+    };
+    this.#time.schedule(10, attempt);
+  }
+
   // ---- Checks -------------------------------------------------------------------------------
 
+  /** Run `f`; a violation it throws is kept and ends the run after this step. */
+  #guard(f: () => void): void {
+    try {
+      f();
+    } catch (error) {
+      this.#noteViolation(error);
+    }
+  }
+
+  #noteViolation(error: unknown): void {
+    if (this.#violation === null) {
+      this.#violation = error instanceof Error ? error : new Error(String(error));
+    }
+  }
+
   #checkAfterStep(): void {
+    if (this.#violation !== null) throw this.#violation;
     for (const m of this.#members.values()) {
-      const raft = m.raft;
-      if (raft === null) continue;
+      const driver = m.driver;
+      if (driver === null) continue;
+      const failure = driver.failure;
+      if (failure !== null) {
+        throw failure instanceof AssertionError
+          ? failure
+          : new SafetyViolation(`${m.id} failed: ${failure.message}`);
+      }
+      const raft = driver.core;
       this.#checker.observeCommit(m.id, raft.commitIndex);
+      if (raft.commitIndex > this.#committedMax) this.#committedMax = raft.commitIndex;
       if (raft.role === 'leader') {
         this.#checker.observeLeader(m.id, raft.term);
         if (m.wasLeaderInTerm !== raft.term) {
@@ -564,33 +850,29 @@ export class Simulation {
             (i) => raft.termAt(i),
             raft.status().firstIndex,
           );
-          if (this.#crashNextLeader) {
-            this.#crashNextLeader = false;
-            this.#schedule(this.#random() * 30, {
-              kind: 'crash',
-              id: m.id,
-              incarnation: m.incarnation,
-            });
-          }
         }
       }
     }
   }
 
-  /**
-   * Null when the healed cluster has acknowledged a new proposal and every acknowledged proposal
-   * is applied on every member; else what is missing.
-   */
+  /** Null once the healed cluster committed a new write and every member applied every acknowledged one. */
   #unsettled(): string | null {
-    if (this.#ackedAfterHeal === 0) return 'no proposal acknowledged after the network healed';
+    if (this.#ackedAfterHeal === 0) return 'no write acknowledged after the network healed';
     for (const m of this.#members.values()) {
-      const raft = m.raft;
-      if (raft === null) return `${m.id} is down`;
-      const st = raft.status();
-      if (st.appliedIndex < this.#ackedIndexMax) {
-        return `${m.id} applied ${st.appliedIndex} of acknowledged ${this.#ackedIndexMax} (commit ${st.commitIndex}, last ${st.lastIndex}, role ${st.role}, term ${st.term})`;
+      if (m.driver === null) return `${m.id} is down`;
+      const st = m.driver.status();
+      if (st.lastAppliedIndex < this.#ackedIndexMax) {
+        return `${m.id} applied ${st.lastAppliedIndex} of acknowledged ${this.#ackedIndexMax} (commit ${st.commitIndex}, last ${st.lastIndex}, role ${st.role}, term ${st.term})`;
       }
     }
+    return null;
+  }
+
+  #settled(): boolean {
+    return this.#time.events % 128 === 0 && this.#unsettled() === null;
+  }
+
+  async #finalChecks(): Promise<void> {
     for (const [index, fp] of this.#acknowledged) {
       const applied = this.#checker.appliedAt(index);
       if (applied !== fp) {
@@ -599,31 +881,59 @@ export class Simulation {
         );
       }
     }
-    return null;
-  }
-
-  #settled(): boolean {
-    if (this.#ackedAfterHeal === 0) return false;
-    for (const m of this.#members.values()) {
-      if (m.raft === null || m.raft.status().appliedIndex < this.#ackedIndexMax) return false;
+    // Every member's state, once all have applied the same index, is the same.
+    const target = Math.max(...this.#up().map((m) => m.driver!.core.commitIndex));
+    await this.#time.runUntil(
+      this.#time.nowMs + 2000,
+      () => this.#checkAfterStep(),
+      () => this.#up().every((m) => m.driver!.lastAppliedIndex >= target),
+    );
+    const applied = new Set(this.#up().map((m) => m.driver!.lastAppliedIndex));
+    if (applied.size === 1) {
+      let first: { id: string; digest: string } | null = null;
+      for (const m of this.#up()) {
+        const digest = await this.#fingerprintState(m.machine!);
+        if (first === null) first = { id: m.id, digest };
+        else if (digest !== first.digest) {
+          throw new SafetyViolation(
+            `State differs at index ${
+              [...applied][0]
+            }: ${m.id} and ${first.id} (one restored from a snapshot, or the machine is not deterministic)`,
+          );
+        }
+      }
     }
-    return true;
+    const model = this.#workload.model;
+    this.#stats.historyOperations = this.#history.length;
+    if (model !== undefined && this.#history.length > 0) {
+      const verdict = checkLinearizability(model, this.#history, { timeBudgetMs: 10_000 });
+      if (verdict.verdict === 'not linearizable') {
+        throw new SafetyViolation(
+          `History not linearizable: ${verdict.failure?.explanation ?? verdict.reason ?? ''}`,
+        );
+      }
+    }
   }
 
   // ---- Plumbing -----------------------------------------------------------------------------
 
-  #schedule(delayMs: number, event: Event): void {
-    this.#queue.push({ at: this.#now + delayMs, seq: this.#seq++, event });
+  #logger(id: string): MemberLogger {
+    return {
+      info: (message) => this.#log(`${id}: ${message}`),
+      warn: (message) => this.#log(`${id} warn: ${message}`),
+      debug: () => {},
+    };
   }
 
   #log(what: string | RaftMessage): void {
-    this.#trace.push({ at: this.#now, what });
+    this.#trace.push({ at: this.#time.nowMs, what });
     if (this.#trace.length > this.#o.traceLinesMax * 2) {
       this.#trace.splice(0, this.#trace.length - this.#o.traceLinesMax);
     }
   }
 
   #result(failure: string | null): SimulationResult {
+    this.#stats.events = this.#time.events;
     return {
       seed: this.seed,
       ok: failure === null,
@@ -634,6 +944,56 @@ export class Simulation {
       stats: { ...this.#stats },
     };
   }
+}
+
+/** What a simulated client's wait ends with when it gives up (not an error of the member's). */
+const clientTimeout = { retryable: false, code: 'CLIENT_TIMEOUT' } as const;
+
+function isClientTimeout(error: unknown): boolean {
+  return error === clientTimeout;
+}
+
+/**
+ * The history outcome of a command that ended in `error`: a refusal (retryable) was certainly not
+ * carried out; an application error was applied (and refused by the machine); anything else
+ * (timeout, outcome unknown, the client gave up) may or may not have taken effect.
+ */
+function outcomeOf(error: unknown): 'ok' | 'fail' | 'unknown' {
+  const e = error as { retryable?: boolean; code?: string };
+  if (e.retryable === true) return 'fail';
+  if (e.code === 'APPLICATION_ERROR') return 'ok';
+  return 'unknown';
+}
+
+/** JSON with object keys sorted, so equal outputs compare equal as text. */
+function stableJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_key, v) =>
+      v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array)
+        ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) =>
+            a < b ? -1 : a > b ? 1 : 0
+          ),
+        )
+        : v instanceof Uint8Array
+        ? Array.from(v)
+        : v,
+  ) ?? 'undefined';
+}
+
+/** A state machine's state as text: the key-value machine's sorted contents, else its snapshot bytes. */
+async function defaultFingerprint(
+  machine: StateMachine<unknown, unknown, unknown, unknown>,
+): Promise<string> {
+  if (machine instanceof KvStateMachine) {
+    return stableJson(machine.query({ op: 'scan', prefix: '', limit: 10_000 }));
+  }
+  let text = '';
+  for await (const chunk of machine.snapshot()) {
+    for (const b of chunk) text += b.toString(16).padStart(2, '0');
+  }
+  return text;
 }
 
 /** A one-line rendering of a message for traces. */

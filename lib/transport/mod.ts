@@ -13,7 +13,6 @@ export type { Transport, TransportCounters } from './transport.ts';
 export { laneOf } from './transport.ts';
 export { parseAddress } from '../base/address.ts';
 export { TcpTransport } from './tcp.ts';
-export { MemoryNetwork, MemoryTransport } from './memory.ts';
 export {
   controlBytesReserved,
   parseTransportOptions,

@@ -1,6 +1,6 @@
 /**
  * The narrow interface between a Raft member and the network. Implemented by `TcpTransport`
- * (real sockets) and `MemoryTransport` (in-process, for unit tests).
+ * (real sockets); the simulator's network implements the driver's narrower `MemberTransport`.
  *
  * Contract:
  * - Threading: everything runs on the caller's event loop. `send` never blocks and never throws

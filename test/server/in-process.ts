@@ -11,13 +11,15 @@ import { freePort } from '../../lib/cli/processes.ts';
 import type { Member } from '../../lib/base/messages.ts';
 import type { ServerLogger } from '../../lib/server/options.ts';
 import { RaftServer } from '../../lib/server/server.ts';
-import { KvStateMachine } from '../../lib/state/kv.ts';
+import { type KvOutput, type KvQueryOutput, KvStateMachine } from '../../lib/state/kv.ts';
 import { waitFor } from './support.ts';
 
 /** The temporary root every member's data folder lives under; removed by `cleanUp`. */
 export const root: string = mkdtempSync(join(tmpdir(), 'edgeraft-in-process-'));
 let dirCount = 0;
-const running = new Set<RaftServer>();
+/** A server running the built-in key-value machine. */
+export type KvServer = RaftServer<unknown, KvOutput, unknown, KvQueryOutput>;
+const running = new Set<KvServer>();
 
 /** Stop every server still running and delete the data root. */
 export async function cleanUp(): Promise<void> {
@@ -29,14 +31,14 @@ export async function cleanUp(): Promise<void> {
 }
 
 /** Forget `server` (a test stopped it itself). */
-export function forget(server: RaftServer): void {
+export function forget(server: KvServer): void {
   running.delete(server);
 }
 
 /** Drops every log line: the tests assert on state and errors, not on logs. */
 export const quiet: ServerLogger = { info: () => {}, warn: () => {}, debug: () => {} };
 
-export type Node = { member: Member; dataDir: string; server: RaftServer | null };
+export type Node = { member: Member; dataDir: string; server: KvServer | null };
 
 /** Founding members on free loopback ports, each with its own fresh data folder. */
 export async function members(n: number): Promise<Node[]> {
@@ -60,7 +62,7 @@ export async function startNode(
   node: Node,
   all: Node[],
   extra: Record<string, unknown> = {},
-): Promise<RaftServer> {
+): Promise<KvServer> {
   const server = await RaftServer.start({
     id: node.member.id,
     cluster: 'server-test',
@@ -102,7 +104,7 @@ export async function stopCluster(nodes: Node[]): Promise<void> {
 }
 
 /** The leader all running members agree on. */
-export function leaderOf(nodes: Node[], timeoutMs = 10_000): Promise<RaftServer> {
+export function leaderOf(nodes: Node[], timeoutMs = 10_000): Promise<KvServer> {
   return waitFor('one agreed leader', () => {
     const up = nodes.map((n) => n.server).filter((s) => s !== null);
     const leaders = up.filter((s) => s.role === 'leader');

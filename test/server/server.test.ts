@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NotLeaderError, ShutdownError } from '../../lib/base/errors.ts';
-import type { ServerEvent } from '../../lib/server/events.ts';
+import type { ServerEvent } from '../../lib/member/events.ts';
 import { RaftServer } from '../../lib/server/server.ts';
 import { KvStateMachine } from '../../lib/state/kv.ts';
 import {

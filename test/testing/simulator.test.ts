@@ -3,7 +3,7 @@
 // contract (final line, exit codes, flag errors).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { UnsafeFaults } from '../../lib/core/options.ts';
+import type { SimulationFaults as UnsafeFaults } from '../../lib/testing/simulator.ts';
 import { runSimulation, type SimulationResult } from '../../lib/testing/mod.ts';
 import { repoRoot, spawnTs } from '../support/child.ts';
 
@@ -19,11 +19,11 @@ function report(r: SimulationResult): string {
 }
 
 // Safety and liveness hold on seeds 1..1000 with both cluster sizes.
-test(`seeds 1..${safeSeedCount} pass (3- and 5-member clusters)`, () => {
+test(`seeds 1..${safeSeedCount} pass (3- and 5-member clusters)`, async () => {
   const sizes = new Set<number>();
   let elections = 0;
   for (let seed = 1; seed <= safeSeedCount; seed++) {
-    const r = runSimulation({ seed });
+    const r = await runSimulation({ seed });
     if (!r.ok) assert.unreachable(report(r));
     sizes.add(seed % 2 === 0 ? 3 : 5);
     elections += r.stats.elections;
@@ -39,12 +39,12 @@ test(`seeds 1..${safeSeedCount} pass (3- and 5-member clusters)`, () => {
 const firstFailures = new Map<string, SimulationResult | null>();
 
 /** The first seed in 1..unsafeSeedCount whose run fails against the unsafe core. */
-function firstFailure(faults: UnsafeFaults): SimulationResult | null {
+async function firstFailure(faults: UnsafeFaults): Promise<SimulationResult | null> {
   const key = JSON.stringify(faults);
   if (firstFailures.has(key)) return firstFailures.get(key)!;
   let found: SimulationResult | null = null;
   for (let seed = 1; seed <= unsafeSeedCount; seed++) {
-    const r = runSimulation({ seed, unsafeFaults: faults });
+    const r = await runSimulation({ seed, unsafeFaults: faults });
     if (!r.ok) {
       found = r;
       break;
@@ -55,29 +55,29 @@ function firstFailure(faults: UnsafeFaults): SimulationResult | null {
 }
 
 // One seed is one run: failure, stats and trace are identical on a second run.
-test('the same seed replays exactly', () => {
+test('the same seed replays exactly', async () => {
   for (const seed of [2, 3, 77]) {
-    assert.equal(runSimulation({ seed }), runSimulation({ seed }), `seed ${seed}`);
+    assert.equal(await runSimulation({ seed }), await runSimulation({ seed }), `seed ${seed}`);
   }
-  const failing = firstFailure({ voteTwiceInTerm: true });
+  const failing = await firstFailure({ voteTwiceInTerm: true });
   assert.ok(failing !== null, 'an unsafe core fails some seed');
   assert.equal(
-    runSimulation({ seed: failing.seed, unsafeFaults: { voteTwiceInTerm: true } }),
+    await runSimulation({ seed: failing.seed, unsafeFaults: { voteTwiceInTerm: true } }),
     failing,
   );
-  assert.not.equal(runSimulation({ seed: 2 }).trace, runSimulation({ seed: 4 }).trace);
+  assert.not.equal((await runSimulation({ seed: 2 })).trace, (await runSimulation({ seed: 4 })).trace);
 });
 
 // Granting two votes in one term produces two leaders in a term, and the checker says so.
-test('the checkers catch a core that votes twice in a term', () => {
-  const r = firstFailure({ voteTwiceInTerm: true });
+test('the checkers catch a core that votes twice in a term', async () => {
+  const r = await firstFailure({ voteTwiceInTerm: true });
   assert.ok(r !== null, `no failure in ${unsafeSeedCount} seeds`);
   assert.match(r.failure!, /^Two leaders in term \d+/);
 });
 
 // Voting without comparing logs elects a leader that lacks committed entries.
-test('the checkers catch a core that votes without the log check', () => {
-  const r = firstFailure({ voteWithoutLogCheck: true });
+test('the checkers catch a core that votes without the log check', async () => {
+  const r = await firstFailure({ voteWithoutLogCheck: true });
   assert.ok(r !== null, `no failure in ${unsafeSeedCount} seeds`);
   assert.match(r.failure!, /^(Leader completeness|State machine safety|Log matching)/);
 });
@@ -145,12 +145,16 @@ test('sim CLI: failing seeds are reported and replay', async () => {
 
 // A seed gives the same run however many seeds ran before it in the process (and so whatever
 // the engine's JIT tier): the simulator draws every choice from its seeded generator.
-test('a seed replays exactly after other seeds ran in the process', () => {
+test('a seed replays exactly after other seeds ran in the process', async () => {
   const faults = { voteTwiceInTerm: true };
   const cold: SimulationResult[] = [];
-  for (let seed = 1; seed <= 20; seed++) cold.push(runSimulation({ seed, unsafeFaults: faults }));
-  for (let seed = 1; seed <= 300; seed++) runSimulation({ seed });
-  for (const r of cold) assert.equal(runSimulation({ seed: r.seed, unsafeFaults: faults }), r);
+  for (let seed = 1; seed <= 20; seed++) {
+    cold.push(await runSimulation({ seed, unsafeFaults: faults }));
+  }
+  for (let seed = 1; seed <= 300; seed++) await runSimulation({ seed });
+  for (const r of cold) {
+    assert.equal(await runSimulation({ seed: r.seed, unsafeFaults: faults }), r);
+  }
 });
 
 // A bad flag value is an error naming the flag, exit code 2, and nothing runs.

@@ -23,7 +23,7 @@
 export type MemoryBudget = { bytesMax: number; bytesUsed: number };
 
 /** Result of an insertion that would exceed the memory budget. */
-export const memoryFull: 'memory full' = 'memory full';
+export const memoryFull = 'memory full' as const;
 
 /** Estimated bytes of one interned state beyond its key's characters (map entry, headers). */
 const stateOverheadBytes = 64;

@@ -1,0 +1,855 @@
+/**
+ * The member driver: the one loop that carries out the core's readies, run alike by `RaftServer`
+ * (LMDB, TCP, real timers) and by the simulator (memory storage that loses what was not durable,
+ * a simulated network, virtual time). It sees the world only through `Storage`, `MemberTransport`
+ * and `Clock` (`ports.ts`), so thousands of seeded simulations test the code that runs in
+ * production.
+ *
+ * The loop (`#pump`), for each ready in the core's order:
+ * 1. messages that may leave now are sent at once, so the leader's own disk write runs in
+ *    parallel with replication;
+ * 2. committed entries go to the state-machine executor (after any snapshot install before them);
+ *    confirmed reads wait until their index is applied;
+ * 3. the ready's writes join the chain of storage writes, durable in order; up to
+ *    `writeBatchesInFlightMax` readies may be in that chain;
+ * 4. once a ready's write is durable, its `messagesAfterPersist` (votes, acknowledgements) leave
+ *    and the core hears of it (`advance`). A follower therefore acknowledges only what is on disk.
+ *
+ * A snapshot received from the leader is installed as one recoverable step: its data is staged in
+ * the snapshot store as it arrives; the core takes it; the write that discards the log commits the
+ * staged data with the snapshot's metadata in one transaction; only then is the state machine
+ * restored, as a step of the apply queue (so no entry is applied around it), and no local snapshot
+ * runs meanwhile. After a crash at any moment the storage holds either the old log and snapshot or
+ * the new snapshot, never a mix.
+ *
+ * A storage failure stops the member: it never acknowledges what it could not write; the
+ * proposals it had accepted end with an unknown outcome.
+ *
+ * @example
+ * ```ts
+ * const driver = await MemberDriver.open({ id: 'a', storage, transport, clock, random: Math.random,
+ *   stateMachine: new KvStateMachine(), options: parseDriverOptions({}), logger, members });
+ * transport.onMessage((m) => driver.receive(m));
+ * driver.start();
+ * const { index, output } = await driver.propose(bytes);
+ * ```
+ * @module
+ */
+import {
+  assert,
+  AssertionError,
+  NotLeaderError,
+  OutcomeUnknownError,
+  ShutdownError,
+  StorageError,
+  TimeoutError,
+} from '../base/errors.ts';
+import type { Configuration, Member, RaftMessage, SnapshotMeta } from '../base/messages.ts';
+import type { UnsafeFaults } from '../core/options.ts';
+import { Raft, type RaftStatus, type Ready, type Role } from '../core/raft.ts';
+import type { RandomSource } from '../core/random.ts';
+import { cborCodec, type CommandCodec } from '../state/codec.ts';
+import { type ApplyResult, StateMachineExecutor } from '../state/executor.ts';
+import type { StateMachine } from '../state/state-machine.ts';
+import type { Storage, WriteBatch } from '../storage/storage.ts';
+import { EventLog, type ServerEvent } from './events.ts';
+import type { DriverOptions, DriverUnsafeFaults } from './options.ts';
+import type { Clock, DriverProbe, MemberLogger, MemberTransport } from './ports.ts';
+import { Proposals } from './proposals.ts';
+import { type ReceivedSnapshot, SnapshotTransfers } from './snapshot-transfer.ts';
+
+/** A read's consistency: see `MemberDriver.read`. */
+export type ReadConsistency = 'linearizable' | 'lease' | 'sequential';
+
+/** Everything a driver is made of. */
+export type DriverHost<Command, Output, Query, QueryOutput> = {
+  id: string;
+  storage: Storage;
+  transport: MemberTransport;
+  clock: Clock;
+  /** Randomness for election timeouts (seeded in the simulator). */
+  random: RandomSource;
+  stateMachine: StateMachine<Command, Output, Query, QueryOutput>;
+  /** Decodes command bytes for the state machine. Default `cborCodec()`. */
+  codec?: CommandCodec<Command>;
+  /** Validated options (`parseDriverOptions`). */
+  options: DriverOptions;
+  logger: MemberLogger;
+  /** The founding configuration, used only when the storage is new. */
+  members?: Member[];
+  probe?: DriverProbe;
+  /**
+   * Ticks after start during which real votes are refused. Default: an election timeout on every
+   * start, two on an empty storage (see the core's `voteEmbargoTicks`). Scripted tests that hold
+   * elections at once pass 0; nothing else should set it.
+   */
+  voteEmbargoTicks?: number;
+  /** Deliberate bugs, for tests only. */
+  unsafeFaults?: DriverUnsafeFaults & UnsafeFaults;
+};
+
+/** What `status()` reports: the core's view plus the driver's. */
+export type MemberStatus = RaftStatus & {
+  lastAppliedIndex: number;
+  snapshotIndex: number;
+  /** Snapshots this member took of its own state machine since it started. */
+  snapshotsTaken: number;
+  /** Snapshots this member received from a leader and installed since it started. */
+  snapshotsInstalled: number;
+  /** The snapshot being received from a leader, if any. */
+  snapshotReceiving: { index: number; receivedBytes: number; totalBytes: number } | null;
+  pendingProposals: number;
+  stopped: boolean;
+};
+
+type PendingRead = { resolve: (index: number) => void; reject: (error: unknown) => void };
+
+/** Core faults among the host's unsafe faults (the rest are the driver's own). */
+const coreFaultKeys = [
+  'commitOlderTermByCount',
+  'voteTwiceInTerm',
+  'voteWithoutLogCheck',
+  'leaderCountsUndurableEntries',
+  'voteBeforeDurable',
+  'ackBeforeDurable',
+  'leaseReadDuringTransfer',
+] as const;
+
+/** See the module comment. Create with `MemberDriver.open`. */
+export class MemberDriver<
+  Command = unknown,
+  Output = unknown,
+  Query = unknown,
+  QueryOutput = unknown,
+> {
+  readonly id: string;
+  readonly #o: DriverOptions;
+  readonly #storage: Storage;
+  readonly #transport: MemberTransport;
+  readonly #clock: Clock;
+  readonly #log: MemberLogger;
+  readonly #raft: Raft;
+  readonly #executor: StateMachineExecutor<Command, Output, Query, QueryOutput>;
+  readonly #events: EventLog;
+  readonly #snapshots: SnapshotTransfers;
+  readonly #proposals: Proposals;
+  readonly #reads = new Map<number, PendingRead>();
+  readonly #probe: DriverProbe;
+  readonly #faults: DriverUnsafeFaults;
+  #readCounter = 0;
+  #cancelTick: (() => void) | null = null;
+  #pumpScheduled = false;
+  #pumping = false;
+  /** Storage writes, chained so that they run (and become durable) one after another, in order. */
+  #writeChain: Promise<void> = Promise.resolve();
+  #writesInFlight = 0;
+  /** State-machine work (applying entries, restoring a snapshot), one step after another. */
+  #applyChain: Promise<void> = Promise.resolve();
+  /** A snapshot install is queued or running: no local snapshot until it is done. */
+  #installsPending = 0;
+  /** A received snapshot waiting for the core to take it (and then for its write). */
+  #staged: ReceivedSnapshot | null = null;
+  #snapshotIndex: number;
+  #snapshotting = false;
+  #snapshotsTaken = 0;
+  #snapshotsInstalled = 0;
+  #configIndex = -1;
+  #ticks = 0;
+  #stopping = false;
+  #stopped = false;
+  #failure: Error | null = null;
+  #lastRole: Role = 'follower';
+  #lastTerm: number;
+  #lastLeader: string | null = null;
+
+  private constructor(
+    h: DriverHost<Command, Output, Query, QueryOutput>,
+    raft: Raft,
+    executor: StateMachineExecutor<Command, Output, Query, QueryOutput>,
+    snapshotIndex: number,
+  ) {
+    this.id = h.id;
+    this.#o = h.options;
+    this.#storage = h.storage;
+    this.#transport = h.transport;
+    this.#clock = h.clock;
+    this.#log = h.logger;
+    this.#raft = raft;
+    this.#executor = executor;
+    this.#probe = h.probe ?? {};
+    this.#faults = h.unsafeFaults ?? {};
+    this.#snapshotIndex = snapshotIndex;
+    this.#lastTerm = raft.term;
+    this.#proposals = new Proposals(h.options.proposalTimeoutMs);
+    this.#events = new EventLog(h.options.eventsRetainedMax, () => h.clock.nowMs());
+    this.#snapshots = new SnapshotTransfers({
+      id: h.id,
+      snapshots: h.storage.snapshots,
+      clock: h.clock,
+      chunkBytes: h.options.snapshotChunkBytes,
+      chunkTimeoutMs: h.options.snapshotChunkTimeoutMs,
+      receiveBytesMax: h.options.snapshotReceiveBytesMax,
+      send: (m) => this.#transport.send(m),
+      currentTerm: () => this.#raft.term,
+      leaderId: () => this.#raft.leaderId,
+      reportFailed: (to) => {
+        this.#raft.reportSnapshotFailed(to);
+        this.#schedulePump();
+      },
+      received: (snapshot) => this.#onSnapshotReceived(snapshot),
+      log: h.logger,
+    });
+  }
+
+  /**
+   * Recover a member from its storage: restore the state machine from the snapshot (whose
+   * metadata and data always agree), create the core (bootstrapping a new storage with
+   * `members`), and wire the executor. Nothing runs until `start()`.
+   */
+  static async open<C, O, Q, QO>(
+    h: DriverHost<C, O, Q, QO>,
+  ): Promise<MemberDriver<C, O, Q, QO>> {
+    const o = h.options;
+    const storage = h.storage;
+    let onApplied: (result: ApplyResult<O>) => void = () => {};
+    const executor = new StateMachineExecutor(h.stateMachine, {
+      codec: h.codec ?? cborCodec<C>(),
+      applyBatchEntriesMax: o.applyBatchEntriesMax,
+      applyBatchMsMax: o.applyBatchMsMax,
+      nowMs: () => h.clock.nowMs(),
+      yieldTurn: () => new Promise<void>((resolve) => h.clock.defer(resolve)),
+      onApplied: (result) => onApplied(result),
+    });
+    try {
+      const meta = storage.snapshotMeta();
+      const data = storage.snapshots.info();
+      if (meta !== null || data !== null) {
+        if (
+          meta === null || data === null || meta.index !== data.index || meta.term !== data.term
+        ) {
+          throw new StorageError(
+            `Snapshot metadata and data disagree: metadata at ${meta?.index ?? 'none'}, data at ${
+              data?.index ?? 'none'
+            }`,
+          );
+        }
+        await executor.restore(
+          { index: meta.index, term: meta.term, timeMs: meta.timeMs },
+          storage.snapshots.read(),
+        );
+      }
+      const fresh = storage.lastIndex() === 0 && storage.hardState().term === 0 && meta === null;
+      const faults = h.unsafeFaults ?? {};
+      const coreFaults: UnsafeFaults = {};
+      for (const key of coreFaultKeys) if (faults[key] === true) coreFaults[key] = true;
+      const raft = new Raft(storage, {
+        id: h.id,
+        random: h.random,
+        electionTicks: o.electionTicks,
+        heartbeatTicks: o.heartbeatTicks,
+        messageBytesMax: o.messageBytesMax,
+        inflightMessagesMax: o.inflightMessagesMax,
+        inflightBytesMax: o.inflightBytesMax,
+        uncommittedBytesMax: o.uncommittedBytesMax,
+        committedBytesMax: o.committedBytesMax,
+        readsPendingMax: o.readsPendingMax,
+        leaseDriftTicks: o.leaseDriftTicks,
+        snapshotSendTicksMax: o.snapshotSendTicksMax,
+        appliedIndex: meta?.index ?? 0,
+        // Every start refuses real votes for an election timeout: a restarted voter has forgotten
+        // that it heard from a leader (whose lease relies on it). An empty storage may be a wiped
+        // one whose member forgot whom it voted for: two election timeouts.
+        voteEmbargoTicks: h.voteEmbargoTicks ??
+          (fresh ? 2 * o.electionTicks : faults.noRestartEmbargo === true ? 0 : o.electionTicks),
+        unsafeFaults: coreFaults,
+      });
+      // Log time 0: every founding member writes the very same entry 1.
+      if (fresh && h.members !== undefined) raft.bootstrap(h.members, 0);
+      const driver = new MemberDriver(h, raft, executor, meta?.index ?? 0);
+      onApplied = (result) => driver.#onApplied(result);
+      return driver;
+    } catch (error) {
+      executor.close();
+      throw error;
+    }
+  }
+
+  /** Start ticking and serving. */
+  start(): void {
+    this.#syncPeers();
+    this.#scheduleTick();
+    this.#log.info(`started: term ${this.#raft.term}, last index ${this.#raft.lastIndex}`);
+    this.#schedulePump();
+  }
+
+  /** Feed one validated message from a peer. */
+  receive(m: RaftMessage): void {
+    if (this.#stopped) return;
+    if (m.type === 'snapshotChunk' || m.type === 'snapshotChunkResponse') {
+      this.#snapshots.onMessage(m);
+      return;
+    }
+    this.#raft.step(m);
+    this.#schedulePump();
+  }
+
+  /**
+   * The core was stepped from outside the driver (a scripted test): carry out what it has to do.
+   * Nothing else needs this; every input through the driver schedules it.
+   */
+  nudge(): void {
+    this.#schedulePump();
+  }
+
+  // ---- The API ----------------------------------------------------------------------------
+
+  /**
+   * Propose encoded command bytes. Resolves with the state machine's output for the command's own
+   * log index, or rejects: `NotLeaderError`, `ProposalDroppedError`, `LeadershipTransferError`,
+   * `ShutdownError` (all refused before anything was appended: retryable); `ApplicationError`
+   * (the machine refused it); `TimeoutError`, `OutcomeUnknownError` (outcome unknown).
+   */
+  propose(data: Uint8Array): Promise<{ index: number; output: Output }> {
+    if (this.#stopping || this.#stopped) return Promise.reject(this.#refusal());
+    let index: number;
+    let term: number;
+    try {
+      ({ index, term } = this.#raft.propose(data, this.#clock.nowMs()));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#schedulePump();
+    return this.#proposals.add(index, term, this.#clock.nowMs()) as Promise<
+      { index: number; output: Output }
+    >;
+  }
+
+  /**
+   * Resolve, with an index, once this member's state machine covers a read at `consistency`:
+   * `linearizable` confirms leadership with a majority (read index) and waits until applied;
+   * `lease` answers within the leader's lease (falling back to a read index); `sequential`
+   * answers from local state at once. Rejects with `NotLeaderError` (retryable) on a follower
+   * for the first two.
+   */
+  read(consistency: ReadConsistency): Promise<number> {
+    if (this.#stopping || this.#stopped) return Promise.reject(this.#refusal());
+    if (consistency === 'sequential') return Promise.resolve(this.#executor.lastAppliedIndex);
+    const id = ++this.#readCounter;
+    return new Promise((resolve, reject) => {
+      const done = () => this.#reads.delete(id);
+      this.#reads.set(id, {
+        resolve: (index) => {
+          done();
+          if (this.#faults.readBeforeApplied === true) return resolve(index);
+          this.#executor.waitForApplied(index).then(() => resolve(index), reject);
+        },
+        reject: (e) => (done(), reject(e)),
+      });
+      try {
+        if (consistency === 'lease') this.#raft.leaseRead(id);
+        else this.#raft.readIndex(id);
+      } catch (error) {
+        done();
+        reject(error);
+        return;
+      }
+      this.#schedulePump();
+    });
+  }
+
+  /** A read at `consistency` (see `read`), answered by the state machine's `query`. */
+  async query(query: Query, consistency: ReadConsistency = 'linearizable'): Promise<QueryOutput> {
+    return (await this.queryWithIndex(query, consistency)).output;
+  }
+
+  /**
+   * Like `query`, also returning the index the read was confirmed at and the applied index of the
+   * state that answered it (never below `index`).
+   */
+  async queryWithIndex(
+    query: Query,
+    consistency: ReadConsistency = 'linearizable',
+  ): Promise<{ index: number; appliedIndex: number; output: QueryOutput }> {
+    const index = await this.read(consistency);
+    const appliedIndex = this.#executor.lastAppliedIndex;
+    return { index, appliedIndex, output: this.#executor.query(query) };
+  }
+
+  /**
+   * Resolves, with an index, once every entry in the leader's log at the call (including
+   * proposals not yet committed) is applied here. Rejects with `NotLeaderError` on a follower and
+   * `TimeoutError` if that is not done within `proposalTimeoutMs` (leadership lost meanwhile).
+   */
+  async barrier(): Promise<number> {
+    const lastIndex = this.#raft.lastIndex;
+    const index = Math.max(await this.read('linearizable'), lastIndex);
+    let cancel: () => void = () => {};
+    const timeout = new Promise<never>((_, reject) => {
+      cancel = this.#clock.setTimer(
+        this.#o.proposalTimeoutMs,
+        () =>
+          reject(
+            new TimeoutError(
+              `barrier at index ${index} not applied within ${this.#o.proposalTimeoutMs} ms`,
+            ),
+          ),
+      );
+    });
+    try {
+      await Promise.race([this.#executor.waitForApplied(index), timeout]);
+    } finally {
+      cancel();
+    }
+    return index;
+  }
+
+  /** Hand leadership to `to`: resolves when it leads, rejects after two election timeouts. */
+  transferLeadership(to: string): Promise<void> {
+    this.#raft.transferLeadership(to);
+    this.#schedulePump();
+    const deadlineMs = this.#clock.nowMs() + this.#o.tickMs * this.#o.electionTicks * 2;
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.#raft.leaderId === to) return resolve();
+        if (this.#clock.nowMs() >= deadlineMs || this.#stopped) {
+          return reject(new TimeoutError(`leadership transfer to ${to}`));
+        }
+        this.#clock.setTimer(this.#o.tickMs, check);
+      };
+      this.#clock.setTimer(this.#o.tickMs, check);
+    });
+  }
+
+  /** Role, term, leader, commit index, last applied, members and replication progress. */
+  status(): MemberStatus {
+    return {
+      ...this.#raft.status(),
+      lastAppliedIndex: this.#executor.lastAppliedIndex,
+      snapshotIndex: this.#snapshotIndex,
+      snapshotsTaken: this.#snapshotsTaken,
+      snapshotsInstalled: this.#snapshotsInstalled,
+      snapshotReceiving: this.#snapshots.receivingProgress(),
+      pendingProposals: this.#proposals.size,
+      stopped: this.#stopped,
+    };
+  }
+
+  /** The core, for inspection by status pages and checkers (never step it directly). */
+  get core(): Raft {
+    return this.#raft;
+  }
+
+  /** The state machine's current applied index. */
+  get lastAppliedIndex(): number {
+    return this.#executor.lastAppliedIndex;
+  }
+
+  get role(): Role {
+    return this.#raft.role;
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Why the member stopped on its own (a storage failure or a bug), or `null`. */
+  get failure(): Error | null {
+    return this.#failure;
+  }
+
+  /** The member this one believes leads, with its client address when known. */
+  leaderHint(): { leaderId: string | null; leaderAddress: string | null } {
+    const leaderId = this.#raft.leaderId;
+    const member = this.#raft.configuration()?.members.find((m) => m.id === leaderId);
+    return { leaderId, leaderAddress: member?.clientAddress ?? null };
+  }
+
+  /** Listen to events, each with a sequence number, in order; returns an unsubscribe function. */
+  onEvent(listener: (event: ServerEvent) => void): () => void {
+    return this.#events.subscribe(listener);
+  }
+
+  /** The retained events after sequence number `seq`. */
+  eventsSince(seq: number): ServerEvent[] {
+    return this.#events.since(seq);
+  }
+
+  /**
+   * Stop gracefully: refuse new proposals, let in-flight ones settle (up to `stopGraceMs`), then
+   * end the rest with an unknown outcome and wait for the storage writes under way. The caller
+   * closes the storage and transport afterwards. Idempotent.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopping) {
+      while (!this.#stopped) await this.#sleep(this.#o.tickMs);
+      await this.#writeChain;
+      return;
+    }
+    this.#stopping = true;
+    const graceEndMs = this.#clock.nowMs() + this.#o.stopGraceMs;
+    while (this.#proposals.size > 0 && this.#clock.nowMs() < graceEndMs && this.#failure === null) {
+      await this.#sleep(Math.min(this.#o.tickMs, 10));
+    }
+    this.#halt('the member stopped before it was applied');
+    await this.#applyChain.catch(() => {});
+    await this.#writeChain;
+    this.#events.emit({ type: 'stopped' });
+    this.#log.info('stopped');
+  }
+
+  /**
+   * Stop at once, as a crash would: nothing more is sent, written or applied; pending proposals
+   * end with an unknown outcome. For the simulator (a real crash needs no call).
+   */
+  crash(): void {
+    this.#halt('the member crashed');
+  }
+
+  // ---- The loop ---------------------------------------------------------------------------
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.#clock.setTimer(ms, resolve));
+  }
+
+  #scheduleTick(): void {
+    this.#cancelTick = this.#clock.setTimer(this.#o.tickMs, () => {
+      if (this.#stopped) return;
+      this.#raft.tick(this.#clock.nowMs());
+      if (++this.#ticks % 8 === 0) this.#proposals.sweep(this.#clock.nowMs());
+      this.#scheduleTick();
+      this.#schedulePump();
+    });
+  }
+
+  #schedulePump(): void {
+    if (this.#pumpScheduled || this.#stopped) return;
+    this.#pumpScheduled = true;
+    this.#clock.defer(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
+
+  /**
+   * Carry out ready batches until the core has none or the write pipeline is full (a completing
+   * write pumps again). See the module comment for the order.
+   */
+  #pump(): void {
+    if (this.#stopped || this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (!this.#stopped && this.#raft.hasReady()) {
+        if (this.#writesInFlight >= this.#o.writeBatchesInFlightMax) return;
+        this.#carryOut(this.#raft.ready());
+      }
+    } catch (error) {
+      this.#fail(error);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #carryOut(rd: Ready): void {
+    this.#probe.ready?.(rd);
+    for (const m of rd.messages) this.#sendPeer(m);
+    const early = this.#faults.sendBeforePersist === true;
+    if (early) { for (const m of rd.messagesAfterPersist) this.#sendPeer(m); }
+    this.#noteStateChanges(rd);
+    let snapshotData: number | undefined;
+    if (rd.snapshot !== null) snapshotData = this.#beginInstall(rd.snapshot);
+    if (rd.committed.length > 0) this.#queueApply(rd);
+    for (const r of rd.readStates) this.#reads.get(r.requestId)?.resolve(r.index);
+    for (const id of rd.readsFailed) {
+      this.#reads.get(id)?.reject(new NotLeaderError(this.#raft.leaderId));
+    }
+    const batch = writeBatchOf(rd, snapshotData);
+    this.#writesInFlight++;
+    const durable = this.#enqueueWrite(async () => {
+      if (batch !== null) await this.#storage.write(batch);
+    });
+    if (rd.snapshot !== null) this.#queueRestore(rd.snapshot, durable);
+    durable.then(() => {
+      if (this.#stopped) return;
+      this.#probe.persisted?.(rd);
+      if (!early) { for (const m of rd.messagesAfterPersist) this.#sendPeer(m); }
+      this.#raft.advance(rd);
+      this.#syncPeers();
+    }).catch(() => {}).finally(() => {
+      this.#writesInFlight--;
+      this.#schedulePump();
+    });
+  }
+
+  /**
+   * Run `write` after every storage write queued before it (the storage takes one writer at a
+   * time). A failure stops the member: it must not acknowledge anything after a failed write.
+   */
+  #enqueueWrite(write: () => Promise<void>): Promise<void> {
+    const run = this.#writeChain.then(() => {
+      if (this.#failure !== null) throw this.#failure;
+      if (this.#stopped) throw new ShutdownError('the member stopped');
+      return write();
+    });
+    this.#writeChain = run.catch((error: unknown) => {
+      if (!(error instanceof ShutdownError)) this.#fail(error);
+    });
+    return run;
+  }
+
+  #sendPeer(m: RaftMessage): void {
+    if (m.type === 'snapshot') {
+      this.#snapshots.startSending(m);
+      return;
+    }
+    this.#transport.send(m);
+  }
+
+  /** Hand committed entries to the executor, after whatever state-machine work is queued. */
+  #queueApply(rd: Ready): void {
+    const entries = rd.committed;
+    for (const e of entries) {
+      if (e.type === 'command') this.#proposals.checkCommitted(e.index, e.term);
+    }
+    this.#probe.committed?.(entries);
+    const apply = () =>
+      this.#executor.applyEntries(entries).then(() => {
+        this.#maybeSnapshot();
+      });
+    // Without an install queued, entries go to the executor at once (it queues them itself);
+    // behind an install they wait for it, since the restore moves the applied index.
+    if (this.#installsPending === 0) {
+      this.#applyChain = apply().catch((error) => this.#fail(error));
+    } else {
+      this.#applyChain = this.#applyChain.then(apply).catch((error) => this.#fail(error));
+    }
+  }
+
+  #onApplied(result: ApplyResult<Output>): void {
+    this.#probe.applied?.(result);
+    if (this.#faults.resolveWithNextIndex === true) {
+      this.#proposals.settle(result.index - 1, result);
+      return;
+    }
+    this.#proposals.settle(result.index, result);
+  }
+
+  #noteStateChanges(rd: Ready): void {
+    for (const c of rd.stateChanges) {
+      if (c.term !== this.#lastTerm) this.#events.emit({ type: 'term', term: c.term });
+      if (c.role !== this.#lastRole) {
+        this.#events.emit({ type: 'role', role: c.role, term: c.term });
+        this.#log.info(`role ${c.role} in term ${c.term}`);
+      }
+      if (c.leaderId !== this.#lastLeader) {
+        this.#events.emit({ type: 'leader', leaderId: c.leaderId, term: c.term });
+      }
+      this.#lastTerm = c.term;
+      this.#lastRole = c.role;
+      this.#lastLeader = c.leaderId;
+    }
+  }
+
+  #syncPeers(): void {
+    const config = this.#raft.configuration();
+    if (config === null || config.index === this.#configIndex) return;
+    this.#configIndex = config.index;
+    const peers = new Map<string, string>();
+    for (const m of config.members) {
+      if (m.id !== this.id) peers.set(m.id, m.address ?? '');
+    }
+    this.#transport.setPeers(peers);
+  }
+
+  // ---- Snapshots --------------------------------------------------------------------------
+
+  /** Every byte of a leader's snapshot is staged: let the core take it, unless a local snapshot runs. */
+  #onSnapshotReceived(s: ReceivedSnapshot): void {
+    if (this.#stopped) {
+      void s.stage.abort().catch(() => {});
+      return;
+    }
+    if (this.#snapshotting) {
+      // A local snapshot is being stored: install right after it (never both at once).
+      this.#clock.setTimer(this.#o.tickMs, () => this.#onSnapshotReceived(s));
+      return;
+    }
+    if (this.#staged !== null) void this.#staged.stage.abort().catch(() => {});
+    this.#staged = s;
+    this.#raft.step({
+      type: 'snapshot',
+      from: s.from,
+      to: this.id,
+      term: s.term,
+      index: s.meta.index,
+      snapshotTerm: s.meta.term,
+      snapshotTimeMs: s.meta.timeMs,
+      members: s.meta.members,
+    });
+    const taken = this.#raft.snapshotToInstall();
+    if (taken === null || taken.index !== s.meta.index || taken.term !== s.meta.term) {
+      // Refused (a stale term) or not needed (the log already holds what it covers: the core
+      // just committed it and answers the leader): the staged data is not needed.
+      this.#staged = null;
+      void s.stage.abort().catch(() => {});
+    }
+    this.#schedulePump();
+  }
+
+  /** The core took a snapshot to install: the staged data goes into the same write. */
+  #beginInstall(meta: SnapshotMeta): number {
+    const s = this.#staged;
+    assert(
+      s !== null && s.meta.index === meta.index && s.meta.term === meta.term,
+      `The core installs snapshot ${meta.index}/${meta.term}, staged is ${s?.meta.index ?? 'none'}`,
+    );
+    this.#staged = null;
+    this.#installsPending++;
+    this.#proposals.unknownUpTo(meta.index, `a snapshot at index ${meta.index} replaced the log`);
+    return s.stage.id;
+  }
+
+  /** Once the install's write is durable, restore the state machine from it, in apply order. */
+  #queueRestore(meta: SnapshotMeta, durable: Promise<void>): void {
+    this.#applyChain = this.#applyChain.then(() => durable).then(async () => {
+      if (this.#stopped) return;
+      await this.#executor.restore(
+        { index: meta.index, term: meta.term, timeMs: meta.timeMs },
+        this.#storage.snapshots.read(),
+      );
+      this.#snapshotIndex = meta.index;
+      this.#snapshotsInstalled++;
+      this.#probe.installed?.(meta);
+      this.#events.emit({ type: 'snapshotInstalled', index: meta.index, term: meta.term });
+      this.#log.info(`snapshot installed at index ${meta.index}`);
+    }).catch((error) => this.#fail(error)).finally(() => {
+      this.#installsPending--;
+    });
+  }
+
+  #maybeSnapshot(): void {
+    if (this.#snapshotting || this.#stopped || this.#installsPending > 0) return;
+    if (!this.#snapshotDue()) return;
+    void this.takeSnapshot().then((index) => {
+      // Entries applied while it was being stored may make the next one due at once.
+      if (index > 0) this.#maybeSnapshot();
+    }, () => {});
+  }
+
+  #snapshotDue(): boolean {
+    const applied = this.#executor.lastAppliedIndex;
+    const dueByEntries = applied - this.#snapshotIndex >= this.#o.snapshotEntriesThreshold;
+    const dueByBytes = this.#storage.logBytes() >= this.#o.snapshotLogBytesThreshold &&
+      applied > this.#snapshotIndex;
+    return dueByEntries || dueByBytes;
+  }
+
+  /**
+   * Snapshot the state machine now and compact the log below it (keeping
+   * `compactionTrailingEntries`). Resolves with the snapshot's index (0 when none was taken:
+   * nothing new, or an install is under way).
+   */
+  async takeSnapshot(): Promise<number> {
+    if (this.#snapshotting || this.#installsPending > 0 || this.#staged !== null) return 0;
+    if (this.#stopped) throw this.#refusal();
+    this.#snapshotting = true;
+    let stage: ReturnType<Storage['snapshots']['stage']> | null = null;
+    try {
+      const snap = this.#executor.takeSnapshot();
+      const { index, term, timeMs } = snap.meta;
+      if (index <= this.#snapshotIndex) return 0;
+      const meta: SnapshotMeta = {
+        index,
+        term,
+        timeMs,
+        members: configurationAt(this.#storage.configurations(), index),
+      };
+      stage = this.#storage.snapshots.stage(index, term);
+      for await (const chunk of snap.chunks) await stage.append(chunk);
+      await stage.finish();
+      const id = stage.id;
+      await this.#enqueueWrite(() => this.#storage.write({ snapshot: meta, snapshotData: id }));
+      stage = null;
+      this.#snapshotIndex = index;
+      const compactTo = index - this.#o.compactionTrailingEntries;
+      if (compactTo >= this.#storage.firstIndex()) {
+        await this.#enqueueWrite(() => this.#storage.compact(compactTo));
+      }
+      this.#snapshotsTaken++;
+      this.#probe.snapshotTaken?.(meta);
+      this.#events.emit({ type: 'snapshotTaken', index, term });
+      this.#log.info(
+        `snapshot taken at index ${index}, log compacted to ${
+          Math.max(compactTo, this.#storage.firstIndex() - 1)
+        }`,
+      );
+      return index;
+    } catch (error) {
+      if (stage !== null) void stage.abort().catch(() => {});
+      if (!(error instanceof ShutdownError)) this.#fail(error);
+      throw error;
+    } finally {
+      this.#snapshotting = false;
+    }
+  }
+
+  // ---- Failure and shutdown ---------------------------------------------------------------
+
+  /** Why a request is refused now that the member stops or stopped (certainly not proposed). */
+  #refusal(): ShutdownError {
+    return new ShutdownError(
+      this.#failure === null
+        ? 'the member is stopping'
+        : `the member failed: ${this.#failure.message}`,
+    );
+  }
+
+  /**
+   * A storage failure or a bug: stop at once. The error keeps its kind (a broken invariant is not
+   * relabelled a storage failure).
+   */
+  #fail(error: unknown): void {
+    if (this.#failure !== null || this.#stopped) return;
+    const e = error instanceof Error ? error : new Error(String(error));
+    this.#failure = e;
+    const kind = e instanceof AssertionError ? 'a broken invariant (a bug)' : 'a failure';
+    this.#log.warn(`stopping after ${kind}, no further acknowledgements: ${e.message}`);
+    this.#events.emit({ type: 'failed', message: e.message });
+    this.#halt(`the member failed: ${e.message}`);
+  }
+
+  #halt(why: string): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#stopping = true;
+    this.#cancelTick?.();
+    this.#proposals.unknownAll(why);
+    const refusal = this.#failure === null
+      ? new ShutdownError('the member stopped')
+      : new ShutdownError(`the member failed: ${this.#failure.message}`);
+    for (const r of this.#reads.values()) r.reject(refusal);
+    this.#reads.clear();
+    this.#snapshots.close();
+    if (this.#staged !== null) void this.#staged.stage.abort().catch(() => {});
+    this.#staged = null;
+    this.#executor.close();
+  }
+}
+
+function writeBatchOf(rd: Ready, snapshotData: number | undefined): WriteBatch | null {
+  if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState === null) return null;
+  const batch: WriteBatch = {};
+  if (rd.snapshot !== null) batch.snapshot = rd.snapshot;
+  if (snapshotData !== undefined) batch.snapshotData = snapshotData;
+  if (rd.entries.length > 0) batch.entries = rd.entries;
+  if (rd.hardState !== null) batch.hardState = rd.hardState;
+  return batch;
+}
+
+/** The members of the newest configuration at or below `index`. */
+function configurationAt(configs: Configuration[], index: number): Member[] {
+  let found: Configuration | undefined;
+  for (const c of configs) if (c.index <= index) found = c;
+  return (found ?? configs[0])?.members ?? [];
+}
+
+export type { OutcomeUnknownError };

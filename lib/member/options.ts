@@ -1,0 +1,101 @@
+/**
+ * The member driver's options: the core's tunables (one schema, `RaftTunablesSchema`) plus the
+ * driver's own limits and timings, every one named with its unit and validated once. `RaftServer`
+ * composes this schema with the transport's and the client port's, so an option has one name,
+ * one range and one default everywhere.
+ *
+ * @module
+ */
+import * as v from 'valibot';
+import { checkRaftTunables, RaftTunablesSchema } from '../core/options.ts';
+import { parseOptions } from '../base/validate.ts';
+
+const int = (min: number, max: number) =>
+  v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
+
+/** Deliberate driver bugs, for proving that the simulator catches them. Never set them in production. */
+export type DriverUnsafeFaults = {
+  /** Send the messages that must wait for durability (votes, acknowledgements) at once. */
+  sendBeforePersist?: boolean;
+  /** Resolve each proposal with the output of the entry after its own. */
+  resolveWithNextIndex?: boolean;
+  /** Answer a read-index or lease read as soon as it is confirmed, before its index is applied. */
+  readBeforeApplied?: boolean;
+  /** Give a restarted member (not a fresh one) no vote embargo (breaks leader leases). */
+  noRestartEmbargo?: boolean;
+};
+
+/** The names of every driver fault, for command lines and mutation tables. */
+export const driverUnsafeFaultNames = [
+  'sendBeforePersist',
+  'resolveWithNextIndex',
+  'readBeforeApplied',
+  'noRestartEmbargo',
+] as const satisfies ReadonlyArray<keyof DriverUnsafeFaults>;
+
+/** The driver's own limits and timings (beyond the core's tunables). */
+export const DriverTunablesSchema = v.object({
+  /** Milliseconds per core tick. Election timeout is `electionTicks × tickMs` to twice that. */
+  tickMs: v.optional(int(1, 60_000), 10),
+  /** A proposal not applied within this time rejects with `TimeoutError` (outcome unknown). */
+  proposalTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
+  /** Take a snapshot once this many entries were applied since the last one. */
+  snapshotEntriesThreshold: v.optional(int(1, 2 ** 40), 100_000),
+  /** Take a snapshot once the stored log holds this many bytes. */
+  snapshotLogBytesThreshold: v.optional(int(1024, 2 ** 50), 256 * 1024 * 1024),
+  /** Entries kept below a snapshot when compacting, so slightly lagging members catch up from the log. */
+  compactionTrailingEntries: v.optional(int(0, 2 ** 40), 5_000),
+  /** Bytes of snapshot data per InstallSnapshot chunk. */
+  snapshotChunkBytes: v.optional(int(1, 1024 * 1024), 1024 * 1024),
+  /** A snapshot chunk unanswered this long abandons the transfer (the core probes again). */
+  snapshotChunkTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
+  /** Largest snapshot a member accepts from a leader, in bytes (staged on disk as it arrives). */
+  snapshotReceiveBytesMax: v.optional(int(1, 2 ** 50), 64 * 1024 ** 3),
+  /**
+   * Ready batches whose storage writes may be under way at once (they complete in order). More
+   * than one lets the next batch's appends leave while the previous batch is still syncing.
+   */
+  writeBatchesInFlightMax: v.optional(int(1, 64), 4),
+  /** Longest time `stop()` waits for in-flight proposals to settle. */
+  stopGraceMs: v.optional(int(0, 600_000), 3_000),
+  /** Events kept for `eventsSince()`. */
+  eventsRetainedMax: v.optional(int(16, 1_000_000), 1024),
+  /** Most entries applied before yielding to the event loop. */
+  applyBatchEntriesMax: v.optional(int(1, 1_048_576), 1024),
+  /** Longest apply batch in milliseconds before yielding to the event loop. */
+  applyBatchMsMax: v.optional(v.pipe(v.number(), v.minValue(0.01), v.maxValue(60_000)), 5),
+});
+
+/** Every option of the driver: the core's tunables and its own. */
+export const DriverOptionsSchema = v.object({
+  ...RaftTunablesSchema.entries,
+  ...DriverTunablesSchema.entries,
+});
+
+/** The driver's options after defaults. */
+export type DriverOptions = v.InferOutput<typeof DriverOptionsSchema>;
+/** What callers pass. */
+export type DriverOptionsInput = v.InferInput<typeof DriverOptionsSchema>;
+
+/**
+ * Check relationships between driver options (each alone was validated by its schema). Throws
+ * `RangeError` naming the option; `where` says whose option it is.
+ */
+export function checkDriverOptions(o: DriverOptions, where: string): void {
+  checkRaftTunables(o, where);
+}
+
+/**
+ * Validate driver options once: a wrong type or unknown option is a `TypeError`, a value out of
+ * range a `RangeError`; both name the option.
+ *
+ * @example
+ * ```ts
+ * parseDriverOptions({ tickMs: 5 }).electionTicks; // 15
+ * ```
+ */
+export function parseDriverOptions(input: unknown, where = 'MemberDriver'): DriverOptions {
+  const o = parseOptions(v.strictObject(DriverOptionsSchema.entries), input, where);
+  checkDriverOptions(o, where);
+  return o;
+}
