@@ -133,10 +133,14 @@ type SimMember = {
   wasLeaderInTerm: number;
   /** Clock offset in virtual ms (a clock running ahead or behind). */
   skewMs: number;
+  /** This member's disk is far slower than the others'. */
+  stragglerDisk: boolean;
 };
 
-/** Most crashes aimed at the moment after a vote, an acknowledgement or a client answer, per run. */
-const aimedCrashesMax = 6;
+/** The moments crashes are aimed at: right after a member sent or promised something. */
+type AimKind = 'vote' | 'ack' | 'commit' | 'answer';
+/** Most crashes aimed at one kind of moment per run. */
+const aimedCrashesMax = 3;
 
 /** One simulated cluster. Prefer `runSimulation`; the class is exported for scripted tests. */
 export class Simulation {
@@ -176,15 +180,21 @@ export class Simulation {
   #committedMax = 0;
   /** Clients hold their commands (reads go on) until then: a quiet log for lease faults. */
   #quietUntilMs = 0;
+  /** The lease-after-restart pattern waits for `candidate` to poll, then restarts `voters`. */
+  #restartOnPollFrom: { candidate: string; voters: string[] } | null = null;
+  /** No new fault until then (a fault pattern is running). */
+  #faultsPausedUntilMs = 0;
   readonly #aimProbability: number;
   readonly #clientPauseMsMax: number;
   /** Per seed: how long a client waits for one operation, retries included, in virtual ms. */
   readonly #clientTimeoutMs: number;
-  #aimedCrashes = 0;
+  readonly #aimedCrashes = new Map<AimKind, number>();
   /** The highest commit index each member announced as leader (for aimed crashes). */
   readonly #announcedCommit = new Map<string, number>();
   /** Leaders to cut off right after they send timeoutNow (a transfer fault). */
   readonly #cutAfterTimeoutNow = new Set<string>();
+  /** Vote answers (`voter>candidate@term`) whose delivery cuts the candidate off. */
+  readonly #isolateOnDelivery = new Set<string>();
   #healed = false;
   #workloadStopped = false;
   #violation: Error | null = null;
@@ -254,6 +264,7 @@ export class Simulation {
     for (let i = 0; i < this.#o.memberCount; i++) {
       this.#founders.push({ id: `n${i + 1}`, type: 'ACTIVE' });
     }
+    const stragglers = r() < 0.35 ? randomInt(r, 1, 3) : 0;
     for (const m of this.#founders) {
       this.#members.set(m.id, {
         id: m.id,
@@ -265,8 +276,10 @@ export class Simulation {
         random: seededRandom(randomInt(r, 1, 2 ** 31)),
         wasLeaderInTerm: 0,
         skewMs: 0,
+        stragglerDisk: false,
       });
     }
+    for (const m of [...this.#members.values()].slice(0, stragglers)) m.stragglerDisk = true;
   }
 
   /** Run to the end: chaos with clients, heal, settle, final checks. */
@@ -312,7 +325,11 @@ export class Simulation {
     const incarnation = ++m.incarnation;
     const first = incarnation === 1;
     m.memory.reopen();
-    const latency = this.#slowDisk
+    // A straggler's disk is many times slower than its peers' (a worn or busy disk): a leader on
+    // one learns of its followers' writes long before its own completes.
+    const latency = m.stragglerDisk
+      ? () => 15 + this.#random() * 40
+      : this.#slowDisk
       ? () => 3 + this.#random() * 15
       : () => 0.05 + this.#random() * 2;
     const disk = new SimDisk(m.memory, this.#time, latency);
@@ -441,7 +458,7 @@ export class Simulation {
   // ---- Network ------------------------------------------------------------------------------
 
   #send(from: SimMember, sent: RaftMessage): void {
-    this.#aimAfterSend(from, sent);
+    if (this.#aimAfterSend(from, sent)) return;
     let msg = sent;
     if (this.#wire !== null) {
       const result = this.#wire.decode(this.#wire.encode(sent));
@@ -454,12 +471,23 @@ export class Simulation {
     // The core steps a message synchronously (and defers its pump): only snapshot chunks, which
     // are staged in storage, set promise continuations going.
     const settles = msg.type === 'snapshotChunk';
+    // Like a TCP connection, a message reaches only the incarnation it was sent to: one sent to a
+    // member that is down, or that crashes before it arrives, is lost.
+    const target = this.#members.get(msg.to);
+    if (target?.driver == null) return;
+    const incarnation = target.incarnation;
+    const senderIncarnation = from.incarnation;
     for (const delay of delays) {
       this.#time.schedule(delay, () => {
         const to = this.#members.get(msg.to);
-        if (to?.driver == null) return;
+        if (to?.driver == null || to.incarnation !== incarnation) return;
+        // A crash is a power loss: what the sender had not yet delivered may be gone with it.
+        if (from.incarnation !== senderIncarnation && this.#random() < 0.5) return;
+        // A partition that began while the message was on its way loses it too.
+        if (!this.#net.connected(msg.from, msg.to)) return;
         this.#log(msg);
         to.driver.receive(msg);
+        this.#afterDelivery(msg);
       }, settles);
     }
   }
@@ -469,7 +497,21 @@ export class Simulation {
    * is sometimes crashed at once: were the message sent before its write was durable, the crash
    * would lose what it promised.
    */
-  #aimAfterSend(from: SimMember, msg: RaftMessage): void {
+  #aimAfterSend(from: SimMember, msg: RaftMessage): boolean {
+    const pattern = this.#restartOnPollFrom;
+    if (
+      pattern !== null && msg.type === 'vote' && msg.preVote && from.id === pattern.candidate &&
+      pattern.voters.includes(msg.to)
+    ) {
+      this.#restartOnPollFrom = null;
+      this.#quickRestart(pattern.voters.map((id) => this.#members.get(id)!));
+      // The poll leaves once the voters are back (on the connection to their new incarnation).
+      const incarnation = from.incarnation;
+      this.#time.schedule(0.2, () => {
+        if (from.incarnation === incarnation) this.#send(from, msg);
+      });
+      return true;
+    }
     if (msg.type === 'timeoutNow' && this.#cutAfterTimeoutNow.delete(from.id)) {
       // The timeoutNow is on its way; the old leader is cut off behind it.
       this.#time.schedule(this.#random() * 0.5, () => {
@@ -479,45 +521,89 @@ export class Simulation {
         this.#stats.partitions++;
         this.#log(`isolate ${from.id} after its timeoutNow`);
       });
-      return;
+      return false;
     }
     if (msg.type === 'voteResponse' && msg.granted && !msg.preVote) {
       // Were the vote sent before it was durable, the restarted voter could vote again in this
-      // term: cut the candidate off too, so that the others elect someone else.
-      if (this.#maybeAimedCrash(from, `right after granting ${msg.to} its vote`)) {
-        const candidate = msg.to;
-        this.#time.schedule(this.#random() * 5, () => {
-          if (this.#healed) return;
-          const others = [...this.#members.keys()].filter((x) => x !== candidate);
-          this.#net.partition([[candidate], others]);
-          this.#stats.partitions++;
-          this.#log(`isolate candidate ${candidate}`);
-        });
+      // term: once the candidate has it, the candidate is cut off (its vote requests still on
+      // the way are lost), so that the restarted voter may campaign in that same term.
+      if (this.#maybeAimedCrash(from, 'vote', `right after granting ${msg.to} its vote`)) {
+        this.#isolateOnDelivery.add(`${from.id}>${msg.to}@${msg.term}`);
       }
     } else if (msg.type === 'appendResponse' && msg.success) {
-      this.#maybeAimedCrash(from, `right after acknowledging ${msg.matchIndex} to ${msg.to}`);
-    } else if ((msg.type === 'append' || msg.type === 'heartbeat') && msg.commitIndex > 0) {
-      // A leader announcing a commit while its own write is in flight: were it counting entries
-      // that are not yet durable, a crash now would lose a committed entry.
-      const announced = this.#announcedCommit.get(from.id) ?? 0;
-      if (msg.commitIndex > announced) {
-        this.#announcedCommit.set(from.id, msg.commitIndex);
-        this.#maybeAimedCrash(from, `right after announcing commit ${msg.commitIndex}`);
+      this.#maybeAimedCrash(
+        from,
+        'ack',
+        `right after acknowledging ${msg.matchIndex} to ${msg.to}`,
+      );
+    } else if (msg.type === 'append' || msg.type === 'heartbeat') {
+      // A leader announcing a commit index above what it has itself made durable (only one that
+      // counts itself early does): crashing it now loses an entry others may already apply.
+      const persisted = from.driver?.core.status().persistedIndex ?? Infinity;
+      if (msg.commitIndex > persisted) {
+        // The moment is rare (correct code never has it), so it is aimed at on every seed; the
+        // followers that hold the entry are cut off, so that the voters that lack it (and the
+        // restarted leader, which lost it) elect a leader of their own.
+        const status = from.driver!.core.status();
+        const holders = Object.entries(status.progress)
+          .filter(([, p]) => p.matchIndex >= msg.commitIndex).map(([id]) => id);
+        if (
+          this.#maybeAimedCrash(
+            from,
+            'commit',
+            `right after announcing commit ${msg.commitIndex}, stored ${persisted}`,
+            0.5,
+          ) && holders.length > 0
+        ) {
+          this.#faultsPausedUntilMs = this.#time.nowMs + 5 * this.#o.tickMs * this.#o.electionTicks;
+          // Once the announcement has landed (the holders apply the entry), they are cut off.
+          this.#time.schedule(11 + this.#random() * 3, () => {
+            if (this.#healed) return;
+            const others = [...this.#members.keys()].filter((x) => !holders.includes(x));
+            this.#net.partition([holders, others]);
+            this.#stats.partitions++;
+            this.#log(`cut off ${holders.join(', ')}, which hold ${msg.commitIndex}`);
+          });
+        }
       }
     }
+    return false;
   }
 
-  /** Sometimes crash `m` within 0.3 virtual ms, if a write of its is in flight; true if so. */
-  #maybeAimedCrash(m: SimMember, why: string): boolean {
-    if (this.#aimProbability === 0 || this.#aimedCrashes >= aimedCrashesMax || this.#healed) {
-      return false;
+  /** After a delivery: cut off a candidate that just received an aimed vote (see `#aimAfterSend`). */
+  #afterDelivery(msg: RaftMessage): void {
+    if (msg.type !== 'voteResponse' || this.#isolateOnDelivery.size === 0) return;
+    if (!this.#isolateOnDelivery.delete(`${msg.from}>${msg.to}@${msg.term}`) || this.#healed) {
+      return;
     }
-    if ((m.disk?.inFlight ?? 0) === 0 || this.#random() >= this.#aimProbability) return false;
-    this.#aimedCrashes++;
+    const candidate = msg.to;
+    const others = [...this.#members.keys()].filter((x) => x !== candidate);
+    this.#net.partition([[candidate], others]);
+    this.#stats.partitions++;
+    this.#log(`isolate candidate ${candidate} once it has the vote of ${msg.from}`);
+  }
+
+  /**
+   * Sometimes crash `m` within 0.3 virtual ms, if a write of its is then in flight; true if a
+   * crash was planned. Each
+   * `kind` of moment has its own budget, so frequent ones (acknowledgements) do not use up the
+   * rare ones (votes).
+   */
+  #maybeAimedCrash(
+    m: SimMember,
+    kind: AimKind,
+    why: string,
+    probability = this.#aimProbability,
+  ): boolean {
+    const used = this.#aimedCrashes.get(kind) ?? 0;
+    if (probability === 0 || used >= aimedCrashesMax || this.#healed) return false;
+    if (this.#random() >= probability) return false;
+    this.#aimedCrashes.set(kind, used + 1);
+    // A moment later: the write the message may have run ahead of has been issued by then.
     const delay = this.#random() * 0.3;
     const incarnation = m.incarnation;
     this.#time.schedule(delay, () => {
-      if (m.incarnation === incarnation) this.#crash(m, why);
+      if (m.incarnation === incarnation && (m.disk?.inFlight ?? 0) > 0) this.#crash(m, why);
     });
     return true;
   }
@@ -529,7 +615,15 @@ export class Simulation {
     let seq = 0;
     let preferred: string | null = null;
     while (!this.#workloadStopped && this.#violation === null) {
-      const op = this.#workload.next(this.#random, client, ++seq);
+      let op = this.#workload.next(this.#random, client, ++seq);
+      // While commands pause (a lease fault), clients keep reading.
+      for (
+        let i = 0;
+        i < 20 && op.kind === 'command' && this.#time.nowMs < this.#quietUntilMs;
+        i++
+      ) {
+        op = this.#workload.next(this.#random, client, ++seq);
+      }
       preferred = await this.#perform(client, op, preferred);
       await this.#sleep(randomInt(this.#random, 1, this.#clientPauseMsMax + 1));
     }
@@ -606,19 +700,25 @@ export class Simulation {
           this.#record(client, op, callMs, 'ok', await settled);
         } else {
           this.#stats.reads++;
+          // While commands pause for a lease fault, reads ride the lease: a read-index round
+          // would tell every voter that the leader is alive.
+          const consistency =
+            op.consistency === 'linearizable' && this.#time.nowMs < this.#quietUntilMs
+              ? 'lease'
+              : op.consistency;
           const { index, appliedIndex, output } = await this.#within(
-            driver.queryWithIndex(op.query, op.consistency),
+            driver.queryWithIndex(op.query, consistency),
             deadlineMs,
           );
-          this.#log(`client ${client}: ${op.consistency} read on ${m.id} at index ${index}`);
-          if (op.consistency !== 'sequential' && index < floor) {
+          this.#log(`client ${client}: ${consistency} read on ${m.id} at index ${index}`);
+          if (consistency !== 'sequential' && index < floor) {
             throw new SafetyViolation(
-              `Stale ${op.consistency} read on ${m.id}: index ${index} below ${floor}, committed before the read began`,
+              `Stale ${consistency} read on ${m.id}: index ${index} below ${floor}, committed before the read began`,
             );
           }
           if (appliedIndex < index) {
             throw new SafetyViolation(
-              `${op.consistency} read on ${m.id} answered at applied index ${appliedIndex}, below its read index ${index}`,
+              `${consistency} read on ${m.id} answered at applied index ${appliedIndex}, below its read index ${index}`,
             );
           }
           this.#record(client, op, callMs, 'ok', output);
@@ -672,7 +772,7 @@ export class Simulation {
     this.#stats.acknowledged++;
     if (this.#healed) this.#ackedAfterHeal++;
     if (index > this.#ackedIndexMax) this.#ackedIndexMax = index;
-    this.#maybeAimedCrash(m, `right after acknowledging index ${index}`);
+    this.#maybeAimedCrash(m, 'answer', `right after answering a client at index ${index}`);
   }
 
   /** The recorded history (for debugging and tests). */
@@ -704,14 +804,17 @@ export class Simulation {
 
   #faultLoop(): void {
     if (this.#healed) return;
-    this.#guard(() => this.#injectFault());
+    if (this.#time.nowMs >= this.#faultsPausedUntilMs) this.#guard(() => this.#injectFault());
     this.#time.schedule(randomInt(this.#random, 50, 400), () => this.#faultLoop());
   }
 
   #injectFault(): void {
     const ids = [...this.#members.keys()];
     const leaders = this.#up().filter((m) => m.driver!.role === 'leader');
-    const leader = leaders[0];
+    const leader = leaders.reduce<SimMember | undefined>(
+      (best, m) => best === undefined || m.driver!.core.term > best.driver!.core.term ? m : best,
+      undefined,
+    );
     const roll = this.#random();
     if (roll < 0.25) {
       // Symmetric partition into two random groups (Fisher-Yates: same order on every engine).
@@ -735,29 +838,10 @@ export class Simulation {
       const to = others[randomInt(this.#random, 0, others.length)]!;
       this.#log(`transfer ${leader.id} -> ${to}, cut ${leader.id} off once it sent timeoutNow`);
       this.#cutAfterTimeoutNow.add(leader.id);
+      this.#faultsPausedUntilMs = this.#time.nowMs + 4 * this.#o.tickMs * this.#o.electionTicks;
       leader.driver!.transferLeadership(to).catch(() => {});
     } else if (roll < 0.48 && leader !== undefined && ids.length >= 3) {
-      // A follower loses the leader (both directions cut) while another voter restarts quickly:
-      // the restarted voter must not elect it while the old leader's lease holds.
-      const followers = ids.filter((x) => x !== leader.id);
-      const lost = followers[randomInt(this.#random, 0, followers.length)]!;
-      const restarted = this.#members.get(followers.filter((x) => x !== lost)[0]!)!;
-      this.#net.blockOneWay(leader.id, lost);
-      this.#net.blockOneWay(lost, leader.id);
-      this.#stats.partitions++;
-      // No new commands meanwhile, so the cut-off follower's log stays as long as the others'.
-      const electionMs = this.#o.tickMs * this.#o.electionTicks;
-      this.#quietUntilMs = this.#time.nowMs + electionMs * (2 + this.#random() * 2);
-      this.#log(`cut ${leader.id} <-> ${lost}, restart ${restarted.id} quickly, commands paused`);
-      this.#time.schedule(electionMs * (1 + this.#random()), () => {
-        if (restarted.driver === null || this.#healed) return;
-        this.#halt(restarted);
-        this.#stats.crashes++;
-        this.#log(`crash ${restarted.id} (quick restart)`);
-        this.#time.schedule(randomInt(this.#random, 2, 30), () => {
-          if (restarted.driver === null && restarted.disk === null) this.#start(restarted);
-        });
-      });
+      this.#leaseAfterRestart(leader, ids);
     } else if (roll < 0.52) {
       const from = ids[randomInt(this.#random, 0, ids.length)]!;
       const to = ids.filter((x) => x !== from)[randomInt(this.#random, 0, ids.length - 1)]!;
@@ -780,8 +864,72 @@ export class Simulation {
     }
   }
 
+  /**
+   * A follower loses the leader (both directions cut) while other voters restart quickly: the
+   * restarted voters must not elect it while the old leader's lease holds. Commands pause first,
+   * so that the cut-off follower's log stays as long as the others' (a voter refuses a candidate
+   * whose log is behind); other faults wait until the pattern has run.
+   */
+  #leaseAfterRestart(leader: SimMember, ids: string[]): void {
+    const followers = ids.filter((x) => x !== leader.id);
+    const lost = followers[randomInt(this.#random, 0, followers.length)]!;
+    // With `lost`, these make a majority: they can elect it once they forget the leader.
+    const restarted = followers.filter((x) => x !== lost).slice(0, Math.floor(ids.length / 2))
+      .map((id) => this.#members.get(id)!);
+    const electionMs = this.#o.tickMs * this.#o.electionTicks;
+    const settleMs = 60;
+    this.#net.heal(); // the pattern needs exactly its own cut
+    this.#quietUntilMs = this.#time.nowMs + settleMs + electionMs * (3 + this.#random());
+    this.#faultsPausedUntilMs = this.#quietUntilMs;
+    this.#log(
+      `commands paused; then cut ${leader.id} <-> ${lost}, restart ${
+        restarted.map((m) => m.id).join(', ')
+      }`,
+    );
+    const caughtUp = () => {
+      const driver = leader.driver;
+      if (driver === null || driver.role !== 'leader') return false;
+      const st = driver.core.status();
+      return ids.every((id) => id === leader.id || st.progress[id]?.matchIndex === st.lastIndex);
+    };
+    let waitedMs = 0;
+    const cut = () => {
+      if (this.#healed) return;
+      if (!caughtUp() && waitedMs < 500) {
+        // Cut only once every follower holds the leader's whole log (commands are paused).
+        waitedMs += 10;
+        this.#quietUntilMs += 10;
+        this.#faultsPausedUntilMs += 10;
+        this.#time.schedule(10, cut);
+        return;
+      }
+      this.#net.blockOneWay(leader.id, lost);
+      this.#net.blockOneWay(lost, leader.id);
+      this.#stats.partitions++;
+      this.#log(`cut ${leader.id} <-> ${lost}`);
+      // The voters restart as the cut-off follower's next poll reaches them (see `#aimAfterSend`),
+      // before the leader's next heartbeat tells them it is alive.
+      this.#restartOnPollFrom = { candidate: lost, voters: restarted.map((m) => m.id) };
+    };
+    this.#time.schedule(settleMs, cut);
+  }
+
+  /** Restart `voters` quickly: they forget that they heard from the leader. */
+  #quickRestart(voters: SimMember[]): void {
+    for (const m of voters) {
+      if (m.driver === null || this.#healed) continue;
+      this.#halt(m);
+      this.#stats.crashes++;
+      this.#log(`crash ${m.id} (quick restart)`);
+      this.#time.schedule(0.1, () => {
+        if (m.driver === null && m.disk === null) this.#start(m);
+      });
+    }
+  }
+
   #heal(): void {
     this.#healed = true;
+    this.#restartOnPollFrom = null;
     this.#cutAfterTimeoutNow.clear();
     this.#workloadStopped = true;
     this.#net.heal();
