@@ -71,7 +71,10 @@ const lockBytesMax = 4096;
 /** The holder's command line is kept to this many characters. */
 const commandCharsMax = 300;
 
-/** The lock file's record. Unknown fields are ignored, so a newer format still reads. */
+/**
+ * The lock file's record. Only pid and host are required, and unknown fields are ignored: a lock
+ * written by another version must still read as live, never as garbage to take over.
+ */
 const LockRecordSchema = v.object({
   pid: v.pipe(v.number(), v.safeInteger(), v.minValue(1)),
   hostname: v.string(),
@@ -79,9 +82,9 @@ const LockRecordSchema = v.object({
   bootId: v.optional(v.nullable(v.string()), null),
   /** Field 22 of `/proc/<pid>/stat` (clock ticks after boot), `null` where there is no `/proc`. */
   processStart: v.optional(v.nullable(v.number()), null),
-  startedAt: v.string(),
-  command: v.string(),
-  nonce: v.string(),
+  startedAt: v.optional(v.string(), 'an unknown time'),
+  command: v.optional(v.string(), 'unknown command'),
+  nonce: v.optional(v.string(), ''),
 });
 type LockRecord = v.InferOutput<typeof LockRecordSchema>;
 
@@ -143,7 +146,7 @@ class HeldLock implements DirLock {
  * @example
  * ```ts
  * const lock = acquireDirLock(dir);
- * acquireDirLock(dir); // DataDirectoryInUseError: Data directory /d is in use: held by this process (pid 7)...
+ * acquireDirLock(dir); // throws DataDirectoryInUseError: ...is in use: held by this process...
  * lock.release();
  * ```
  */
