@@ -126,7 +126,7 @@ export class StorageError extends EdgeraftError {
  * @example
  * ```ts
  * try { await RaftServer.start(options); } catch (e) {
- *   if (e instanceof DataDirectoryInUseError) console.error(e.message); // ...held by pid 1234 on host h...
+ *   if (e instanceof DataDirectoryInUseError) console.error(e.message); // ...held by pid 1234...
  * }
  * ```
  */

@@ -4,8 +4,9 @@
  * another open at the same instant (their start-up times differ by far more than an acquire
  * takes). It takes DIR's lock with `acquireDirLock` (`lock`) or opens `LmdbStorage` on it
  * (`storage`, appending one entry), prints `held PID`, and keeps it until the line `release`
- * (then releases and exits 0), the end of stdin (exits 0, the lock left behind) or SIGKILL. Refused with `DataDirectoryInUseError`
- * it prints the message on stderr and exits 3; any other failure exits 1.
+ * (then releases and exits 0), the end of stdin (exits 0, the lock left behind) or SIGKILL.
+ * Refused with `DataDirectoryInUseError` it prints the message on stderr and exits 3; any other
+ * failure exits 1.
  *
  * Lines rather than SIGTERM: a Deno child of a Deno parent dies of SIGTERM before its handler runs.
  *
