@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'OUTCOME_UNKNOWN'
   | 'TIMEOUT'
   | 'STORAGE'
+  | 'DATA_DIR_IN_USE'
   | 'APPLICATION_ERROR'
   | 'QUERY_ERROR';
 
@@ -157,6 +158,41 @@ export class StorageError extends EdgeraftError {
     if (options?.cause !== undefined) this.cause = options.cause;
   }
 }
+
+/**
+ * Another process (or another opener in this one) holds the data directory's lock, so this one
+ * must not run as that member: two processes with one identity could each vote once in the same
+ * term, and both would append to one log. Thrown when a data directory is opened (by
+ * `LmdbStorage.open`, hence `RaftServer.start`). `directory` is the folder, `holder` what its lock
+ * file says (`null` when it was unreadable). Not retryable while the holder runs: stop it first,
+ * or, for a lock taken on another host, remove the lock file once sure that host's process is gone.
+ *
+ * @example
+ * ```ts
+ * try { await RaftServer.start(options); } catch (e) {
+ *   if (e instanceof DataDirectoryInUseError) console.error(e.message); // ...held by pid 1234...
+ * }
+ * ```
+ */
+export class DataDirectoryInUseError extends EdgeraftError {
+  readonly directory: string;
+  readonly holder: DataDirectoryHolder | null;
+  constructor(directory: string, detail: string, holder: DataDirectoryHolder | null) {
+    super('DATA_DIR_IN_USE', `Data directory ${directory} is in use: ${detail}`, false);
+    this.directory = directory;
+    this.holder = holder;
+  }
+}
+
+/** Who holds a data directory, as its lock file records it (see `DataDirectoryInUseError`). */
+export type DataDirectoryHolder = {
+  readonly pid: number;
+  readonly hostname: string;
+  /** When the lock was taken, ISO 8601. */
+  readonly startedAt: string;
+  /** The holder's command line, shortened. */
+  readonly command: string;
+};
 
 /**
  * The state machine refused one command: its `apply` threw (or, in `applyBatch`, returned an

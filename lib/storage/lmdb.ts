@@ -21,6 +21,7 @@
  * ```
  * @module
  */
+import { mkdirSync } from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import * as v from 'valibot';
 import { assert, CompactedError, ShutdownError, StorageError } from '../base/errors.ts';
@@ -42,6 +43,7 @@ import { parseOptions } from '../base/validate.ts';
 import { LmdbSnapshotStore, snapshotChunkBytesMaxDefault } from './snapshot-store.ts';
 import { TermRuns, termRunsMaxDefault } from './term-runs.ts';
 import { commitDurably } from './commit.ts';
+import { acquireDirLock, type DirLock } from './dir-lock.ts';
 
 /** Default LMDB map size: address space only, the file grows as needed (lmdb also grows the map). */
 export const mapSizeBytesDefault = 16 * 1024 ** 3;
@@ -130,6 +132,8 @@ export class LmdbStorage implements Storage {
   #logBytes = 0;
   #failure: StorageError | null = null;
   #closed = false;
+  /** This process's hold on the data directory, released once LMDB is closed. */
+  #lock: DirLock | null = null;
 
   private constructor(root: RootDatabase, termRunsMax: number, snapshotChunkBytesMax: number) {
     this.#root = root;
@@ -142,24 +146,40 @@ export class LmdbStorage implements Storage {
 
   /**
    * Open (or create) the storage at `options.path` and recover its state. Throws `TypeError` or
-   * `RangeError` naming a bad option, `StorageError` when the stored data is damaged.
+   * `RangeError` naming a bad option, `StorageError` when the stored data is damaged,
+   * `DataDirectoryInUseError` while another opener (here or in another process) holds the folder.
    */
   static async open(options: LmdbStorageOptions): Promise<LmdbStorage> {
     const o = parseOptions(LmdbStorageOptionsSchema, options, 'LmdbStorage.open');
-    let root: RootDatabase;
+    // One process per data directory, taken before LMDB opens it: a second opener must not even
+    // read the log (see dir-lock.ts). The lock file lives in the folder, so make it first.
     try {
-      root = open({ path: o.path, mapSize: o.mapSizeBytes, ...lmdbSettings });
+      mkdirSync(o.path, { recursive: true });
     } catch (error) {
       throw new StorageError(`Cannot open LMDB at ${o.path}: ${(error as Error).message}`, {
         cause: error,
       });
     }
+    const lock = acquireDirLock(o.path);
+    let root: RootDatabase;
+    try {
+      // noSubdir: false: the path is a folder even when its name has a dot (lmdb would take
+      // `node.a` for a file name, and the folder just made would not open).
+      root = open({ path: o.path, mapSize: o.mapSizeBytes, ...lmdbSettings, noSubdir: false });
+    } catch (error) {
+      lock.release();
+      throw new StorageError(`Cannot open LMDB at ${o.path}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
     const storage = new LmdbStorage(root, o.termRunsMax, o.snapshotChunkBytesMax);
+    storage.#lock = lock;
     try {
       storage.#recover();
       await storage.snapshots.recover();
     } catch (error) {
       await root.close();
+      lock.release();
       throw error;
     }
     return storage;
@@ -399,5 +419,7 @@ export class LmdbStorage implements Storage {
     if (this.#closed) return;
     this.#closed = true;
     await this.#root.close();
+    // Only after a clean close: if LMDB failed to close, the lock stays until this process ends.
+    this.#lock?.release();
   }
 }
