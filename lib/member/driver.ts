@@ -611,17 +611,11 @@ export class MemberDriver<
       if (e.type === 'command') this.#proposals.checkCommitted(e.index, e.term);
     }
     this.#probe.committed?.(entries);
-    const apply = () =>
-      this.#executor.applyEntries(entries).then(() => {
-        this.#maybeSnapshot();
-      });
-    // Without an install queued, entries go to the executor at once (it queues them itself);
-    // behind an install they wait for it, since the restore moves the applied index.
-    if (this.#installsPending === 0) {
-      this.#applyChain = apply().catch((error) => this.#fail(error));
-    } else {
-      this.#applyChain = this.#applyChain.then(apply).catch((error) => this.#fail(error));
-    }
+    // Every batch goes behind whatever state-machine work is queued: a snapshot restore moves
+    // the applied index, so entries after it must never overtake it, nor those queued behind it.
+    this.#applyChain = this.#applyChain.then(() =>
+      this.#executor.applyEntries(entries).then(() => this.#maybeSnapshot())
+    ).catch((error) => this.#fail(error));
   }
 
   #onApplied(result: ApplyResult<Output>): void {

@@ -328,7 +328,7 @@ export class Simulation {
     // A straggler's disk is many times slower than its peers' (a worn or busy disk): a leader on
     // one learns of its followers' writes long before its own completes.
     const latency = m.stragglerDisk
-      ? () => 15 + this.#random() * 40
+      ? () => 10 + this.#random() * 20
       : this.#slowDisk
       ? () => 3 + this.#random() * 15
       : () => 0.05 + this.#random() * 2;

@@ -9,6 +9,7 @@ import { repoRoot } from '../support/child.ts';
 
 const coreDir = join(repoRoot, 'lib', 'core');
 const baseDir = join(repoRoot, 'lib', 'base');
+const memberDir = join(repoRoot, 'lib', 'member');
 
 /** Packages lib/core may import besides its own relative files. */
 const allowedPackages = new Set(['valibot']);
@@ -179,6 +180,25 @@ test('lib/base is pure and imports only itself', () => {
   assert.ok(
     coreImpurities(`import { Raft } from '../core/raft.ts';`, ['./']).length > 0,
     'an import of the core from lib/base is caught',
+  );
+});
+
+// The member driver, which the server and the simulator both run, sees I/O only through its
+// ports: no node:* import, no timer, no clock, no randomness of its own, nothing of LMDB or TCP.
+test('lib/member (the driver) is free of I/O, timers and clocks', () => {
+  const files = listTs(memberDir);
+  assert.ok(files.some((f) => f.endsWith('driver.ts')), 'driver.ts is among the files checked');
+  const allowed = ['./', '../base/', '../core/', '../state/', '../storage/storage.ts'];
+  const violations: string[] = [];
+  for (const file of files) {
+    for (const v of coreImpurities(readFileSync(file, 'utf8'), allowed)) {
+      violations.push(`${relative(repoRoot, file)}: ${v}`);
+    }
+  }
+  assert.equal(violations, [], violations.join('\n'));
+  assert.ok(
+    coreImpurities(`import { LmdbStorage } from '../storage/lmdb.ts';`, allowed).length > 0,
+    'an import of the LMDB storage from the driver is caught',
   );
 });
 
