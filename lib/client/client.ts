@@ -139,6 +139,15 @@ export const refusedAttemptGraceMsMax = 1_000;
 /** ...and at least this much, however short `requestTimeoutMs` is. */
 export const refusedAttemptGraceMsMin = 100;
 
+/**
+ * For this long after the keep-alive gave up on a server, the client neither follows leader hints
+ * naming it nor moves to it in turn. Its followers keep naming it as leader until they elect
+ * another (an election timeout or two: 150–600 ms with the server defaults); following them back
+ * would strand the next commands on the same paused process and make their outcome unknown too.
+ * Were the server wrongly given up on, the cost is refusals retried for this long, not failures.
+ */
+export const suspectMs = 1_000;
+
 /** See the module comment. Create with `RaftClient.connect`. */
 export class RaftClient {
   readonly #o: v.InferOutput<typeof ClientOptionsSchema>;
@@ -148,8 +157,13 @@ export class RaftClient {
   readonly #outstanding = new Map<number, Outstanding>();
   /** How many of `#outstanding` each connection carries (absent: none). */
   readonly #sentOn = new Map<FramedConnection<ClientResponse>, number>();
-  /** The keep-alive state of every open connection (current and draining). */
-  readonly #liveness = new Map<FramedConnection<ClientResponse>, KeepAlive>();
+  /** The keep-alive state and server address of every open connection (current and draining). */
+  readonly #liveness = new Map<
+    FramedConnection<ClientResponse>,
+    { keepAlive: KeepAlive; address: string }
+  >();
+  /** Servers the keep-alive gave up on, until when they are passed over (see `suspectMs`). */
+  readonly #suspectUntilMs = new Map<string, number>();
   /** Runs while requests are outstanding and keep-alive is on. */
   #keepAliveTimer: ReturnType<typeof setInterval> | null = null;
   #queue: Outstanding[] = [];
@@ -346,7 +360,7 @@ export class RaftClient {
         clearTimeout(deadline);
         socket.destroy();
         this.#connecting = null;
-        this.#serverIndex++;
+        this.#nextServer();
         reject(new ClientError('NO_LEADER', `Cannot connect to ${address}: ${reason}`));
       };
       const deadline = setTimeout(
@@ -381,7 +395,7 @@ export class RaftClient {
           this.#o.keepAliveTimeoutMs,
           Date.now(),
         );
-        this.#liveness.set(connection, liveness);
+        this.#liveness.set(connection, { keepAlive: liveness, address });
         // Any byte counts as a sign of life, also part of a large answer still arriving.
         socket.on('data', () => liveness.heard(Date.now()));
         this.#connection = connection;
@@ -421,8 +435,14 @@ export class RaftClient {
     // Only an answer on the current connection moves the client: refusals still arriving on a
     // connection it already left would otherwise move it again, away from the leader it found.
     const current = o.connection !== null && o.connection === this.#connection;
-    if (current && e.code === 'NOT_LEADER' && e.leaderAddress !== null) {
-      this.#moveTo(e.leaderAddress);
+    // A hint naming a server the keep-alive just gave up on is stale (the member giving it has not
+    // yet noticed that its leader stopped): following it would strand more commands there.
+    const hint = e.code === 'NOT_LEADER' && e.leaderAddress !== null &&
+        !this.#suspected(e.leaderAddress)
+      ? e.leaderAddress
+      : null;
+    if (current && hint !== null) {
+      this.#moveTo(hint);
     } else if (
       current && (e.code === 'NO_LEADER' || e.code === 'NOT_LEADER' || e.code === 'SHUTDOWN')
     ) this.#moveTo(null);
@@ -432,7 +452,7 @@ export class RaftClient {
       if (this.#closed || o.settled) return;
       this.#queue.push(o);
       this.#flush();
-    }, e.code === 'NOT_LEADER' && e.leaderAddress !== null ? 0 : this.#o.retryDelayMs);
+    }, hint !== null ? 0 : this.#o.retryDelayMs);
   }
 
   /** Switch to `address` (a leader hint), or to the next server. */
@@ -443,7 +463,7 @@ export class RaftClient {
       if (!this.#servers.includes(address)) this.#servers.push(address);
       this.#serverIndex = this.#servers.indexOf(address);
     } else {
-      this.#serverIndex++;
+      this.#nextServer();
     }
     const c = this.#connection;
     this.#connection = null;
@@ -457,7 +477,7 @@ export class RaftClient {
     this.#liveness.delete(c);
     if (this.#connection === c) {
       this.#connection = null;
-      this.#serverIndex++;
+      this.#nextServer();
     }
     // What was sent on this connection has an unknown outcome: commands fail, reads retry.
     const why = reason === null ? '' : ` (${reason})`;
@@ -516,7 +536,7 @@ export class RaftClient {
     const count = this.#sentOn.get(c) ?? 0;
     this.#sentOn.set(c, count + 1);
     if (count > 0) return;
-    this.#liveness.get(c)?.started(Date.now());
+    this.#liveness.get(c)?.keepAlive.started(Date.now());
     if (this.#keepAliveTimer === null && this.#o.keepAliveIntervalMs > 0) {
       // A quarter of the shorter period: a dead server is noticed at most that much late.
       const tickMs = Math.max(
@@ -545,16 +565,17 @@ export class RaftClient {
   #checkLiveness(): void {
     if (this.#outstanding.size === 0 || this.#closed) return this.#stopKeepAlive();
     const nowMs = Date.now();
-    for (const [c, liveness] of [...this.#liveness]) {
+    for (const [c, { keepAlive, address }] of [...this.#liveness]) {
       if (c.closed) continue;
-      switch (liveness.check(nowMs, this.#sentOn.has(c))) {
+      switch (keepAlive.check(nowMs, this.#sentOn.has(c))) {
         case 'ping':
           c.send({ type: 'ping', id: this.#nextId++, session: 0, sequence: 0 }, 'control');
           break;
         case 'dead':
+          this.#suspectUntilMs.set(address, nowMs + suspectMs);
           c.close(
             `Keep-alive timeout: nothing heard in ${
-              nowMs - liveness.pingSentMs
+              nowMs - keepAlive.pingSentMs
             } ms since a ping, limit ${this.#o.keepAliveTimeoutMs} ms`,
             'info',
           );
@@ -563,6 +584,25 @@ export class RaftClient {
           break;
       }
     }
+  }
+
+  /** Whether the keep-alive gave up on `address` less than `suspectMs` ago. */
+  #suspected(address: string): boolean {
+    const untilMs = this.#suspectUntilMs.get(address);
+    if (untilMs === undefined) return false;
+    if (Date.now() < untilMs) return true;
+    this.#suspectUntilMs.delete(address);
+    return false;
+  }
+
+  /** Move to the next server in the list, passing over suspected ones unless all are. */
+  #nextServer(): void {
+    const from = this.#serverIndex;
+    for (let i = 1; i <= this.#servers.length; i++) {
+      this.#serverIndex = from + i;
+      if (!this.#suspected(this.#servers[this.#serverIndex % this.#servers.length]!)) return;
+    }
+    this.#serverIndex = from + 1;
   }
 
   #stopKeepAlive(): void {

@@ -77,6 +77,51 @@ test('a server that stops answering is left within the keep-alive timeout; its c
   }
 });
 
+// The member after the hung one still names it as leader (it has not noticed yet). The client does
+// not follow that stale hint back to the server it just gave up on, which would strand the next
+// command there too: the second command succeeds at the real member and the hung server received
+// exactly one command.
+test('a stale leader hint naming the server just given up on is not followed', async () => {
+  const hung = await FakeServer.start();
+  const stale = await FakeServer.start((request, c) => {
+    if (request.type === 'ping') {
+      return c.send({ type: 'ok', id: request.id, index: 0, output: null });
+    }
+    c.send({
+      type: 'error',
+      id: request.id,
+      code: 'NOT_LEADER',
+      message: 'Not the leader: follower',
+      leaderId: 'hung',
+      leaderAddress: hung.address,
+    });
+  });
+  const nodes = await startCluster(1);
+  const client = await RaftClient.connect({
+    servers: [hung.address, stale.address, nodes[0]!.member.clientAddress!],
+    requestTimeoutMs: 10_000,
+    retryDelayMs: 20,
+  });
+  try {
+    await leaderOf(nodes);
+    const first = await client.command({ op: 'put', key: 'a', value: 'v' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.is((first as ClientError).code, 'TIMEOUT', String(first));
+    const startedMs = Date.now();
+    assert.equal(await client.command({ op: 'put', key: 'b', value: 'v' }), { previous: null });
+    assert.ok(Date.now() - startedMs < 1_000, 'went on to the real member at once');
+    assert.is(stale.of('command').length, 1, 'the stale member refused it once');
+    assert.is(hung.of('command').length, 1, 'the hung server got only the first command');
+  } finally {
+    await client.close();
+    await hung.close();
+    await stale.close();
+    await stopCluster(nodes);
+  }
+});
+
 /** Connect to `port` until one connection does not complete within 200 ms; returns the rest. */
 async function fillAcceptQueue(port: number): Promise<net.Socket[]> {
   const sockets: net.Socket[] = [];
@@ -96,7 +141,7 @@ async function fillAcceptQueue(port: number): Promise<net.Socket[]> {
 // The first server's accept queue is full (its process is stopped), so a connect to it hangs:
 // the client gives up at the connect deadline and the status request is answered by the next.
 test('a connect that cannot complete is given up at the connect deadline', async () => {
-  const child: ChildProcess = spawnTs('test/client/listen-child.ts');
+  const child: ChildProcess = spawnTs('test/client/listen-child.ts', ['listen']);
   const nodes = await startCluster(1);
   let sockets: net.Socket[] = [];
   let client: RaftClient | null = null;
