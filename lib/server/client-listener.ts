@@ -96,6 +96,8 @@ export class ClientListener {
    */
   readonly #clients = new Map<FramedConnection<ClientRequest>, Client>();
   readonly #sweep: ReturnType<typeof setInterval>;
+  /** Bytes of answers queued or in the socket per connection; a larger backlog closes it. */
+  readonly #inflightBytesMax: number;
   #handler: ClientHandler | null = null;
   #address = '';
   /** Connections shed at the limit, and newcomers refused because every connection was busy. */
@@ -104,6 +106,7 @@ export class ClientListener {
 
   private constructor(o: ListenerOptions) {
     this.#o = o;
+    this.#inflightBytesMax = o.frameBytesMax * 4 + controlBytesReserved;
     this.#limiter = new LogLimiter(o.logger, o.logLimits);
     this.#log = this.#limiter.logger();
     this.#codec = new MessageCodec(ClientRequestSchema, { nestingDepthMax: 32 });
@@ -163,7 +166,7 @@ export class ClientListener {
     let client: Client | null = null;
     const connection = new FramedConnection<ClientRequest>(socket, this.#codec, {
       frameBytesMax: this.#o.frameBytesMax,
-      inflightBytesMax: this.#o.frameBytesMax * 4 + controlBytesReserved,
+      inflightBytesMax: this.#inflightBytesMax,
       frameDeadlineMs: this.#o.frameDeadlineMs,
       logger: {
         warn: (m) => (client?.idleClose === true ? log.info(m) : log.warn(m)),
@@ -309,10 +312,16 @@ export class ClientListener {
     }
   }
 
+  /**
+   * Queue an answer. One that does not fit (a client that does not read its answers) closes the
+   * connection at once, without a notice: a dropped answer followed by a later `closing` notice
+   * would tell the client that a request carried out was never read, and it would resend it.
+   */
   #reply(c: FramedConnection<ClientRequest>, response: Answer): void {
-    if (!c.send(response, 'control')) {
-      this.#log.debug(`reply ${response.id} dropped: ${c.label} closed or full`);
-    }
+    if (c.closed || c.send(response, 'control')) return;
+    c.close(
+      `Answers not read: ${c.inflightBytes} bytes in flight, limit ${this.#inflightBytesMax}`,
+    );
   }
 }
 

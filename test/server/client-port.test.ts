@@ -2,7 +2,9 @@
 // in-process member: a slow-drip sender is closed at the frame deadline, a silent connection at
 // the first-request deadline, a quiet one at the idle deadline; thousands of idle connections do
 // not lock a real client out (the cap sheds the longest idle) and cost a handful of log lines; a
-// connection with a request in flight is never shed nor closed for idleness.
+// connection with a request in flight is never shed nor closed for idleness; and a `closing` notice
+// never follows an answer the client did not get.
+import { Buffer } from 'node:buffer';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RaftClient } from '../../lib/client/client.ts';
@@ -281,6 +283,48 @@ test('a connection with a request in flight is never shed nor closed for idlenes
   } finally {
     release();
     for (const r of opened) r.destroy();
+    await listener.close();
+  }
+});
+
+// A client that sends 200 status requests (100 kB answers each, 20 MB in all: more than the
+// kernel buffers, less than the connection's answer backlog limit) and reads nothing, then goes
+// idle: answers are still queued in the member when the idle deadline comes, so it closes the
+// connection without a `closing` notice. A notice then would claim that the unanswered requests
+// were never read, and the client would resend requests the member carried out.
+test('a closing notice never follows an answer the client did not get', async () => {
+  const handler: ClientHandler = {
+    ...holdingHandler().handler,
+    status: () => ({ padding: 'x'.repeat(100_000) }),
+  };
+  const listener = await ClientListener.start({
+    address: '127.0.0.1:0',
+    frameBytesMax: 8 << 20,
+    connectionsMax: 16,
+    requestsPerConnectionMax: 1_000,
+    frameDeadlineMs: 5_000,
+    firstRequestDeadlineMs: 300,
+    idleDeadlineMs: 300,
+    logLimits: { linesPerKindMax: 10, intervalMs: 10_000 },
+    logger: quiet,
+  });
+  listener.serve(handler);
+  const raw = await RawConnection.open(listener.address);
+  try {
+    raw.socket.pause();
+    // The first 150 answers fill the socket and the kernel buffers; the last 50, asked for once
+    // the member is waiting for a drain that never comes, stay queued in the member.
+    raw.write(Buffer.concat(Array.from({ length: 150 }, (_, i) => status(i + 1))));
+    await sleep(100);
+    raw.write(Buffer.concat(Array.from({ length: 50 }, (_, i) => status(i + 151))));
+    await waitFor('the idle close', () => listener.connectionCount === 0 || undefined, 5_000);
+    raw.socket.resume();
+    await waitFor('the client side to close', () => raw.closed || undefined, 5_000);
+    const answers = raw.frames.filter((f) => f.type === 'ok').length;
+    assert.ok(answers < 200, `some answers were lost with the connection (${answers} arrived)`);
+    assert.ok(!raw.frames.some((f) => f.type === 'closing'), 'no closing notice');
+  } finally {
+    raw.destroy();
     await listener.close();
   }
 });
