@@ -54,6 +54,7 @@ test('a server that stops answering is left within the keep-alive timeout; its c
       (e: unknown) => e,
     );
     const query = client.query({ op: 'get', key: 'k' });
+    query.catch(() => {}); // awaited below; a failed assertion before must not leave it unhandled
     const error = await command;
     const failedMs = Date.now() - startedMs;
     assert.instance(error, ClientError);
