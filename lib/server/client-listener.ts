@@ -126,6 +126,9 @@ export class ClientListener {
       listener.#server.once('error', reject);
       listener.#server.listen(port, host, () => resolve());
     });
+    // Once listening, an error (out of file descriptors under a connection flood: `accept
+    // EMFILE`) is logged, rate-limited, and must not end the process.
+    listener.#server.on('error', (error) => listener.#log.warn(`Listener error: ${error.message}`));
     const bound = listener.#server.address() as net.AddressInfo;
     listener.#address = formatAddress(host, bound.port);
     return listener;
