@@ -86,9 +86,12 @@ test.after(async () => {
 test('a client leaves a SIGSTOPped leader within 2 s and its writes go on through the new one', async () => {
   const acknowledged = new Set<string>();
   const gapsMs: number[] = [];
-  let unknownOutcomes = 0;
+  /** Why commands ended with an unknown outcome, per round (ports masked): printed at the end. */
+  const unknownOutcomes: Map<string, number>[] = [];
   for (let round = 0; round < rounds; round++) {
     const old = await agreedLeader(15_000);
+    const unknown = new Map<string, number>();
+    unknownOutcomes.push(unknown);
     let stopMs = Number.POSITIVE_INFINITY;
     let firstAckAfterStopMs = -1;
     let writing = true;
@@ -102,7 +105,10 @@ test('a client leaves a SIGSTOPped leader within 2 s and its writes go on throug
         } catch (error) {
           // Caught on the paused leader: the outcome is unknown. Anything else fails the test.
           if (error instanceof ClientError && error.code === 'TIMEOUT') {
-            unknownOutcomes++;
+            const why = `${stopMs <= Date.now() ? 'after' : 'before'} the stop: ${
+              error.message.replace(/\d+/g, '#')
+            }`;
+            unknown.set(why, (unknown.get(why) ?? 0) + 1);
             continue;
           }
           throw error;
@@ -138,10 +144,14 @@ test('a client leaves a SIGSTOPped leader within 2 s and its writes go on throug
       await working;
     }
   }
+  const counts = unknownOutcomes.map((m) => [...m.values()].reduce((a, b) => a + b, 0));
   console.log(
     `paused leader (${currentRuntime()}): gaps ${gapsMs.join(', ')} ms, ` +
-      `${acknowledged.size} acknowledged, ${unknownOutcomes} unknown outcomes`,
+      `${acknowledged.size} acknowledged, unknown outcomes per round ${counts.join(', ')}`,
   );
+  for (const [round, m] of unknownOutcomes.entries()) {
+    if (counts[round]! > writers) console.log(`  round ${round}:`, Object.fromEntries(m));
+  }
   // Nothing was applied twice, nothing acknowledged was lost.
   await agreedLeader(15_000);
   for (let w = 0; w < writers; w++) {
