@@ -11,6 +11,15 @@
  * - `lease`: the leader answers within its lease (no round trip; relies on bounded clock drift);
  * - `sequential`: any member answers from its own state (monotonic per connection).
  *
+ * Two messages keep connections honest without touching Raft. A `ping` is answered at once with
+ * `ok` (output null): a client with requests outstanding that hears nothing pings, and a server
+ * that does not answer the ping is dead to it (a paused process's kernel keeps the TCP
+ * connection open, so no error ever arrives). A `closing` notice is the server's last frame when
+ * it closes an idle connection (idle deadline, or shed at the connection limit): it is sent only
+ * with no request of that connection in flight and every answer already written, and nothing is
+ * read after it, so every request still unanswered when it arrives was never read, hence never
+ * proposed, and is safe to send again.
+ *
  * @module
  */
 import * as v from 'valibot';
@@ -44,12 +53,15 @@ export const QueryRequestSchema = v.strictObject({
 });
 /** Ask a member for its status. */
 export const StatusRequestSchema = v.strictObject({ type: v.literal('status'), ...requestHead });
+/** Are you there? Answered at once with `ok`, output null, by the client port itself. */
+export const PingRequestSchema = v.strictObject({ type: v.literal('ping'), ...requestHead });
 
 /** Everything a client may send. */
 export const ClientRequestSchema = v.variant('type', [
   CommandRequestSchema,
   QueryRequestSchema,
   StatusRequestSchema,
+  PingRequestSchema,
 ]);
 export type ClientRequest = v.InferOutput<typeof ClientRequestSchema>;
 
@@ -94,7 +106,23 @@ export const ErrorResponseSchema = v.strictObject({
   leaderId: v.nullable(MemberIdSchema),
   leaderAddress: v.nullable(v.pipe(v.string(), v.maxLength(256))),
 });
+/**
+ * The server's last frame on a connection it closes for idleness (see the module comment): every
+ * request still unanswered on it was never read and may be sent again.
+ */
+export const ClosingNoticeSchema = v.strictObject({
+  type: v.literal('closing'),
+  reason: v.pipe(v.string(), v.maxLength(1024)),
+});
 /** Everything a server may send a client. */
-export const ClientResponseSchema = v.variant('type', [OkResponseSchema, ErrorResponseSchema]);
+export const ClientResponseSchema = v.variant('type', [
+  OkResponseSchema,
+  ErrorResponseSchema,
+  ClosingNoticeSchema,
+]);
 export type ClientResponse = v.InferOutput<typeof ClientResponseSchema>;
+export type OkResponse = v.InferOutput<typeof OkResponseSchema>;
 export type ErrorResponse = v.InferOutput<typeof ErrorResponseSchema>;
+export type ClosingNotice = v.InferOutput<typeof ClosingNoticeSchema>;
+/** An answer to one request (everything but the closing notice). */
+export type Answer = OkResponse | ErrorResponse;

@@ -6,6 +6,15 @@
  * outcome and rejects with `ClientError` code TIMEOUT; exactly-once sessions (the next step)
  * will make those retryable too.
  *
+ * A server that stops answering without closing (a paused process: its kernel keeps the
+ * connection, and even accepts new ones) is found by a keep-alive (`KeepAlive`): while requests
+ * are outstanding and the connection is silent for `keepAliveIntervalMs`, the client pings; no
+ * answer within `keepAliveTimeoutMs` closes the connection as lost, and the client moves on to the
+ * next server within about an election timeout instead of each request's deadline. Connecting has
+ * its own deadline, `connectTimeoutMs`. A connection the server closes for idleness ends with a
+ * `closing` notice, after which nothing it carried was read: its unanswered requests, commands
+ * too, are sent again (to the same server, which is alive).
+ *
  * @example
  * ```ts
  * const client = await RaftClient.connect({ servers: ['127.0.0.1:8001', '127.0.0.1:8002'] });
@@ -16,7 +25,7 @@
  * @module
  */
 import * as net from 'node:net';
-import { clearTimeout, setTimeout } from 'node:timers';
+import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import * as v from 'valibot';
 import { DialAddressSchema, parseAddress } from '../base/address.ts';
 import { parseOptions } from '../base/validate.ts';
@@ -29,10 +38,12 @@ import {
   type ClientRequest,
   type ClientResponse,
   ClientResponseSchema,
+  type ClosingNotice,
   type Consistency,
   type ErrorResponse,
   retryableCodes,
 } from '../base/client-protocol.ts';
+import { KeepAlive } from './keep-alive.ts';
 
 /** A request failed. `retryable` says whether sending it again is safe. */
 export class ClientError extends Error {
@@ -66,6 +77,31 @@ const ClientOptionsSchema = v.strictObject({
   frameBytesMax: v.optional(int(1024, 256 * 1024 * 1024), 8 * 1024 * 1024),
   /** Requests in flight at once; more wait in the client. */
   inflightRequestsMax: v.optional(int(1, 1_000_000), 4096),
+  /**
+   * While requests are outstanding and nothing has arrived on the connection for this long, send
+   * a `ping` (the server's client port answers it at once, without Raft). 0 turns keep-alive off
+   * (only needed against servers that predate the ping: they close the connection on it).
+   * With `keepAliveTimeoutMs`, a paused or cut-off server is given up within their sum of the
+   * last byte heard: the defaults, 100 + 300 ms, are about one election timeout of the server
+   * defaults (10 ms ticks × 15–30 = 150–300 ms), so the client leaves a paused leader about when
+   * the cluster replaces it. Keep both above the network's round trip plus the server's longest
+   * event-loop stall: a false alarm turns the commands in flight into TIMEOUTs (outcome unknown).
+   */
+  keepAliveIntervalMs: v.optional(int(0, 60_000), 100),
+  /**
+   * How long an unanswered ping (nothing at all heard since) is awaited. Past it the connection is
+   * dead: it is closed, commands sent on it reject with TIMEOUT (outcome unknown, never resent),
+   * queries and requests not yet sent go to the next server.
+   */
+  keepAliveTimeoutMs: v.optional(int(1, 600_000), 300),
+  /**
+   * A connection attempt that has not completed within this time fails and the next server is
+   * tried. A connect takes one round trip; 1 s is above any terrestrial round trip and equal to
+   * the kernel's first SYN retransmission timeout, so a connect still pending has lost its SYN
+   * or its server's accept queue is full: better to try another server than wait out the
+   * kernel's minutes of retries.
+   */
+  connectTimeoutMs: v.optional(int(1, 600_000), 1_000),
   codec: v.optional(
     v.custom<CommandCodec<unknown>>(
       (x) => typeof x === 'object' && x !== null,
@@ -103,12 +139,33 @@ export const refusedAttemptGraceMsMax = 1_000;
 /** ...and at least this much, however short `requestTimeoutMs` is. */
 export const refusedAttemptGraceMsMin = 100;
 
+/**
+ * For this long after the keep-alive gave up on a server, the client neither follows leader hints
+ * naming it nor moves to it in turn. Its followers keep naming it as leader until they elect
+ * another (an election timeout or two: 150–600 ms with the server defaults); following them back
+ * would strand the next commands on the same paused process and make their outcome unknown too.
+ * Were the server wrongly given up on, the cost is refusals retried for this long, not failures.
+ */
+export const suspectMs = 1_000;
+
 /** See the module comment. Create with `RaftClient.connect`. */
 export class RaftClient {
   readonly #o: v.InferOutput<typeof ClientOptionsSchema>;
   readonly #codec: CommandCodec<unknown>;
   readonly #wire = new MessageCodec(ClientResponseSchema, { nestingDepthMax: 64 });
+  /** Requests sent and not yet answered, by id; change only through `#track` and `#untrack`. */
   readonly #outstanding = new Map<number, Outstanding>();
+  /** How many of `#outstanding` each connection carries (absent: none). */
+  readonly #sentOn = new Map<FramedConnection<ClientResponse>, number>();
+  /** The keep-alive state and server address of every open connection (current and draining). */
+  readonly #liveness = new Map<
+    FramedConnection<ClientResponse>,
+    { keepAlive: KeepAlive; address: string }
+  >();
+  /** Servers the keep-alive gave up on, until when they are passed over (see `suspectMs`). */
+  readonly #suspectUntilMs = new Map<string, number>();
+  /** Runs while requests are outstanding and keep-alive is on. */
+  #keepAliveTimer: ReturnType<typeof setInterval> | null = null;
   #queue: Outstanding[] = [];
   #servers: string[];
   #serverIndex = 0;
@@ -182,7 +239,9 @@ export class RaftClient {
     const error = new ClientError('SHUTDOWN', 'Client closed');
     for (const o of [...this.#outstanding.values(), ...this.#queue]) o.reject(error);
     this.#outstanding.clear();
+    this.#sentOn.clear();
     this.#queue = [];
+    this.#stopKeepAlive();
     this.#connection?.close(null, 'info');
     this.#connection = null;
     for (const c of this.#draining) c.close(null, 'info');
@@ -235,7 +294,7 @@ export class RaftClient {
       );
       return;
     }
-    this.#outstanding.delete(o.request.id);
+    if (inFlight) this.#untrack(o.request.id);
     this.#queue = this.#queue.filter((x) => x !== o);
     this.#closeIfDrained(o.connection);
     const r = o.refusal;
@@ -276,9 +335,9 @@ export class RaftClient {
       o.request = { ...o.request, id: this.#nextId++ };
       o.sent = true;
       o.connection = c;
-      this.#outstanding.set(o.request.id, o);
+      this.#track(o);
       if (!c.send(o.request, 'control')) {
-        this.#outstanding.delete(o.request.id);
+        this.#untrack(o.request.id);
         o.sent = false;
         o.connection = null;
         this.#queue.unshift(o);
@@ -294,15 +353,27 @@ export class RaftClient {
       const address = this.#servers[this.#serverIndex % this.#servers.length]!;
       const { host, port } = parseAddress(address);
       const socket = net.connect({ host, port });
-      const fail = () => {
+      let settled = false;
+      const fail = (reason: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
         socket.destroy();
         this.#connecting = null;
-        this.#serverIndex++;
-        reject(new ClientError('NO_LEADER', `Cannot connect to ${address}`));
+        this.#nextServer();
+        reject(new ClientError('NO_LEADER', `Cannot connect to ${address}: ${reason}`));
       };
-      socket.once('error', fail);
+      const deadline = setTimeout(
+        () => fail(`Connect deadline exceeded: not connected in ${this.#o.connectTimeoutMs} ms`),
+        this.#o.connectTimeoutMs,
+      );
+      const onError = (error: Error & { code?: string }) => fail(error.code ?? error.message);
+      socket.once('error', onError);
       socket.once('connect', () => {
-        socket.off('error', fail);
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        socket.off('error', onError);
         if (this.#closed) {
           // close() ran while we were connecting: nothing may keep this socket (or the process) alive.
           socket.destroy();
@@ -310,15 +381,24 @@ export class RaftClient {
           reject(new ClientError('SHUTDOWN', 'Client closed'));
           return;
         }
-        this.#connection = new FramedConnection<ClientResponse>(socket, this.#wire, {
+        const connection = new FramedConnection<ClientResponse>(socket, this.#wire, {
           frameBytesMax: this.#o.frameBytesMax,
           inflightBytesMax: this.#o.frameBytesMax * 4 + controlBytesReserved,
           frameDeadlineMs: 30_000,
           logger: this.#o.logger ?? quietLogger,
           label: `server ${address}`,
           onMessage: (response, c) => this.#onResponse(response, c),
-          onClose: (_reason, c) => this.#onClose(c),
+          onClose: (reason, c) => this.#onClose(c, reason),
         });
+        const liveness = new KeepAlive(
+          this.#o.keepAliveIntervalMs,
+          this.#o.keepAliveTimeoutMs,
+          Date.now(),
+        );
+        this.#liveness.set(connection, { keepAlive: liveness, address });
+        // Any byte counts as a sign of life, also part of a large answer still arriving.
+        socket.on('data', () => liveness.heard(Date.now()));
+        this.#connection = connection;
         this.#connecting = null;
         resolve();
       });
@@ -327,9 +407,11 @@ export class RaftClient {
   }
 
   #onResponse(response: ClientResponse, c: FramedConnection<ClientResponse>): void {
+    if (response.type === 'closing') return this.#onClosing(c, response);
     const o = this.#outstanding.get(response.id);
+    // Unknown ids are answers to pings (and to requests that expired): the bytes were the point.
     if (o === undefined || o.connection !== c) return;
-    this.#outstanding.delete(response.id);
+    this.#untrack(response.id);
     if (response.type === 'ok') o.resolve({ index: response.index, output: response.output });
     else this.#onError(o, response);
     this.#closeIfDrained(c);
@@ -338,7 +420,7 @@ export class RaftClient {
   /** Close `c` if it was left for another server and owes no more answers. */
   #closeIfDrained(c: FramedConnection<ClientResponse> | null): void {
     if (c === null || !this.#draining.has(c)) return;
-    for (const o of this.#outstanding.values()) if (o.connection === c) return;
+    if (this.#sentOn.has(c)) return;
     this.#draining.delete(c);
     c.close(null, 'info');
   }
@@ -353,8 +435,14 @@ export class RaftClient {
     // Only an answer on the current connection moves the client: refusals still arriving on a
     // connection it already left would otherwise move it again, away from the leader it found.
     const current = o.connection !== null && o.connection === this.#connection;
-    if (current && e.code === 'NOT_LEADER' && e.leaderAddress !== null) {
-      this.#moveTo(e.leaderAddress);
+    // A hint naming a server the keep-alive just gave up on is stale (the member giving it has not
+    // yet noticed that its leader stopped): following it would strand more commands there.
+    const hint = e.code === 'NOT_LEADER' && e.leaderAddress !== null &&
+        !this.#suspected(e.leaderAddress)
+      ? e.leaderAddress
+      : null;
+    if (current && hint !== null) {
+      this.#moveTo(hint);
     } else if (
       current && (e.code === 'NO_LEADER' || e.code === 'NOT_LEADER' || e.code === 'SHUTDOWN')
     ) this.#moveTo(null);
@@ -364,7 +452,7 @@ export class RaftClient {
       if (this.#closed || o.settled) return;
       this.#queue.push(o);
       this.#flush();
-    }, e.code === 'NOT_LEADER' && e.leaderAddress !== null ? 0 : this.#o.retryDelayMs);
+    }, hint !== null ? 0 : this.#o.retryDelayMs);
   }
 
   /** Switch to `address` (a leader hint), or to the next server. */
@@ -375,7 +463,7 @@ export class RaftClient {
       if (!this.#servers.includes(address)) this.#servers.push(address);
       this.#serverIndex = this.#servers.indexOf(address);
     } else {
-      this.#serverIndex++;
+      this.#nextServer();
     }
     const c = this.#connection;
     this.#connection = null;
@@ -384,22 +472,24 @@ export class RaftClient {
     this.#closeIfDrained(c);
   }
 
-  #onClose(c: FramedConnection<ClientResponse>): void {
+  #onClose(c: FramedConnection<ClientResponse>, reason: string | null): void {
     this.#draining.delete(c);
+    this.#liveness.delete(c);
     if (this.#connection === c) {
       this.#connection = null;
-      this.#serverIndex++;
+      this.#nextServer();
     }
     // What was sent on this connection has an unknown outcome: commands fail, reads retry.
-    for (const [id, o] of this.#outstanding) {
+    const why = reason === null ? '' : ` (${reason})`;
+    for (const [id, o] of [...this.#outstanding]) {
       if (o.connection !== c) continue;
-      this.#outstanding.delete(id);
+      this.#untrack(id);
       o.connection = null;
       if (o.request.type === 'command') {
         o.reject(
           new ClientError(
             'TIMEOUT',
-            'Connection lost after the command was sent: outcome unknown',
+            `Connection to ${c.label} lost after the command was sent${why}: outcome unknown`,
             this.#leaderId,
           ),
         );
@@ -411,6 +501,113 @@ export class RaftClient {
     if (!this.#closed && this.#queue.length > 0) {
       setTimeout(() => this.#flush(), this.#o.retryDelayMs);
     }
+  }
+
+  /**
+   * The server closed `c` for idleness (see `ClosingNotice`): it had no request of ours in flight
+   * and read nothing after the notice, so every request still unanswered on `c` was never read,
+   * hence never proposed. Send those again, commands too, in the order they were sent, to the same
+   * server: it is alive and may well be the leader.
+   */
+  #onClosing(c: FramedConnection<ClientResponse>, notice: ClosingNotice): void {
+    if (this.#connection === c) this.#connection = null;
+    const unread: Outstanding[] = [];
+    for (const [id, o] of [...this.#outstanding]) {
+      if (o.connection !== c) continue;
+      this.#untrack(id);
+      o.connection = null;
+      o.sent = false;
+      unread.push(o);
+    }
+    (this.#o.logger ?? quietLogger).info(
+      `${c.label} closed the connection: ${notice.reason}; ${unread.length} unread requests sent again`,
+    );
+    this.#queue.unshift(...unread);
+    c.close(null, 'info');
+    if (!this.#closed && this.#queue.length > 0) setTimeout(() => this.#flush(), 0);
+  }
+
+  // ---- Outstanding requests and keep-alive ----------------------------------------------------
+
+  /** Record `o` as sent on `o.connection`. */
+  #track(o: Outstanding): void {
+    const c = o.connection!;
+    this.#outstanding.set(o.request.id, o);
+    const count = this.#sentOn.get(c) ?? 0;
+    this.#sentOn.set(c, count + 1);
+    if (count > 0) return;
+    this.#liveness.get(c)?.keepAlive.started(Date.now());
+    if (this.#keepAliveTimer === null && this.#o.keepAliveIntervalMs > 0) {
+      // A quarter of the shorter period: a dead server is noticed at most that much late.
+      const tickMs = Math.max(
+        5,
+        Math.floor(Math.min(this.#o.keepAliveIntervalMs, this.#o.keepAliveTimeoutMs) / 4),
+      );
+      this.#keepAliveTimer = setInterval(() => this.#checkLiveness(), tickMs);
+      this.#keepAliveTimer.unref();
+    }
+  }
+
+  /** Forget request `id` as outstanding (no-op if it is not); returns it. */
+  #untrack(id: number): Outstanding | undefined {
+    const o = this.#outstanding.get(id);
+    if (o === undefined) return undefined;
+    this.#outstanding.delete(id);
+    const c = o.connection;
+    if (c !== null) {
+      const count = (this.#sentOn.get(c) ?? 1) - 1;
+      if (count > 0) this.#sentOn.set(c, count);
+      else this.#sentOn.delete(c);
+    }
+    return o;
+  }
+
+  #checkLiveness(): void {
+    if (this.#outstanding.size === 0 || this.#closed) return this.#stopKeepAlive();
+    const nowMs = Date.now();
+    for (const [c, { keepAlive, address }] of [...this.#liveness]) {
+      if (c.closed) continue;
+      switch (keepAlive.check(nowMs, this.#sentOn.has(c))) {
+        case 'ping':
+          c.send({ type: 'ping', id: this.#nextId++, session: 0, sequence: 0 }, 'control');
+          break;
+        case 'dead':
+          this.#suspectUntilMs.set(address, nowMs + suspectMs);
+          c.close(
+            `Keep-alive timeout: nothing heard in ${
+              nowMs - keepAlive.pingSentMs
+            } ms since a ping, limit ${this.#o.keepAliveTimeoutMs} ms`,
+            'info',
+          );
+          break;
+        case 'none':
+          break;
+      }
+    }
+  }
+
+  /** Whether the keep-alive gave up on `address` less than `suspectMs` ago. */
+  #suspected(address: string): boolean {
+    const untilMs = this.#suspectUntilMs.get(address);
+    if (untilMs === undefined) return false;
+    if (Date.now() < untilMs) return true;
+    this.#suspectUntilMs.delete(address);
+    return false;
+  }
+
+  /** Move to the next server in the list, passing over suspected ones unless all are. */
+  #nextServer(): void {
+    const from = this.#serverIndex;
+    for (let i = 1; i <= this.#servers.length; i++) {
+      this.#serverIndex = from + i;
+      if (!this.#suspected(this.#servers[this.#serverIndex % this.#servers.length]!)) return;
+    }
+    this.#serverIndex = from + 1;
+  }
+
+  #stopKeepAlive(): void {
+    if (this.#keepAliveTimer !== null) clearInterval(this.#keepAliveTimer);
+    this.#keepAliveTimer = null;
   }
 }
 

@@ -2,21 +2,45 @@
  * The server's client port: framed, validated client requests (see `lib/base/client-protocol.ts`),
  * answered on the same connection. A non-leader answers commands and leader reads with
  * NOT_LEADER and the leader's id and client address, or NO_LEADER when it knows none; both are
- * retryable. A bad frame closes that one connection with a logged reason.
+ * retryable. A `ping` is answered at once, without touching Raft. A bad frame closes that one
+ * connection with a logged reason.
  *
+ * No connection can hold the port: a frame must complete within `frameDeadlineMs` of its first
+ * byte; a connection must complete its first request within `firstRequestDeadlineMs` and, once it
+ * has no request in flight, is closed after `idleDeadlineMs` without one; and when
+ * `connectionsMax` is reached a newcomer sheds the longest-idle connection with no request in
+ * flight, so only a port full of connections that are all being served refuses anyone. A
+ * connection closed for idleness gets a `closing` notice first, and only once every answer it was
+ * owed has been handed to the socket: a client may then safely resend whatever is unanswered,
+ * since nothing is read after the notice. Repeated log lines of one kind are rate-limited
+ * (`LogLimiter`), so a flood of idlers costs a few lines.
+ *
+ * @example
+ * ```ts
+ * const listener = await ClientListener.start({
+ *   address: '127.0.0.1:0', frameBytesMax: 1 << 23, connectionsMax: 1024,
+ *   requestsPerConnectionMax: 4096, frameDeadlineMs: 10_000, firstRequestDeadlineMs: 5_000,
+ *   idleDeadlineMs: 60_000, logLimits: { linesPerKindMax: 10, intervalMs: 10_000 },
+ *   logger: console,
+ * });
+ * listener.serve(server);
+ * await listener.close();
+ * ```
  * @module
  */
 import * as net from 'node:net';
 import { clearInterval, setInterval } from 'node:timers';
 import {
+  type Answer,
   type ClientErrorCode,
   type ClientRequest,
   ClientRequestSchema,
-  type ClientResponse,
+  type ClosingNotice,
 } from '../base/client-protocol.ts';
 import { EdgeraftError, NotLeaderError } from '../base/errors.ts';
 import { MessageCodec } from '../transport/codec.ts';
 import { FramedConnection } from '../transport/connection.ts';
+import { LogLimiter, type LogLimits } from '../transport/log-limiter.ts';
 import { controlBytesReserved } from '../transport/options.ts';
 import { formatAddress, parseAddress } from '../base/address.ts';
 import { cborCodec } from '../state/codec.ts';
@@ -30,16 +54,33 @@ export type ClientHandler = {
   leaderHint(): { leaderId: string | null; leaderAddress: string | null };
 };
 
-type ListenerOptions = {
+/** The listener's settings; the server passes its validated `client*` and `log*` options. */
+export type ListenerOptions = {
   address: string;
   frameBytesMax: number;
   connectionsMax: number;
   requestsPerConnectionMax: number;
+  frameDeadlineMs: number;
+  firstRequestDeadlineMs: number;
+  idleDeadlineMs: number;
+  logLimits: LogLimits;
   logger: ServerLogger;
 };
 
-/** A client frame must complete within this time once started. */
-const clientFrameDeadlineMs = 30_000;
+/** One accepted connection and what the deadlines and the shedding need to know of it. */
+type Client = {
+  connection: FramedConnection<ClientRequest>;
+  socket: net.Socket;
+  /** Requests received and not yet answered. Invariant: 0 <= inflightRequests. */
+  inflightRequests: number;
+  /** Requests received in full so far; while 0, `firstRequestDeadlineMs` applies. */
+  requestsReceived: number;
+  /** When it last did something: accepted, a request arrived, or its last answer was queued. */
+  activeSinceMs: number;
+  /** The listener is closing it for idleness: its close line is info, not a warning. */
+  idleClose: boolean;
+};
+
 const queryCodec = cborCodec<unknown>();
 
 /** See the module comment. */
@@ -47,20 +88,34 @@ export class ClientListener {
   readonly #o: ListenerOptions;
   readonly #server: net.Server;
   readonly #codec: MessageCodec<typeof ClientRequestSchema>;
-  readonly #connections = new Set<FramedConnection<ClientRequest>>();
-  readonly #busy = new Map<FramedConnection<ClientRequest>, number>();
+  readonly #limiter: LogLimiter;
+  readonly #log: ServerLogger;
+  /**
+   * Every open connection, least recently active first (`#touch` moves one to the end), so the
+   * connection to shed is the first with no request in flight.
+   */
+  readonly #clients = new Map<FramedConnection<ClientRequest>, Client>();
   readonly #sweep: ReturnType<typeof setInterval>;
+  /** Bytes of answers queued or in the socket per connection; a larger backlog closes it. */
+  readonly #inflightBytesMax: number;
   #handler: ClientHandler | null = null;
   #address = '';
+  /** Connections shed at the limit, and newcomers refused because every connection was busy. */
+  shedCount = 0;
+  refusedCount = 0;
 
   private constructor(o: ListenerOptions) {
     this.#o = o;
+    this.#inflightBytesMax = o.frameBytesMax * 4 + controlBytesReserved;
+    this.#limiter = new LogLimiter(o.logger, o.logLimits);
+    this.#log = this.#limiter.logger();
     this.#codec = new MessageCodec(ClientRequestSchema, { nestingDepthMax: 32 });
     this.#server = net.createServer((socket) => this.#accept(socket));
-    this.#sweep = setInterval(() => {
-      const now = Date.now();
-      for (const c of this.#connections) c.checkDeadline(now);
-    }, 1000);
+    // One timer checks every deadline, instead of one timer per connection or per frame; a
+    // deadline is enforced at most a quarter of itself late.
+    const deadlineMsMin = Math.min(o.frameDeadlineMs, o.firstRequestDeadlineMs, o.idleDeadlineMs);
+    const sweepMs = Math.max(10, Math.min(1_000, Math.floor(deadlineMsMin / 4)));
+    this.#sweep = setInterval(() => this.#checkDeadlines(), sweepMs);
     this.#sweep.unref();
   }
 
@@ -71,6 +126,9 @@ export class ClientListener {
       listener.#server.once('error', reject);
       listener.#server.listen(port, host, () => resolve());
     });
+    // Once listening, an error (out of file descriptors under a connection flood: `accept
+    // EMFILE`) is logged, rate-limited, and must not end the process.
+    listener.#server.on('error', (error) => listener.#log.warn(`Listener error: ${error.message}`));
     const bound = listener.#server.address() as net.AddressInfo;
     listener.#address = formatAddress(host, bound.port);
     return listener;
@@ -80,59 +138,154 @@ export class ClientListener {
     return this.#address;
   }
 
+  /** Open connections. */
+  get connectionCount(): number {
+    return this.#clients.size;
+  }
+
   serve(handler: ClientHandler): void {
     this.#handler = handler;
   }
 
   async close(): Promise<void> {
     clearInterval(this.#sweep);
-    for (const c of this.#connections) c.close(null, 'info');
+    for (const c of [...this.#clients.keys()]) c.close(null, 'info');
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#limiter.flush();
   }
 
   #accept(socket: net.Socket): void {
-    if (this.#connections.size >= this.#o.connectionsMax) {
-      this.#o.logger.warn(
-        `refusing client ${socket.remoteAddress}:${socket.remotePort}: ${this.#connections.size} connections, limit ${this.#o.connectionsMax}`,
+    const label = `client ${socket.remoteAddress}:${socket.remotePort}`;
+    if (this.#clients.size >= this.#o.connectionsMax && !this.#shedOne()) {
+      this.refusedCount += 1;
+      this.#log.warn(
+        `Refusing ${label}: all ${this.#clients.size} connections have requests in flight, limit ${this.#o.connectionsMax}`,
       );
       socket.destroy();
       return;
     }
+    const log = this.#log;
+    // Filled in right below: the connection's logger needs the record, the record the connection.
+    let client: Client | null = null;
     const connection = new FramedConnection<ClientRequest>(socket, this.#codec, {
       frameBytesMax: this.#o.frameBytesMax,
-      inflightBytesMax: this.#o.frameBytesMax * 4 + controlBytesReserved,
-      frameDeadlineMs: clientFrameDeadlineMs,
-      logger: this.#o.logger,
-      label: `client ${socket.remoteAddress}:${socket.remotePort}`,
-      onMessage: (request, c) => this.#onRequest(request, c),
-      onClose: (_reason, c) => {
-        this.#connections.delete(c);
-        this.#busy.delete(c);
+      inflightBytesMax: this.#inflightBytesMax,
+      frameDeadlineMs: this.#o.frameDeadlineMs,
+      logger: {
+        warn: (m) => (client?.idleClose === true ? log.info(m) : log.warn(m)),
+        info: (m) => log.info(m),
+        debug: (m) => log.debug(m),
       },
+      label,
+      onMessage: (request, c) => this.#onRequest(request, c),
+      onClose: (_reason, c) => void this.#clients.delete(c),
     });
-    this.#connections.add(connection);
+    client = {
+      connection,
+      socket,
+      inflightRequests: 0,
+      requestsReceived: 0,
+      activeSinceMs: Date.now(),
+      idleClose: false,
+    };
+    if (!connection.closed) this.#clients.set(connection, client);
+  }
+
+  /** Shed the longest-idle connection with no request in flight; false if every one is busy. */
+  #shedOne(): boolean {
+    const nowMs = Date.now();
+    for (const client of this.#clients.values()) {
+      if (client.inflightRequests > 0) continue;
+      this.shedCount += 1;
+      this.#closeIdle(
+        client,
+        `Shed at the connection limit: idle ${
+          nowMs - client.activeSinceMs
+        } ms, the longest of ${this.#clients.size} connections, limit ${this.#o.connectionsMax}`,
+        'warn',
+      );
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Close a connection with no request in flight. With every answer handed to the socket, the
+   * `closing` notice goes last and nothing more is read, so its client knows that whatever it
+   * sent since was never read. Answers still queued (a client that does not read) would be lost
+   * behind the notice and the client would wrongly resend: then close without a notice, and the
+   * client treats what it sent as of unknown outcome.
+   */
+  #closeIdle(client: Client, reason: string, level: 'warn' | 'info'): void {
+    const c = client.connection;
+    client.idleClose = level === 'info';
+    const queuedBytes = c.inflightBytes - client.socket.writableLength;
+    if (client.inflightRequests === 0 && queuedBytes === 0) {
+      const notice: ClosingNotice = { type: 'closing', reason: reason.slice(0, 1024) };
+      c.refuse(notice, reason);
+    } else c.close(`${reason} (${queuedBytes} bytes of answers unsent)`, level);
+  }
+
+  #checkDeadlines(): void {
+    const nowMs = Date.now();
+    // Deleting the entry being visited (a close) is safe while iterating a Map.
+    for (const client of this.#clients.values()) {
+      client.connection.checkDeadline(nowMs);
+      if (client.connection.closed || client.inflightRequests > 0) continue;
+      const idleMs = nowMs - client.activeSinceMs;
+      if (client.requestsReceived === 0 && idleMs > this.#o.firstRequestDeadlineMs) {
+        this.#closeIdle(
+          client,
+          `First request deadline exceeded: no request in ${idleMs} ms, limit ${this.#o.firstRequestDeadlineMs} ms`,
+          'warn',
+        );
+      } else if (idleMs > this.#o.idleDeadlineMs) {
+        this.#closeIdle(
+          client,
+          `Idle deadline exceeded: no request in ${idleMs} ms, limit ${this.#o.idleDeadlineMs} ms`,
+          'info',
+        );
+      }
+    }
+  }
+
+  /** Mark `client` active now: it moves to the end of the shedding order. */
+  #touch(client: Client): void {
+    if (client.connection.closed) return;
+    client.activeSinceMs = Date.now();
+    this.#clients.delete(client.connection);
+    this.#clients.set(client.connection, client);
   }
 
   #onRequest(request: ClientRequest, c: FramedConnection<ClientRequest>): void {
+    const client = this.#clients.get(c);
+    if (client === undefined) return;
+    client.requestsReceived += 1;
+    this.#touch(client);
+    if (request.type === 'ping') {
+      this.#reply(c, { type: 'ok', id: request.id, index: 0, output: null });
+      return;
+    }
     const handler = this.#handler;
     if (handler === null) return;
-    const busy = this.#busy.get(c) ?? 0;
-    if (busy >= this.#o.requestsPerConnectionMax) {
+    if (client.inflightRequests >= this.#o.requestsPerConnectionMax) {
       this.#reply(
         c,
         errorResponse(
           request.id,
           'PROPOSAL_DROPPED',
-          `Too many requests in flight: ${busy}, limit ${this.#o.requestsPerConnectionMax}`,
+          `Too many requests in flight: ${client.inflightRequests}, limit ${this.#o.requestsPerConnectionMax}`,
           handler,
         ),
       );
       return;
     }
-    this.#busy.set(c, busy + 1);
-    const done = (response: ClientResponse) => {
-      this.#busy.set(c, (this.#busy.get(c) ?? 1) - 1);
+    client.inflightRequests += 1;
+    const done = (response: Answer) => {
+      client.inflightRequests -= 1;
+      // Queue the answer first: an idle deadline must never close a connection ahead of it.
       this.#reply(c, response);
+      if (client.inflightRequests === 0) this.#touch(client);
     };
     const fail = (error: unknown) => done(responseFor(request.id, error, handler));
     switch (request.type) {
@@ -162,10 +315,16 @@ export class ClientListener {
     }
   }
 
-  #reply(c: FramedConnection<ClientRequest>, response: ClientResponse): void {
-    if (!c.send(response, 'control')) {
-      this.#o.logger.debug(`reply ${response.id} dropped: ${c.label} closed or full`);
-    }
+  /**
+   * Queue an answer. One that does not fit (a client that does not read its answers) closes the
+   * connection at once, without a notice: a dropped answer followed by a later `closing` notice
+   * would tell the client that a request carried out was never read, and it would resend it.
+   */
+  #reply(c: FramedConnection<ClientRequest>, response: Answer): void {
+    if (c.closed || c.send(response, 'control')) return;
+    c.close(
+      `Answers not read: ${c.inflightBytes} bytes in flight, limit ${this.#inflightBytesMax}`,
+    );
   }
 }
 
@@ -174,7 +333,7 @@ function errorResponse(
   code: ClientErrorCode,
   message: string,
   handler: ClientHandler,
-): ClientResponse {
+): Answer {
   const hint = handler.leaderHint();
   return {
     type: 'error',
@@ -187,7 +346,7 @@ function errorResponse(
 }
 
 /** Map an error to the wire: typed library errors keep their code, anything else is INTERNAL_ERROR. */
-function responseFor(id: number, error: unknown, handler: ClientHandler): ClientResponse {
+function responseFor(id: number, error: unknown, handler: ClientHandler): Answer {
   if (error instanceof NotLeaderError) {
     return errorResponse(
       id,

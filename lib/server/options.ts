@@ -59,10 +59,38 @@ const ServerOptionsSchema = v.strictObject({
    * bounds the memory a slow or paused follower can cost the leader.
    */
   peerInflightBytesMax: v.optional(int(64 * 1024, 2 ** 40), 64 * 1024 * 1024),
-  /** Most client connections at once. */
+  /**
+   * Most client connections at once. When full, a newcomer sheds the connection that has been idle
+   * longest with no request in flight (it gets a `closing` notice, so its client resends what it
+   * had not yet had read); only when every connection has a request in flight is the newcomer
+   * refused. Idle connections therefore never lock real clients out.
+   */
   clientConnectionsMax: v.optional(int(1, 1_000_000), 1024),
+  /** Once a client frame has started, the rest must arrive within this time (slow-drip senders). */
+  clientFrameDeadlineMs: v.optional(int(1, 3_600_000), 10_000),
+  /**
+   * A new client connection must complete its first request within this time, or it is closed:
+   * the client port's handshake deadline (the peer port's `handshakeDeadlineMs`). At most
+   * `clientIdleDeadlineMs`.
+   */
+  clientFirstRequestDeadlineMs: v.optional(int(1, 3_600_000), 5_000),
+  /**
+   * A client connection with no request in flight that has not completed a request for this long
+   * is closed with a `closing` notice (a `RaftClient` reconnects when it next needs to, and
+   * resends safely whatever the server had not read). Idle means since its last request arrived
+   * or its last answer left, whichever is later.
+   */
+  clientIdleDeadlineMs: v.optional(int(1, 24 * 3_600_000), 60_000),
   /** Client requests being served at once per connection; more are refused with PROPOSAL_DROPPED. */
   clientRequestsPerConnectionMax: v.optional(int(1, 1_000_000), 4096),
+  /**
+   * Log lines of one kind (the same text up to its numbers) written per `logIntervalMs`; more are
+   * counted and reported in one summary line when the interval ends (the client port's lines
+   * today). A flood of bad connections then costs a few lines, not thousands.
+   */
+  logLinesPerKindMax: v.optional(int(1, 1_000_000), 10),
+  /** The interval of `logLinesPerKindMax`, counted from the first line of a kind. */
+  logIntervalMs: v.optional(int(1, 3_600_000), 10_000),
   logger: v.optional(
     v.custom<ServerLogger>(
       (x) => typeof x === 'object' && x !== null && typeof (x as ServerLogger).warn === 'function',
@@ -96,6 +124,11 @@ export function parseServerOptions(input: unknown): RaftServerOptions {
   if (o.messageBytesMax + frameEnvelopeBytes > o.frameBytesMax) {
     throw new RangeError(
       `Invalid option frameBytesMax for ${where}: ${o.frameBytesMax} must exceed messageBytesMax ${o.messageBytesMax} by ${frameEnvelopeBytes}`,
+    );
+  }
+  if (o.clientFirstRequestDeadlineMs > o.clientIdleDeadlineMs) {
+    throw new RangeError(
+      `Invalid option clientFirstRequestDeadlineMs for ${where}: ${o.clientFirstRequestDeadlineMs} must not exceed clientIdleDeadlineMs ${o.clientIdleDeadlineMs}`,
     );
   }
   if (o.snapshotChunkBytes + frameEnvelopeBytes > o.frameBytesMax) {

@@ -126,6 +126,10 @@ export class RaftServer<
         frameBytesMax: o.frameBytesMax,
         connectionsMax: o.clientConnectionsMax,
         requestsPerConnectionMax: o.clientRequestsPerConnectionMax,
+        frameDeadlineMs: o.clientFrameDeadlineMs,
+        firstRequestDeadlineMs: o.clientFirstRequestDeadlineMs,
+        idleDeadlineMs: o.clientIdleDeadlineMs,
+        logLimits: { linesPerKindMax: o.logLinesPerKindMax, intervalMs: o.logIntervalMs },
         logger: log,
       });
       const server = new RaftServer<C, O, Q, QO>(o, codec, storage, d, transport, clients, log);

@@ -65,7 +65,10 @@ test('the same seed replays exactly', async () => {
     await runSimulation({ seed: failing.seed, unsafeFaults: { voteTwiceInTerm: true } }),
     failing,
   );
-  assert.not.equal((await runSimulation({ seed: 2 })).trace, (await runSimulation({ seed: 4 })).trace);
+  assert.not.equal(
+    (await runSimulation({ seed: 2 })).trace,
+    (await runSimulation({ seed: 4 })).trace,
+  );
 });
 
 // Granting two votes in one term produces two leaders in a term, and the checker says so.
