@@ -65,30 +65,50 @@ export const ClientRequestSchema = v.variant('type', [
 ]);
 export type ClientRequest = v.InferOutput<typeof ClientRequestSchema>;
 
-/** The error codes a client can receive; see `retryableCodes`. */
-export const ClientErrorCodeSchema = v.picklist([
-  'NO_LEADER',
-  'NOT_LEADER',
-  'UNKNOWN_SESSION',
-  'COMMAND_ERROR',
-  'APPLICATION_ERROR',
-  'QUERY_ERROR',
-  'INTERNAL_ERROR',
-  'PROPOSAL_DROPPED',
-  'LEADERSHIP_TRANSFER',
-  'TIMEOUT',
-  'SHUTDOWN',
-]);
-export type ClientErrorCode = v.InferOutput<typeof ClientErrorCodeSchema>;
+/**
+ * Every error code a client can receive, whether it is retryable, and why. Retryable means the
+ * request was certainly not carried out (see `lib/base/errors.ts`): sending it again, anywhere,
+ * cannot apply it twice.
+ */
+export const clientErrorCodes = {
+  /** The member knows no leader. Retryable: refused before anything was proposed. */
+  NO_LEADER: true,
+  /** The member is not the leader (the answer names it). Retryable: refused before anything was proposed. */
+  NOT_LEADER: true,
+  /** The client's session expired or never existed. Not retryable under that session. */
+  UNKNOWN_SESSION: false,
+  /** The command was refused as malformed or out of place. Not retryable: it would be refused again. */
+  COMMAND_ERROR: false,
+  /** The state machine applied the command and refused it. Not retryable: it was applied, once. */
+  APPLICATION_ERROR: false,
+  /** The query failed (the state machine threw, or too many reads wait). Not retryable as a rule; a query changes nothing, so a client may still ask again. */
+  QUERY_ERROR: false,
+  /** Something unexpected failed on the member. Not retryable: its outcome is unknown. */
+  INTERNAL_ERROR: false,
+  /** The leader dropped the request (uncommitted bytes or pending reads at their limit, or its entry lost to another leader's). Retryable: certainly not carried out. */
+  PROPOSAL_DROPPED: true,
+  /** A leadership transfer is under way. Retryable: refused before anything was proposed. */
+  LEADERSHIP_TRANSFER: true,
+  /** The request was not answered in time. Not retryable: its outcome is unknown. */
+  TIMEOUT: false,
+  /** The command was proposed, then the member stopped, failed or lost its log to a snapshot. Not retryable: it may still be applied. */
+  OUTCOME_UNKNOWN: false,
+  /** The member is stopping and refused the request. Retryable: refused before anything was proposed. */
+  SHUTDOWN: true,
+} as const satisfies Record<string, boolean>;
+
+/** The error codes a client can receive; see `clientErrorCodes`. */
+export type ClientErrorCode = keyof typeof clientErrorCodes;
+
+/** The error codes a client can receive, as a schema. */
+export const ClientErrorCodeSchema: v.PicklistSchema<ClientErrorCode[], undefined> = v.picklist(
+  Object.keys(clientErrorCodes) as ClientErrorCode[],
+);
 
 /** Codes after which sending the same request again is safe and may succeed. */
-export const retryableCodes: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
-  'NO_LEADER',
-  'NOT_LEADER',
-  'PROPOSAL_DROPPED',
-  'LEADERSHIP_TRANSFER',
-  'SHUTDOWN',
-]);
+export const retryableCodes: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>(
+  (Object.keys(clientErrorCodes) as ClientErrorCode[]).filter((c) => clientErrorCodes[c]),
+);
 
 /** A successful answer: the output (any CBOR value) and, for commands, the log index. */
 export const OkResponseSchema = v.strictObject({

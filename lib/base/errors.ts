@@ -29,7 +29,12 @@ export type ErrorCode =
   | 'STORAGE'
   | 'DATA_DIR_IN_USE'
   | 'APPLICATION_ERROR'
-  | 'QUERY_ERROR';
+  | 'QUERY_ERROR'
+  // Codes only the client protocol carries (see `clientErrorCodes` in client-protocol.ts).
+  | 'NO_LEADER'
+  | 'UNKNOWN_SESSION'
+  | 'COMMAND_ERROR'
+  | 'INTERNAL_ERROR';
 
 /**
  * Base class of the library's expected errors. `retryable` is true only when the request was

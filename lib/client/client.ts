@@ -28,6 +28,7 @@ import * as net from 'node:net';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import * as v from 'valibot';
 import { DialAddressSchema, parseAddress } from '../base/address.ts';
+import { EdgeraftError } from '../base/errors.ts';
 import { parseOptions } from '../base/validate.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import { MessageCodec } from '../transport/codec.ts';
@@ -46,15 +47,11 @@ import {
 import { KeepAlive } from './keep-alive.ts';
 
 /** A request failed. `retryable` says whether sending it again is safe. */
-export class ClientError extends Error {
-  readonly code: ClientErrorCode;
-  readonly retryable: boolean;
+export class ClientError extends EdgeraftError {
+  declare readonly code: ClientErrorCode;
   readonly leaderId: string | null;
   constructor(code: ClientErrorCode, message: string, leaderId: string | null = null) {
-    super(message);
-    this.name = 'ClientError';
-    this.code = code;
-    this.retryable = retryableCodes.has(code);
+    super(code, message, retryableCodes.has(code));
     this.leaderId = leaderId;
   }
 }

@@ -607,9 +607,9 @@ export class MemberDriver<
   /** Hand committed entries to the executor, after whatever state-machine work is queued. */
   #queueApply(rd: Ready): void {
     const entries = rd.committed;
-    for (const e of entries) {
-      if (e.type === 'command') this.#proposals.checkCommitted(e.index, e.term);
-    }
+    // Any entry of another term at a proposal's index (a command, or another leader's no-op or
+    // configuration) means that proposal is lost for good.
+    for (const e of entries) this.#proposals.checkCommitted(e.index, e.term);
     this.#probe.committed?.(entries);
     // Every batch goes behind whatever state-machine work is queued: a snapshot restore moves
     // the applied index, so entries after it must never overtake it, nor those queued behind it.

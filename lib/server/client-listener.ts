@@ -366,6 +366,8 @@ function responseFor(id: number, error: unknown, handler: ClientHandler): Answer
       APPLICATION_ERROR: 'APPLICATION_ERROR',
       QUERY_ERROR: 'QUERY_ERROR',
       CONFIG_CHANGE_IN_PROGRESS: 'COMMAND_ERROR',
+      CONFIG_CHANGE_INVALID: 'COMMAND_ERROR',
+      OUTCOME_UNKNOWN: 'OUTCOME_UNKNOWN',
     };
     const mapped = known[String(code)];
     if (mapped !== undefined) return errorResponse(id, mapped, message, handler);

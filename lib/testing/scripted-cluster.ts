@@ -36,6 +36,10 @@ export type ScriptedClusterOptions = {
   unsafeFaults?: UnsafeFaults;
   /** Bootstrap every member with the same configuration (default true). */
   bootstrap?: boolean;
+  /** Snapshot after this many applied entries (default: never). */
+  snapshotEntriesThreshold?: number;
+  /** Entries kept below a snapshot when compacting (default 0). */
+  compactionTrailingEntries?: number;
 };
 
 /** Milliseconds a scripted tick moves a member's clock. */
@@ -355,6 +359,8 @@ export class ScriptedCluster {
       messageBytesMax: this.#o.messageBytesMax ?? 1024 * 1024,
       inflightBytesMax: Math.max(this.#o.messageBytesMax ?? 1024 * 1024, 64 * 1024 * 1024),
       stopGraceMs: 0,
+      snapshotEntriesThreshold: this.#o.snapshotEntriesThreshold ?? 2 ** 40,
+      compactionTrailingEntries: this.#o.compactionTrailingEntries ?? 0,
     }, 'ScriptedCluster');
     const driver = await MemberDriver.open<Uint8Array, null, unknown, null>({
       id,
