@@ -512,17 +512,6 @@ export class Simulation {
       });
       return true;
     }
-    if (msg.type === 'timeoutNow' && this.#cutAfterTimeoutNow.delete(from.id)) {
-      // The timeoutNow is on its way; the old leader is cut off behind it.
-      this.#time.schedule(this.#random() * 0.5, () => {
-        if (this.#healed) return;
-        const others = [...this.#members.keys()].filter((x) => x !== from.id);
-        this.#net.partition([[from.id], others]);
-        this.#stats.partitions++;
-        this.#log(`isolate ${from.id} after its timeoutNow`);
-      });
-      return false;
-    }
     if (msg.type === 'voteResponse' && msg.granted && !msg.preVote) {
       // Were the vote sent before it was durable, the restarted voter could vote again in this
       // term: once the candidate has it, the candidate is cut off (its vote requests still on
@@ -572,6 +561,15 @@ export class Simulation {
 
   /** After a delivery: cut off a candidate that just received an aimed vote (see `#aimAfterSend`). */
   #afterDelivery(msg: RaftMessage): void {
+    if (msg.type === 'timeoutNow' && this.#cutAfterTimeoutNow.delete(msg.from)) {
+      // The target has its timeoutNow (it campaigns now); the old leader is cut off behind it.
+      if (this.#healed) return;
+      const others = [...this.#members.keys()].filter((x) => x !== msg.from);
+      this.#net.partition([[msg.from], others]);
+      this.#stats.partitions++;
+      this.#log(`isolate ${msg.from} once its timeoutNow arrived`);
+      return;
+    }
     if (msg.type !== 'voteResponse' || this.#isolateOnDelivery.size === 0) return;
     if (!this.#isolateOnDelivery.delete(`${msg.from}>${msg.to}@${msg.term}`) || this.#healed) {
       return;
@@ -839,6 +837,8 @@ export class Simulation {
       this.#log(`transfer ${leader.id} -> ${to}, cut ${leader.id} off once it sent timeoutNow`);
       this.#cutAfterTimeoutNow.add(leader.id);
       this.#faultsPausedUntilMs = this.#time.nowMs + 4 * this.#o.tickMs * this.#o.electionTicks;
+      // Commands pause meanwhile (they would hang on the old leader): clients keep reading.
+      this.#quietUntilMs = this.#time.nowMs + 3 * this.#o.tickMs * this.#o.electionTicks;
       leader.driver!.transferLeadership(to).catch(() => {});
     } else if (roll < 0.48 && leader !== undefined && ids.length >= 3) {
       this.#leaseAfterRestart(leader, ids);
