@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { runSimulation } from './mod.ts';
- * const result = runSimulation({ seed: 7, memberCount: 3 });
+ * const result = await runSimulation({ seed: 7, memberCount: 3 });
  * if (!result.ok) console.log(`seed 7: ${result.failure}\n${result.trace.join('\n')}`);
  * ```
  *
@@ -22,7 +22,9 @@
  * @module
  */
 export { runSimulation, Simulation } from './simulator.ts';
-export type { SimulationOptions, SimulationResult } from './simulator.ts';
+export type { SimulationFaults, SimulationOptions, SimulationResult } from './simulator.ts';
+export { kvWorkload } from './sim-workload.ts';
+export type { SimOperation, Workload } from './sim-workload.ts';
 export { fingerprint, SafetyChecker, SafetyViolation } from './checkers.ts';
 export { ScriptedCluster } from './scripted-cluster.ts';
 export type { ScriptedClusterOptions } from './scripted-cluster.ts';
@@ -31,6 +33,7 @@ export type { NetworkFaults } from './sim-network.ts';
 export { seededRandom } from '../core/random.ts';
 export type { RandomSource } from '../core/random.ts';
 export type { UnsafeFaults } from '../core/options.ts';
+export type { DriverUnsafeFaults } from '../member/options.ts';
 export { checkLinearizability } from './linearizability/check.ts';
 export type {
   CheckOptions,

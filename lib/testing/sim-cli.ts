@@ -7,6 +7,8 @@
  *   npm run sim -- --seed 42               replay seed 42: its failure (if any), trace and stats
  *   npm run sim -- --seeds 300 --unsafe voteTwiceInTerm   against a deliberately broken core
  *   npm run sim -- --members 5 ...         force the cluster size
+ *   npm run sim -- --mutations --seeds 300 the mutation table: for every unsafe variant, how many
+ *                                          of the seeds catch it, and the first one
  *
  * Progress goes to stderr; each failing seed is printed as `seed S: <failure>` with the end of
  * its trace; the last line on stdout is `N passed, M failed`. Exit code: 0 when all passed, 1 when
@@ -42,12 +44,13 @@ const replayTraceLinesDefault = 400;
 const traceLinesMax = 100_000;
 
 const usage = `Usage: sim-cli.ts [--seeds N] [--from S] [--seed S] [--members N] [--unsafe FAULT]
-                  [--trace-lines N] [--help]
+                  [--mutations] [--trace-lines N] [--help]
   --seeds N        run N seeds, S..S+N-1 (default 1000)
   --from S         first seed of the sweep (default 1)
   --seed S         replay one seed: print its failure, full trace and stats
   --members N      members per cluster, ${memberCountMin}-${memberCountMax} (default: 3 for even seeds, 5 for odd)
-  --unsafe FAULT   run against a deliberately unsafe core: ${unsafeFaultNames.join(', ')}
+  --unsafe FAULT   run against a deliberately unsafe core or driver: ${unsafeFaultNames.join(', ')}
+  --mutations      print the mutation table: per unsafe variant, the seeds that catch it
   --trace-lines N  trace lines kept for --seed (default ${replayTraceLinesDefault})
   --help           print this help`;
 
@@ -60,7 +63,7 @@ class UsageError extends Error {
 }
 
 type CliOptions = {
-  mode: 'sweep' | 'replay' | 'help';
+  mode: 'sweep' | 'replay' | 'help' | 'mutations';
   fromSeed: number;
   seedCount: number;
   memberCount: number | undefined;
@@ -106,6 +109,9 @@ function parseArgs(argv: readonly string[]): CliOptions {
       case '--from':
         o.fromSeed = parseInteger(flag, value(), 0, seedMax);
         break;
+      case '--mutations':
+        o.mode = 'mutations';
+        break;
       case '--seed':
         o.mode = 'replay';
         o.fromSeed = parseInteger(flag, value(), 0, seedMax);
@@ -133,6 +139,11 @@ function parseArgs(argv: readonly string[]): CliOptions {
       default:
         throw new UsageError(`Unknown flag '${arg}'`);
     }
+  }
+  if (o.mode === 'mutations' && o.unsafe !== undefined) {
+    throw new UsageError(
+      '--mutations runs every unsafe variant: it cannot be combined with --unsafe',
+    );
   }
   if (o.mode === 'replay' && (seen.has('--seeds') || seen.has('--from'))) {
     throw new UsageError('--seed replays one seed: it cannot be combined with --seeds or --from');
@@ -228,6 +239,34 @@ async function sweep(o: CliOptions): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
+/**
+ * Every unsafe variant over the sweep's seeds: how many seeds catch it and the first one, as a
+ * Markdown table. Exit 0 when every variant is caught at least once.
+ */
+async function mutationTable(o: CliOptions): Promise<number> {
+  const last = o.fromSeed + o.seedCount - 1;
+  process.stdout.write(
+    `| unsafe variant | seeds ${o.fromSeed}..${last} that catch it | first seed | first failure |\n`,
+  );
+  process.stdout.write('|---|---|---|---|\n');
+  let uncaught = 0;
+  for (const fault of unsafeFaultNames) {
+    let caught = 0;
+    let first: SimulationResult | null = null;
+    for (let seed = o.fromSeed; seed <= last; seed++) {
+      const r = await runSeed(seed, { ...o, unsafe: fault }, sweepTraceLines);
+      if (r.ok) continue;
+      caught++;
+      first ??= r;
+    }
+    if (caught === 0) uncaught++;
+    const failure = first?.failure?.replace(/\|/g, '/').slice(0, 90) ?? '';
+    process.stdout.write(`| ${fault} | ${caught} | ${first?.seed ?? '—'} | ${failure} |\n`);
+    process.stderr.write(`sim: ${fault}: ${caught} of ${o.seedCount}\n`);
+  }
+  return uncaught === 0 ? 0 : 1;
+}
+
 function main(argv: readonly string[]): Promise<number> {
   let o: CliOptions;
   try {
@@ -241,6 +280,7 @@ function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${usage}\n`);
     return Promise.resolve(0);
   }
+  if (o.mode === 'mutations') return mutationTable(o);
   return o.mode === 'replay' ? replay(o) : sweep(o);
 }
 
