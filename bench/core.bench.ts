@@ -1,6 +1,10 @@
 /**
- * Throughput of the pure core alone: three `Raft` cores over an in-process message queue, with
- * `MemoryStorage`, no I/O, and an apply that does nothing. The leader proposes batches of 64
+ * Throughput of a member without I/O, two ways. `driver` (the figure that matters): three
+ * `MemberDriver`s, the very loop a `RaftServer` runs, with memory storage, an in-process message
+ * queue, a clock that runs deferred work at once, and a state machine that does nothing; the
+ * leader proposes through `MemberDriver.propose`, so every proposal is tracked and answered with
+ * its own index's output. `core`: three bare `Raft` cores whose readies the bench carries out
+ * itself (the core's own cost, as this bench measured it before the driver existed). The leader proposes batches of 64
  * commands of 100 bytes (`proposeBatch`); each turn of the loop proposes one batch, carries out
  * every member's `Ready` (persist to memory, queue messages, `advance`) and delivers the queued
  * messages once, so replication is pipelined one hop per turn. The figure is entries committed
@@ -29,8 +33,14 @@ import {
 } from '../lib/base/messages.ts';
 import { Raft, type Ready } from '../lib/core/raft.ts';
 import { seededRandom } from '../lib/core/random.ts';
+import { MemberDriver } from '../lib/member/driver.ts';
+import { parseDriverOptions } from '../lib/member/options.ts';
+import type { Clock } from '../lib/member/ports.ts';
+import type { StateMachine } from '../lib/state/state-machine.ts';
+import { MemorySnapshotStore } from '../lib/storage/memory-snapshots.ts';
 import { MemoryStorage } from '../lib/storage/memory.ts';
-import type { WriteBatch } from '../lib/storage/storage.ts';
+import type { Storage, WriteBatch } from '../lib/storage/storage.ts';
+import { settle } from '../lib/testing/sim-time.ts';
 import { currentRuntime } from '../test/support/child.ts';
 import { printRow, progress } from './support/rows.ts';
 
@@ -78,7 +88,8 @@ const storageKinds = storageFlag();
  * the figure is the core's own cost. Only what this bench needs: appends with truncation,
  * compaction, hard state; configurations from stored config entries.
  */
-class SharedLog implements LogReader {
+class SharedLog implements LogReader, Storage {
+  readonly snapshots = new MemorySnapshotStore();
   #entries: Entry[] = [];
   #offset = 0;
   #compactIndex = 0;
@@ -120,8 +131,17 @@ class SharedLog implements LogReader {
   snapshotMeta(): SnapshotMeta | null {
     return this.#snapshot;
   }
+  logBytes(): number {
+    return 0;
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
   write(batch: WriteBatch): Promise<void> {
     if (batch.snapshot !== undefined) this.#snapshot = batch.snapshot;
+    if (batch.snapshotData !== undefined) {
+      this.snapshots.commit(batch.snapshotData, batch.snapshot!.index, batch.snapshot!.term);
+    }
     const entries = batch.entries ?? [];
     if (entries.length > 0) {
       const first = entries[0]!.index;
@@ -182,7 +202,7 @@ class Cluster {
   constructor(kind: StorageKind) {
     this.members = ids.map((id, i) => {
       const storage = kind === 'memory' ? new MemoryStorage() : new SharedLog();
-      const raft = new Raft(storage, { id, random: seededRandom(i + 1) });
+      const raft = new Raft(storage, { id, random: seededRandom(i + 1), voteEmbargoTicks: 0 });
       raft.bootstrap(config, 0);
       return { id, raft, storage, compactedTo: 0 };
     });
@@ -301,9 +321,170 @@ class Cluster {
   }
 }
 
+/** A state machine that does nothing: the figure is the member's own cost. */
+const inertMachine: StateMachine<Uint8Array, null, unknown, null> = {
+  apply: () => null,
+  query: () => null,
+  snapshot: () => (async function* () {})(),
+  restore: async () => {},
+};
+
+/** Three member drivers over zero-copy logs and an in-process message queue. */
+class DriverCluster {
+  drivers: MemberDriver<Uint8Array, null>[] = [];
+  #deferred: Array<() => void> = [];
+  #queue: RaftMessage[] = [];
+  #timers: Array<() => void> = [];
+  #nowMs = 0;
+  /** Proposals the leader answered (each with its own index's output). */
+  answered = 0;
+
+  static async start(): Promise<DriverCluster> {
+    const c = new DriverCluster();
+    const clock: Clock = {
+      nowMs: () => c.#nowMs,
+      // Ticks run only when `tick()` asks (heartbeats at the end); nothing else waits on a timer.
+      setTimer: (_ms, run) => {
+        c.#timers.push(run);
+        return () => {};
+      },
+      defer: (run) => void c.#deferred.push(run),
+    };
+    const options = parseDriverOptions({
+      snapshotEntriesThreshold: compactEveryEntries,
+      compactionTrailingEntries: batch * 4,
+      proposalTimeoutMs: 3_600_000,
+    }, 'core bench');
+    for (const [i, id] of ids.entries()) {
+      c.drivers.push(
+        await MemberDriver.open<Uint8Array, null, unknown, null>({
+          id,
+          storage: new SharedLog(),
+          transport: { send: (m) => void c.#queue.push(m), setPeers: () => {} },
+          clock,
+          random: seededRandom(i + 1),
+          stateMachine: inertMachine,
+          codec: { encode: (b) => b, decode: (b) => b },
+          options,
+          logger: { info: () => {}, warn: () => {}, debug: () => {} },
+          members: config,
+          voteEmbargoTicks: 0,
+        }),
+      );
+    }
+    for (const d of c.drivers) d.start();
+    c.drivers[0]!.core.campaign();
+    c.drivers[0]!.nudge();
+    for (let i = 0; i < 100 && c.drivers[0]!.role !== 'leader'; i++) await c.turn();
+    if (c.drivers[0]!.role !== 'leader') throw new Error('a did not become leader');
+    return c;
+  }
+
+  /** Run deferred work (the pumps), let writes complete, deliver what was sent, once. */
+  async turn(): Promise<number> {
+    const work = this.#deferred;
+    this.#deferred = [];
+    for (const run of work) run();
+    await settle();
+    const delivering = this.#queue;
+    this.#queue = [];
+    for (const m of delivering) this.drivers[ids.indexOf(m.to)]!.receive(m);
+    return work.length + delivering.length;
+  }
+
+  /** One tick on every member (heartbeats carry the commit index). */
+  tick(): void {
+    this.#nowMs += 10;
+    const timers = this.#timers;
+    this.#timers = [];
+    for (const run of timers) run();
+  }
+
+  async measure(ms: number): Promise<number> {
+    const leader = this.drivers[0]!;
+    const before = this.answered;
+    let proposed = this.answered;
+    const started = performance.now();
+    let elapsed = 0;
+    let turns = 0;
+    while (elapsed < ms) {
+      if (proposed - this.answered < uncommittedEntriesMax) {
+        for (const c of commands) {
+          void leader.propose(c).then(() => void this.answered++);
+          proposed++;
+        }
+      }
+      await this.turn();
+      if (++turns % 16 === 0) elapsed = performance.now() - started;
+    }
+    elapsed = performance.now() - started;
+    return (this.answered - before) / (elapsed / 1000);
+  }
+
+  /** Every member applied everything the leader holds. */
+  async verify(): Promise<number> {
+    for (let i = 0; i < 50; i++) {
+      this.tick();
+      while ((await this.turn()) > 0) { /* settle */ }
+    }
+    const last = this.drivers[0]!.core.lastIndex;
+    for (const d of this.drivers) {
+      if (d.lastAppliedIndex !== last) {
+        throw new Error(
+          `${d.id}: applied ${d.lastAppliedIndex}, commit ${d.core.commitIndex}, last ${d.core.lastIndex}, leader last ${last} commit ${
+            this.drivers[0]!.core.commitIndex
+          } ${JSON.stringify(this.drivers[0]!.core.status().progress)}`,
+        );
+      }
+    }
+    return last;
+  }
+}
+
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
-for (const kind of storageKinds) {
+/** `--path driver|core|both` (default both): through the member driver, or the bare core. */
+function pathFlag(): Array<'driver' | 'core'> {
+  const at = process.argv.indexOf('--path');
+  const value = at === -1 ? 'both' : process.argv[at + 1];
+  if (value === 'both') return ['driver', 'core'];
+  if (value !== 'driver' && value !== 'core') {
+    process.stderr.write(`--path must be driver, core or both, got ${value}\n`);
+    process.exit(2);
+  }
+  return [value];
+}
+
+if (pathFlag().includes('driver')) {
+  const cluster = await DriverCluster.start();
+  const label = `member driver (${runtime}, zero-copy log)`;
+  progress(`${label}: 3 members in memory, ${batch} x ${commandBytes} B per batch`);
+  await cluster.measure(warmupMs);
+  const perRound: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    perRound.push(await cluster.measure(roundMs));
+    progress(`${label}: round ${r + 1}/${rounds}: ${fmt(perRound[r]!)} entries/s`);
+  }
+  const replicated = await cluster.verify();
+  const sorted = [...perRound].sort((x, y) => x - y);
+  const best = Math.round(sorted[sorted.length - 1]!);
+  const median = Math.round(sorted[Math.floor(sorted.length / 2)]!);
+  progress(
+    `${label}: ${fmt(best)} entries/s best, ${fmt(median)} median of ${rounds} x ${roundMs} ms ` +
+      `(${fmt(replicated)} entries replicated to 3 members)`,
+  );
+  printRow({
+    bench: 'core',
+    runtime,
+    storage: 'driver',
+    batch,
+    commandBytes,
+    entriesPerSec: best,
+    entriesPerSecMedian: median,
+  });
+}
+
+for (const kind of pathFlag().includes('core') ? storageKinds : []) {
   const cluster = new Cluster(kind);
   const label = `core (${runtime}, ${kind === 'shared' ? 'zero-copy log' : 'MemoryStorage'})`;
   progress(`${label}: 3 members in memory, ${batch} x ${commandBytes} B per batch`);
