@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The `edgeraft` command line. Bun is the primary way to run it (`bun lib/cli.ts serve ...`); it
  * also runs under Node (`tsx lib/cli.ts`) and Deno (`deno run -A lib/cli.ts`).
@@ -14,7 +15,8 @@ import { KvStateMachine } from './state/kv.ts';
 import { describeFlags, type FlagSpec, parseArgs, parseMembers, UsageError } from './cli/args.ts';
 import { runDemo } from './cli/demo.ts';
 import { LocalCluster, localMembers } from './cli/processes.ts';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -316,10 +318,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-if (
-  (import.meta as unknown as { main?: boolean }).main === true ||
-  /cli\.ts$/.test(process.argv[1] ?? '')
-) {
+/** True when this module is the program being run (not imported): by Bun, Deno, tsx or Node. */
+function isMain(): boolean {
+  if ((import.meta as unknown as { main?: boolean }).main === true) return true;
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    // `npx edgeraft` runs a symlink in node_modules/.bin: compare real paths.
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
   main(process.argv.slice(2)).then((code) => process.exit(code), (error) => {
     console.error(error);
     process.exit(1);

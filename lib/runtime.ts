@@ -20,10 +20,19 @@ export type Runtime = 'node' | 'bun' | 'deno';
 /** Every runtime, in the order benches and suites run them. */
 export const runtimes: readonly Runtime[] = ['node', 'bun', 'deno'];
 
-/** The repository's root folder, with a trailing slash. */
-export const repoRoot = fileURLToPath(
-  new URL('../', (import.meta as unknown as { url: string }).url),
-);
+const here = (import.meta as unknown as { url: string }).url;
+
+/**
+ * The package's root folder, with a trailing slash: the repository, or `dist/` when running the
+ * built JavaScript of an installed package.
+ */
+export const repoRoot = fileURLToPath(new URL('../', here));
+
+/** True when this is the built JavaScript (`dist/`) rather than the TypeScript sources. */
+export const runningBuiltJs = here.endsWith('.js');
+
+/** The command line's own script: `lib/cli.ts`, or `lib/cli.js` in the built package. */
+export const cliScript = fileURLToPath(new URL(runningBuiltJs ? './cli.js' : './cli.ts', here));
 
 /** The runtime this code runs in. */
 export function currentRuntime(): Runtime {
@@ -45,9 +54,12 @@ export function tsCommand(
   const own = runtime === currentRuntime();
   switch (runtime) {
     case 'node':
+      // Built JavaScript runs on plain Node; TypeScript through the project's tsx.
       return {
         command: own ? process.execPath : 'node',
-        args: ['--import', `${repoRoot}node_modules/tsx/dist/loader.mjs`, scriptPath, ...args],
+        args: scriptPath.endsWith('.js')
+          ? [scriptPath, ...args]
+          : ['--import', `${repoRoot}node_modules/tsx/dist/loader.mjs`, scriptPath, ...args],
       };
     case 'bun':
       return {

@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import process from 'node:process';
 import { join } from 'node:path';
-import { type Runtime, spawnTs } from '../runtime.ts';
+import { cliScript, type Runtime, spawnTs } from '../runtime.ts';
 import type { MemberSpec } from './args.ts';
 
 /** One `serve` child. */
@@ -107,7 +107,7 @@ export class LocalCluster {
       ...(this.options.serveArgs ?? []),
     ];
     const child = spawnTs(
-      'lib/cli.ts',
+      cliScript,
       args,
       this.options.runtime === undefined ? {} : { runtime: this.options.runtime },
     );
