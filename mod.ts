@@ -35,7 +35,11 @@ export type {
 } from './lib/server/options.ts';
 export type { ServerEvent } from './lib/member/events.ts';
 export { ClientError, RaftClient, type RaftClientOptions } from './lib/client/client.ts';
-export { type ClientErrorCode, type Consistency, retryableCodes } from './lib/base/client-protocol.ts';
+export {
+  type ClientErrorCode,
+  type Consistency,
+  retryableCodes,
+} from './lib/base/client-protocol.ts';
 
 // Errors: a closed set, each with a code and whether retrying is safe.
 export {
@@ -95,7 +99,7 @@ export * from './lib/base/messages.ts';
 export type { Storage, WriteBatch } from './lib/storage/storage.ts';
 export { LmdbStorage, type LmdbStorageOptions } from './lib/storage/lmdb.ts';
 export { MemoryStorage } from './lib/storage/memory.ts';
-export { type SnapshotInfo, LmdbSnapshotStore } from './lib/storage/snapshot-store.ts';
+export { LmdbSnapshotStore, type SnapshotInfo } from './lib/storage/snapshot-store.ts';
 
 // Transport.
 export type { Transport, TransportCounters } from './lib/transport/transport.ts';
