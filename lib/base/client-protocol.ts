@@ -77,8 +77,8 @@ export const clientErrorCodes = {
   NOT_LEADER: true,
   /** The client's session expired or never existed. Not retryable under that session. */
   UNKNOWN_SESSION: false,
-  /** The command was refused as malformed or out of place. Not retryable: it would be refused again. */
-  COMMAND_ERROR: false,
+  /** A session's command was refused before it was applied (out of sequence, too far ahead). Retryable with the same sequence: it was not applied. */
+  COMMAND_ERROR: true,
   /** The state machine applied the command and refused it. Not retryable: it was applied, once. */
   APPLICATION_ERROR: false,
   /** The query failed (the state machine threw, or too many reads wait). Not retryable as a rule; a query changes nothing, so a client may still ask again. */
@@ -89,6 +89,10 @@ export const clientErrorCodes = {
   PROPOSAL_DROPPED: true,
   /** A leadership transfer is under way. Retryable: refused before anything was proposed. */
   LEADERSHIP_TRANSFER: true,
+  /** Another configuration change is not yet committed. Retryable: refused before it was proposed. */
+  CONFIG_CHANGE_IN_PROGRESS: true,
+  /** A configuration change that must never be made. Not retryable: it would be refused again. */
+  CONFIG_CHANGE_INVALID: false,
   /** The request was not answered in time. Not retryable: its outcome is unknown. */
   TIMEOUT: false,
   /** The command was proposed, then the member stopped, failed or lost its log to a snapshot. Not retryable: it may still be applied. */

@@ -165,6 +165,29 @@ export class StorageError extends EdgeraftError {
 }
 
 /**
+ * The client session named by a request does not exist: it expired (it missed its timeout) or was
+ * never registered. Not retryable under that session (it is gone); the client may open a new one.
+ */
+export class UnknownSessionError extends EdgeraftError {
+  readonly session: number;
+  constructor(session: number) {
+    super('UNKNOWN_SESSION', `Unknown session: ${session} expired or was never registered`, false);
+    this.session = session;
+  }
+}
+
+/**
+ * A session's command was refused before it was applied: out of sequence (its predecessors are
+ * not yet applied), too far ahead of the next expected one, or its output no longer kept for a
+ * retry. Retryable with the same sequence number: the command was not applied.
+ */
+export class CommandError extends EdgeraftError {
+  constructor(detail: string) {
+    super('COMMAND_ERROR', `Command refused: ${detail}`, true);
+  }
+}
+
+/**
  * Another process (or another opener in this one) holds the data directory's lock, so this one
  * must not run as that member: two processes with one identity could each vote once in the same
  * term, and both would append to one log. Thrown when a data directory is opened (by

@@ -49,6 +49,7 @@ import type { UnsafeFaults } from '../core/options.ts';
 import { Raft, type RaftStatus, type Ready, type Role } from '../core/raft.ts';
 import type { RandomSource } from '../core/random.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
+import { encodeEnvelope } from '../state/envelope.ts';
 import { type ApplyResult, StateMachineExecutor } from '../state/executor.ts';
 import type { StateMachine } from '../state/state-machine.ts';
 import type { Storage, WriteBatch } from '../storage/storage.ts';
@@ -310,11 +311,16 @@ export class MemberDriver<
    * (the machine refused it); `TimeoutError`, `OutcomeUnknownError` (outcome unknown).
    */
   propose(data: Uint8Array): Promise<{ index: number; output: Output }> {
+    return this.#proposeEnvelope(encodeEnvelope({ kind: 'plain', data }));
+  }
+
+  /** Propose one entry whose bytes are an envelope (see `lib/state/envelope.ts`). */
+  #proposeEnvelope(entry: Uint8Array): Promise<{ index: number; output: Output }> {
     if (this.#stopping || this.#stopped) return Promise.reject(this.#refusal());
     let index: number;
     let term: number;
     try {
-      ({ index, term } = this.#raft.propose(data, this.#clock.nowMs()));
+      ({ index, term } = this.#raft.propose(entry, this.#clock.nowMs()));
     } catch (error) {
       return Promise.reject(error);
     }

@@ -52,6 +52,20 @@ export interface ApplyContext {
    * that fails the command, deterministically).
    */
   schedule(delayMs: number, callback: TimerCallback): ScheduledTimer;
+  /**
+   * The client session whose command is being applied, or 0 (a command without a session, a
+   * timer, `restore`).
+   */
+  readonly session: number;
+  /**
+   * Publish an event to client session `session` (any session, not only the current one), for
+   * example a change to a key it watches. Every member computes it, since it comes from the log;
+   * the member the client is connected to delivers it, before the response to the command being
+   * applied and after the responses to earlier ones, and again after a reconnect until the client
+   * acknowledges it. Returns false when the session does not exist (it expired). `payload` must be
+   * CBOR-encodable; it is kept in the session (and its snapshots) until acknowledged.
+   */
+  publish(session: number, name: string, payload?: unknown): boolean;
 }
 
 type Timer = {
@@ -83,10 +97,15 @@ export class LogClock {
   );
   /** The context handed to `apply`, timer callbacks and `restore`; it reads the clock live. */
   readonly context: ApplyContext;
+  /** Where `context.publish` goes (set by the executor, which keeps the sessions). */
+  publish: (session: number, name: string, payload: unknown) => boolean = () => false;
+  /** The session of the command being applied (0: none). */
+  publishing = 0;
 
   constructor() {
     const index = (): number => this.#index;
     const timeMs = (): number => this.#timeMs;
+    const session = (): number => this.publishing;
     this.context = {
       get index() {
         return index();
@@ -94,7 +113,11 @@ export class LogClock {
       get timeMs() {
         return timeMs();
       },
+      get session() {
+        return session();
+      },
       schedule: (delayMs, callback) => this.#schedule(delayMs, callback),
+      publish: (s, name, payload) => this.publish(s, name, payload),
     };
   }
 

@@ -24,7 +24,21 @@ import { assert, ShutdownError } from '../base/errors.ts';
 import type { CommandEntry, Entry } from '../base/messages.ts';
 import { cborCodec, type CommandCodec } from './codec.ts';
 import { type ApplyContext, LogClock } from './context.ts';
-import { ApplicationError, QueryError } from '../base/errors.ts';
+import {
+  ApplicationError,
+  CommandError,
+  type EdgeraftError,
+  QueryError,
+  UnknownSessionError,
+} from '../base/errors.ts';
+import { decodeEnvelope, type Envelope, EnvelopeError } from './envelope.ts';
+import {
+  type CachedResult,
+  type SessionEvent,
+  type SessionLimits,
+  sessionLimitsDefault,
+  SessionTable,
+} from './sessions.ts';
 import { MinHeap } from './heap.ts';
 import type { Commit, StateMachine } from './state-machine.ts';
 
@@ -35,10 +49,29 @@ export const applyBatchMsMaxDefault = 5;
 /** Default most pending `waitForApplied` calls. */
 export const appliedWaitersMaxDefault = 65_536;
 
-/** The outcome of one command entry: its output, or the `ApplicationError` it failed with. */
+/**
+ * The outcome of one command entry: its output, or the error it failed with (an
+ * `ApplicationError` from the state machine, or a session's `UnknownSessionError` or
+ * `CommandError`). A session's registration answers `{ session, timeoutMs }`, its keep-alive and
+ * unregistration `{ session }`. `duplicate`: a retried command answered from the session's kept
+ * result, not applied again.
+ */
 export type ApplyResult<Output> =
-  | { readonly index: number; readonly ok: true; readonly output: Output }
-  | { readonly index: number; readonly ok: false; readonly error: ApplicationError };
+  | {
+    readonly index: number;
+    readonly ok: true;
+    readonly output: Output;
+    readonly duplicate?: boolean;
+  }
+  | {
+    readonly index: number;
+    readonly ok: false;
+    readonly error: EdgeraftError;
+    readonly duplicate?: boolean;
+  };
+
+/** What a session's registration answers. */
+export type SessionRegistered = { session: number; timeoutMs: number };
 
 /** Where a snapshot stands in the log: its last index, that entry's term and log time. */
 export type StateSnapshotMeta = {
@@ -81,6 +114,12 @@ export type ExecutorOptions<Command, Output> = {
   onApplied?: (result: ApplyResult<Output>) => void;
   /** Called when a timer callback throws (other timers still run). Default: `console.error`. */
   onTimerError?: (error: unknown, index: number) => void;
+  /** Limits of the session table (every member must use the same). Default `sessionLimitsDefault`. */
+  sessionLimits?: SessionLimits;
+  /** Called for each event a state machine publishes to a session, as it is published. */
+  onEvent?: (session: number, event: SessionEvent) => void;
+  /** Called for each session that expired (by log time), as it expires. */
+  onSessionExpired?: (session: number) => void;
 };
 
 const positiveInteger = v.pipe(v.number(), v.safeInteger(), v.minValue(1));
@@ -93,7 +132,21 @@ const OptionsSchema = v.strictObject({
   yieldTurn: v.optional(v.function()),
   onApplied: v.optional(v.function()),
   onTimerError: v.optional(v.function()),
+  sessionLimits: v.optional(v.strictObject({
+    resultsMax: positiveInteger,
+    eventsMax: positiveInteger,
+  })),
+  onEvent: v.optional(v.function()),
+  onSessionExpired: v.optional(v.function()),
 });
+
+/** A commit in a pending `applyBatch` run, with the session command it answers, if any. */
+type RunItem<Command, Output> = {
+  commit: Commit<Command>;
+  job: Job<Output>;
+  session: number;
+  sequence: number;
+};
 
 type Job<Output> = {
   readonly entries: readonly Entry[];
@@ -121,7 +174,7 @@ type Waiter = {
  * const executor = new StateMachineExecutor(new KvStateMachine());
  * const codec = cborCodec<KvCommand>();
  * const [result] = await executor.applyEntries([
- *   { type: 'command', index: 1, term: 1, timeMs: 1000, data: codec.encode(kvCommand.put('a', '1')) },
+ *   { type: 'command', index: 1, term: 1, timeMs: 1000, data: encodeEnvelope({ kind: 'plain', data: codec.encode(kvCommand.put('a', '1')) }) },
  * ]);
  * console.log(result); // { index: 1, ok: true, output: { previous: null } }
  * ```
@@ -137,6 +190,10 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
   readonly #onApplied: ((result: ApplyResult<Output>) => void) | undefined;
   readonly #onTimerError: (error: unknown, index: number) => void;
   readonly #clock = new LogClock();
+  readonly #sessions: SessionTable;
+  readonly #onEvent: ((session: number, event: SessionEvent) => void) | undefined;
+  readonly #onSessionExpired: ((session: number) => void) | undefined;
+  readonly #sessionCodec = cborCodec<unknown>();
   readonly #jobs: Job<Output>[] = [];
   readonly #waiters = new MinHeap<Waiter>((a, b) => a.index < b.index);
   #lastAppliedIndex = 0;
@@ -163,6 +220,15 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
     this.#onApplied = options.onApplied;
     this.#onTimerError = options.onTimerError ??
       ((error, index) => console.error(`Timer callback failed at index ${index}:`, error));
+    this.#sessions = new SessionTable(options.sessionLimits ?? sessionLimitsDefault);
+    this.#onEvent = options.onEvent;
+    this.#onSessionExpired = options.onSessionExpired;
+    this.#clock.publish = (session, name, payload) => this.#publishEvent(session, name, payload);
+  }
+
+  /** The client sessions, as the applied log defines them (read them; never change them). */
+  get sessions(): SessionTable {
+    return this.#sessions;
   }
 
   /** Index of the last applied entry (0 before any). Never decreases. */
@@ -249,7 +315,10 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
       term: this.#lastAppliedTerm,
       timeMs: this.#clock.timeMs,
     };
-    return { meta, chunks: this.#machine.snapshot() };
+    // The session table leads the stream, as one length-prefixed frame, captured now too.
+    const sessions = this.#sessionCodec.encode(this.#sessions.toData());
+    const machine = this.#machine.snapshot();
+    return { meta, chunks: withLeadingFrame(sessions, machine) };
   }
 
   /**
@@ -267,7 +336,9 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
     this.#restoring = true;
     try {
       this.#clock.reset(meta.index, meta.timeMs);
-      await this.#machine.restore(chunks, this.#clock.context);
+      const { frame, rest } = await splitLeadingFrame(chunks);
+      this.#sessions.load(this.#sessionCodec.decode(frame));
+      await this.#machine.restore(rest, this.#clock.context);
       this.#lastAppliedIndex = meta.index;
       this.#lastAppliedTerm = meta.term;
       this.#lastQueuedIndex = meta.index;
@@ -311,7 +382,7 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
     const startedMs = this.#nowMs();
     let appliedCount = 0;
     const batched = this.#machine.applyBatch !== undefined;
-    const run: { commit: Commit<Command>; job: Job<Output> }[] = [];
+    const run: RunItem<Command, Output>[] = [];
     while (this.#jobs.length > 0) {
       const job = this.#jobs[0]!;
       while (job.position < job.entries.length) {
@@ -323,15 +394,13 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
         if (batched && run.length > 0 && this.#clock.hasDue(entry.timeMs)) this.#flushRun(run);
         this.#clock.advance(entry.index, entry.timeMs);
         this.#clock.fireDue(this.#onTimerError);
-        if (entry.type === 'command') {
-          if (batched) {
-            const commit = this.#decode(entry);
-            if (commit instanceof ApplicationError) {
-              this.#flushRun(run); // keep results in index order
-              this.#publish(job, { index: entry.index, ok: false, error: commit });
-            } else run.push({ commit, job });
-          } else this.#applyCommand(entry, job);
+        // Sessions expire by log time, the same at every member; each new leader's no-op first
+        // renews them all (no keep-alive could be logged while there was no leader).
+        if (entry.type === 'noop') this.#sessions.renewAll(this.#clock.timeMs);
+        for (const id of this.#sessions.expireUpTo(this.#clock.timeMs)) {
+          this.#onSessionExpired?.(id);
         }
+        if (entry.type === 'command') this.#applyEntry(entry, job, batched ? run : null);
         this.#lastAppliedIndex = entry.index;
         this.#lastAppliedTerm = entry.term;
         job.position++;
@@ -348,30 +417,175 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
     this.#flushRun(run);
   }
 
-  /** Decode and apply one command with `apply`; a throw fails this index only. */
-  #applyCommand(entry: CommandEntry, job: Job<Output>): void {
-    const commit = this.#decode(entry);
-    if (commit instanceof ApplicationError) {
-      this.#publish(job, { index: entry.index, ok: false, error: commit });
-      return;
-    }
-    let result: ApplyResult<Output>;
+  /**
+   * One command entry: its envelope says whether it is a plain command, a session's command (each
+   * sequence applied once, a retry answered from the kept result), or a session's registration,
+   * keep-alive or unregistration. `run` collects commits for `applyBatch`; `null`: apply one by one.
+   */
+  #applyEntry(entry: CommandEntry, job: Job<Output>, run: RunItem<Command, Output>[] | null): void {
+    let envelope: Envelope;
     try {
-      const output = this.#machine.apply(commit, this.#clock.context);
-      result = output instanceof ApplicationError
-        ? { index: entry.index, ok: false, error: output }
-        : { index: entry.index, ok: true, output };
+      envelope = decodeEnvelope(entry.data);
     } catch (error) {
-      result = { index: entry.index, ok: false, error: ApplicationError.from(error) };
+      if (!(error instanceof EnvelopeError)) throw error;
+      if (run !== null) this.#flushRun(run); // keep results in index order
+      return this.#publish(job, {
+        index: entry.index,
+        ok: false,
+        error: new ApplicationError(`Command could not be decoded: ${error.message}`),
+      });
     }
-    this.#publish(job, result);
+    const index = entry.index;
+    const timeMs = this.#clock.timeMs;
+    if (envelope.kind === 'plain' || envelope.kind === 'command') {
+      let sessionId = 0;
+      let sequence = 0;
+      if (envelope.kind === 'command') {
+        sessionId = envelope.session;
+        sequence = envelope.sequence;
+        const session = this.#sessions.get(sessionId);
+        if (session === undefined) {
+          if (run !== null) this.#flushRun(run);
+          return this.#publish(job, {
+            index,
+            ok: false,
+            error: new UnknownSessionError(sessionId),
+          });
+        }
+        this.#sessions.touch(session, timeMs);
+        if (sequence !== session.nextSequence) {
+          if (run !== null) this.#flushRun(run); // a kept result may be in the pending run
+          return this.#publish(job, this.#answerOutOfSequence(index, session, sequence));
+        }
+        session.nextSequence++;
+      }
+      const commit = this.#decode(entry, envelope.data);
+      if (commit instanceof ApplicationError) {
+        if (run !== null) this.#flushRun(run);
+        const result: ApplyResult<Output> = { index, ok: false, error: commit };
+        this.#keepResult(sessionId, sequence, result);
+        return this.#publish(job, result);
+      }
+      if (run !== null) {
+        run.push({ commit, job, session: sessionId, sequence });
+        return;
+      }
+      let result: ApplyResult<Output>;
+      try {
+        this.#clock.publishing = sessionId;
+        const output = this.#machine.apply(commit, this.#clock.context);
+        result = output instanceof ApplicationError
+          ? { index, ok: false, error: output }
+          : { index, ok: true, output };
+      } catch (error) {
+        result = { index, ok: false, error: ApplicationError.from(error) };
+      } finally {
+        this.#clock.publishing = 0;
+      }
+      this.#keepResult(sessionId, sequence, result);
+      return this.#publish(job, result);
+    }
+    if (run !== null) this.#flushRun(run);
+    switch (envelope.kind) {
+      case 'register':
+        this.#sessions.register(index, timeMs, envelope.timeoutMs);
+        return this.#publish(job, {
+          index,
+          ok: true,
+          output: { session: index, timeoutMs: envelope.timeoutMs } as unknown as Output,
+        });
+      case 'keepAlive': {
+        const session = this.#sessions.get(envelope.session);
+        if (session === undefined) {
+          return this.#publish(job, {
+            index,
+            ok: false,
+            error: new UnknownSessionError(envelope.session),
+          });
+        }
+        this.#sessions.touch(session, timeMs);
+        this.#sessions.acknowledge(session, envelope.commandAck, envelope.eventAck);
+        return this.#publish(job, {
+          index,
+          ok: true,
+          output: { session: envelope.session } as unknown as Output,
+        });
+      }
+      case 'unregister':
+        this.#sessions.remove(envelope.session);
+        return this.#publish(job, {
+          index,
+          ok: true,
+          output: { session: envelope.session } as unknown as Output,
+        });
+    }
   }
 
-  /** Decode a command entry into a commit, or the `ApplicationError` its bytes earn. */
-  #decode(entry: CommandEntry): Commit<Command> | ApplicationError {
+  /** A session command whose sequence is not the next one: a retry (answer it again) or early. */
+  #answerOutOfSequence(
+    index: number,
+    session: { nextSequence: number; results: Map<number, CachedResult> },
+    sequence: number,
+  ): ApplyResult<Output> {
+    if (sequence > session.nextSequence) {
+      return {
+        index,
+        ok: false,
+        error: new CommandError(
+          `sequence ${sequence} of session ahead of the next expected ${session.nextSequence}`,
+        ),
+      };
+    }
+    const kept = session.results.get(sequence);
+    if (kept === undefined) {
+      return {
+        index,
+        ok: false,
+        duplicate: true,
+        error: new CommandError(
+          `sequence ${sequence} was applied and its output is no longer kept (acknowledged)`,
+        ),
+      };
+    }
+    if (kept.ok) return { index, ok: true, output: kept.output as Output, duplicate: true };
+    return {
+      index,
+      ok: false,
+      duplicate: true,
+      error: kept.code === 'UNKNOWN_SESSION'
+        ? new UnknownSessionError(0)
+        : new ApplicationError(kept.message),
+    };
+  }
+
+  /** Keep a session command's result for its retries. */
+  #keepResult(sessionId: number, sequence: number, result: ApplyResult<Output>): void {
+    if (sessionId === 0) return;
+    const session = this.#sessions.get(sessionId);
+    if (session === undefined) return;
+    this.#sessions.keep(
+      session,
+      sequence,
+      result.ok
+        ? { ok: true, output: result.output }
+        : { ok: false, code: result.error.code, message: result.error.message },
+    );
+  }
+
+  /** `context.publish`: record an event for a session while applying (unknown sessions: ignored). */
+  #publishEvent(session: number, name: string, payload: unknown): boolean {
+    const s = this.#sessions.get(session);
+    if (s === undefined) return false;
+    const event = this.#sessions.publish(s, this.#clock.index, name, payload);
+    this.#onEvent?.(session, event);
+    return true;
+  }
+
+  /** Decode a command's bytes into a commit, or the `ApplicationError` they earn. */
+  #decode(entry: CommandEntry, data: Uint8Array): Commit<Command> | ApplicationError {
     let command: Command;
     try {
-      command = this.#codec.decode(entry.data);
+      command = this.#codec.decode(data);
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
       return new ApplicationError(`Command could not be decoded: ${detail}`, { cause: error });
@@ -380,7 +594,7 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
   }
 
   /** Apply the pending run of commits with `applyBatch` and publish their results in order. */
-  #flushRun(run: { commit: Commit<Command>; job: Job<Output> }[]): void {
+  #flushRun(run: RunItem<Command, Output>[]): void {
     if (run.length === 0) return;
     const commits = run.map((r) => r.commit);
     const outputs = this.#machine.applyBatch!(commits);
@@ -391,14 +605,13 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
       } outputs for ${commits.length} commits`,
     );
     for (let i = 0; i < run.length; i++) {
-      const { commit, job } = run[i]!;
+      const { commit, job, session, sequence } = run[i]!;
       const output = outputs[i] as Output | ApplicationError;
-      this.#publish(
-        job,
-        output instanceof ApplicationError
-          ? { index: commit.index, ok: false, error: output }
-          : { index: commit.index, ok: true, output },
-      );
+      const result: ApplyResult<Output> = output instanceof ApplicationError
+        ? { index: commit.index, ok: false, error: output }
+        : { index: commit.index, ok: true, output };
+      this.#keepResult(session, sequence, result);
+      this.#publish(job, result);
     }
     run.length = 0;
   }
@@ -416,6 +629,54 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
       top.resolve();
     }
   }
+}
+
+/** A stream of `frame` (length-prefixed: 4 bytes big-endian) followed by `rest`. */
+async function* withLeadingFrame(
+  frame: Uint8Array,
+  rest: AsyncIterable<Uint8Array>,
+): AsyncIterable<Uint8Array> {
+  const head = new Uint8Array(4 + frame.byteLength);
+  new DataView(head.buffer).setUint32(0, frame.byteLength);
+  head.set(frame, 4);
+  yield head;
+  yield* rest;
+}
+
+/** Largest session-table frame a snapshot may lead with, in bytes. */
+export const sessionFrameBytesMax = 1024 ** 3;
+
+/** Read the leading length-prefixed frame of a stream; the rest streams on, however chunked. */
+async function splitLeadingFrame(
+  chunks: AsyncIterable<Uint8Array>,
+): Promise<{ frame: Uint8Array; rest: AsyncIterable<Uint8Array> }> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  let buffered = new Uint8Array(0);
+  let frameBytes = -1;
+  for (;;) {
+    if (frameBytes < 0 && buffered.byteLength >= 4) {
+      frameBytes = new DataView(buffered.buffer, buffered.byteOffset, 4).getUint32(0);
+      assert(frameBytes <= sessionFrameBytesMax, `Snapshot session frame of ${frameBytes} bytes`);
+    }
+    if (frameBytes >= 0 && buffered.byteLength >= 4 + frameBytes) break;
+    const next = await iterator.next();
+    if (next.done === true) throw new ApplicationError('Snapshot ends before its session table');
+    const joined = new Uint8Array(buffered.byteLength + next.value.byteLength);
+    joined.set(buffered);
+    joined.set(next.value, buffered.byteLength);
+    buffered = joined;
+  }
+  const frame = buffered.subarray(4, 4 + frameBytes);
+  const leftover = buffered.subarray(4 + frameBytes);
+  const rest = (async function* () {
+    if (leftover.byteLength > 0) yield leftover;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done === true) return;
+      yield next.value;
+    }
+  })();
+  return { frame, rest };
 }
 
 /** Let timers, I/O and other tasks run before the next batch. */

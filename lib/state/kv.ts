@@ -20,7 +20,7 @@
  * ```ts
  * const kv = new KvStateMachine();
  * const executor = new StateMachineExecutor(kv);
- * await executor.applyEntries([{ type: 'command', index: 1, term: 1, timeMs: 0, data: encodeKvCommand(kvCommand.put('a', '1')) }]);
+ * await executor.applyEntries([{ type: 'command', index: 1, term: 1, timeMs: 0, data: encodeEnvelope({ kind: 'plain', data: encodeKvCommand(kvCommand.put('a', '1')) }) }]);
  * executor.query(kvQuery.get('a')); // { value: '1' }
  * ```
  * @module

@@ -35,6 +35,7 @@ import { MemberDriver } from '../member/driver.ts';
 import { type DriverUnsafeFaults, parseDriverOptions } from '../member/options.ts';
 import type { MemberLogger } from '../member/ports.ts';
 import { cborCodec } from '../state/codec.ts';
+import { encodeEnvelope } from '../state/envelope.ts';
 import { KvStateMachine } from '../state/kv.ts';
 import type { StateMachine } from '../state/state-machine.ts';
 import { MemoryStorage } from '../storage/memory.ts';
@@ -766,7 +767,9 @@ export class Simulation {
   }
 
   #onAcknowledged(m: SimMember, index: number, data: Uint8Array, output: unknown): void {
-    const fp = fingerprint({ type: 'command', index, term: 0, timeMs: 0, data });
+    // The log holds the command in its envelope (as `MemberDriver.propose` wraps it).
+    const entry = encodeEnvelope({ kind: 'plain', data });
+    const fp = fingerprint({ type: 'command', index, term: 0, timeMs: 0, data: entry });
     const known = this.#outputs.get(index);
     const mine = `ok:${stableJson(output)}`;
     if (known !== undefined && known !== mine) {

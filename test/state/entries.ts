@@ -4,12 +4,21 @@
  */
 import type { Entry } from '../../lib/base/messages.ts';
 import { cborCodec } from '../../lib/state/codec.ts';
+import { encodeEnvelope } from '../../lib/state/envelope.ts';
 
 const codec = cborCodec<unknown>();
 
-/** A command entry holding `command` encoded with the default CBOR codec. */
+/**
+ * A command entry holding `command` encoded with the default CBOR codec, in the envelope of a
+ * plain command (as `MemberDriver.propose` writes it).
+ */
 export function commandEntry(index: number, command: unknown, timeMs = index, term = 1): Entry {
-  return { type: 'command', index, term, timeMs, data: codec.encode(command) };
+  return { type: 'command', index, term, timeMs, data: plain(codec.encode(command)) };
+}
+
+/** Command bytes in the envelope of a plain command. */
+export function plain(data: Uint8Array): Uint8Array {
+  return encodeEnvelope({ kind: 'plain', data });
 }
 
 /** A noop entry. */

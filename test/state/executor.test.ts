@@ -7,7 +7,7 @@ import { ApplicationError, QueryError } from '../../lib/base/errors.ts';
 import { type ApplyResult, StateMachineExecutor } from '../../lib/state/executor.ts';
 import { kvCommand, kvQuery, KvStateMachine } from '../../lib/state/kv.ts';
 import type { Commit, StateMachine } from '../../lib/state/state-machine.ts';
-import { commandEntry, configEntry, noopEntry, rejects } from './entries.ts';
+import { commandEntry, configEntry, noopEntry, plain, rejects } from './entries.ts';
 
 /** Records every commit it is given; output is `${index}:${command}`; throws on command 'boom'. */
 class Recorder implements StateMachine<unknown, string, null, number[]> {
@@ -120,7 +120,7 @@ for (
     const results = await executor.applyEntries([
       commandEntry(1, 'a'),
       commandEntry(2, 'boom'),
-      { type: 'command', index: 3, term: 1, timeMs: 3, data: new Uint8Array([0xff, 0xff]) },
+      { type: 'command', index: 3, term: 1, timeMs: 3, data: plain(new Uint8Array([0xff, 0xff])) },
       noopEntry(4),
       commandEntry(5, 'e'),
     ]);
@@ -257,7 +257,7 @@ test('a custom codec is used and an applyBatch contract breach stops the executo
     index: 1,
     term: 1,
     timeMs: 1,
-    data: text.encode('hi'),
+    data: plain(text.encode('hi')),
   }]);
   assert.equal(r, { index: 1, ok: true, output: '1:hi' });
 

@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApplyContext, Commit, StateMachine } from '../../mod.ts';
 import { cborCodec, StateMachineExecutor } from '../../mod.ts';
+import { encodeEnvelope } from '../../lib/state/envelope.ts';
 
 /** A counter whose total decays to zero one minute (of log time) after the last addition. */
 class Counter implements StateMachine<{ add: number }, number, 'total', number> {
@@ -38,7 +39,7 @@ const command = (index: number, timeMs: number, add: number) => ({
   index,
   term: 1,
   timeMs,
-  data: codec.encode({ add }),
+  data: encodeEnvelope({ kind: 'plain', data: codec.encode({ add }) }),
 });
 
 test('README Counter: outputs per index, decay by log time, snapshot captured at the call', async () => {

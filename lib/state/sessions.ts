@@ -1,0 +1,250 @@
+/**
+ * Client sessions, as every member's state machine layer keeps them (Copycat's model): a session
+ * is registered by a log entry (its id is that entry's index), kept alive by keep-alive entries and
+ * by its commands, and expired by log time when it misses its timeout, identically on every member.
+ * Expiry counts only log time that a leader produced: each new leader's first entry (its no-op)
+ * renews every session, so that time without a leader, when no keep-alive could be logged, never
+ * expires anyone (Copycat issue 70).
+ *
+ * Per session the table keeps the next sequence number to apply, the outputs of commands applied
+ * and not yet acknowledged by the client (so a retried command gets its original output, and is
+ * not applied again), and the events published to it and not yet acknowledged. All of it is part
+ * of every snapshot.
+ *
+ * @module
+ */
+import * as v from 'valibot';
+import { MinHeap } from './heap.ts';
+
+/** An event a state machine published to a session while applying the command at `index`. */
+export type SessionEvent = {
+  /** Numbers the session's events from 1, without gaps. */
+  readonly eventIndex: number;
+  /** The log index of the command that published it. */
+  readonly index: number;
+  readonly name: string;
+  readonly payload: unknown;
+};
+
+/** A command's result as the session keeps it for a retry. */
+export type CachedResult =
+  | { readonly ok: true; readonly output: unknown }
+  | { readonly ok: false; readonly code: string; readonly message: string };
+
+/** One session's state. */
+export type Session = {
+  readonly id: number;
+  readonly timeoutMs: number;
+  /** Log time of its registration, last keep-alive or last command (renewed by new leaders). */
+  lastActiveMs: number;
+  /** The sequence number of the next command to apply (the first is 1). */
+  nextSequence: number;
+  /** Results by sequence number, of commands whose output the client has not acknowledged. */
+  readonly results: Map<number, CachedResult>;
+  /** Events not yet acknowledged, oldest first. */
+  events: SessionEvent[];
+  nextEventIndex: number;
+  /** Events dropped because `eventsMax` were unacknowledged (the client sees a gap). */
+  eventsDropped: number;
+};
+
+type Deadline = { atMs: number; id: number; lastActiveMs: number };
+
+/** Limits of a session table; every member must use the same (they shape the state). */
+export type SessionLimits = {
+  /** Results kept per session for retries; past it the oldest goes (its retry gets COMMAND_ERROR). */
+  resultsMax: number;
+  /** Unacknowledged events kept per session; past it the oldest goes. */
+  eventsMax: number;
+};
+
+/** Defaults of `SessionLimits`: generous for a client with thousands of commands in flight. */
+export const sessionLimitsDefault: SessionLimits = { resultsMax: 65_536, eventsMax: 65_536 };
+
+/**
+ * Every session of one state machine.
+ *
+ * Invariants: a session's `results` hold only sequences below `nextSequence`; event indexes are
+ * consecutive from the oldest kept.
+ *
+ * @example
+ * ```ts
+ * const t = new SessionTable(sessionLimitsDefault);
+ * t.register(12, 1_000, 5_000); // session 12, registered at log time 1000
+ * t.expireUpTo(7_000); // [12]
+ * ```
+ */
+export class SessionTable {
+  readonly #limits: SessionLimits;
+  readonly #sessions = new Map<number, Session>();
+  readonly #deadlines = new MinHeap<Deadline>((a, b) =>
+    a.atMs < b.atMs || (a.atMs === b.atMs && a.id < b.id)
+  );
+
+  constructor(limits: SessionLimits) {
+    this.#limits = limits;
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  get(id: number): Session | undefined {
+    return this.#sessions.get(id);
+  }
+
+  /** Every session, by id. */
+  all(): IterableIterator<Session> {
+    return this.#sessions.values();
+  }
+
+  register(id: number, timeMs: number, timeoutMs: number): Session {
+    const session: Session = {
+      id,
+      timeoutMs,
+      lastActiveMs: timeMs,
+      nextSequence: 1,
+      results: new Map(),
+      events: [],
+      nextEventIndex: 1,
+      eventsDropped: 0,
+    };
+    this.#sessions.set(id, session);
+    this.#schedule(session);
+    return session;
+  }
+
+  /** The session was heard from at log time `timeMs`. */
+  touch(session: Session, timeMs: number): void {
+    if (timeMs <= session.lastActiveMs) return;
+    session.lastActiveMs = timeMs;
+    this.#schedule(session);
+  }
+
+  /** A keep-alive: the client has the outputs up to `commandAck` and the events up to `eventAck`. */
+  acknowledge(session: Session, commandAck: number, eventAck: number): void {
+    for (const seq of session.results.keys()) if (seq <= commandAck) session.results.delete(seq);
+    if (session.events.length > 0 && session.events[0]!.eventIndex <= eventAck) {
+      session.events = session.events.filter((e) => e.eventIndex > eventAck);
+    }
+  }
+
+  remove(id: number): boolean {
+    return this.#sessions.delete(id);
+  }
+
+  /** Keep the result of the command `sequence` of `session` (it was just applied). */
+  keep(session: Session, sequence: number, result: CachedResult): void {
+    session.results.set(sequence, result);
+    if (session.results.size > this.#limits.resultsMax) {
+      session.results.delete(session.results.keys().next().value!);
+    }
+  }
+
+  /** Record an event published to `session` while applying the entry at `index`. */
+  publish(session: Session, index: number, name: string, payload: unknown): SessionEvent {
+    const event: SessionEvent = { eventIndex: session.nextEventIndex++, index, name, payload };
+    session.events.push(event);
+    if (session.events.length > this.#limits.eventsMax) {
+      session.events.shift();
+      session.eventsDropped++;
+    }
+    return event;
+  }
+
+  /** Sessions whose timeout passed by log time `timeMs`, removed; oldest deadline first. */
+  expireUpTo(timeMs: number): number[] {
+    const expired: number[] = [];
+    for (;;) {
+      const top = this.#deadlines.peek();
+      if (top === undefined || top.atMs >= timeMs) break;
+      this.#deadlines.pop();
+      const s = this.#sessions.get(top.id);
+      // A later touch left a newer deadline: this one is stale.
+      if (s === undefined || s.lastActiveMs !== top.lastActiveMs) continue;
+      this.#sessions.delete(top.id);
+      expired.push(top.id);
+    }
+    return expired;
+  }
+
+  /**
+   * A new leader's first entry, at log time `timeMs`: no session could be kept alive while there
+   * was no leader, so every session counts as heard from now.
+   */
+  renewAll(timeMs: number): void {
+    for (const s of this.#sessions.values()) this.touch(s, timeMs);
+  }
+
+  /** The whole table as plain data (for snapshots). */
+  toData(): SessionTableData {
+    return [...this.#sessions.values()].map((s) => ({
+      id: s.id,
+      timeoutMs: s.timeoutMs,
+      lastActiveMs: s.lastActiveMs,
+      nextSequence: s.nextSequence,
+      results: [...s.results.entries()].map(([seq, r]) => [seq, r] as [number, CachedResult]),
+      events: s.events.map((e) => ({ ...e })),
+      nextEventIndex: s.nextEventIndex,
+      eventsDropped: s.eventsDropped,
+    }));
+  }
+
+  /** Replace the table with one read from a snapshot (validated). */
+  load(data: unknown): void {
+    const parsed = v.parse(SessionTableDataSchema, data);
+    this.#sessions.clear();
+    this.#deadlines.filter(() => false);
+    for (const d of parsed) {
+      const s: Session = {
+        id: d.id,
+        timeoutMs: d.timeoutMs,
+        lastActiveMs: d.lastActiveMs,
+        nextSequence: d.nextSequence,
+        results: new Map(d.results.map(([seq, r]) => [seq, r as CachedResult])),
+        events: d.events.map((e) => ({ ...e, payload: e.payload })),
+        nextEventIndex: d.nextEventIndex,
+        eventsDropped: d.eventsDropped,
+      };
+      this.#sessions.set(s.id, s);
+      this.#schedule(s);
+    }
+  }
+
+  #schedule(s: Session): void {
+    this.#deadlines.push({
+      atMs: s.lastActiveMs + s.timeoutMs,
+      id: s.id,
+      lastActiveMs: s.lastActiveMs,
+    });
+    // Stale deadlines are dropped as they surface; rebuild when they dominate the heap.
+    if (this.#deadlines.size > 1024 && this.#deadlines.size > this.#sessions.size * 4) {
+      this.#deadlines.filter((d) => this.#sessions.get(d.id)?.lastActiveMs === d.lastActiveMs);
+    }
+  }
+}
+
+const Natural = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
+const CachedResultSchema = v.union([
+  v.object({ ok: v.literal(true), output: v.unknown() }),
+  v.object({ ok: v.literal(false), code: v.string(), message: v.string() }),
+]);
+
+/** The session table in a snapshot. */
+export const SessionTableDataSchema = v.array(v.object({
+  id: Natural,
+  timeoutMs: Natural,
+  lastActiveMs: Natural,
+  nextSequence: Natural,
+  results: v.array(v.tuple([Natural, CachedResultSchema])),
+  events: v.array(v.object({
+    eventIndex: Natural,
+    index: Natural,
+    name: v.string(),
+    payload: v.unknown(),
+  })),
+  nextEventIndex: Natural,
+  eventsDropped: Natural,
+}));
+/** The session table in a snapshot. */
+export type SessionTableData = v.InferOutput<typeof SessionTableDataSchema>;
