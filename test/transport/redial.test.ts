@@ -1,4 +1,7 @@
-/** Real-TCP tests (127.0.0.1) of how TcpTransport finds a peer that comes back: capped backoff, redial on its handshake, refusal back-off. */
+/**
+ * Real-TCP tests (127.0.0.1) of how TcpTransport finds a peer that comes back: the capped
+ * backoff, the redial when the peer's own handshake arrives, and the refusal back-off.
+ */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
