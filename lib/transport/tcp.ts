@@ -57,6 +57,8 @@ type Peer = {
   host: string;
   port: number;
   socket: net.Socket | null;
+  /** When the connect on `socket` started (`Date.now()`), while it is pending. */
+  dialStartedMs: number;
   connection: FramedConnection<DialerInbound> | null;
   /** Failed attempts since the last accepted handshake: drives the backoff. */
   attemptCount: number;
@@ -179,6 +181,7 @@ export class TcpTransport implements Transport {
       host,
       port,
       socket: null,
+      dialStartedMs: 0,
       connection: null,
       attemptCount: 0,
       refused: false,
@@ -296,6 +299,7 @@ export class TcpTransport implements Transport {
     peer.timer = null;
     const socket = net.connect({ host: peer.host, port: peer.port });
     peer.socket = socket;
+    peer.dialStartedMs = Date.now();
     const onError = (error: Error & { code?: string }) => {
       socket.destroy();
       if (peer.socket !== socket) return; // replaced by a redial (#redialReturned)
@@ -370,14 +374,18 @@ export class TcpTransport implements Transport {
   /**
    * Member `member` completed a handshake on our listener, so it is up: typically it restarted
    * and dialled us. If our connection to it is down, dial now instead of waiting out the backoff
-   * (reset: it is a fresh start). A connect still pending is replaced too: it may be a SYN to a
-   * host that was down, retransmitted on the kernel's slow schedule. A connection that is up is
-   * left alone, so two members that both redial never trigger each other in a loop.
+   * (reset: it is a fresh start). A connect pending for longer than `reconnectDelayMsMin` is
+   * replaced too: it may be a SYN to a host that was down, retransmitted on the kernel's slow
+   * schedule (a younger one is left to finish, so hellos in quick succession cannot keep
+   * restarting it). A connection that is up is left alone, so two members that both redial never
+   * trigger each other in a loop.
    */
   #redialReturned(member: string): void {
     const peer = this.#peers.get(member);
     if (this.#closed || peer === undefined) return;
     if (peer.connection !== null && !peer.connection.closed) return;
+    const pendingMs = Date.now() - peer.dialStartedMs;
+    if (peer.socket !== null && pendingMs < this.#options.reconnectDelayMsMin) return;
     if (peer.timer !== null) clearTimeout(peer.timer);
     peer.timer = null;
     peer.socket?.destroy();
