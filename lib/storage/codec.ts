@@ -10,7 +10,9 @@
  * of every append, are written by `encodeEntry` itself into a shared buffer, byte for byte what
  * cbor-x's encoder produces for the same array (the codec test proves it on random and boundary
  * values): cbor-x's `encode` costs more per 100-byte entry than LMDB's own put, and the append
- * benchmark's goal is 0.8 of raw LMDB. Configuration entries and records go through cbor-x.
+ * benchmark's goal is 0.8 of raw LMDB. They are written by the project's one CBOR writer
+ * (`lib/base/cbor-writer.ts`), shared with the transport. Configuration entries and records go
+ * through cbor-x.
  *
  * @example
  * ```ts
@@ -22,6 +24,7 @@
 import { Encoder } from 'cbor-x/encode';
 import { Decoder } from 'cbor-x/decode';
 import * as v from 'valibot';
+import { cborHeadBytesMax, cborNumberBytesMax, CborWriter } from '../base/cbor-writer.ts';
 import { StorageError } from '../base/errors.ts';
 import { type Entry, EntrySchema, MemberSchema } from '../base/messages.ts';
 
@@ -59,52 +62,10 @@ const kindConfig = 2;
 /** Size of each shared buffer that noop and command entries are encoded into. */
 const encodeBufferBytes = 256 * 1024;
 /** Worst-case bytes an entry adds beyond its data: array and kind, three 9-byte numbers, 5-byte length. */
-const entryHeaderBytesMax = 2 + 3 * 9 + 5;
+const entryHeaderBytesMax = 2 + 3 * cborNumberBytesMax + cborHeadBytesMax;
 
-let buffer = new Uint8Array(encodeBufferBytes);
-let view = new DataView(buffer.buffer);
-let position = 0;
-
-/**
- * Write a natural number as cbor-x does: the shortest unsigned integer up to 2^32 - 1, a float64
- * above (exact, since the schema keeps numbers below 2^53).
- */
-function writeNatural(n: number): void {
-  if (n < 0x18) buffer[position++] = n;
-  else if (n < 0x100) {
-    buffer[position++] = 0x18;
-    buffer[position++] = n;
-  } else if (n < 0x10000) {
-    buffer[position++] = 0x19;
-    buffer[position++] = n >> 8;
-    buffer[position++] = n & 0xff;
-  } else if (n <= 0xffffffff) {
-    buffer[position++] = 0x1a;
-    view.setUint32(position, n);
-    position += 4;
-  } else {
-    buffer[position++] = 0xfb;
-    view.setFloat64(position, n);
-    position += 8;
-  }
-}
-
-/** Write a byte string's head (major type 2) for `length` bytes. */
-function writeBytesHead(length: number): void {
-  if (length < 0x18) buffer[position++] = 0x40 + length;
-  else if (length < 0x100) {
-    buffer[position++] = 0x58;
-    buffer[position++] = length;
-  } else if (length < 0x10000) {
-    buffer[position++] = 0x59;
-    buffer[position++] = length >> 8;
-    buffer[position++] = length & 0xff;
-  } else {
-    buffer[position++] = 0x5a;
-    view.setUint32(position, length);
-    position += 4;
-  }
-}
+/** The project's one CBOR writer (lib/base/cbor-writer.ts), shared with the transport. */
+const writer = new CborWriter(encodeBufferBytes);
 
 /**
  * Encode a valid entry. The result is a view of a shared buffer that is never overwritten: a
@@ -115,37 +76,19 @@ export function encodeEntry(entry: Entry): Uint8Array {
   if (entry.type === 'config') {
     return cborEncoder.encode([kindConfig, entry.index, entry.term, entry.timeMs, entry.members]);
   }
-  const dataBytes = entry.type === 'command' ? entry.data.byteLength : 0;
-  if (position + dataBytes + entryHeaderBytesMax > buffer.length) {
-    buffer = new Uint8Array(Math.max(encodeBufferBytes, dataBytes + entryHeaderBytesMax));
-    view = new DataView(buffer.buffer);
-    position = 0;
-  }
-  const start = position;
-  buffer[position++] = entry.type === 'command' ? 0x85 : 0x84; // array of 5 or 4
-  buffer[position++] = entry.type === 'command' ? kindCommand : kindNoop;
-  writeNatural(entry.index);
-  writeNatural(entry.term);
-  writeNatural(entry.timeMs);
-  if (entry.type === 'command') {
-    writeBytesHead(dataBytes);
-    buffer.set(entry.data, position);
-    position += dataBytes;
-  }
-  return buffer.subarray(start, position);
-}
-
-/** Encode an entry with cbor-x alone: the reference `encodeEntry` is tested against. */
-export function encodeEntryWithCborX(entry: Entry): Uint8Array {
-  const head = [
-    entry.type === 'noop' ? kindNoop : entry.type === 'command' ? kindCommand : kindConfig,
-    entry.index,
-    entry.term,
-    entry.timeMs,
-  ];
-  if (entry.type === 'command') head.push(entry.data as unknown as number);
-  if (entry.type === 'config') head.push(entry.members as unknown as number);
-  return cborEncoder.encode(head);
+  writer.begin();
+  const command = entry.type === 'command';
+  writer.ensure(entryHeaderBytesMax + (command ? entry.data.byteLength : 0));
+  // The array head and the kind, each one byte (arrays of 4 or 5, kinds below 24).
+  writer.byte(command ? 0x85 : 0x84);
+  writer.byte(command ? kindCommand : kindNoop);
+  // Naturals as cbor-x writes numbers: an unsigned integer below 2^32, a float64 above (exact,
+  // since the schema keeps them below 2^53).
+  writer.number(entry.index);
+  writer.number(entry.term);
+  writer.number(entry.timeMs);
+  if (command) writer.bytes(entry.data);
+  return writer.finish();
 }
 
 function isNatural(n: unknown): boolean {

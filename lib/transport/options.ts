@@ -35,6 +35,26 @@ export const stderrLogger: TransportLogger = {
 /** Control frames (heartbeats, votes) may use this many bytes beyond what bulk frames may. */
 export const controlBytesReserved = 64 * 1024;
 
+/** Default `reconnectDelayMsMin`, in ms (lowered to `reconnectDelayMsMax` when that is lower). */
+export const reconnectDelayMsMinDefault = 50;
+/**
+ * Default `reconnectDelayMsMax`, in ms: one election timeout with `RaftServer`'s defaults
+ * (`tickMs` 10 × `electionTicks` 15).
+ */
+export const reconnectDelayMsMaxDefault = 150;
+
+/**
+ * After a peer refuses our handshake (another cluster or protocol version), the next dial to it
+ * waits between half this and this, in ms, whatever `reconnectDelayMsMax` says: the peer is up and
+ * answering, so an election-timeout redial would only fill both logs with the same refusal. A
+ * refused peer that is fixed and restarted dials us itself and is then redialled at once.
+ */
+export const refusedRedialDelayMs = 5_000;
+assert(
+  refusedRedialDelayMs / 2 >= reconnectDelayMsMaxDefault,
+  'a refusal backs off longer than a peer that is down',
+);
+
 const count = (min: number, max: number) =>
   v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
 
@@ -72,17 +92,30 @@ export const TransportOptionsSchema = v.strictObject({
   inflightBytesMax: v.optional(count(1024, 2 ** 40), 16 * 1024 * 1024),
   /** Deepest CBOR nesting accepted in a message (entries sit at depth 3). */
   nestingDepthMax: v.optional(count(4, 1024), 16),
-  /** First reconnect delay; doubles per failed attempt, with jitter. */
-  reconnectDelayMsMin: v.optional(count(1, 3_600_000), 50),
-  /** Longest reconnect delay. */
-  reconnectDelayMsMax: v.optional(count(1, 3_600_000), 5_000),
+  /**
+   * First reconnect delay to a peer whose connection failed or closed; doubles per failed
+   * attempt, with full jitter, up to `reconnectDelayMsMax`. Default 50, or `reconnectDelayMsMax`
+   * when that is lower.
+   */
+  reconnectDelayMsMin: v.optional(count(1, 3_600_000)),
+  /**
+   * Longest reconnect delay to a peer that is down. Size it at about one election timeout
+   * (`tickMs × electionTicks`; `RaftServer` passes its own): a member that comes back is then
+   * fed again within an election timeout however long it was down, and a leader redials each
+   * peer that is down at most this often, a connection attempt that costs little. Much longer
+   * caps leave a restarted follower unfed for seconds, and the cluster without fault tolerance
+   * meanwhile. (A peer that dials us is redialled at once anyway; see `TcpTransport`.)
+   */
+  reconnectDelayMsMax: v.optional(count(1, 3_600_000), reconnectDelayMsMaxDefault),
   /** Where closed connections are reported. Default: stderr. */
   logger: v.optional(LoggerSchema, stderrLogger),
 });
 /** What callers pass. */
 export type TransportOptionsInput = v.InferInput<typeof TransportOptionsSchema>;
 /** The options after defaults. */
-export type TransportOptions = v.InferOutput<typeof TransportOptionsSchema>;
+export type TransportOptions =
+  & Omit<v.InferOutput<typeof TransportOptionsSchema>, 'reconnectDelayMsMin'>
+  & { reconnectDelayMsMin: number };
 
 /**
  * Validate options and apply defaults. Throws `TypeError` (wrong type, unknown option) or
@@ -94,7 +127,12 @@ export type TransportOptions = v.InferOutput<typeof TransportOptionsSchema>;
  * ```
  */
 export function parseTransportOptions(input: unknown): TransportOptions {
-  const options = parseOptions(TransportOptionsSchema, input, 'TcpTransport');
+  const parsed = parseOptions(TransportOptionsSchema, input, 'TcpTransport');
+  const options: TransportOptions = {
+    ...parsed,
+    reconnectDelayMsMin: parsed.reconnectDelayMsMin ??
+      Math.min(reconnectDelayMsMinDefault, parsed.reconnectDelayMsMax),
+  };
   if (options.frameBytesMax + controlBytesReserved > options.inflightBytesMax) {
     throw new RangeError(
       `Invalid transport option inflightBytesMax: ${options.inflightBytesMax} must be at least ` +

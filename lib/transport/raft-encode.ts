@@ -3,7 +3,8 @@
  * the transport's options (`useRecords: false`, `variableMapSize: true`, `tagUint8Array: false`,
  * `useFloat32: 0`), several times faster: cbor-x spends microseconds per entry on `Object.keys`,
  * `Object.values` and its extension lookup for byte strings, which capped the transport near 100k
- * entries/s.
+ * entries/s. The bytes are written by the project's one CBOR writer (`lib/base/cbor-writer.ts`),
+ * which the storage's entry encoder shares.
  *
  * It encodes only values it can reproduce exactly, and returns `null` for anything else so that the
  * caller falls back to cbor-x: plain objects (prototype `Object.prototype`) whose keys are all Raft
@@ -22,6 +23,7 @@
  * ```
  * @module
  */
+import { cborHeadBytesMax, CborWriter } from '../base/cbor-writer.ts';
 import { assert } from '../base/errors.ts';
 import { FieldKind, messageFieldKinds } from './raft-fields.ts';
 
@@ -31,12 +33,7 @@ const encodeBufferBytes = 256 * 1024;
 const primitiveBytesMax = 40;
 /** Most keys an entry has (type, index, term, timeMs, data or members). */
 const entryKeysMax = 5;
-
-let buffer = new Uint8Array(encodeBufferBytes);
-let view = new DataView(buffer.buffer);
-/** Where the body being encoded starts in `buffer`, and the next byte to write. */
-let start = 0;
-let position = 0;
+const writer = new CborWriter(encodeBufferBytes);
 
 /** A key's CBOR text head and ASCII bytes, computed once (keys are short ASCII, asserted). */
 function keyHead(key: string): Uint8Array {
@@ -58,117 +55,25 @@ const idKey = keyHead('id');
 const addressKey = keyHead('address');
 const clientAddressKey = keyHead('clientAddress');
 
-/** Make room for `bytes` more bytes, moving the body so far to a fresh buffer when full. */
-function ensure(bytes: number): void {
-  if (position + bytes <= buffer.length) return;
-  const used = position - start;
-  const next = new Uint8Array(Math.max(encodeBufferBytes, 2 * (used + bytes)));
-  next.set(buffer.subarray(start, position));
-  // The old buffer is left as it is: bodies returned earlier still point into it.
-  buffer = next;
-  lastTextAt = -1;
-  view = new DataView(buffer.buffer);
-  start = 0;
-  position = used;
-}
-
-function writeKey(bytes: Uint8Array): void {
-  // Locals, not the module's `let`s: the loop then runs without reloading them per byte.
-  const target = buffer;
-  const at = position;
-  const length = bytes.length;
-  for (let i = 0; i < length; i++) target[at + i] = bytes[i]!;
-  position = at + length;
-}
-
-/** A major-type head with the shortest argument, as cbor-x writes lengths (`argument` < 2^32). */
-function writeHead(major: number, argument: number): void {
-  const base = major << 5;
-  if (argument < 0x18) buffer[position++] = base | argument;
-  else if (argument < 0x100) {
-    buffer[position++] = base | 24;
-    buffer[position++] = argument;
-  } else if (argument < 0x10000) {
-    buffer[position++] = base | 25;
-    buffer[position++] = argument >> 8;
-    buffer[position++] = argument & 0xff;
-  } else {
-    buffer[position++] = base | 26;
-    view.setUint32(position, argument);
-    position += 4;
-  }
-}
-
-/**
- * A number as cbor-x writes it: an unsigned integer when it fits 32 bits, else a float64 (which
- * holds every integer below 2^53 exactly). Negative numbers take other paths in cbor-x: refused.
- */
+/** A number as cbor-x writes it (see `CborWriter.number`); anything else is refused. */
 function writeNumber(value: unknown): boolean {
-  if (typeof value !== 'number') return false;
-  if (value >>> 0 === value) writeHead(0, value);
-  else if (value < 0) return false;
-  else {
-    buffer[position++] = 0xfb;
-    view.setFloat64(position, value);
-    position += 8;
-  }
-  return true;
+  return typeof value === 'number' && writer.number(value);
 }
 
-/**
- * The last text written and where its encoding starts in `buffer` (-1: none), for repeats. Bytes
- * of finished bodies are never written again; a failed body or a new buffer forgets it.
- */
-let lastText = '';
-let lastTextAt = -1;
-let lastTextBytes = 0;
-
-/**
- * ASCII text (cbor-x writes it as its bytes after the shortest head); other text is refused. The
- * same string again (an entry type, a member id) is copied from where it was last written.
- */
+/** ASCII text; other text and other values are refused. */
 function writeText(value: unknown): boolean {
-  if (typeof value !== 'string') return false;
-  const length = value.length;
-  ensure(length + 5);
-  if (value === lastText && lastTextAt >= 0) {
-    const target = buffer;
-    const from = lastTextAt;
-    const to = position;
-    const bytes = lastTextBytes;
-    for (let i = 0; i < bytes; i++) target[to + i] = target[from + i]!;
-    position = to + bytes;
-    return true;
-  }
-  const at = position;
-  writeHead(3, length);
-  const target = buffer;
-  const from = position;
-  for (let i = 0; i < length; i++) {
-    const code = value.charCodeAt(i);
-    if (code > 0x7f) return false;
-    target[from + i] = code;
-  }
-  position = from + length;
-  lastText = value;
-  lastTextAt = at;
-  lastTextBytes = position - at;
-  return true;
+  return typeof value === 'string' && writer.text(value);
 }
 
 function writeBytes(value: unknown): boolean {
   if (!(value instanceof Uint8Array)) return false;
-  const length = value.byteLength;
-  ensure(length + 5);
-  writeHead(2, length);
-  buffer.set(value, position);
-  position += length;
+  writer.bytes(value);
   return true;
 }
 
 function writeBool(value: unknown): boolean {
   if (typeof value !== 'boolean') return false;
-  buffer[position++] = value ? 0xf5 : 0xf4;
+  writer.byte(value ? 0xf5 : 0xf4);
   return true;
 }
 
@@ -183,45 +88,13 @@ function isPlainArray(value: unknown): value is unknown[] {
   return Array.isArray(value) && value.constructor === Array;
 }
 
-/**
- * Open a map: its count is patched by `closeMap` (fewer than 24 keys here, so one byte). Returns
- * the head's offset from `start`, which stays right when `ensure` moves the body.
- */
-function openMap(): number {
-  ensure(1);
-  position += 1;
-  return position - 1 - start;
-}
-
-function closeMap(at: number, keyCount: number): boolean {
-  if (keyCount >= 0x18) return false;
-  buffer[start + at] = 0xa0 | keyCount;
-  return true;
-}
-
 /** The keys of a command entry in the schema's order, and its bytes up to the index value. */
 const commandKeys = ['type', 'index', 'term', 'timeMs', 'data'];
 const commandHead = Uint8Array.from([
   0xa5,
-  0x64,
-  0x74,
-  0x79,
-  0x70,
-  0x65,
-  0x67,
-  0x63,
-  0x6f,
-  0x6d,
-  0x6d,
-  0x61,
-  0x6e,
-  0x64,
-  0x65,
-  0x69,
-  0x6e,
-  0x64,
-  0x65,
-  0x78,
+  ...typeKey,
+  ...[0x67, ...Array.from('command', (c) => c.charCodeAt(0))],
+  ...indexKey,
 ]);
 
 /**
@@ -237,55 +110,61 @@ function writeCommandEntry(entry: Record<string, unknown>): boolean {
   if (keyIndex !== commandKeys.length || entry['type'] !== 'command') return false;
   const data = entry['data'];
   if (!(data instanceof Uint8Array)) return false;
-  ensure(entryKeysMax * primitiveBytesMax + data.byteLength);
-  const at = position;
-  writeKey(commandHead);
-  if (!writeNumber(entry['index'])) return (position = at), false;
-  writeKey(termKey);
-  if (!writeNumber(entry['term'])) return (position = at), false;
-  writeKey(timeMsKey);
-  if (!writeNumber(entry['timeMs'])) return (position = at), false;
-  writeKey(dataKey);
-  writeHead(2, data.byteLength);
-  buffer.set(data, position);
-  position += data.byteLength;
+  const index = entry['index'];
+  const term = entry['term'];
+  const timeMs = entry['timeMs'];
+  // What `writer.number` refuses, checked before anything is written: a refusal leaves the body
+  // as it was, for the general path to decide.
+  if (
+    typeof index !== 'number' || index < 0 || typeof term !== 'number' || term < 0 ||
+    typeof timeMs !== 'number' || timeMs < 0
+  ) return false;
+  writer.ensure(entryKeysMax * primitiveBytesMax + data.byteLength);
+  writer.raw(commandHead);
+  writer.number(index);
+  writer.raw(termKey);
+  writer.number(term);
+  writer.raw(timeMsKey);
+  writer.number(timeMs);
+  writer.raw(dataKey);
+  writer.bytes(data);
   return true;
 }
 
 function writeEntry(entry: unknown): boolean {
   if (!isPlainObject(entry)) return false;
   if (writeCommandEntry(entry)) return true;
-  const at = openMap();
+  const at = writer.openMap();
   let keyCount = 0;
   // Room for every key and number of an entry at once; text and bytes make their own room.
-  ensure(entryKeysMax * primitiveBytesMax);
+  writer.ensure(entryKeysMax * primitiveBytesMax);
   for (const key in entry) {
     const value = entry[key];
     if (keyCount === entryKeysMax) return false;
     let written: boolean;
     switch (key) {
       case 'type':
-        writeKey(typeKey);
+        writer.raw(typeKey);
         written = writeText(value);
         break;
       case 'index':
-        writeKey(indexKey);
+        writer.raw(indexKey);
         written = writeNumber(value);
         break;
       case 'term':
-        writeKey(termKey);
+        writer.raw(termKey);
         written = writeNumber(value);
         break;
       case 'timeMs':
-        writeKey(timeMsKey);
+        writer.raw(timeMsKey);
         written = writeNumber(value);
         break;
       case 'data':
-        writeKey(dataKey);
+        writer.raw(dataKey);
         written = writeBytes(value);
         break;
       case 'members':
-        writeKey(membersKey);
+        writer.raw(membersKey);
         written = writeMembers(value);
         break;
       default:
@@ -294,31 +173,31 @@ function writeEntry(entry: unknown): boolean {
     if (!written) return false;
     keyCount += 1;
   }
-  return closeMap(at, keyCount);
+  return writer.closeMap(at, keyCount);
 }
 
 function writeMember(member: unknown): boolean {
   if (!isPlainObject(member)) return false;
-  const at = openMap();
+  const at = writer.openMap();
   let keyCount = 0;
   for (const key in member) {
-    ensure(primitiveBytesMax);
-    if (key === 'id') writeKey(idKey);
-    else if (key === 'type') writeKey(typeKey);
-    else if (key === 'address') writeKey(addressKey);
-    else if (key === 'clientAddress') writeKey(clientAddressKey);
+    writer.ensure(primitiveBytesMax);
+    if (key === 'id') writer.raw(idKey);
+    else if (key === 'type') writer.raw(typeKey);
+    else if (key === 'address') writer.raw(addressKey);
+    else if (key === 'clientAddress') writer.raw(clientAddressKey);
     else return false;
     if (!writeText(member[key])) return false;
     keyCount += 1;
   }
-  return closeMap(at, keyCount);
+  return writer.closeMap(at, keyCount);
 }
 
 function writeArray(value: unknown, writeItem: (item: unknown) => boolean): boolean {
   if (!isPlainArray(value)) return false;
   const length = value.length;
-  ensure(primitiveBytesMax);
-  writeHead(4, length);
+  writer.ensure(cborHeadBytesMax);
+  writer.arrayHead(length);
   for (let i = 0; i < length; i++) if (!writeItem(value[i])) return false;
   return true;
 }
@@ -350,17 +229,17 @@ function writeField(kind: FieldKind, value: unknown): boolean {
 
 function writeMessage(message: unknown): boolean {
   if (!isPlainObject(message)) return false;
-  const at = openMap();
+  const at = writer.openMap();
   let keyCount = 0;
   for (const key in message) {
     const field = messageKeys.get(key);
     if (field === undefined) return false;
-    ensure(primitiveBytesMax);
-    writeKey(field.head);
+    writer.ensure(primitiveBytesMax);
+    writer.raw(field.head);
     if (!writeField(field.kind, message[key])) return false;
     keyCount += 1;
   }
-  return closeMap(at, keyCount);
+  return writer.closeMap(at, keyCount);
 }
 
 /** True when `Object.prototype` has no enumerable keys, so `for in` sees own keys only. */
@@ -381,14 +260,11 @@ function prototypeClean(): boolean {
  */
 export function encodeRaftMessage(message: unknown): Uint8Array | null {
   if (!prototypeClean()) return null;
-  start = position;
+  writer.begin();
   if (!writeMessage(message)) {
-    // The bytes after `start` will be written over: forget the text remembered there.
-    position = start;
-    lastTextAt = -1;
+    // The bytes written so far will be written over, and the text remembered there forgotten.
+    writer.abandon();
     return null;
   }
-  const body = buffer.subarray(start, position);
-  start = position;
-  return body;
+  return writer.finish();
 }

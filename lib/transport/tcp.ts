@@ -4,7 +4,13 @@
  * Direction: each member dials every peer and sends only on its own outbound connections; it
  * receives only on inbound connections that peers dialled. So each pair of members holds two
  * connections, each carrying traffic one way (apart from the handshake answer), and a restart on
- * either side heals by itself: the dialer reconnects with jittered exponential backoff.
+ * either side heals by itself: the dialer reconnects with jittered exponential backoff, capped at
+ * `reconnectDelayMsMax` (about one election timeout), so a peer that was down for long is found
+ * within the cap once it is back. A peer that comes back dials us too: when its handshake on our
+ * listener completes and our own connection to it is down, we redial it at once (backoff reset),
+ * because Raft traffic to it (the appends that catch it up) flows only on our connection. A peer
+ * that refuses our handshake (another cluster or version) is redialled only after
+ * `refusedRedialDelayMs`.
  *
  * Inbound connections must send `hello` (cluster, member, version) within `handshakeDeadlineMs`;
  * another cluster or version is refused with a `refused` frame and a logged reason. After that
@@ -39,6 +45,7 @@ import {
 } from './handshake.ts';
 import {
   parseTransportOptions,
+  refusedRedialDelayMs,
   type TransportOptions,
   type TransportOptionsInput,
 } from './options.ts';
@@ -50,9 +57,13 @@ type Peer = {
   host: string;
   port: number;
   socket: net.Socket | null;
+  /** When the connect on `socket` started (`Date.now()`), while it is pending. */
+  dialStartedMs: number;
   connection: FramedConnection<DialerInbound> | null;
   /** Failed attempts since the last accepted handshake: drives the backoff. */
   attemptCount: number;
+  /** The peer refused our last handshake: the next dial waits `refusedRedialDelayMs`. */
+  refused: boolean;
   timer: ReturnType<typeof setTimeout> | null;
 };
 
@@ -170,8 +181,10 @@ export class TcpTransport implements Transport {
       host,
       port,
       socket: null,
+      dialStartedMs: 0,
       connection: null,
       attemptCount: 0,
+      refused: false,
       timer: null,
     };
     this.#peers.set(member, peer);
@@ -263,6 +276,7 @@ export class TcpTransport implements Transport {
       if (refusal !== null) return connection.refuse({ type: 'refused', reason: refusal }, refusal);
       state.member = message.member;
       connection.send(this.#hello(), 'control');
+      this.#redialReturned(message.member);
       return;
     }
     if (message.type === 'hello') return connection.close('Unexpected hello after the handshake');
@@ -285,9 +299,11 @@ export class TcpTransport implements Transport {
     peer.timer = null;
     const socket = net.connect({ host: peer.host, port: peer.port });
     peer.socket = socket;
+    peer.dialStartedMs = Date.now();
     const onError = (error: Error & { code?: string }) => {
-      peer.socket = null;
       socket.destroy();
+      if (peer.socket !== socket) return; // replaced by a redial (#redialReturned)
+      peer.socket = null;
       this.#options.logger.debug(
         `Cannot connect to ${peer.member} at ${peer.address}: ${error.code ?? error.message}`,
       );
@@ -296,7 +312,9 @@ export class TcpTransport implements Transport {
     socket.once('error', onError);
     socket.once('connect', () => {
       socket.off('error', onError);
-      if (this.#closed || this.#peers.get(peer.member) !== peer) return void socket.destroy();
+      if (this.#closed || this.#peers.get(peer.member) !== peer || peer.socket !== socket) {
+        return void socket.destroy();
+      }
       const connection = new FramedConnection(socket, this.#dialerCodec, {
         frameBytesMax: this.#options.frameBytesMax,
         inflightBytesMax: this.#options.inflightBytesMax,
@@ -304,10 +322,9 @@ export class TcpTransport implements Transport {
         logger: this.#options.logger,
         label: `connection to ${peer.member} at ${peer.address}`,
         onMessage: (message, c) => this.#onDialerInbound(peer, message, c),
-        onClose: (reason, c) => {
+        onClose: (_reason, c) => {
           if (peer.connection === c) peer.connection = null;
           peer.socket = null;
-          if (reason !== null && reason.startsWith('Refused by')) peer.attemptCount += 8; // back off hard
           this.#scheduleDial(peer);
         },
       });
@@ -322,10 +339,14 @@ export class TcpTransport implements Transport {
     connection: FramedConnection<DialerInbound>,
   ): void {
     if (message.type === 'refused') {
+      peer.refused = true;
       return connection.close(`Refused by ${peer.member}: ${message.reason}`);
     }
     const refusal = checkHello(message, this.#options.cluster);
-    if (refusal !== null) return connection.close(refusal);
+    if (refusal !== null) {
+      peer.refused = true;
+      return connection.close(refusal);
+    }
     if (message.member !== peer.member) {
       this.#options.logger.warn(
         `Peer at ${peer.address} is ${message.member}, expected ${peer.member}`,
@@ -339,10 +360,40 @@ export class TcpTransport implements Transport {
     const { reconnectDelayMsMin: min, reconnectDelayMsMax: max } = this.#options;
     const ceiling = Math.min(max, min * 2 ** Math.min(peer.attemptCount, 30));
     // Full jitter between min and the exponential ceiling: restarted peers do not reconnect in step.
-    const delayMs = min + Math.random() * (ceiling - min);
+    let delayMs = min + Math.random() * (ceiling - min);
+    if (peer.refused) {
+      // Up but incompatible: it will not change within an election timeout (see the constant).
+      peer.refused = false;
+      delayMs = refusedRedialDelayMs * (0.5 + Math.random() / 2);
+    }
     peer.attemptCount += 1;
     peer.timer = setTimeout(() => this.#dial(peer), delayMs);
     peer.timer.unref();
+  }
+
+  /**
+   * Member `member` completed a handshake on our listener, so it is up: typically it restarted
+   * and dialled us. If our connection to it is down, dial now instead of waiting out the backoff
+   * (reset: it is a fresh start). A connect pending for longer than `reconnectDelayMsMin` is
+   * replaced too: it may be a SYN to a host that was down, retransmitted on the kernel's slow
+   * schedule (a younger one is left to finish, so hellos in quick succession cannot keep
+   * restarting it). A connection that is up is left alone, so two members that both redial never
+   * trigger each other in a loop.
+   */
+  #redialReturned(member: string): void {
+    const peer = this.#peers.get(member);
+    if (this.#closed || peer === undefined) return;
+    if (peer.connection !== null && !peer.connection.closed) return;
+    const pendingMs = Date.now() - peer.dialStartedMs;
+    if (peer.socket !== null && pendingMs < this.#options.reconnectDelayMsMin) return;
+    if (peer.timer !== null) clearTimeout(peer.timer);
+    peer.timer = null;
+    peer.socket?.destroy();
+    peer.socket = null;
+    peer.attemptCount = 0;
+    peer.refused = false;
+    this.#options.logger.debug(`Peer ${member} dialled us: redialling it now`);
+    this.#dial(peer);
   }
 
   #dropPeer(peer: Peer): void {

@@ -8,13 +8,8 @@ import * as v from 'valibot';
 import { isNativeAccelerationEnabled } from 'cbor-x/decode';
 import { StorageError } from '../../lib/base/errors.ts';
 import { type Entry, EntrySchema } from '../../lib/base/messages.ts';
-import {
-  cborEncoder,
-  decodeEntry,
-  encodeEntry,
-  encodeEntryWithCborX,
-  isEntry,
-} from '../../lib/storage/codec.ts';
+import { cborEncoder, decodeEntry, encodeEntry, isEntry } from '../../lib/storage/codec.ts';
+import { encodeEntryWithCborX } from '../support/reference-encoders.ts';
 import { command, membersAB, plain } from './contract.ts';
 import { seededRandom as seeded } from '../../lib/core/random.ts';
 
@@ -75,6 +70,22 @@ test('the hand-written encoder writes exactly what cbor-x writes', () => {
     if (entry.type === 'command' && back.type === 'command') {
       assert.ok(sameBytes(back.data, entry.data));
     }
+  }
+});
+
+// Proves results stay valid while later entries fill and replace the shared buffer (LMDB's
+// asynchronous put holds them until its commit), including an entry larger than a whole buffer.
+test('encoded entries survive buffer turnover', () => {
+  const kept: [Entry, Uint8Array][] = [];
+  const sizes = [100, 1024, 60_000, 300_000, 0, 7];
+  for (let i = 0; i < 200; i++) {
+    const entry: Entry = i % 9 === 0
+      ? { type: 'noop', index: i + 1, term: 3, timeMs: i }
+      : command(i + 1, 3, sizes[i % sizes.length]!);
+    kept.push([entry, encodeEntry(entry)]);
+  }
+  for (const [entry, bytes] of kept) {
+    assert.ok(sameBytes(bytes, encodeEntryWithCborX(entry)), `entry ${entry.index} intact`);
   }
 });
 

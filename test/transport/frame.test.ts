@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { RaftMessageSchema } from '../../lib/base/messages.ts';
 import { MessageCodec, scanCbor } from '../../lib/transport/codec.ts';
 import { frameBytes, FrameDecoder, writeFrames } from '../../lib/transport/frame.ts';
-import { parseTransportOptions } from '../../lib/transport/options.ts';
+import { parseTransportOptions, refusedRedialDelayMs } from '../../lib/transport/options.ts';
 import { appendMessage, heartbeat, normalize } from './helpers.ts';
 
 const codec = new MessageCodec(RaftMessageSchema, { nestingDepthMax: 16 });
@@ -127,6 +127,23 @@ test('options: validated with named errors', () => {
     (e: Error) => e instanceof RangeError && /reconnectDelayMsMin/.test(e.message),
   );
   assert.is(parseTransportOptions({ cluster: 'c', member: 'a' }).frameBytesMax, 4 * 1024 * 1024);
+});
+
+// Proves the reconnect cap defaults to at most an election timeout with RaftServer's defaults
+// (10 ms × 15 ticks), the floor follows a lower cap, and a refusal backs off well beyond the cap.
+test('options: reconnect delays', () => {
+  const defaults = parseTransportOptions({ cluster: 'c', member: 'a' });
+  assert.ok(defaults.reconnectDelayMsMax <= 10 * 15, `cap ${defaults.reconnectDelayMsMax} ms`);
+  assert.ok(defaults.reconnectDelayMsMin <= defaults.reconnectDelayMsMax);
+  const low = parseTransportOptions({ cluster: 'c', member: 'a', reconnectDelayMsMax: 3 });
+  assert.is(low.reconnectDelayMsMin, 3, 'the default floor is lowered to a lower cap');
+  const both = { cluster: 'c', member: 'a', reconnectDelayMsMin: 7, reconnectDelayMsMax: 9 };
+  assert.is(parseTransportOptions(both).reconnectDelayMsMin, 7);
+  assert.throws(
+    () => parseTransportOptions({ cluster: 'c', member: 'a', reconnectDelayMsMax: 0 }),
+    (e: Error) => e instanceof RangeError && /reconnectDelayMsMax/.test(e.message),
+  );
+  assert.ok(refusedRedialDelayMs / 2 >= defaults.reconnectDelayMsMax * 10);
 });
 
 test.run();
