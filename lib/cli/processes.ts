@@ -189,6 +189,12 @@ export function signalAndWait(
       clearTimeout(timer);
       resolve(true);
     });
-    child.kill(signal);
+    // process.kill, not child.kill: under Deno a ChildProcess delivers only its first signal, so
+    // a SIGKILL after a SIGTERM would never arrive.
+    try {
+      process.kill(child.pid!, signal);
+    } catch {
+      // Exited meanwhile.
+    }
   });
 }

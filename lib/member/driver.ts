@@ -277,6 +277,11 @@ export class MemberDriver<
 
   /** Start ticking and serving. */
   start(): void {
+    this.#transport.onPeerDown?.((member) => {
+      if (this.#stopped) return;
+      this.#raft.reportUnreachable(member);
+      this.#schedulePump();
+    });
     this.#syncPeers();
     this.#scheduleTick();
     this.#log.info(`started: term ${this.#raft.term}, last index ${this.#raft.lastIndex}`);

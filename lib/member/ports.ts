@@ -46,6 +46,11 @@ export interface MemberTransport {
   send(message: RaftMessage): void;
   /** The members to keep connections to: id to peer address (the latest configuration). */
   setPeers(peers: ReadonlyMap<string, string>): void;
+  /**
+   * Optional: tell `handler` when the connection to a peer is lost, so a leader stops streaming
+   * appends into the void and probes the peer again once it is back (etcd's `ReportUnreachable`).
+   */
+  onPeerDown?(handler: (member: string) => void): void;
 }
 
 /** Where the driver reports what an operator should see. */

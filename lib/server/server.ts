@@ -105,6 +105,8 @@ export class RaftServer<
         port: peer.port,
         frameBytesMax: o.frameBytesMax,
         inflightBytesMax: o.peerInflightBytesMax,
+        // A member that comes back is dialled again within an election timeout.
+        reconnectDelayMsMax: Math.min(o.tickMs * o.electionTicks, 3_600_000),
         logger: log,
       });
       driver = await MemberDriver.open<C, O, Q, QO>({

@@ -142,6 +142,8 @@ type SimMember = {
   skewMs: number;
   /** This member's disk is far slower than the others'. */
   stragglerDisk: boolean;
+  /** Tells this member's driver that a peer's connection broke (a peer crashed). */
+  onPeerDown: (peer: string) => void;
 };
 
 /** The moments crashes are aimed at: right after a member sent or promised something. */
@@ -286,6 +288,7 @@ export class Simulation {
         wasLeaderInTerm: 0,
         skewMs: 0,
         stragglerDisk: false,
+        onPeerDown: () => {},
       });
     }
     for (const m of [...this.#members.values()].slice(0, stragglers)) m.stragglerDisk = true;
@@ -358,6 +361,11 @@ export class Simulation {
           if (m.incarnation === incarnation) this.#send(m, msg);
         },
         setPeers: () => {},
+        onPeerDown: (handler) => {
+          m.onPeerDown = (peer) => {
+            if (m.incarnation === incarnation) handler(peer);
+          };
+        },
       },
       clock: this.#memberClock(alive, m.skewMs),
       random: m.random,
@@ -453,6 +461,13 @@ export class Simulation {
   }
 
   #halt(m: SimMember): void {
+    // Its peers see their connections to it reset, a moment later.
+    if (m.driver !== null) {
+      for (const other of this.#members.values()) {
+        if (other === m) continue;
+        this.#time.schedule(0.5 + this.#random(), () => other.onPeerDown(m.id));
+      }
+    }
     m.incarnation++;
     m.disk?.crash();
     m.disk = null;

@@ -86,6 +86,7 @@ export class TcpTransport implements Transport {
   readonly #inbound = new Map<FramedConnection<AcceptorInbound>, Inbound>();
   readonly #sweep: ReturnType<typeof setInterval>;
   #handler: (message: RaftMessage) => void = () => {};
+  #onPeerDown: (member: string) => void = () => {};
   #closed = false;
   #port = 0;
 
@@ -158,6 +159,14 @@ export class TcpTransport implements Transport {
       return;
     }
     this.counters.sentCount += 1;
+  }
+
+  /**
+   * Set the one handler told when an established connection to a peer closes (the peer died or
+   * the network cut it): a leader stops streaming to it and probes it again once it is back.
+   */
+  onPeerDown(handler: (member: string) => void): void {
+    this.#onPeerDown = handler;
   }
 
   onMessage(handler: (message: RaftMessage) => void): void {
@@ -326,6 +335,7 @@ export class TcpTransport implements Transport {
           if (peer.connection === c) peer.connection = null;
           peer.socket = null;
           this.#scheduleDial(peer);
+          if (!this.#closed) this.#onPeerDown(peer.member);
         },
       });
       peer.connection = connection;
