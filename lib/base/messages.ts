@@ -206,8 +206,29 @@ export const SnapshotChunkResponseSchema = v.strictObject({
   ok: v.boolean(),
 });
 
+/**
+ * A client's request that a member which is not the leader hands to the leader (its command,
+ * session registration, keep-alive or strong read), by the member driver, not the core. `data` is
+ * the request as `MemberRequestSchema` describes it, CBOR-encoded; `requestId` pairs the answer.
+ */
+export const ForwardSchema = v.strictObject({
+  type: v.literal('forward'),
+  ...head,
+  requestId: NaturalSchema,
+  data: BytesSchema,
+});
+/** The leader's answer to a forwarded request: `data` is a `MemberReplySchema` value, CBOR-encoded. */
+export const ForwardResponseSchema = v.strictObject({
+  type: v.literal('forwardResponse'),
+  ...head,
+  requestId: NaturalSchema,
+  data: BytesSchema,
+});
+
 /** Every message Raft members exchange. */
 export const RaftMessageSchema = v.variant('type', [
+  ForwardSchema,
+  ForwardResponseSchema,
   SnapshotChunkSchema,
   SnapshotChunkResponseSchema,
   VoteSchema,
@@ -230,6 +251,8 @@ export type SnapshotMessage = v.InferOutput<typeof SnapshotSchema>;
 export type TimeoutNowMessage = v.InferOutput<typeof TimeoutNowSchema>;
 export type SnapshotChunkMessage = v.InferOutput<typeof SnapshotChunkSchema>;
 export type SnapshotChunkResponseMessage = v.InferOutput<typeof SnapshotChunkResponseSchema>;
+export type ForwardMessage = v.InferOutput<typeof ForwardSchema>;
+export type ForwardResponseMessage = v.InferOutput<typeof ForwardResponseSchema>;
 
 /** Durable per-member state: written before any reply that depends on it. */
 export const HardStateSchema = v.strictObject({

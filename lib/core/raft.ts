@@ -246,8 +246,11 @@ export class Raft {
 
   #step(m: RaftMessage): void {
     if (m.to !== this.id) return;
-    // Snapshot bytes are streamed by the server; the core sees only the finished `snapshot`.
-    if (m.type === 'snapshotChunk' || m.type === 'snapshotChunkResponse') return;
+    // Snapshot bytes and forwarded client requests are the driver's; the core sees neither.
+    if (
+      m.type === 'snapshotChunk' || m.type === 'snapshotChunkResponse' || m.type === 'forward' ||
+      m.type === 'forwardResponse'
+    ) return;
     if (m.term > this.#term) {
       if (m.type === 'vote') {
         const inLease = this.#leaderId !== null && this.#electionElapsed < this.#o.electionTicks;

@@ -57,6 +57,9 @@ import { EventLog, type ServerEvent } from './events.ts';
 import type { DriverOptions, DriverUnsafeFaults } from './options.ts';
 import type { Clock, DriverProbe, MemberLogger, MemberTransport } from './ports.ts';
 import { Proposals } from './proposals.ts';
+import { Requests } from './requests.ts';
+import type { MemberReply, MemberRequest } from '../base/member-requests.ts';
+import type { SessionEvent } from '../state/sessions.ts';
 import { type ReceivedSnapshot, SnapshotTransfers } from './snapshot-transfer.ts';
 
 /** A read's consistency: see `MemberDriver.read`. */
@@ -134,6 +137,10 @@ export class MemberDriver<
   readonly #events: EventLog;
   readonly #snapshots: SnapshotTransfers;
   readonly #proposals: Proposals;
+  readonly #requests: Requests;
+  readonly #sessionEventListeners = new Set<(session: number, event: SessionEvent) => void>();
+  /** The index of the no-op that began this member's current term as leader. */
+  #termStartIndex = 0;
   readonly #reads = new Map<number, PendingRead>();
   readonly #probe: DriverProbe;
   readonly #faults: DriverUnsafeFaults;
@@ -182,6 +189,25 @@ export class MemberDriver<
     this.#snapshotIndex = snapshotIndex;
     this.#lastTerm = raft.term;
     this.#proposals = new Proposals(h.options.proposalTimeoutMs);
+    const o = h.options;
+    this.#requests = new Requests({
+      id: h.id,
+      clock: h.clock,
+      leaderTerm: () => (this.#raft.role === 'leader' && !this.#stopped ? this.#raft.term : null),
+      leaderId: () => this.#raft.leaderId,
+      termStartIndex: () => this.#termStartIndex,
+      appliedIndex: () => this.#executor.lastAppliedIndex,
+      waitForApplied: (index) => this.#executor.waitForApplied(index),
+      sessions: () => this.#executor.sessions,
+      append: (entry) => this.#appendEnvelope(entry),
+      read: (consistency) => this.read(consistency),
+      query: (query) => this.#executor.query(query as Query),
+      send: (m) => this.#transport.send(m),
+      sessionTimeoutMsMin: o.sessionTimeoutMsMin,
+      sessionTimeoutMsMax: o.sessionTimeoutMsMax,
+      sessionCommandsAheadMax: o.sessionCommandsAheadMax,
+      forwardTimeoutMs: o.forwardTimeoutMs,
+    });
     this.#events = new EventLog(h.options.eventsRetainedMax, () => h.clock.nowMs());
     this.#snapshots = new SnapshotTransfers({
       id: h.id,
@@ -213,6 +239,8 @@ export class MemberDriver<
     const o = h.options;
     const storage = h.storage;
     let onApplied: (result: ApplyResult<O>) => void = () => {};
+    let onEvent: (session: number, event: SessionEvent) => void = () => {};
+    let onExpired: (session: number) => void = () => {};
     const executor = new StateMachineExecutor(h.stateMachine, {
       codec: h.codec ?? cborCodec<C>(),
       applyBatchEntriesMax: o.applyBatchEntriesMax,
@@ -220,6 +248,9 @@ export class MemberDriver<
       nowMs: () => h.clock.nowMs(),
       yieldTurn: () => new Promise<void>((resolve) => h.clock.defer(resolve)),
       onApplied: (result) => onApplied(result),
+      sessionLimits: { resultsMax: o.sessionResultsMax, eventsMax: o.sessionEventsMax },
+      onEvent: (session, event) => onEvent(session, event),
+      onSessionExpired: (session) => onExpired(session),
     });
     try {
       const meta = storage.snapshotMeta();
@@ -268,6 +299,10 @@ export class MemberDriver<
       if (fresh && h.members !== undefined) raft.bootstrap(h.members, 0);
       const driver = new MemberDriver(h, raft, executor, meta?.index ?? 0);
       onApplied = (result) => driver.#onApplied(result);
+      onEvent = (session, event) => {
+        for (const listener of driver.#sessionEventListeners) listener(session, event);
+      };
+      onExpired = (session) => driver.#requests.forget(session);
       return driver;
     } catch (error) {
       executor.close();
@@ -295,6 +330,10 @@ export class MemberDriver<
       this.#snapshots.onMessage(m);
       return;
     }
+    if (m.type === 'forward' || m.type === 'forwardResponse') {
+      this.#requests.receive(m);
+      return;
+    }
     this.#raft.step(m);
     this.#schedulePump();
   }
@@ -316,19 +355,52 @@ export class MemberDriver<
    * (the machine refused it); `TimeoutError`, `OutcomeUnknownError` (outcome unknown).
    */
   propose(data: Uint8Array): Promise<{ index: number; output: Output }> {
-    return this.#proposeEnvelope(encodeEnvelope({ kind: 'plain', data }));
-  }
-
-  /** Propose one entry whose bytes are an envelope (see `lib/state/envelope.ts`). */
-  #proposeEnvelope(entry: Uint8Array): Promise<{ index: number; output: Output }> {
-    if (this.#stopping || this.#stopped) return Promise.reject(this.#refusal());
-    let index: number;
-    let term: number;
     try {
-      ({ index, term } = this.#raft.propose(entry, this.#clock.nowMs()));
+      return this.#appendEnvelope(encodeEnvelope({ kind: 'plain', data }));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * A client's request at this member, whichever it is (see `lib/member/requests.ts`): a command
+   * in a session (exactly once) or not, a session's registration, keep-alive or unregistration, or
+   * a query. A member that is not the leader forwards it to the leader and relays the answer.
+   * Never rejects: a failure is a reply with its error code.
+   */
+  handle(request: MemberRequest): Promise<MemberReply> {
+    if (this.#stopping || this.#stopped) {
+      return Promise.resolve({
+        ok: false,
+        code: 'SHUTDOWN',
+        message: this.#refusal().message,
+        leaderId: this.#raft.leaderId,
+      });
+    }
+    return this.#requests.handle(request);
+  }
+
+  /**
+   * Listen to the events state machines publish to client sessions, as this member applies them
+   * (in log order). Returns an unsubscribe function.
+   */
+  onSessionEvent(listener: (session: number, event: SessionEvent) => void): () => void {
+    this.#sessionEventListeners.add(listener);
+    return () => this.#sessionEventListeners.delete(listener);
+  }
+
+  /** The events kept for `session` (unacknowledged), oldest first; empty for an unknown session. */
+  sessionEvents(session: number): readonly SessionEvent[] {
+    return this.#executor.sessions.get(session)?.events ?? [];
+  }
+
+  /**
+   * Append one entry whose bytes are an envelope (see `lib/state/envelope.ts`). A refusal (not
+   * the leader, a transfer, the quota) is thrown synchronously: nothing was appended.
+   */
+  #appendEnvelope(entry: Uint8Array): Promise<{ index: number; output: Output }> {
+    if (this.#stopping || this.#stopped) throw this.#refusal();
+    const { index, term } = this.#raft.propose(entry, this.#clock.nowMs());
     this.#schedulePump();
     return this.#proposals.add(index, term, this.#clock.nowMs()) as Promise<
       { index: number; output: Output }
@@ -639,6 +711,11 @@ export class MemberDriver<
   }
 
   #noteStateChanges(rd: Ready): void {
+    if (rd.stateChanges.length > 0) {
+      // Sequencing is per term of leadership: a new term starts it afresh from the applied state.
+      this.#requests.reset();
+      if (this.#raft.role === 'leader') this.#termStartIndex = this.#raft.lastIndex;
+    }
     for (const c of rd.stateChanges) {
       if (c.term !== this.#lastTerm) this.#events.emit({ type: 'term', term: c.term });
       if (c.role !== this.#lastRole) {
@@ -834,6 +911,7 @@ export class MemberDriver<
     for (const r of this.#reads.values()) r.reject(refusal);
     this.#reads.clear();
     this.#snapshots.close();
+    this.#requests.close();
     if (this.#staged !== null) void this.#staged.stage.abort().catch(() => {});
     this.#staged = null;
     this.#executor.close();

@@ -60,6 +60,25 @@ export const DriverTunablesSchema = v.object({
   stopGraceMs: v.optional(int(0, 600_000), 3_000),
   /** Events kept for `eventsSince()`. */
   eventsRetainedMax: v.optional(int(16, 1_000_000), 1024),
+  /** Shortest session timeout the leader grants, in ms (a client asking less gets this). */
+  sessionTimeoutMsMin: v.optional(int(100, 3_600_000), 1_000),
+  /** Longest session timeout the leader grants, in ms (a client asking more gets this). */
+  sessionTimeoutMsMax: v.optional(int(100, 24 * 3_600_000), 300_000),
+  /**
+   * How far ahead of a session's next expected sequence a command may arrive and wait for its
+   * predecessors; further ahead it is refused with a retryable COMMAND_ERROR. Size it to the
+   * commands a client keeps in flight.
+   */
+  sessionCommandsAheadMax: v.optional(int(1, 1_000_000), 16_384),
+  /**
+   * Results kept per session for retries, until the client acknowledges them (every member must
+   * use the same: it shapes the replicated state).
+   */
+  sessionResultsMax: v.optional(int(1, 10_000_000), 65_536),
+  /** Unacknowledged events kept per session (every member must use the same). */
+  sessionEventsMax: v.optional(int(1, 10_000_000), 65_536),
+  /** A request forwarded to the leader and not answered this long fails with TIMEOUT. */
+  forwardTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
   /** Most entries applied before yielding to the event loop. */
   applyBatchEntriesMax: v.optional(int(1, 1_048_576), 1024),
   /** Longest apply batch in milliseconds before yielding to the event loop. */
@@ -83,6 +102,11 @@ export type DriverOptionsInput = v.InferInput<typeof DriverOptionsSchema>;
  */
 export function checkDriverOptions(o: DriverOptions, where: string): void {
   checkRaftTunables(o, where);
+  if (o.sessionTimeoutMsMin > o.sessionTimeoutMsMax) {
+    throw new RangeError(
+      `Invalid option sessionTimeoutMsMin for ${where}: ${o.sessionTimeoutMsMin} exceeds sessionTimeoutMsMax ${o.sessionTimeoutMsMax}`,
+    );
+  }
 }
 
 /**

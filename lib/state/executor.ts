@@ -566,9 +566,12 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
     this.#sessions.keep(
       session,
       sequence,
-      result.ok
-        ? { ok: true, output: result.output }
-        : { ok: false, code: result.error.code, message: result.error.message },
+      result.ok ? { index: result.index, ok: true, output: result.output } : {
+        index: result.index,
+        ok: false,
+        code: result.error.code,
+        message: result.error.message,
+      },
     );
   }
 

@@ -26,10 +26,10 @@ export type SessionEvent = {
   readonly payload: unknown;
 };
 
-/** A command's result as the session keeps it for a retry. */
+/** A command's result as the session keeps it for a retry, with the index it was applied at. */
 export type CachedResult =
-  | { readonly ok: true; readonly output: unknown }
-  | { readonly ok: false; readonly code: string; readonly message: string };
+  | { readonly index: number; readonly ok: true; readonly output: unknown }
+  | { readonly index: number; readonly ok: false; readonly code: string; readonly message: string };
 
 /** One session's state. */
 export type Session = {
@@ -226,8 +226,8 @@ export class SessionTable {
 
 const Natural = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 const CachedResultSchema = v.union([
-  v.object({ ok: v.literal(true), output: v.unknown() }),
-  v.object({ ok: v.literal(false), code: v.string(), message: v.string() }),
+  v.object({ index: Natural, ok: v.literal(true), output: v.unknown() }),
+  v.object({ index: Natural, ok: v.literal(false), code: v.string(), message: v.string() }),
 ]);
 
 /** The session table in a snapshot. */

@@ -1200,5 +1200,8 @@ export function fmt(m: RaftMessage): string {
       }`;
     case 'snapshotChunkResponse':
       return `${head} index=${m.index} next=${m.nextOffset} ${m.ok ? 'ok' : 'abandon'}`;
+    case 'forward':
+    case 'forwardResponse':
+      return `${head} request=${m.requestId} bytes=${m.data.byteLength}`;
   }
 }

@@ -65,6 +65,7 @@ export const messageFieldKinds = {
   done: FieldKind.bool,
   nextOffset: FieldKind.natural,
   ok: FieldKind.bool,
+  requestId: FieldKind.natural,
 } as const satisfies Record<string, FieldKind>;
 export type FieldName = keyof typeof messageFieldKinds;
 
@@ -92,6 +93,8 @@ export const messageFields: Record<RaftMessage['type'], readonly FieldName[]> = 
     'done',
   ],
   snapshotChunkResponse: ['index', 'nextOffset', 'ok'],
+  forward: ['requestId', 'data'],
+  forwardResponse: ['requestId', 'data'],
 };
 
 /** Entry keys with their kinds (`type` is the literal noop, command or config). */

@@ -1,0 +1,64 @@
+/**
+ * What a member is asked on behalf of a client, whichever member the client reached: a command
+ * (in a session or not), a session's registration, keep-alive or unregistration, or a query at a
+ * consistency level. A member that is not the leader forwards commands, session requests and
+ * strong queries to the leader in `forward` peer messages (the request CBOR-encoded in `data`) and
+ * relays the leader's `MemberReply`; it answers sequential queries itself.
+ *
+ * @example
+ * ```ts
+ * const request: MemberRequest = { kind: 'command', session: 7, sequence: 3, data: commandBytes };
+ * const reply: MemberReply = { ok: true, index: 42, output: outputBytes };
+ * ```
+ * @module
+ */
+import * as v from 'valibot';
+import { BytesSchema, MemberIdSchema, NaturalSchema } from './messages.ts';
+
+/** How current a read must be; see `lib/base/client-protocol.ts`. */
+export const ReadConsistencySchema: v.PicklistSchema<
+  ['linearizable', 'lease', 'sequential'],
+  undefined
+> = v.picklist(['linearizable', 'lease', 'sequential']);
+
+/** A client's request as members pass it on. Command and query bytes are the client's encoding. */
+export const MemberRequestSchema = v.variant('kind', [
+  v.strictObject({
+    kind: v.literal('command'),
+    /** The client session (0: none, the command is not deduplicated). */
+    session: NaturalSchema,
+    sequence: NaturalSchema,
+    data: BytesSchema,
+  }),
+  v.strictObject({ kind: v.literal('register'), timeoutMs: NaturalSchema }),
+  v.strictObject({
+    kind: v.literal('keepAlive'),
+    session: NaturalSchema,
+    commandAck: NaturalSchema,
+    eventAck: NaturalSchema,
+  }),
+  v.strictObject({ kind: v.literal('unregister'), session: NaturalSchema }),
+  v.strictObject({
+    kind: v.literal('query'),
+    consistency: ReadConsistencySchema,
+    /** A sequential read waits until the member has applied at least this index. */
+    minIndex: NaturalSchema,
+    data: BytesSchema,
+  }),
+]);
+export type MemberRequest = v.InferOutput<typeof MemberRequestSchema>;
+
+/**
+ * The answer: the log index it was applied at (for a query, the index the read covers) and the
+ * output, CBOR-encoded; or an error code (see `clientErrorCodes`) with the leader hint.
+ */
+export const MemberReplySchema = v.variant('ok', [
+  v.strictObject({ ok: v.literal(true), index: NaturalSchema, output: BytesSchema }),
+  v.strictObject({
+    ok: v.literal(false),
+    code: v.pipe(v.string(), v.maxLength(64)),
+    message: v.pipe(v.string(), v.maxLength(4096)),
+    leaderId: v.nullable(MemberIdSchema),
+  }),
+]);
+export type MemberReply = v.InferOutput<typeof MemberReplySchema>;
