@@ -79,6 +79,8 @@ export const clientErrorCodes = {
   UNKNOWN_SESSION: false,
   /** A session's command was refused before it was applied (out of sequence, too far ahead). Retryable with the same sequence: it was not applied. */
   COMMAND_ERROR: true,
+  /** A session's command was applied once, but its output is no longer kept (the client acknowledged it, or more than `sessionResultsMax` were unacknowledged). Not retryable: it was applied. */
+  RESULT_EVICTED: false,
   /** The state machine applied the command and refused it. Not retryable: it was applied, once. */
   APPLICATION_ERROR: false,
   /** The query failed (the state machine threw, or too many reads wait). Not retryable as a rule; a query changes nothing, so a client may still ask again. */

@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'NO_LEADER'
   | 'UNKNOWN_SESSION'
   | 'COMMAND_ERROR'
+  | 'RESULT_EVICTED'
   | 'INTERNAL_ERROR';
 
 /**

@@ -8,7 +8,7 @@
  * @example
  * ```ts
  * const request: MemberRequest = { kind: 'command', session: 7, sequence: 3, data: commandBytes };
- * const reply: MemberReply = { ok: true, index: 42, output: outputBytes };
+ * const reply: MemberReply = { ok: true, index: 42, output: { previous: null } };
  * ```
  * @module
  */
@@ -50,10 +50,17 @@ export type MemberRequest = v.InferOutput<typeof MemberRequestSchema>;
 
 /**
  * The answer: the log index it was applied at (for a query, the index the read covers) and the
- * output, CBOR-encoded; or an error code (see `clientErrorCodes`) with the leader hint.
+ * output; or an error code (see `clientErrorCodes`) with the leader hint.
  */
 export const MemberReplySchema = v.variant('ok', [
-  v.strictObject({ ok: v.literal(true), index: NaturalSchema, output: BytesSchema }),
+  v.strictObject({
+    ok: v.literal(true),
+    index: NaturalSchema,
+    /** The state machine's output (any CBOR value). */
+    output: v.unknown(),
+    /** A session command answered from the session's kept result (it was applied before). */
+    duplicate: v.optional(v.boolean()),
+  }),
   v.strictObject({
     ok: v.literal(false),
     code: v.pipe(v.string(), v.maxLength(64)),

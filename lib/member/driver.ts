@@ -356,7 +356,7 @@ export class MemberDriver<
    */
   propose(data: Uint8Array): Promise<{ index: number; output: Output }> {
     try {
-      return this.#appendEnvelope(encodeEnvelope({ kind: 'plain', data }));
+      return this.#appendEnvelope(encodeEnvelope({ kind: 'plain', data })).result;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -398,13 +398,16 @@ export class MemberDriver<
    * Append one entry whose bytes are an envelope (see `lib/state/envelope.ts`). A refusal (not
    * the leader, a transfer, the quota) is thrown synchronously: nothing was appended.
    */
-  #appendEnvelope(entry: Uint8Array): Promise<{ index: number; output: Output }> {
+  #appendEnvelope(
+    entry: Uint8Array,
+  ): { index: number; result: Promise<{ index: number; output: Output; duplicate?: boolean }> } {
     if (this.#stopping || this.#stopped) throw this.#refusal();
     const { index, term } = this.#raft.propose(entry, this.#clock.nowMs());
     this.#schedulePump();
-    return this.#proposals.add(index, term, this.#clock.nowMs()) as Promise<
+    const result = this.#proposals.add(index, term, this.#clock.nowMs()) as Promise<
       { index: number; output: Output }
     >;
+    return { index, result };
   }
 
   /**

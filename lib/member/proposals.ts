@@ -12,7 +12,7 @@ type Pending = {
   index: number;
   term: number;
   deadlineMs: number;
-  resolve: (result: { index: number; output: unknown }) => void;
+  resolve: (result: { index: number; output: unknown; duplicate?: boolean }) => void;
   reject: (error: unknown) => void;
 };
 
@@ -73,13 +73,18 @@ export class Proposals {
   /** End the proposal at `index` with the state machine's result for that index. */
   settle(
     index: number,
-    result: { ok: true; output: unknown } | { ok: false; error: unknown },
+    result: { ok: true; output: unknown; duplicate?: boolean } | { ok: false; error: unknown },
   ): void {
     const p = this.#byIndex.get(index);
     if (p === undefined) return;
     this.#byIndex.delete(index);
-    if (result.ok) p.resolve({ index, output: result.output });
-    else p.reject(result.error);
+    if (result.ok) {
+      p.resolve(
+        result.duplicate === true
+          ? { index, output: result.output, duplicate: true }
+          : { index, output: result.output },
+      );
+    } else p.reject(result.error);
   }
 
   /** End a proposal at `index` of another term than `term` with `ProposalDroppedError`. */

@@ -37,6 +37,9 @@ import type { SessionTable } from '../state/sessions.ts';
 import * as v from 'valibot';
 import type { Clock } from './ports.ts';
 
+/** A command's outcome: the index it was applied at and its output. */
+export type Reply = { index: number; output: unknown; duplicate?: boolean };
+
 /** What the request handling needs from its driver. */
 export type RequestHost = {
   id: string;
@@ -49,8 +52,11 @@ export type RequestHost = {
   appliedIndex(): number;
   waitForApplied(index: number): Promise<void>;
   sessions(): SessionTable;
-  /** Append one envelope to the leader's log; throws the core's refusal synchronously. */
-  append(entry: Uint8Array): Promise<{ index: number; output: unknown }>;
+  /**
+   * Append one envelope to the leader's log: its index at once, and its result once applied.
+   * Throws the core's refusal synchronously (then nothing was appended).
+   */
+  append(entry: Uint8Array): { index: number; result: Promise<Reply> };
   /** Confirm a read at `consistency`; resolves with the index it covers (applied here). */
   read(consistency: 'linearizable' | 'lease' | 'sequential'): Promise<number>;
   query(query: unknown): unknown;
@@ -63,13 +69,11 @@ export type RequestHost = {
   forwardTimeoutMs: number;
 };
 
-type Reply = { index: number; output: unknown };
-
 type Sequencer = {
   /** The next sequence to put in the log. */
   next: number;
-  /** Sequences in the log (this term) and not yet answered. */
-  logged: Map<number, Promise<Reply>>;
+  /** Sequences this leader put in the log this term and not yet applied, with their indexes. */
+  logged: Map<number, number>;
   /** Commands ahead of `next`, waiting for their predecessors. */
   ahead: Map<number, { data: Uint8Array; resolve: (p: Promise<Reply>) => void }>;
 };
@@ -83,7 +87,9 @@ const valueCodec = cborCodec<unknown>();
 
 /** A client request's outcome as a `MemberReply` (errors by code; nothing thrown). */
 export function replyOf(result: Reply): MemberReply {
-  return { ok: true, index: result.index, output: valueCodec.encode(result.output) };
+  return result.duplicate === true
+    ? { ok: true, index: result.index, output: result.output, duplicate: true }
+    : { ok: true, index: result.index, output: result.output };
 }
 
 /** A failure as a `MemberReply`. Unknown errors are INTERNAL_ERROR. */
@@ -210,7 +216,7 @@ export class Requests {
     switch (request.kind) {
       case 'command':
         if (request.session === 0) {
-          return await this.#h.append(encodeEnvelope({ kind: 'plain', data: request.data }));
+          return await this.#h.append(encodeEnvelope({ kind: 'plain', data: request.data })).result;
         }
         return await this.#sequence(request.session, request.sequence, request.data);
       case 'register': {
@@ -218,7 +224,7 @@ export class Requests {
           this.#h.sessionTimeoutMsMax,
           Math.max(this.#h.sessionTimeoutMsMin, request.timeoutMs),
         );
-        return await this.#h.append(encodeEnvelope({ kind: 'register', timeoutMs }));
+        return await this.#h.append(encodeEnvelope({ kind: 'register', timeoutMs })).result;
       }
       case 'keepAlive':
         return await this.#h.append(encodeEnvelope({
@@ -226,11 +232,11 @@ export class Requests {
           session: request.session,
           commandAck: request.commandAck,
           eventAck: request.eventAck,
-        }));
+        })).result;
       case 'unregister':
         return await this.#h.append(
           encodeEnvelope({ kind: 'unregister', session: request.session }),
-        );
+        ).result;
       case 'query': {
         const index = await this.#h.read(request.consistency);
         return { index, output: this.#h.query(valueCodec.decode(request.data)) };
@@ -259,8 +265,12 @@ export class Requests {
       this.#sequencers.set(session, s);
     }
     if (sequence < s.next) {
-      const inLog = s.logged.get(sequence);
-      if (inLog !== undefined) return await inLog;
+      // Already in the log: wait for that entry, never log it again.
+      const index = s.logged.get(sequence);
+      if (index !== undefined) {
+        await this.#h.waitForApplied(index);
+        s.logged.delete(sequence);
+      }
       return this.#kept(session, sequence);
     }
     if (sequence > s.next) {
@@ -270,17 +280,15 @@ export class Requests {
         );
       }
       const waiting = s.ahead.get(sequence);
-      if (waiting !== undefined) {
-        // The same early command again: wait with the first copy.
-        return await new Promise<Promise<Reply>>((resolve) => {
+      const turn = new Promise<Promise<Reply>>((resolve) => {
+        if (waiting === undefined) s!.ahead.set(sequence, { data, resolve });
+        else {
+          // The same early command again: both copies get the one outcome.
           const first = waiting.resolve;
           waiting.resolve = (p) => (first(p), resolve(p));
-        }).then((p) => p);
-      }
-      const p = await new Promise<Promise<Reply>>((resolve) =>
-        s!.ahead.set(sequence, { data, resolve })
-      );
-      return await p;
+        }
+      });
+      return await (await turn);
     }
     return await this.#logNext(session, s, data);
   }
@@ -288,35 +296,49 @@ export class Requests {
   /** Log the command at `s.next`, then any that waited for it. */
   #logNext(session: number, s: Sequencer, data: Uint8Array): Promise<Reply> {
     const sequence = s.next;
-    const p = this.#h.append(encodeEnvelope({ kind: 'command', session, sequence, data }));
-    // A refusal (thrown synchronously by the core) leaves the sequence free for the retry.
+    let appended: { index: number; result: Promise<Reply> };
+    try {
+      appended = this.#h.append(encodeEnvelope({ kind: 'command', session, sequence, data }));
+    } catch (error) {
+      // Refused: nothing logged, the sequence stays free for the retry; those waiting behind it
+      // stay queued (they will be refused too, or logged after the retry).
+      return Promise.reject(error);
+    }
     s.next++;
-    s.logged.set(sequence, p);
-    const done = () => s.logged.delete(sequence);
-    p.then(done, done);
+    s.logged.set(sequence, appended.index);
+    const applied = () => s.logged.delete(sequence);
+    appended.result.then(applied, () => {});
     for (;;) {
       const next = s.ahead.get(s.next);
       if (next === undefined) break;
       s.ahead.delete(s.next);
       next.resolve(this.#logNext(session, s, next.data));
     }
-    return p;
+    return appended.result;
   }
 
   /** The kept result of an applied command of `session`. */
   #kept(session: number, sequence: number): Reply {
     const applied = this.#h.sessions().get(session);
     if (applied === undefined) throw new UnknownSessionError(session);
+    if (sequence >= applied.nextSequence) {
+      // Its entry was lost to another leader's: not applied, and the retry may log it again.
+      throw new CommandError(`sequence ${sequence} of session ${session} was not applied`);
+    }
     const kept = applied.results.get(sequence);
     if (kept === undefined) {
-      throw new CommandError(`sequence ${sequence} was applied and its output is no longer kept`);
+      throw new EdgeraftError(
+        'RESULT_EVICTED',
+        `sequence ${sequence} of session ${session} was applied once; its output is no longer kept (acknowledged, or past sessionResultsMax)`,
+        false,
+      );
     }
     if (!kept.ok) {
       throw kept.code === 'UNKNOWN_SESSION'
         ? new UnknownSessionError(session)
         : new EdgeraftError('APPLICATION_ERROR', kept.message, false);
     }
-    return { index: kept.index, output: kept.output };
+    return { index: kept.index, output: kept.output, duplicate: true };
   }
 
   /** Hand `request` to the leader and relay its answer (after applying its index here). */

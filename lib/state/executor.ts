@@ -39,6 +39,7 @@ import {
   sessionLimitsDefault,
   SessionTable,
 } from './sessions.ts';
+import { splitLeadingFrame, withLeadingFrame } from './frames.ts';
 import { MinHeap } from './heap.ts';
 import type { Commit, StateMachine } from './state-machine.ts';
 
@@ -336,7 +337,11 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
     this.#restoring = true;
     try {
       this.#clock.reset(meta.index, meta.timeMs);
-      const { frame, rest } = await splitLeadingFrame(chunks);
+      const { frame, rest } = await splitLeadingFrame(
+        chunks,
+        sessionFrameBytesMax,
+        'session table',
+      );
       this.#sessions.load(this.#sessionCodec.decode(frame));
       await this.#machine.restore(rest, this.#clock.context);
       this.#lastAppliedIndex = meta.index;
@@ -634,53 +639,8 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
   }
 }
 
-/** A stream of `frame` (length-prefixed: 4 bytes big-endian) followed by `rest`. */
-async function* withLeadingFrame(
-  frame: Uint8Array,
-  rest: AsyncIterable<Uint8Array>,
-): AsyncIterable<Uint8Array> {
-  const head = new Uint8Array(4 + frame.byteLength);
-  new DataView(head.buffer).setUint32(0, frame.byteLength);
-  head.set(frame, 4);
-  yield head;
-  yield* rest;
-}
-
 /** Largest session-table frame a snapshot may lead with, in bytes. */
 export const sessionFrameBytesMax = 1024 ** 3;
-
-/** Read the leading length-prefixed frame of a stream; the rest streams on, however chunked. */
-async function splitLeadingFrame(
-  chunks: AsyncIterable<Uint8Array>,
-): Promise<{ frame: Uint8Array; rest: AsyncIterable<Uint8Array> }> {
-  const iterator = chunks[Symbol.asyncIterator]();
-  let buffered = new Uint8Array(0);
-  let frameBytes = -1;
-  for (;;) {
-    if (frameBytes < 0 && buffered.byteLength >= 4) {
-      frameBytes = new DataView(buffered.buffer, buffered.byteOffset, 4).getUint32(0);
-      assert(frameBytes <= sessionFrameBytesMax, `Snapshot session frame of ${frameBytes} bytes`);
-    }
-    if (frameBytes >= 0 && buffered.byteLength >= 4 + frameBytes) break;
-    const next = await iterator.next();
-    if (next.done === true) throw new ApplicationError('Snapshot ends before its session table');
-    const joined = new Uint8Array(buffered.byteLength + next.value.byteLength);
-    joined.set(buffered);
-    joined.set(next.value, buffered.byteLength);
-    buffered = joined;
-  }
-  const frame = buffered.subarray(4, 4 + frameBytes);
-  const leftover = buffered.subarray(4 + frameBytes);
-  const rest = (async function* () {
-    if (leftover.byteLength > 0) yield leftover;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done === true) return;
-      yield next.value;
-    }
-  })();
-  return { frame, rest };
-}
 
 /** Let timers, I/O and other tasks run before the next batch. */
 function yieldToEventLoop(): Promise<void> {

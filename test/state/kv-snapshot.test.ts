@@ -84,8 +84,9 @@ test('an oversize value goes alone in its frame', async () => {
   kv.apply({ index: 2, term: 1, timeMs: 0, command: kvCommand.put('big', big) }, context);
   kv.apply({ index: 3, term: 1, timeMs: 0, command: kvCommand.put('tail', 't') }, context);
   const chunks = await collect(kv.snapshot());
-  assert.is(chunks.length, 3);
-  assert.ok(chunks[1]!.byteLength > 3 * kvValueLengthMax);
+  // The watch table (empty here) leads, then small, big alone, tail.
+  assert.is(chunks.length, 4);
+  assert.ok(chunks[2]!.byteLength > 3 * kvValueLengthMax);
   const target = new KvStateMachine();
   await target.restore(from(chunks), context);
   assert.equal(target.query(kvQuery.get('big')), { value: big });
@@ -97,18 +98,29 @@ test('a corrupt snapshot is refused and keeps the previous state', async () => {
   const source = new KvStateMachine();
   fill(source, 50, () => 'x');
   const chunks = await collect(source.snapshot());
-  const whole = chunks[0]!;
+  const [watches, whole] = [chunks[0]!, chunks[1]!];
   const kv = new KvStateMachine();
   kv.apply({ index: 1, term: 1, timeMs: 0, command: kvCommand.put('keep', 'me') }, context);
-  await rejects(kv.restore(from([whole.subarray(0, whole.byteLength - 1)]), context), /truncated/);
   await rejects(
-    kv.restore(from([new Uint8Array([0xff, 0xff, 0xff, 0xff, 0])]), context),
-    /too large/,
+    kv.restore(from([watches, whole.subarray(0, whole.byteLength - 1)]), context),
+    /truncated/,
   );
+  await rejects(kv.restore(from([whole.subarray(0, 3)]), context), /ends before its watch table/);
+  for (const head of [new Uint8Array(0), watches]) {
+    await rejects(
+      kv.restore(from([head, new Uint8Array([0xff, 0xff, 0xff, 0xff, 0])]), context),
+      /too large/,
+    );
+  }
   // A frame holding [1, 2]: numbers, not strings.
   await rejects(
-    kv.restore(from([new Uint8Array([0, 0, 0, 3, 0x82, 0x01, 0x02])]), context),
+    kv.restore(from([watches, new Uint8Array([0, 0, 0, 3, 0x82, 0x01, 0x02])]), context),
     /not a string/,
+  );
+  // A watch table entry that is not [session, prefixes].
+  await rejects(
+    kv.restore(from([new Uint8Array([0, 0, 0, 2, 0x81, 0x01]), whole]), context),
+    /malformed/,
   );
   assert.equal(kv.query(kvQuery.scan('', 10)), { entries: [['keep', 'me']] });
 });

@@ -162,4 +162,51 @@ test('applyBatch machines get the same exactly-once rules', async () => {
   assert.is(results[3]!.duplicate, true);
 });
 
+// The key-value machine's watch: every change of a watched key reaches the watching session as a
+// 'change' event with its index; a session that ends loses its watches; watches are state that a
+// snapshot carries; a watch needs a session.
+test('kv watch: changes of watched keys are published; snapshots keep the watches', async () => {
+  const events: Array<[number, SessionEvent]> = [];
+  const x = new StateMachineExecutor(new KvStateMachine(), {
+    onEvent: (s, e) => events.push([s, e]),
+  });
+  const results = await x.applyEntries([
+    entry(1, { kind: 'register', timeoutMs: 60_000 }),
+    entry(2, { kind: 'register', timeoutMs: 60_000 }),
+    entry(3, cmd(1, 1, { op: 'watch', prefix: 'user/' })),
+    entry(4, cmd(2, 1, { op: 'watch', prefix: '' })),
+    entry(5, { kind: 'plain', data: codec.encode({ op: 'put', key: 'user/a', value: '1' }) }),
+    entry(6, { kind: 'plain', data: codec.encode({ op: 'put', key: 'other', value: '2' }) }),
+    entry(7, { kind: 'plain', data: codec.encode({ op: 'delete', key: 'user/a' }) }),
+    entry(8, {
+      kind: 'plain',
+      data: codec.encode({ op: 'cas', key: 'x', expected: 'no', value: '3' }),
+    }),
+    entry(9, { kind: 'plain', data: codec.encode({ op: 'watch', prefix: 'a' }) }),
+  ]);
+  assert.equal(results[2], { index: 3, ok: true, output: { watching: ['user/'] } });
+  assert.is(results[8]!.ok, false, 'a watch needs a session');
+  const seen = events.map(([s, e]) => [s, e.name, e.payload]);
+  assert.equal(seen, [
+    [1, 'change', { key: 'user/a', value: '1', index: 5 }],
+    [2, 'change', { key: 'user/a', value: '1', index: 5 }],
+    [2, 'change', { key: 'other', value: '2', index: 6 }],
+    [1, 'change', { key: 'user/a', value: null, index: 7 }],
+    [2, 'change', { key: 'user/a', value: null, index: 7 }],
+  ], 'a failed compare-and-set changes nothing and publishes nothing');
+  const snap = x.takeSnapshot();
+  const restored = new StateMachineExecutor(new KvStateMachine(), {
+    onEvent: (s, e) => events.push([s, e]),
+  });
+  await restored.restore(snap.meta, snap.chunks);
+  events.length = 0;
+  await restored.applyEntries([
+    entry(10, { kind: 'unregister', session: 2 }),
+    entry(11, { kind: 'plain', data: codec.encode({ op: 'append', key: 'user/b', value: 'z' }) }),
+  ]);
+  assert.equal(events.map(([s, e]) => [s, e.eventIndex, e.payload]), [
+    [1, 3, { key: 'user/b', value: 'z', index: 11 }],
+  ], 'the restored machine still watches for session 1 and not for the closed session 2');
+});
+
 test.run();
