@@ -21,6 +21,8 @@ import { parseAddress } from '../base/address.ts';
 import type { Role } from '../core/raft.ts';
 import { MemberDriver, type MemberStatus, type ReadConsistency } from '../member/driver.ts';
 import type { ServerEvent } from '../member/events.ts';
+import type { MemberReply, MemberRequest } from '../base/member-requests.ts';
+import type { SessionEvent } from '../state/sessions.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import type { StateMachine } from '../state/state-machine.ts';
 import { LmdbStorage } from '../storage/lmdb.ts';
@@ -185,6 +187,30 @@ export class RaftServer<
   /** Propose an already-encoded command. */
   proposeBytes(data: Uint8Array): Promise<{ index: number; output: Output }> {
     return this.#driver.propose(data);
+  }
+
+  /**
+   * A client's request as the client port hands it over (see `lib/base/member-requests.ts`): a
+   * command in a session (exactly once) or not, a session's registration, keep-alive or
+   * unregistration, or a query at a consistency level. Any member takes it: one that is not the
+   * leader forwards it to the leader and relays the answer. Never rejects; a failure is a reply
+   * with its error code.
+   */
+  handle(request: MemberRequest): Promise<MemberReply> {
+    return this.#driver.handle(request);
+  }
+
+  /**
+   * Listen to the events state machines publish to client sessions, as this member applies them.
+   * Returns an unsubscribe function.
+   */
+  onSessionEvent(listener: (session: number, event: SessionEvent) => void): () => void {
+    return this.#driver.onSessionEvent(listener);
+  }
+
+  /** The unacknowledged events of `session`, oldest first. */
+  sessionEvents(session: number): readonly SessionEvent[] {
+    return this.#driver.sessionEvents(session);
   }
 
   /**
