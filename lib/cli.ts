@@ -138,6 +138,32 @@ const commands: Record<string, Command> = {
       );
     },
   },
+  watch: {
+    summary: 'print every change of KEY (or of the keys under it, --prefix) until Ctrl-C',
+    usage: 'watch KEY [--prefix] [--servers ...]',
+    flags: {
+      servers: serversFlag,
+      prefix: { kind: 'bool', help: 'watch every key that starts with KEY' },
+    },
+    run: (flags, pos) => {
+      if (pos.length !== 1) throw new UsageError('watch takes KEY');
+      const key = pos[0]!;
+      const prefix = flags['prefix'] === true;
+      return withClient(flags, async (c) => {
+        c.onEvent((event) => {
+          const change = event.payload as { key?: unknown };
+          if (event.name !== 'change' || (!prefix && change?.key !== key)) return;
+          console.log(JSON.stringify(event.payload));
+        });
+        await c.command({ op: 'watch', prefix: key });
+        console.error(`watching ${prefix ? 'keys under ' : ''}${JSON.stringify(key)}; Ctrl-C ends`);
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        });
+      });
+    },
+  },
   status: {
     summary: 'print the status of the member the client reaches',
     usage: 'status [--servers ...]',

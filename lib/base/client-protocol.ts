@@ -1,15 +1,33 @@
 /**
  * The client protocol: the same framing as the peer protocol (4-byte big-endian length, one CBOR
  * message), on the server's client port. Every request carries an `id` the response echoes, a
- * `session` and a `sequence`: today `session` 0 means "no session"; exactly-once sessions slot in
- * by giving them meaning, without changing the messages.
+ * `session` and a `sequence`.
+ *
+ * Sessions (exactly-once commands): a client registers a session (`register`; the session id is
+ * the index of its log entry), numbers its commands 1, 2, 3... within it, and sends each again
+ * under the same sequence until it has an answer: the leader logs each sequence once and the
+ * state machine applies it once, a retry getting the kept output. `keepAlive` keeps the session
+ * from expiring and acknowledges the outputs and events the client has; `unregister` ends it.
+ * `session` 0 means no session: such a command is applied once per time it is logged, so one
+ * whose answer is lost has an unknown outcome.
+ *
+ * Any member takes any request: one that is not the leader forwards commands, session requests
+ * and strong reads to the leader and relays the answer (NO_LEADER when it knows none).
  *
  * A command goes through the log and is answered with the state machine's output for its index.
  * A query never goes through the log; `consistency` says how current its read must be:
  * - `linearizable`: the leader confirms leadership with a majority (read index), then answers
  *   once applied up to the commit index at receipt;
  * - `lease`: the leader answers within its lease (no round trip; relies on bounded clock drift);
- * - `sequential`: any member answers from its own state (monotonic per connection).
+ * - `sequential`: the member answers from its own state once it has applied at least `minIndex`
+ *   (the client passes the highest index it has seen answered, so it reads its own writes and
+ *   never goes back in time, whichever member it asks).
+ *
+ * Session events: what the state machine publishes to a session (`context.publish`) reaches the
+ * client in `event` frames from the member it is connected to (the one that last received a
+ * request of that session), as that member applies the command that published it: before that
+ * command's answer. After a reconnect the member sends the session's unacknowledged events
+ * again; the client delivers each `eventIndex` once and acknowledges in keep-alives.
  *
  * Two messages keep connections honest without touching Raft. A `ping` is answered at once with
  * `ok` (output null): a client with requests outstanding that hears nothing pings, and a server
@@ -49,7 +67,31 @@ export const QueryRequestSchema = v.strictObject({
   type: v.literal('query'),
   ...requestHead,
   consistency: ConsistencySchema,
+  /** For `sequential`: answer only once applied at least up to this index. */
+  minIndex: v.optional(NaturalSchema, 0),
   data: BytesSchema,
+});
+/** Open a session; answered with `{ session, timeoutMs }` (the timeout the server granted). */
+export const RegisterRequestSchema = v.strictObject({
+  type: v.literal('register'),
+  ...requestHead,
+  /** The session timeout the client asks for; the server bounds it. */
+  timeoutMs: NaturalSchema,
+});
+/**
+ * Keep `session` alive; `commandAck`: every command up to this sequence has its answer at the
+ * client (their kept outputs may go); `eventAck`: every event up to this index was delivered.
+ */
+export const KeepAliveRequestSchema = v.strictObject({
+  type: v.literal('keepAlive'),
+  ...requestHead,
+  commandAck: NaturalSchema,
+  eventAck: NaturalSchema,
+});
+/** End `session`. */
+export const UnregisterRequestSchema = v.strictObject({
+  type: v.literal('unregister'),
+  ...requestHead,
 });
 /** Ask a member for its status. */
 export const StatusRequestSchema = v.strictObject({ type: v.literal('status'), ...requestHead });
@@ -60,6 +102,9 @@ export const PingRequestSchema = v.strictObject({ type: v.literal('ping'), ...re
 export const ClientRequestSchema = v.variant('type', [
   CommandRequestSchema,
   QueryRequestSchema,
+  RegisterRequestSchema,
+  KeepAliveRequestSchema,
+  UnregisterRequestSchema,
   StatusRequestSchema,
   PingRequestSchema,
 ]);
@@ -120,8 +165,23 @@ export const retryableCodes: ReadonlySet<ClientErrorCode> = new Set<ClientErrorC
 export const OkResponseSchema = v.strictObject({
   type: v.literal('ok'),
   id: NaturalSchema,
+  /** The command's log index; for a query, the index the read covers. */
   index: NaturalSchema,
   output: v.unknown(),
+  /** A session command answered from the kept output of its first application. */
+  duplicate: v.optional(v.boolean()),
+  /**
+   * For a session command: the index of the last event published to the session as applied by
+   * the answering member, at least every event its command (and those before) published.
+   */
+  eventIndex: v.optional(NaturalSchema),
+  /**
+   * Set when the member forwarded the request to the leader: the leader's client address, which a
+   * client that prefers to talk to the leader moves to.
+   */
+  leaderAddress: v.optional(v.pipe(v.string(), v.maxLength(256))),
+  /** With `leaderAddress`: the leader's id. */
+  leaderId: v.optional(MemberIdSchema),
 });
 /** A failed answer. For NOT_LEADER, the leader's id and client address when known. */
 export const ErrorResponseSchema = v.strictObject({
@@ -140,15 +200,30 @@ export const ClosingNoticeSchema = v.strictObject({
   type: v.literal('closing'),
   reason: v.pipe(v.string(), v.maxLength(1024)),
 });
+/**
+ * An event the state machine published to `session` while applying the command at `index`;
+ * `eventIndex` numbers the session's events from 1 without gaps (a gap: events dropped past the
+ * server's `sessionEventsMax` unacknowledged).
+ */
+export const EventMessageSchema = v.strictObject({
+  type: v.literal('event'),
+  session: NaturalSchema,
+  eventIndex: NaturalSchema,
+  index: NaturalSchema,
+  name: v.pipe(v.string(), v.maxLength(1024)),
+  payload: v.unknown(),
+});
 /** Everything a server may send a client. */
 export const ClientResponseSchema = v.variant('type', [
   OkResponseSchema,
   ErrorResponseSchema,
   ClosingNoticeSchema,
+  EventMessageSchema,
 ]);
 export type ClientResponse = v.InferOutput<typeof ClientResponseSchema>;
 export type OkResponse = v.InferOutput<typeof OkResponseSchema>;
 export type ErrorResponse = v.InferOutput<typeof ErrorResponseSchema>;
 export type ClosingNotice = v.InferOutput<typeof ClosingNoticeSchema>;
+export type EventMessage = v.InferOutput<typeof EventMessageSchema>;
 /** An answer to one request (everything but the closing notice). */
 export type Answer = OkResponse | ErrorResponse;

@@ -60,6 +60,8 @@ export const MemberReplySchema = v.variant('ok', [
     output: v.unknown(),
     /** A session command answered from the session's kept result (it was applied before). */
     duplicate: v.optional(v.boolean()),
+    /** Set by the member that forwarded the request: the leader that answered it. */
+    forwardedTo: v.optional(MemberIdSchema),
   }),
   v.strictObject({
     ok: v.literal(false),

@@ -1,10 +1,27 @@
 /**
- * `RaftClient`: connects to a list of servers' client addresses, finds the leader (following
- * NOT_LEADER hints, trying the next server on NO_LEADER or a lost connection), pipelines many
- * requests over one connection, and retries only what is safe to retry: a request the server
- * refused before proposing it. A command whose connection broke after it was sent has an unknown
- * outcome and rejects with `ClientError` code TIMEOUT; exactly-once sessions (the next step)
- * will make those retryable too.
+ * `RaftClient`: connects to any of a list of servers' client addresses (a member that is not the
+ * leader forwards commands to it; the client follows NOT_LEADER hints and tries the next server on
+ * NO_LEADER or a lost connection), pipelines many requests over one connection, and retries what
+ * is safe to retry.
+ *
+ * Sessions (the default, `session: true`): the client registers a session before its first
+ * command, numbers its commands, keeps the session alive (a keep-alive every third of the granted
+ * timeout, acknowledging the answers and events it has) and sends a command again under the same
+ * sequence number after any failure but a final one (APPLICATION_ERROR, UNKNOWN_SESSION,
+ * RESULT_EVICTED), with backoff, on another member when its member fails: the cluster applies it
+ * once and answers a retry with the original output. A command past `requestTimeoutMs` rejects
+ * with TIMEOUT (outcome unknown: it may still be applied, once) and is still sent in the
+ * background, since the session's later commands wait for it. A session that expired (the client
+ * could reach no member for longer than its timeout, or was paused) fails its commands with
+ * UNKNOWN_SESSION; `openSession()` opens a new one. `onEvent` delivers what the state machine
+ * publishes to the session (each event once, in order, before the answer of the command that
+ * published it). Sequential queries name the highest index the client has seen, so the member
+ * answers only once it has applied that far: the client reads its own writes and never goes back
+ * in time, whichever member it asks. `close()` unregisters.
+ *
+ * Without a session (`session: false`) a command is retried only after a refusal that certainly
+ * did not propose it; one whose connection broke after it was sent rejects with TIMEOUT (outcome
+ * unknown).
  *
  * A server that stops answering without closing (a paused process: its kernel keeps the
  * connection, and even accepts new ones) is found by a keep-alive (`KeepAlive`): while requests
@@ -42,6 +59,7 @@ import {
   type ClosingNotice,
   type Consistency,
   type ErrorResponse,
+  type EventMessage,
   retryableCodes,
 } from '../base/client-protocol.ts';
 import { KeepAlive } from './keep-alive.ts';
@@ -68,8 +86,35 @@ const ClientOptionsSchema = v.strictObject({
    * (`refusedAttemptGraceMsMax`), since its answer tells the two apart.
    */
   requestTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
-  /** How long to wait before trying again after NO_LEADER or a failed connection. */
+  /**
+   * How long to wait before trying again after NO_LEADER or a failed connection; each further
+   * attempt of the same request waits twice as long, up to `retryDelayMsMax`.
+   */
   retryDelayMs: v.optional(int(1, 60_000), 50),
+  /** The longest wait between two attempts of one request. */
+  retryDelayMsMax: v.optional(int(1, 600_000), 1_000),
+  /**
+   * Move to the leader when a member answers that it forwarded a request there (one hop less for
+   * every later request). Off: stay with the member reached, which forwards.
+   */
+  preferLeader: v.optional(v.boolean(), true),
+  /**
+   * Send commands in an exactly-once session (see the module comment). Off: a command whose answer
+   * is lost has an unknown outcome and is never sent again.
+   */
+  session: v.optional(v.boolean(), true),
+  /**
+   * The session timeout to ask for: a session not kept alive for this long (log time, counted
+   * only while there is a leader) expires. The server bounds it (`sessionTimeoutMsMin`/`Max`).
+   * Keep-alives go every third of the granted timeout.
+   */
+  sessionTimeoutMs: v.optional(int(100, 86_400_000), 30_000),
+  /**
+   * A session command's answer whose session events have not all arrived (they come from the
+   * member the session is attached to, which may lag after a move) waits at most this long for
+   * them before it is delivered anyway.
+   */
+  eventWaitMsMax: v.optional(int(0, 600_000), 1_000),
   /** Largest response frame accepted, in bytes. */
   frameBytesMax: v.optional(int(1024, 256 * 1024 * 1024), 8 * 1024 * 1024),
   /** Requests in flight at once; more wait in the client. */
@@ -126,7 +171,30 @@ type Outstanding = {
   /** The deadline passed while an attempt was in flight after refusals: await its answer once. */
   inGrace: boolean;
   timer: ReturnType<typeof setTimeout> | null;
+  /** A command in the session: sent again under its sequence until it has a final answer. */
+  inSession: boolean;
+  /** Its caller already got TIMEOUT; it is still sent, for the session's later commands. */
+  orphan: boolean;
+  /** Attempts that failed so far (the backoff doubles with each). */
+  attempts: number;
 };
+
+/** A session event as `onEvent` delivers it. */
+export type ClientEvent = {
+  /** Numbers the session's events from 1; a gap means events were dropped by the server. */
+  eventIndex: number;
+  /** The log index of the command whose application published it. */
+  index: number;
+  name: string;
+  payload: unknown;
+};
+
+/** Codes after which a session command is not sent again: its outcome is final. */
+const finalSessionCodes: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
+  'APPLICATION_ERROR',
+  'UNKNOWN_SESSION',
+  'RESULT_EVICTED',
+]);
 
 /**
  * After refusals, an attempt still unanswered at the deadline is awaited this much longer (at most
@@ -177,6 +245,32 @@ export class RaftClient {
   #nextId = 1;
   #closed = false;
   #leaderId: string | null = null;
+  // ---- The session (see the module comment) ----
+  /** The session id (0: none yet). */
+  #sessionId = 0;
+  #sessionTimeoutMs = 0;
+  /** Registration in progress. */
+  #opening: Promise<void> | null = null;
+  /** Set once the session is gone (expired): commands fail with it until `openSession()`. */
+  #sessionLost: ClientError | null = null;
+  #nextSequence = 1;
+  /** Every command up to this sequence has its final answer here. */
+  #commandAck = 0;
+  /** Sequences above `#commandAck` with their final answer. */
+  readonly #answered = new Set<number>();
+  /** The highest event index delivered to `onEvent` listeners. */
+  #eventAck = 0;
+  /** The connection the session's latest request went on: its member sends the events. */
+  #eventConnection: FramedConnection<ClientResponse> | null = null;
+  readonly #eventListeners = new Set<(event: ClientEvent) => void>();
+  /** Answers waiting for their session events: (event index needed, deliver). */
+  #heldAnswers: Array<
+    { eventIndex: number; deliver: () => void; timer: ReturnType<typeof setTimeout> }
+  > = [];
+  #keepAliveSessionTimer: ReturnType<typeof setInterval> | null = null;
+  #keepAliveInFlight = false;
+  /** The highest log index answered to this client: sequential reads wait for it. */
+  #minIndex = 0;
 
   private constructor(o: v.InferOutput<typeof ClientOptionsSchema>) {
     this.#o = o;
@@ -196,64 +290,275 @@ export class RaftClient {
     return this.#leaderId;
   }
 
-  /** Send a command through the log; resolves with the state machine's output. */
+  /** The current session's id (0 before the first command, or with `session: false`). */
+  get sessionId(): number {
+    return this.#sessionId;
+  }
+
+  /**
+   * Send a command through the log; resolves with the state machine's output. Rejects with a
+   * `ClientError`: APPLICATION_ERROR (applied, and the machine refused it), UNKNOWN_SESSION (the
+   * session expired: see `openSession`), TIMEOUT (outcome unknown), or a refusal.
+   */
   async command(command: unknown): Promise<unknown> {
     return (await this.commandWithIndex(command)).output;
   }
 
   /** Like `command`, with the log index the command was applied at. */
-  commandWithIndex(command: unknown): Promise<{ index: number; output: unknown }> {
-    return this.#request({
-      type: 'command',
-      id: 0,
-      session: 0,
-      sequence: 0,
-      data: this.#codec.encode(command),
-    });
+  async commandWithIndex(command: unknown): Promise<{ index: number; output: unknown }> {
+    const data = this.#codec.encode(command);
+    if (!this.#o.session) {
+      return this.#noteIndex(
+        await this.#request({ type: 'command', id: 0, session: 0, sequence: 0, data }, false),
+      );
+    }
+    await this.#ensureSession();
+    const sequence = this.#nextSequence++;
+    const session = this.#sessionId;
+    try {
+      return this.#noteIndex(
+        await this.#request({ type: 'command', id: 0, session, sequence, data }, true),
+      );
+    } catch (error) {
+      if (error instanceof ClientError && error.code === 'UNKNOWN_SESSION') {
+        this.#loseSession(session, error);
+      }
+      throw error;
+    }
   }
 
-  /** A read that never goes through the log, at the given consistency (default linearizable). */
+  /**
+   * A read that never goes through the log, at the given consistency (default linearizable). A
+   * `sequential` read is answered by the member the client is connected to once it has applied
+   * every command and read this client has seen answered.
+   */
   async query(query: unknown, consistency: Consistency = 'linearizable'): Promise<unknown> {
     const data = cborCodec<unknown>().encode(query);
-    return (await this.#request({
-      type: 'query',
-      id: 0,
-      session: 0,
-      sequence: 0,
-      consistency,
-      data,
-    })).output;
+    return this.#noteIndex(
+      await this.#request({
+        type: 'query',
+        id: 0,
+        session: 0,
+        sequence: 0,
+        consistency,
+        minIndex: this.#minIndex,
+        data,
+      }, false),
+    ).output;
   }
 
   /** The status of the server this client is connected to. */
   async status(): Promise<unknown> {
-    return (await this.#request({ type: 'status', id: 0, session: 0, sequence: 0 })).output;
+    return (await this.#request({ type: 'status', id: 0, session: 0, sequence: 0 }, false)).output;
   }
 
-  /** Fail every outstanding request with SHUTDOWN and close the connection. */
-  close(): Promise<void> {
+  /**
+   * Listen to the events the state machine publishes to this client's session (the key-value
+   * machine's `watch`, say), each once, in order. Returns an unsubscribe function.
+   */
+  onEvent(listener: (event: ClientEvent) => void): () => void {
+    this.#eventListeners.add(listener);
+    return () => this.#eventListeners.delete(listener);
+  }
+
+  /**
+   * Open the session now (otherwise the first command does), or a new one after the old one
+   * expired: the commands of the old one still unanswered have failed with UNKNOWN_SESSION.
+   * Resolves with the session id.
+   */
+  async openSession(): Promise<number> {
+    if (this.#sessionLost !== null) {
+      this.#sessionLost = null;
+      this.#sessionId = 0;
+    }
+    await this.#ensureSession();
+    return this.#sessionId;
+  }
+
+  /**
+   * Unregister the session (waiting at most `requestTimeoutMs`, at most 1 s), fail every
+   * outstanding request with SHUTDOWN and close the connections.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    const session = this.#sessionId;
+    if (session !== 0 && this.#sessionLost === null && this.#opening === null) {
+      this.#stopSessionKeepAlive();
+      const unregister = this.#request(
+        { type: 'unregister', id: 0, session, sequence: 0 },
+        false,
+        Math.min(this.#o.requestTimeoutMs, 1_000),
+      );
+      await unregister.catch(() => {}); // it expires in any case
+    }
     this.#closed = true;
+    this.#stopSessionKeepAlive();
     const error = new ClientError('SHUTDOWN', 'Client closed');
     for (const o of [...this.#outstanding.values(), ...this.#queue]) o.reject(error);
     this.#outstanding.clear();
     this.#sentOn.clear();
     this.#queue = [];
+    for (const held of this.#heldAnswers) clearTimeout(held.timer);
+    this.#heldAnswers = [];
     this.#stopKeepAlive();
     this.#connection?.close(null, 'info');
     this.#connection = null;
     for (const c of this.#draining) c.close(null, 'info');
     this.#draining.clear();
-    return Promise.resolve();
+  }
+
+  // ---- The session ----------------------------------------------------------------------------
+
+  #noteIndex<T extends { index: number }>(answer: T): T {
+    if (answer.index > this.#minIndex) this.#minIndex = answer.index;
+    return answer;
+  }
+
+  /** Register a session unless there is one; rejects with the session's loss if it expired. */
+  #ensureSession(): Promise<void> {
+    if (this.#sessionLost !== null) return Promise.reject(this.#sessionLost);
+    if (this.#sessionId !== 0) return Promise.resolve();
+    if (this.#opening !== null) return this.#opening;
+    const opening = (async () => {
+      // A registration whose answer is lost leaves a session nobody uses: it expires. So any
+      // failure is simply tried again, until the request deadline.
+      const { output } = await this.#request({
+        type: 'register',
+        id: 0,
+        session: 0,
+        sequence: 0,
+        timeoutMs: this.#o.sessionTimeoutMs,
+      }, false);
+      const granted = output as { session?: unknown; timeoutMs?: unknown };
+      if (typeof granted?.session !== 'number' || typeof granted.timeoutMs !== 'number') {
+        throw new ClientError(
+          'INTERNAL_ERROR',
+          'The server answered a registration without a session',
+        );
+      }
+      this.#sessionId = granted.session;
+      this.#sessionTimeoutMs = granted.timeoutMs;
+      this.#nextSequence = 1;
+      this.#commandAck = 0;
+      this.#answered.clear();
+      this.#eventAck = 0;
+      this.#eventConnection = null;
+      this.#startSessionKeepAlive();
+    })();
+    this.#opening = opening;
+    const done = () => {
+      if (this.#opening === opening) this.#opening = null;
+    };
+    opening.then(done, done);
+    return opening;
+  }
+
+  /** A command's final answer arrived: advance the acknowledgment the keep-alives carry. */
+  #noteAnswered(sequence: number): void {
+    if (sequence <= this.#commandAck) return;
+    this.#answered.add(sequence);
+    while (this.#answered.delete(this.#commandAck + 1)) this.#commandAck++;
+  }
+
+  /** The session expired: fail its outstanding commands with UNKNOWN_SESSION. */
+  #loseSession(session: number, error: ClientError): void {
+    if (session !== this.#sessionId || this.#sessionLost !== null) return;
+    this.#sessionLost = error;
+    this.#stopSessionKeepAlive();
+    for (const o of [...this.#outstanding.values(), ...this.#queue]) {
+      if (o.inSession) o.reject(error);
+    }
+    for (const [id, o] of [...this.#outstanding]) if (o.inSession) this.#untrack(id);
+    this.#queue = this.#queue.filter((o) => !o.inSession);
+  }
+
+  #startSessionKeepAlive(): void {
+    this.#stopSessionKeepAlive();
+    const periodMs = Math.max(10, Math.floor(this.#sessionTimeoutMs / 3));
+    this.#keepAliveSessionTimer = setInterval(() => this.#sendKeepAlive(), periodMs);
+    // An idle client must not keep its process alive: the session then simply expires.
+    this.#keepAliveSessionTimer.unref();
+  }
+
+  #stopSessionKeepAlive(): void {
+    if (this.#keepAliveSessionTimer !== null) clearInterval(this.#keepAliveSessionTimer);
+    this.#keepAliveSessionTimer = null;
+  }
+
+  /** One keep-alive at a time; it also attaches the session's events to the current connection. */
+  #sendKeepAlive(attach = false): void {
+    const session = this.#sessionId;
+    if (session === 0 || this.#sessionLost !== null || this.#closed) return;
+    if (this.#keepAliveInFlight && !attach) return;
+    this.#keepAliveInFlight = true;
+    this.#request(
+      {
+        type: 'keepAlive',
+        id: 0,
+        session,
+        sequence: 0,
+        commandAck: this.#commandAck,
+        eventAck: this.#eventAck,
+      },
+      false,
+      Math.max(1, Math.floor(this.#sessionTimeoutMs / 3)),
+    ).then(
+      () => {},
+      (error) => {
+        if (error instanceof ClientError && error.code === 'UNKNOWN_SESSION') {
+          this.#loseSession(session, error);
+        }
+      },
+    ).finally(() => (this.#keepAliveInFlight = false));
+  }
+
+  /** An event frame: delivered if it comes from the session's member and is new. */
+  #onEventMessage(e: EventMessage, c: FramedConnection<ClientResponse>): void {
+    if (e.session !== this.#sessionId || c !== this.#eventConnection) return;
+    if (e.eventIndex <= this.#eventAck) return; // sent again after a move: delivered already
+    this.#eventAck = e.eventIndex;
+    const event: ClientEvent = {
+      eventIndex: e.eventIndex,
+      index: e.index,
+      name: e.name,
+      payload: e.payload,
+    };
+    for (const listener of [...this.#eventListeners]) {
+      try {
+        listener(event);
+      } catch (error) {
+        (this.#o.logger ?? quietLogger).warn(
+          `An event listener threw: ${(error as Error).message}`,
+        );
+      }
+    }
+    this.#releaseHeld();
+  }
+
+  /** Deliver the held answers whose events have all been delivered. */
+  #releaseHeld(): void {
+    if (this.#heldAnswers.length === 0) return;
+    const ready = this.#heldAnswers.filter((h) => h.eventIndex <= this.#eventAck);
+    if (ready.length === 0) return;
+    this.#heldAnswers = this.#heldAnswers.filter((h) => h.eventIndex > this.#eventAck);
+    for (const h of ready) {
+      clearTimeout(h.timer);
+      h.deliver();
+    }
   }
 
   // ---- Internals --------------------------------------------------------------------------
 
-  #request(request: ClientRequest): Promise<{ index: number; output: unknown }> {
+  #request(
+    request: ClientRequest,
+    inSession: boolean,
+    timeoutMs = this.#o.requestTimeoutMs,
+  ): Promise<{ index: number; output: unknown }> {
     if (this.#closed) return Promise.reject(new ClientError('SHUTDOWN', 'Client closed'));
     return new Promise((resolve, reject) => {
       const o: Outstanding = {
         request,
-        deadlineMs: Date.now() + this.#o.requestTimeoutMs,
+        deadlineMs: Date.now() + timeoutMs,
         resolve,
         reject,
         sent: false,
@@ -262,21 +567,46 @@ export class RaftClient {
         settled: false,
         inGrace: false,
         timer: null,
+        inSession,
+        orphan: false,
+        attempts: 0,
       };
-      o.timer = setTimeout(() => this.#expire(o), this.#o.requestTimeoutMs);
+      o.timer = setTimeout(() => this.#expire(o), timeoutMs);
       const stop = () => {
         o.settled = true;
         if (o.timer !== null) clearTimeout(o.timer);
       };
-      o.resolve = (r) => (stop(), resolve(r));
-      o.reject = (e) => (stop(), reject(e));
+      const answered = () => {
+        if (o.inSession && o.request.type === 'command') this.#noteAnswered(o.request.sequence);
+      };
+      // An orphan's caller already has its TIMEOUT: its final answer only advances the session.
+      o.resolve = (r) => (stop(), answered(), o.orphan || resolve(r));
+      o.reject = (e) => {
+        stop();
+        if (e instanceof ClientError && finalSessionCodes.has(e.code)) answered();
+        if (!o.orphan) reject(e);
+      };
       this.#queue.push(o);
       this.#flush();
     });
   }
 
   #expire(o: Outstanding): void {
-    if (o.settled) return;
+    if (o.settled || o.orphan) return;
+    if (o.inSession) {
+      // Its caller learns that the outcome is unknown; the command itself goes on being sent
+      // (later commands of the session wait for its sequence) and is applied at most once.
+      o.reject(
+        new ClientError(
+          'TIMEOUT',
+          `Command not answered within ${this.#o.requestTimeoutMs} ms: outcome unknown (it is still sent in its session and applied at most once)`,
+          this.#leaderId,
+        ),
+      );
+      o.settled = false;
+      o.orphan = true;
+      return;
+    }
     const inFlight = this.#outstanding.get(o.request.id) === o;
     if (inFlight && o.refusal !== null && !o.inGrace) {
       // Refused so far, and a retry is out: its answer decides between "refused" and "unknown".
@@ -332,6 +662,10 @@ export class RaftClient {
       o.request = { ...o.request, id: this.#nextId++ };
       o.sent = true;
       o.connection = c;
+      // The member that receives a session's request sends it the session's events from then on.
+      if (o.request.session !== 0 && o.request.session === this.#sessionId) {
+        this.#eventConnection = c;
+      }
       this.#track(o);
       if (!c.send(o.request, 'control')) {
         this.#untrack(o.request.id);
@@ -398,6 +732,9 @@ export class RaftClient {
         this.#connection = connection;
         this.#connecting = null;
         resolve();
+        // A new member for the session: it sends the events not yet acknowledged, and then the
+        // new ones, once a request of the session reaches it.
+        if (this.#sessionId !== 0 && this.#sessionLost === null) this.#sendKeepAlive(true);
       });
     });
     return this.#connecting;
@@ -405,12 +742,33 @@ export class RaftClient {
 
   #onResponse(response: ClientResponse, c: FramedConnection<ClientResponse>): void {
     if (response.type === 'closing') return this.#onClosing(c, response);
+    if (response.type === 'event') return this.#onEventMessage(response, c);
     const o = this.#outstanding.get(response.id);
     // Unknown ids are answers to pings (and to requests that expired): the bytes were the point.
     if (o === undefined || o.connection !== c) return;
     this.#untrack(response.id);
-    if (response.type === 'ok') o.resolve({ index: response.index, output: response.output });
-    else this.#onError(o, response);
+    if (response.type === 'ok') {
+      const answer = { index: response.index, output: response.output };
+      if (response.leaderId !== undefined) this.#leaderId = response.leaderId;
+      if (
+        response.leaderAddress !== undefined && this.#o.preferLeader && c === this.#connection &&
+        !this.#suspected(response.leaderAddress)
+      ) this.#moveTo(response.leaderAddress);
+      const eventIndex = response.eventIndex ?? 0;
+      if (o.inSession && eventIndex > this.#eventAck && this.#o.eventWaitMsMax > 0) {
+        // Events its command published have not all been delivered yet (they come from the
+        // session's member): the answer waits for them, a bounded time.
+        const held = {
+          eventIndex,
+          deliver: () => o.resolve(answer),
+          timer: setTimeout(() => {
+            this.#heldAnswers = this.#heldAnswers.filter((h) => h !== held);
+            held.deliver();
+          }, this.#o.eventWaitMsMax),
+        };
+        this.#heldAnswers.push(held);
+      } else o.resolve(answer);
+    } else this.#onError(o, response);
     this.#closeIfDrained(c);
   }
 
@@ -424,9 +782,16 @@ export class RaftClient {
 
   #onError(o: Outstanding, e: ErrorResponse): void {
     if (e.leaderId !== null) this.#leaderId = e.leaderId;
-    const retry = retryableCodes.has(e.code) && Date.now() < o.deadlineMs && !this.#closed;
+    // A session command is sent again after anything but a final answer, whatever its deadline:
+    // the session applies it once. Anything else only after a refusal, until its deadline.
+    const retry = !this.#closed &&
+      (o.inSession
+        ? !finalSessionCodes.has(e.code)
+        : retryableCodes.has(e.code) && Date.now() < o.deadlineMs);
     if (!retry) {
-      o.reject(new ClientError(e.code, e.message, e.leaderId));
+      const error = new ClientError(e.code, e.message, e.leaderId);
+      o.reject(error);
+      if (o.inSession && e.code === 'UNKNOWN_SESSION') this.#loseSession(o.request.session, error);
       return;
     }
     // Only an answer on the current connection moves the client: refusals still arriving on a
@@ -444,12 +809,19 @@ export class RaftClient {
       current && (e.code === 'NO_LEADER' || e.code === 'NOT_LEADER' || e.code === 'SHUTDOWN')
     ) this.#moveTo(null);
     o.sent = false;
-    o.refusal = e;
+    if (retryableCodes.has(e.code)) o.refusal = e;
+    o.attempts++;
     setTimeout(() => {
       if (this.#closed || o.settled) return;
       this.#queue.push(o);
       this.#flush();
-    }, hint !== null ? 0 : this.#o.retryDelayMs);
+    }, hint !== null ? 0 : this.#backoffMs(o));
+  }
+
+  /** The wait before `o`'s next attempt: doubling from `retryDelayMs`, up to `retryDelayMsMax`. */
+  #backoffMs(o: Outstanding): number {
+    const exponent = Math.min(o.attempts - 1, 20);
+    return Math.min(this.#o.retryDelayMs * 2 ** Math.max(0, exponent), this.#o.retryDelayMsMax);
   }
 
   /** Switch to `address` (a leader hint), or to the next server. */
@@ -476,13 +848,15 @@ export class RaftClient {
       this.#connection = null;
       this.#nextServer();
     }
-    // What was sent on this connection has an unknown outcome: commands fail, reads retry.
+    // What was sent on this connection has an unknown outcome: commands without a session fail;
+    // session commands (applied at most once), reads and session requests are sent again, first.
     const why = reason === null ? '' : ` (${reason})`;
+    const again: Outstanding[] = [];
     for (const [id, o] of [...this.#outstanding]) {
       if (o.connection !== c) continue;
       this.#untrack(id);
       o.connection = null;
-      if (o.request.type === 'command') {
+      if (o.request.type === 'command' && !o.inSession) {
         o.reject(
           new ClientError(
             'TIMEOUT',
@@ -492,9 +866,10 @@ export class RaftClient {
         );
       } else {
         o.sent = false;
-        this.#queue.push(o);
+        again.push(o);
       }
     }
+    this.#queue.unshift(...again);
     if (!this.#closed && this.#queue.length > 0) {
       setTimeout(() => this.#flush(), this.#o.retryDelayMs);
     }

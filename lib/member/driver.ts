@@ -314,6 +314,7 @@ export class MemberDriver<
   start(): void {
     this.#transport.onPeerDown?.((member) => {
       if (this.#stopped) return;
+      this.#requests.leaderChanged(member);
       this.#raft.reportUnreachable(member);
       this.#schedulePump();
     });
@@ -392,6 +393,11 @@ export class MemberDriver<
   /** The events kept for `session` (unacknowledged), oldest first; empty for an unknown session. */
   sessionEvents(session: number): readonly SessionEvent[] {
     return this.#executor.sessions.get(session)?.events ?? [];
+  }
+
+  /** The index of the last event published to `session` as applied here (0: none, or unknown). */
+  sessionEventIndex(session: number): number {
+    return (this.#executor.sessions.get(session)?.nextEventIndex ?? 1) - 1;
   }
 
   /**
@@ -717,6 +723,7 @@ export class MemberDriver<
     if (rd.stateChanges.length > 0) {
       // Sequencing is per term of leadership: a new term starts it afresh from the applied state.
       this.#requests.reset();
+      this.#requests.leaderChanged();
       if (this.#raft.role === 'leader') this.#termStartIndex = this.#raft.lastIndex;
     }
     for (const c of rd.stateChanges) {

@@ -79,6 +79,8 @@ type Sequencer = {
 };
 
 type Forwarded = {
+  /** The leader it was handed to. */
+  to: string;
   resolve: (reply: MemberReply) => void;
   cancelTimer: () => void;
 };
@@ -204,6 +206,31 @@ export class Requests {
       f.resolve(errorReply(new TimeoutError(`forwarded request ${id}: the member stopped`), null));
     }
     this.#forwarded.clear();
+  }
+
+  /**
+   * The leader this member knows changed, or the connection to a member was lost: requests
+   * forwarded to a member that is no longer the leader, or to `lost`, will get no answer. They
+   * end now with OUTCOME_UNKNOWN (the old leader may have logged them): a session's client sends
+   * its command again, which is safe; a command outside a session has an unknown outcome.
+   */
+  leaderChanged(lost: string | null = null): void {
+    const leader = this.#h.leaderId();
+    for (const [id, f] of this.#forwarded) {
+      if (f.to === leader && f.to !== lost) continue;
+      this.#forwarded.delete(id);
+      f.cancelTimer();
+      f.resolve(errorReply(
+        new EdgeraftError(
+          'OUTCOME_UNKNOWN',
+          f.to === lost
+            ? `Outcome unknown: forwarded to ${f.to}, whose connection was lost`
+            : `Outcome unknown: forwarded to ${f.to}, which is no longer the leader`,
+          false,
+        ),
+        leader,
+      ));
+    }
   }
 
   /** A session expired: forget its sequencing. */
@@ -357,7 +384,7 @@ export class Requests {
           ));
         }
       });
-      this.#forwarded.set(requestId, { resolve, cancelTimer });
+      this.#forwarded.set(requestId, { to: leader, resolve, cancelTimer });
       this.#h.send({
         type: 'forward',
         from: this.#h.id,
@@ -367,7 +394,8 @@ export class Requests {
         data: valueCodec.encode(request),
       });
     });
-    if (reply.ok && request.kind !== 'query') await this.#h.waitForApplied(reply.index);
-    return reply;
+    if (!reply.ok) return reply;
+    if (request.kind !== 'query') await this.#h.waitForApplied(reply.index);
+    return { ...reply, forwardedTo: leader };
   }
 }

@@ -33,25 +33,34 @@ import { clearInterval, setInterval } from 'node:timers';
 import {
   type Answer,
   type ClientErrorCode,
+  clientErrorCodes,
   type ClientRequest,
   ClientRequestSchema,
   type ClosingNotice,
+  type EventMessage,
 } from '../base/client-protocol.ts';
+import type { MemberReply, MemberRequest } from '../base/member-requests.ts';
+import type { SessionEvent } from '../state/sessions.ts';
 import { EdgeraftError, NotLeaderError } from '../base/errors.ts';
 import { MessageCodec } from '../transport/codec.ts';
 import { FramedConnection } from '../transport/connection.ts';
 import { LogLimiter, type LogLimits } from '../transport/log-limiter.ts';
 import { controlBytesReserved } from '../transport/options.ts';
 import { formatAddress, parseAddress } from '../base/address.ts';
-import { cborCodec } from '../state/codec.ts';
 import type { ServerLogger } from './options.ts';
 
 /** What the listener needs from its server. */
 export type ClientHandler = {
-  proposeBytes(data: Uint8Array): Promise<{ index: number; output: unknown }>;
-  query(query: unknown, consistency: 'linearizable' | 'lease' | 'sequential'): Promise<unknown>;
+  /** A client's request at this member (see `lib/base/member-requests.ts`); never rejects. */
+  handle(request: MemberRequest): Promise<MemberReply>;
   status(): unknown;
   leaderHint(): { leaderId: string | null; leaderAddress: string | null };
+  /** Events published to sessions, as this member applies them; returns an unsubscribe. */
+  onSessionEvent(listener: (session: number, event: SessionEvent) => void): () => void;
+  /** A session's unacknowledged events, oldest first. */
+  sessionEvents(session: number): readonly SessionEvent[];
+  /** The index of the last event published to a session as applied here. */
+  sessionEventIndex(session: number): number;
 };
 
 /** The listener's settings; the server passes its validated `client*` and `log*` options. */
@@ -79,9 +88,9 @@ type Client = {
   activeSinceMs: number;
   /** The listener is closing it for idleness: its close line is info, not a warning. */
   idleClose: boolean;
+  /** Sessions whose events go to this connection (it sent their latest request here). */
+  sessions: Set<number>;
 };
-
-const queryCodec = cborCodec<unknown>();
 
 /** See the module comment. */
 export class ClientListener {
@@ -99,6 +108,9 @@ export class ClientListener {
   /** Bytes of answers queued or in the socket per connection; a larger backlog closes it. */
   readonly #inflightBytesMax: number;
   #handler: ClientHandler | null = null;
+  #unsubscribe: (() => void) | null = null;
+  /** Where each session's events go: the connection that last carried one of its requests. */
+  readonly #sessionClients = new Map<number, Client>();
   #address = '';
   /** Connections shed at the limit, and newcomers refused because every connection was busy. */
   shedCount = 0;
@@ -145,10 +157,16 @@ export class ClientListener {
 
   serve(handler: ClientHandler): void {
     this.#handler = handler;
+    this.#unsubscribe = handler.onSessionEvent((session, event) => {
+      const client = this.#sessionClients.get(session);
+      if (client !== undefined) this.#sendEvent(client, session, event);
+    });
   }
 
   async close(): Promise<void> {
     clearInterval(this.#sweep);
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
     for (const c of [...this.#clients.keys()]) c.close(null, 'info');
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#limiter.flush();
@@ -178,7 +196,14 @@ export class ClientListener {
       },
       label,
       onMessage: (request, c) => this.#onRequest(request, c),
-      onClose: (_reason, c) => void this.#clients.delete(c),
+      onClose: (_reason, c) => {
+        const gone = this.#clients.get(c);
+        this.#clients.delete(c);
+        if (gone === undefined) return;
+        for (const session of gone.sessions) {
+          if (this.#sessionClients.get(session) === gone) this.#sessionClients.delete(session);
+        }
+      },
     });
     client = {
       connection,
@@ -187,6 +212,7 @@ export class ClientListener {
       requestsReceived: 0,
       activeSinceMs: Date.now(),
       idleClose: false,
+      sessions: new Set(),
     };
     if (!connection.closed) this.#clients.set(connection, client);
   }
@@ -287,31 +313,61 @@ export class ClientListener {
       this.#reply(c, response);
       if (client.inflightRequests === 0) this.#touch(client);
     };
-    const fail = (error: unknown) => done(responseFor(request.id, error, handler));
-    switch (request.type) {
-      case 'command':
-        handler.proposeBytes(request.data).then(
-          (r) => done({ type: 'ok', id: request.id, index: r.index, output: r.output }),
-          fail,
-        );
-        return;
-      case 'query': {
-        let q: unknown;
-        try {
-          q = queryCodec.decode(request.data);
-        } catch (error) {
-          fail(new Error(`Query is not valid CBOR: ${(error as Error).message}`));
-          return;
+    if (request.type === 'status') {
+      done({ type: 'ok', id: request.id, index: 0, output: handler.status() });
+      return;
+    }
+    if (request.session !== 0 && request.type !== 'register') this.#attach(client, request.session);
+    handler.handle(memberRequestOf(request)).then(
+      (reply) => {
+        if (reply.ok && request.type === 'unregister') this.#detach(request.session);
+        const answer = answerOf(request.id, reply, handler);
+        if (answer.type === 'ok' && request.type === 'command' && request.session !== 0) {
+          // The client holds this answer until it has delivered the events up to here (they may
+          // reach it on another connection, after a move): an event published by a command
+          // reaches the application before its answer.
+          answer.eventIndex = handler.sessionEventIndex(request.session);
         }
-        handler.query(q, request.consistency).then(
-          (output) => done({ type: 'ok', id: request.id, index: 0, output }),
-          fail,
-        );
-        return;
-      }
-      case 'status':
-        done({ type: 'ok', id: request.id, index: 0, output: handler.status() });
-        return;
+        done(answer);
+      },
+      (error) => done(responseFor(request.id, error, handler)),
+    );
+  }
+
+  /**
+   * Send `session`'s events to `client` from now on. When they went elsewhere (or nowhere) until
+   * now, send it the session's unacknowledged events first: the client delivers each once.
+   */
+  #attach(client: Client, session: number): void {
+    if (this.#sessionClients.get(session) === client) return;
+    this.#sessionClients.get(session)?.sessions.delete(session);
+    this.#sessionClients.set(session, client);
+    client.sessions.add(session);
+    for (const event of this.#handler?.sessionEvents(session) ?? []) {
+      this.#sendEvent(client, session, event);
+    }
+  }
+
+  #detach(session: number): void {
+    this.#sessionClients.get(session)?.sessions.delete(session);
+    this.#sessionClients.delete(session);
+  }
+
+  #sendEvent(client: Client, session: number, event: SessionEvent): void {
+    const c = client.connection;
+    if (c.closed) return;
+    const message: EventMessage = {
+      type: 'event',
+      session,
+      eventIndex: event.eventIndex,
+      index: event.index,
+      name: event.name,
+      payload: event.payload,
+    };
+    if (!c.send(message, 'control')) {
+      c.close(
+        `Events not read: ${c.inflightBytes} bytes in flight, limit ${this.#inflightBytesMax}`,
+      );
     }
   }
 
@@ -320,12 +376,63 @@ export class ClientListener {
    * connection at once, without a notice: a dropped answer followed by a later `closing` notice
    * would tell the client that a request carried out was never read, and it would resend it.
    */
-  #reply(c: FramedConnection<ClientRequest>, response: Answer): void {
+  #reply(c: FramedConnection<ClientRequest>, response: Answer | EventMessage): void {
     if (c.closed || c.send(response, 'control')) return;
     c.close(
       `Answers not read: ${c.inflightBytes} bytes in flight, limit ${this.#inflightBytesMax}`,
     );
   }
+}
+
+/** The member's view of a client request (status and ping are answered by the port itself). */
+function memberRequestOf(
+  request: Exclude<ClientRequest, { type: 'ping' } | { type: 'status' }>,
+): MemberRequest {
+  switch (request.type) {
+    case 'command':
+      return {
+        kind: 'command',
+        session: request.session,
+        sequence: request.sequence,
+        data: request.data,
+      };
+    case 'query':
+      return {
+        kind: 'query',
+        consistency: request.consistency,
+        minIndex: request.minIndex,
+        data: request.data,
+      };
+    case 'register':
+      return { kind: 'register', timeoutMs: request.timeoutMs };
+    case 'keepAlive':
+      return {
+        kind: 'keepAlive',
+        session: request.session,
+        commandAck: request.commandAck,
+        eventAck: request.eventAck,
+      };
+    case 'unregister':
+      return { kind: 'unregister', session: request.session };
+  }
+}
+
+/** A member's reply on the wire; an unknown error code is INTERNAL_ERROR. */
+function answerOf(id: number, reply: MemberReply, handler: ClientHandler): Answer {
+  if (reply.ok) {
+    const answer: Answer = { type: 'ok', id, index: reply.index, output: reply.output };
+    if (reply.duplicate === true) answer.duplicate = true;
+    if (reply.forwardedTo !== undefined) {
+      const hint = handler.leaderHint();
+      if (hint.leaderId === reply.forwardedTo && hint.leaderAddress !== null) {
+        answer.leaderAddress = hint.leaderAddress;
+        answer.leaderId = hint.leaderId;
+      }
+    }
+    return answer;
+  }
+  const code = (reply.code in clientErrorCodes ? reply.code : 'INTERNAL_ERROR') as ClientErrorCode;
+  return errorResponse(id, code, reply.message, handler);
 }
 
 function errorResponse(

@@ -213,6 +213,11 @@ export class RaftServer<
     return this.#driver.sessionEvents(session);
   }
 
+  /** The index of the last event published to `session` as applied here (0: none). */
+  sessionEventIndex(session: number): number {
+    return this.#driver.sessionEventIndex(session);
+  }
+
   /**
    * A read at the given consistency: resolves once this member's state machine is current enough,
    * with `query`'s answer. `linearizable` confirms leadership with a majority first; `lease` uses

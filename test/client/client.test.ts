@@ -36,8 +36,8 @@ test('options are validated, naming the option', async () => {
   }
 });
 
-// Given only a follower's address, the client follows the hint to the leader; many commands
-// pipelined on the follower's connection are all refused there and all succeed at the leader.
+// Given only a follower's address, the client moves to the leader the follower forwarded to; many
+// commands pipelined on the follower's connection are all forwarded or sent again, none lost.
 test('finds the leader from any one server and loses no pipelined command on the way', async () => {
   const nodes = await startCluster(3);
   try {

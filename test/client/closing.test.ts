@@ -23,7 +23,11 @@ test('a request unanswered at a closing notice is sent again, commands too', asy
       c.socket.end();
     } else c.send({ type: 'ok', id: request.id, index: 5, output: 'applied' });
   });
-  const client = await RaftClient.connect({ servers: [fake.address], requestTimeoutMs: 5_000 });
+  const client = await RaftClient.connect({
+    servers: [fake.address],
+    requestTimeoutMs: 5_000,
+    session: false,
+  });
   try {
     assert.equal(await client.commandWithIndex({ op: 'noop' }), { index: 5, output: 'applied' });
     assert.equal(fake.of('command').map((r) => r.connection), [0, 1]);
@@ -39,7 +43,11 @@ test('a command on a connection that drops without a notice is not resent', asyn
   const fake = await FakeServer.start((request, c) => {
     if (request.type === 'command') c.socket.destroy();
   });
-  const client = await RaftClient.connect({ servers: [fake.address], requestTimeoutMs: 5_000 });
+  const client = await RaftClient.connect({
+    servers: [fake.address],
+    requestTimeoutMs: 5_000,
+    session: false,
+  });
   try {
     const error = await client.command({ op: 'noop' }).then(() => null, (e: unknown) => e);
     assert.instance(error, ClientError);

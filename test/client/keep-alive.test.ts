@@ -45,6 +45,7 @@ test('a server that stops answering is left within the keep-alive timeout; its c
     servers: [hung.address, nodes[0]!.member.clientAddress!],
     requestTimeoutMs: 10_000,
     retryDelayMs: 20,
+    session: false, // without a session a command of unknown outcome is never sent again
   });
   try {
     const leader = await leaderOf(nodes);
@@ -102,6 +103,7 @@ test('a stale leader hint naming the server just given up on is not followed', a
     servers: [hung.address, stale.address, nodes[0]!.member.clientAddress!],
     requestTimeoutMs: 10_000,
     retryDelayMs: 20,
+    session: false, // without a session a command of unknown outcome is never sent again
   });
   try {
     await leaderOf(nodes);

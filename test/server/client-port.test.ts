@@ -213,11 +213,13 @@ test('3,000 idle connections do not lock out a real client, and their warnings a
 function holdingHandler() {
   const held: (() => void)[] = [];
   const handler: ClientHandler = {
-    proposeBytes: () =>
-      new Promise((resolve) => held.push(() => resolve({ index: 7, output: 'done' }))),
-    query: () => Promise.resolve(null),
+    handle: () =>
+      new Promise((resolve) => held.push(() => resolve({ ok: true, index: 7, output: 'done' }))),
     status: () => ({ role: 'leader' }),
     leaderHint: () => ({ leaderId: null, leaderAddress: null }),
+    onSessionEvent: () => () => {},
+    sessionEvents: () => [],
+    sessionEventIndex: () => 0,
   };
   return { handler, held, release: () => held.splice(0).forEach((f) => f()) };
 }
