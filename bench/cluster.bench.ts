@@ -3,7 +3,9 @@
  * members as child processes on loopback (KV state machine, durable LMDB in a fresh temporary
  * folder), and a client in a separate process (`bench/support/cluster-client.ts`) that keeps 1,
  * 16 and 256 `put` commands of 100 encoded bytes in flight for `--duration-ms` each after a
- * warm-up. A command counts when the leader has applied it and answered. Servers and client run
+ * warm-up, once with every command in an exactly-once session (the client's default) and once
+ * without (the `sessions` column), alternating. A command counts when the leader has applied it
+ * and answered. Servers and client run
  * under the runtime this bench runs in.
  *
  * Goals on a 2-core machine: at least 2,000/s with p50 at most 0.5 ms at 1 in flight, and at
@@ -37,7 +39,7 @@ const runtime = currentRuntime();
 
 /** Run the client process to completion and collect its result lines. */
 function runClient(servers: string[]): Promise<ClusterClientResult[]> {
-  const settings = inflightList.split(',').length;
+  const settings = inflightList.split(',').length * 2; // sessions on and off
   const child = spawnTs('bench/support/cluster-client.ts', [
     '--servers',
     servers.join(','),
@@ -96,19 +98,22 @@ try {
     runtime,
   });
   const results = await runClient(cluster.clientAddresses());
-  progress(`${runtime}: inflight  commands/s   p50 ms   p99 ms  p99.9 ms  errors`);
+  progress(`${runtime}: inflight  sessions  commands/s   p50 ms   p99 ms  p99.9 ms  errors`);
   for (const r of results) {
     progress(
-      `${runtime}: ${String(r.inflight).padStart(8)}  ${String(r.commandsPerSec).padStart(10)}  ${
-        r.p50Ms.toFixed(3).padStart(7)
-      }  ${r.p99Ms.toFixed(3).padStart(7)}  ${r.p999Ms.toFixed(3).padStart(8)}  ${
-        String(r.errors).padStart(6)
-      }${r.firstError === null ? '' : `  first error: ${r.firstError}`}`,
+      `${runtime}: ${String(r.inflight).padStart(8)}  ${(r.sessions ? 'on' : 'off').padStart(8)}  ${
+        String(r.commandsPerSec).padStart(10)
+      }  ${r.p50Ms.toFixed(3).padStart(7)}  ${r.p99Ms.toFixed(3).padStart(7)}  ${
+        r.p999Ms.toFixed(3).padStart(8)
+      }  ${String(r.errors).padStart(6)}${
+        r.firstError === null ? '' : `  first error: ${r.firstError}`
+      }`,
     );
     printRow({
       bench: 'cluster',
       runtime,
       inflight: String(r.inflight),
+      sessions: r.sessions ? 'on' : 'off',
       commandBytes,
       commandsPerSec: r.commandsPerSec,
       p50Ms: r.p50Ms,

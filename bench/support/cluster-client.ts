@@ -3,8 +3,11 @@
  * client's are not the same event loop: connects one `RaftClient` to the given client addresses,
  * waits until a write succeeds (a leader is known), warms up, then for each in-flight setting
  * keeps exactly that many `put` commands outstanding for a fixed time and prints one
- * `RESULT <json>` line on stdout per setting: `{ inflight, commandBytes, commands,
- * commandsPerSec, p50Ms, p99Ms, p999Ms, maxMs, errors, firstError }`. Each command's latency is
+ * `RESULT <json>` line on stdout per setting and mode: `{ inflight, sessions, commandBytes,
+ * commands, commandsPerSec, p50Ms, p99Ms, p999Ms, maxMs, errors, firstError }`. Two modes: every
+ * command in an exactly-once session (`sessions: true`, the client's default) and plain commands
+ * (`sessions: false`), from two clients; per setting the modes alternate in two halves each
+ * (session, plain, session, plain), so a drift of the machine affects both alike. Each command's latency is
  * `performance.now()` around its promise. Every command is a KV `put` whose CBOR encoding is
  * exactly `--command-bytes` bytes (the key is fixed-width, the value is padded to fit), over
  * `--keys` keys in turn. Progress goes to stderr.
@@ -106,7 +109,18 @@ async function main(): Promise<void> {
   const keyCount = numberFlag('--keys', 10_000);
   const commandBytes = numberFlag('--command-bytes', 100);
   const commands = commandsOf(keyCount, commandBytes);
-  const client = await RaftClient.connect({ servers, requestTimeoutMs: 10_000 });
+  const modes = textFlag('--sessions', 'on,off').split(',').map((m) => {
+    if (m !== 'on' && m !== 'off') throw new RangeError(`Flag --sessions: ${m} (on, off)`);
+    return m === 'on';
+  });
+  const clients = new Map<boolean, RaftClient>();
+  for (const mode of modes) {
+    clients.set(
+      mode,
+      await RaftClient.connect({ servers, requestTimeoutMs: 10_000, session: mode }),
+    );
+  }
+  const client = clients.get(modes[0]!)!;
   const next = { at: 0 };
   try {
     const waitEnd = Date.now() + leaderWaitMsMax;
@@ -122,13 +136,54 @@ async function main(): Promise<void> {
       }
     }
     process.stderr.write(`client: first write committed, warming up ${warmupMs} ms\n`);
-    await runSetting(client, commands, Math.max(...inflightList), warmupMs, next);
+    for (const c of clients.values()) {
+      await runSetting(c, commands, Math.max(...inflightList), warmupMs / clients.size, next);
+    }
     for (const inflight of inflightList) {
-      process.stderr.write(`client: ${inflight} in flight for ${durationMs} ms\n`);
-      const r = await runSetting(client, commands, inflight, durationMs, next);
+      const byMode = new Map<
+        boolean,
+        { latenciesMs: number[]; errors: number; firstError: string | null; elapsedMs: number }
+      >();
+      for (let half = 0; half < 2; half++) {
+        for (const mode of modes) {
+          process.stderr.write(
+            `client: ${inflight} in flight, sessions ${mode ? 'on' : 'off'}, for ${
+              durationMs / 2
+            } ms\n`,
+          );
+          const part = await runSetting(
+            clients.get(mode)!,
+            commands,
+            inflight,
+            durationMs / 2,
+            next,
+          );
+          const sum = byMode.get(mode);
+          if (sum === undefined) byMode.set(mode, part);
+          else {
+            sum.latenciesMs.push(...part.latenciesMs);
+            sum.errors += part.errors;
+            sum.firstError ??= part.firstError;
+            sum.elapsedMs += part.elapsedMs;
+          }
+        }
+      }
+      for (const mode of modes) emit(inflight, mode, byMode.get(mode)!);
+    }
+  } finally {
+    for (const c of clients.values()) await c.close();
+  }
+
+  function emit(
+    inflight: number,
+    sessions: boolean,
+    r: { latenciesMs: number[]; errors: number; firstError: string | null; elapsedMs: number },
+  ): void {
+    {
       const sorted = Float64Array.from(r.latenciesMs).sort();
       const result: ClusterClientResult = {
         inflight,
+        sessions,
         commandBytes,
         commands: sorted.length,
         commandsPerSec: Math.round(sorted.length / (r.elapsedMs / 1000)),
@@ -141,8 +196,6 @@ async function main(): Promise<void> {
       };
       process.stdout.write(`${resultPrefix}${JSON.stringify(result)}\n`);
     }
-  } finally {
-    await client.close();
   }
 }
 

@@ -15,6 +15,8 @@ export const resultPrefix = 'RESULT ';
 /** One in-flight setting's figures (latencies of successful commands, in ms). */
 export type ClusterClientResult = {
   inflight: number;
+  /** Every command in an exactly-once session (else plain commands). */
+  sessions: boolean;
   commandBytes: number;
   commands: number;
   commandsPerSec: number;
