@@ -3,7 +3,10 @@
 // against real members over TCP on 127.0.0.1.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import process from 'node:process';
+import { RaftClient } from '../../lib/client/client.ts';
 import { spawnTs } from '../../lib/runtime.ts';
+import { waitFor } from '../server/support.ts';
 import { cleanUp, leaderOf, startCluster, stopCluster } from '../server/in-process.ts';
 
 const test = suite('command line');
@@ -34,6 +37,7 @@ const commandFlags: Record<string, string[]> = {
   put: ['--servers'],
   get: ['--servers', '--consistency'],
   status: ['--servers'],
+  watch: ['--servers', '--prefix'],
   demo: ['--seconds', '--size', '--workers', '--keep'],
 };
 
@@ -100,6 +104,47 @@ test('put, get and status against a running cluster', async () => {
     assert.is(s.leaderId, leader.id);
     assert.ok(s.commitIndex >= written.index);
   } finally {
+    await stopCluster(nodes);
+  }
+});
+
+// `watch KEY` prints every change of KEY, one JSON line each, as it happens (and not the changes of
+// other keys), and ends on SIGINT with exit code 0.
+test('watch prints each change of a key until Ctrl-C', async () => {
+  const nodes = await startCluster(3);
+  const servers = nodes.map((n) => n.member.clientAddress!).join(',');
+  const child = spawnTs('lib/cli.ts', ['watch', 'colour', '--servers', servers]);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const closed = new Promise<number | null>((resolve) =>
+    child.once('close', (code) => resolve(code))
+  );
+  const client = await RaftClient.connect({ servers: nodes.map((n) => n.member.clientAddress!) });
+  try {
+    await waitFor('the watch to start', () => stderr.includes('watching') || undefined, 20_000);
+    const indexes: number[] = [];
+    for (const [key, value] of [['colour', 'red'], ['colours', 'x'], ['colour', 'green']]) {
+      indexes.push((await client.commandWithIndex({ op: 'put', key, value })).index);
+    }
+    await client.command({ op: 'delete', key: 'colour' });
+    await waitFor(
+      'three changes printed',
+      () => stdout.trim().split('\n').length >= 3 || undefined,
+      10_000,
+    );
+    process.kill(child.pid!, 'SIGINT');
+    assert.is(await closed, 0, stderr);
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.map((l) => [l.key, l.value]), [['colour', 'red'], ['colour', 'green'], [
+      'colour',
+      null,
+    ]]);
+    assert.equal(lines.slice(0, 2).map((l) => l.index), [indexes[0], indexes[2]]);
+  } finally {
+    if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL');
+    await client.close();
     await stopCluster(nodes);
   }
 });
