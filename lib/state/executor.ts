@@ -511,15 +511,25 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
     this.#draining = true;
     try {
       while (this.#jobs.length > 0 && !this.#closed) {
+        let held: (() => void)[] = [];
         try {
           if (this.#disk === null) this.#applyBatch();
-          else await this.#applyDiskBatch(this.#disk);
+          else held = await this.#applyDiskBatch(this.#disk);
         } catch (error) {
           // A broken invariant or a contract breach by applyBatch: the state is unknown, so stop.
           this.#failure = error;
           for (const job of this.#jobs.splice(0)) job.reject(error);
           break;
         }
+        if (held.length > 0 && this.#jobs.length === 0) {
+          // Done: idle before telling, as the in-memory path is, so that whoever hears of the last
+          // result may restore or snapshot at once.
+          this.#draining = false;
+          for (const tell of held) tell();
+          this.#releaseWaiters();
+          return;
+        }
+        for (const tell of held) tell();
         this.#releaseWaiters();
         if (this.#jobs.length > 0) await this.#yieldTurn();
       }
@@ -531,9 +541,12 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
   /**
    * One bounded batch of a machine on disk, in one write transaction with its session changes and
    * applied index. What it would tell (results, events, expiries, jobs done) is held back until
-   * the transaction is committed, so nobody hears of a state that reads cannot see yet.
+   * the transaction is committed, so nobody hears of a state that reads cannot see yet: the
+   * caller tells it, in order.
    */
-  async #applyDiskBatch(disk: Disk<Command, Output, Query, QueryOutput>): Promise<void> {
+  async #applyDiskBatch(
+    disk: Disk<Command, Output, Query, QueryOutput>,
+  ): Promise<(() => void)[]> {
     const held: (() => void)[] = [];
     const split = disk.faults.splitMachineCommit === true;
     const writeApplied = (txn: MachineTransaction) => {
@@ -561,10 +574,10 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
     commit.durable.then(() => {
       if (appliedIndex > this.#durableAppliedIndex) this.#durableAppliedIndex = appliedIndex;
     }, () => {}); // a failed sync fails the storage's next write too
-    if (this.#closed) return;
+    if (this.#closed) return [];
     this.#lastAppliedIndex = this.#cursorIndex;
     this.#lastAppliedTerm = this.#cursorTerm;
-    for (const tell of held) tell();
+    return held;
   }
 
   /** Run `tell` now, or once the batch's transaction is committed (a machine on disk). */
