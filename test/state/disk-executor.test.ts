@@ -75,7 +75,11 @@ test('a restart opens at the applied index and applies nothing again', async () 
     const [next] = await m.executor.applyEntries([
       e.command(1, sequence + 1, kvCommand.put('k1', 'new')),
     ]);
-    assert.equal(next, { index: 302, ok: true, output: { previous: (k1 as { value: string }).value } });
+    assert.equal(next, {
+      index: 302,
+      ok: true,
+      output: { previous: (k1 as { value: string }).value },
+    });
     assert.equal(m.machine.appliedIndexes, [302], 'only the new entry was applied after restart');
     assert.is(applied, sequence);
     await m.close();
@@ -133,7 +137,11 @@ function workload(e: EntryMaker): ReturnType<EntryMaker['plain']>[] {
     entries.push(e.command(1, seq++, kvCommand.put(`big${i}`, 'b'.repeat(2_000 + i))));
   }
   for (let i = 0; i < 400; i++) {
-    const key = i % 5 === 0 ? `${long}${i % 7}` : i % 3 === 0 ? `\u{1F600}k${i % 40}` : `k${i % 60}`;
+    const key = i % 5 === 0
+      ? `${long}${i % 7}`
+      : i % 3 === 0
+      ? `\u{1F600}k${i % 40}`
+      : `k${i % 60}`;
     const command = i % 11 === 0
       ? kvCommand.delete(key)
       : i % 4 === 0
@@ -163,9 +171,12 @@ test('a snapshot carries data, sessions and watches to another member and restar
 
     let mb = await openDiskMember(b.path);
     await mb.executor.applyEntries([new EntryMaker().plain(kvCommand.put('old', 'gone'))]);
-    await mb.executor.restore(snap.meta, (async function* () {
-      yield* chunks;
-    })());
+    await mb.executor.restore(
+      snap.meta,
+      (async function* () {
+        yield* chunks;
+      })(),
+    );
     assert.is(mb.executor.lastAppliedIndex, 503);
     assert.equal(mb.executor.query(kvQuery.scan('', 10_000)), stateAtSnapshot);
     assert.equal(mb.executor.query(kvQuery.get('old')), { value: null });
@@ -212,9 +223,12 @@ test('an interrupted install keeps the old state, and the next install completes
     mb = await openDiskMember(b.path);
     assert.is(mb.openedAt, 1);
     assert.equal(mb.executor.query(kvQuery.scan('', 10)), { entries: [['old', 'kept']] });
-    await mb.executor.restore(snap.meta, (async function* () {
-      yield* chunks;
-    })());
+    await mb.executor.restore(
+      snap.meta,
+      (async function* () {
+        yield* chunks;
+      })(),
+    );
     assert.equal(
       mb.executor.query(kvQuery.scan('', 10_000)),
       ma.executor.query(kvQuery.scan('', 10_000)),

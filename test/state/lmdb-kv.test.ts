@@ -8,9 +8,9 @@ import type { Entry } from '../../lib/base/messages.ts';
 import { type ApplyResult, StateMachineExecutor } from '../../lib/state/executor.ts';
 import {
   kvCommand,
-  kvQuery,
   type KvOutput,
   type KvQuery,
+  kvQuery,
   type KvQueryOutput,
   KvStateMachine,
 } from '../../lib/state/kv.ts';
@@ -78,8 +78,9 @@ test('the LMDB key-value machine answers like the in-memory one, restart after r
           : { op: 'put', key: '' }; // malformed: an error for its index on both
         const session = randomInt(random, 0, 3);
         if (session === 0) entries.push(e.plain(command));
-        else if (random() < 0.05) entries.push(e.keepAlive(session, sequences.get(session) ?? 0, 3));
-        else entries.push(e.command(session, next(session), command));
+        else if (random() < 0.05) {
+          entries.push(e.keepAlive(session, sequences.get(session) ?? 0, 3));
+        } else entries.push(e.command(session, next(session), command));
       }
       if (round === 20) entries.push(e.noop());
       if (round === 25) entries.push(e.keepAlive(3, 0)); // session 3 stays; 2 may lose watches
@@ -95,7 +96,11 @@ test('the LMDB key-value machine answers like the in-memory one, restart after r
       for (const p of prefixes) queries.push(kvQuery.scan(p, randomInt(random, 1, 40)));
       for (let i = 0; i < 5; i++) queries.push(kvQuery.get(randomKey(random)));
       for (const q of queries) {
-        assert.equal(disk.executor.query(q), memory.query(q), `round ${round} ${JSON.stringify(q)}`);
+        assert.equal(
+          disk.executor.query(q),
+          memory.query(q),
+          `round ${round} ${JSON.stringify(q)}`,
+        );
       }
       assert.equal(disk.executor.sessions.toData(), memory.sessions.toData(), `round ${round}`);
       if (round % 8 === 7) {
