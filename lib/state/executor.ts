@@ -394,6 +394,10 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
     if (this.#closed) return Promise.reject(new ShutdownError('the executor is closed'));
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     assert(!this.#restoring, 'Entries handed to the executor during a restore');
+    assert(
+      this.#disk === null || this.#opened,
+      'Entries handed to a state machine on disk before executor.open()',
+    );
     let expected = this.#lastQueuedIndex + 1;
     for (const entry of entries) {
       assert(
