@@ -82,6 +82,22 @@ export {
   parseKvCommand,
 } from './lib/state/kv.ts';
 
+// State machines on disk, in the member's LMDB environment (sessions and applied index beside them).
+export {
+  type AnyStateMachine,
+  type AppliedState,
+  diskKeyBytesMax,
+  type DiskPair,
+  type DiskRange,
+  type DiskStateMachine,
+  type DiskStore,
+  diskValueBytesMax,
+  isDiskStateMachine,
+  type MachineStore,
+} from './lib/state/disk-state-machine.ts';
+export { LmdbKvStateMachine } from './lib/state/lmdb-kv.ts';
+export type { MemberRecovery } from './lib/member/driver.ts';
+
 // The pure core, for custom drivers.
 export {
   Raft,
@@ -98,6 +114,7 @@ export * from './lib/base/messages.ts';
 // Storage.
 export type { Storage, WriteBatch } from './lib/storage/storage.ts';
 export { LmdbStorage, type LmdbStorageOptions } from './lib/storage/lmdb.ts';
+export { LmdbMachineStore } from './lib/storage/lmdb-machine-store.ts';
 export { MemoryStorage } from './lib/storage/memory.ts';
 export { LmdbSnapshotStore, type SnapshotInfo } from './lib/storage/snapshot-store.ts';
 
