@@ -50,14 +50,19 @@ import { Raft, type RaftStatus, type Ready, type Role } from '../core/raft.ts';
 import type { RandomSource } from '../core/random.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import { encodeEnvelope } from '../state/envelope.ts';
-import { type ApplyResult, StateMachineExecutor } from '../state/executor.ts';
+import {
+  type ApplyResult,
+  type ExecutorUnsafeFaults,
+  executorUnsafeFaultNames,
+  StateMachineExecutor,
+} from '../state/executor.ts';
 import type { StateMachine } from '../state/state-machine.ts';
 import type { Storage, WriteBatch } from '../storage/storage.ts';
 import { EventLog, type ServerEvent } from './events.ts';
 import type { DriverOptions, DriverUnsafeFaults } from './options.ts';
 import type { Clock, DriverProbe, MemberLogger, MemberTransport } from './ports.ts';
 import { Proposals } from './proposals.ts';
-import { Requests } from './requests.ts';
+import { Requests, requestsUnsafeFaultNames, type RequestsUnsafeFaults } from './requests.ts';
 import type { MemberReply, MemberRequest } from '../base/member-requests.ts';
 import type { SessionEvent } from '../state/sessions.ts';
 import { type ReceivedSnapshot, SnapshotTransfers } from './snapshot-transfer.ts';
@@ -89,7 +94,7 @@ export type DriverHost<Command, Output, Query, QueryOutput> = {
    */
   voteEmbargoTicks?: number;
   /** Deliberate bugs, for tests only. */
-  unsafeFaults?: DriverUnsafeFaults & UnsafeFaults;
+  unsafeFaults?: DriverUnsafeFaults & UnsafeFaults & RequestsUnsafeFaults & ExecutorUnsafeFaults;
 };
 
 /** What `status()` reports: the core's view plus the driver's. */
@@ -207,6 +212,7 @@ export class MemberDriver<
       sessionTimeoutMsMax: o.sessionTimeoutMsMax,
       sessionCommandsAheadMax: o.sessionCommandsAheadMax,
       forwardTimeoutMs: o.forwardTimeoutMs,
+      unsafeFaults: pickFaults(h.unsafeFaults, requestsUnsafeFaultNames),
     });
     this.#events = new EventLog(h.options.eventsRetainedMax, () => h.clock.nowMs());
     this.#snapshots = new SnapshotTransfers({
@@ -251,6 +257,7 @@ export class MemberDriver<
       sessionLimits: { resultsMax: o.sessionResultsMax, eventsMax: o.sessionEventsMax },
       onEvent: (session, event) => onEvent(session, event),
       onSessionExpired: (session) => onExpired(session),
+      unsafeFaults: pickFaults(h.unsafeFaults, executorUnsafeFaultNames),
     });
     try {
       const meta = storage.snapshotMeta();
@@ -919,6 +926,16 @@ export class MemberDriver<
     this.#staged = null;
     this.#executor.close();
   }
+}
+
+/** The faults among `faults` named in `names` (each part of the member gets its own). */
+function pickFaults<K extends string>(
+  faults: Partial<Record<string, boolean>> | undefined,
+  names: readonly K[],
+): Partial<Record<K, boolean>> {
+  const picked: Partial<Record<K, boolean>> = {};
+  for (const name of names) if (faults?.[name] === true) picked[name] = true;
+  return picked;
 }
 
 function writeBatchOf(rd: Ready, snapshotData: number | undefined): WriteBatch | null {

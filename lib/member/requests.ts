@@ -67,7 +67,26 @@ export type RequestHost = {
   sessionCommandsAheadMax: number;
   /** A forwarded request unanswered this long fails with TIMEOUT. */
   forwardTimeoutMs: number;
+  /** Deliberate bugs, for tests only. */
+  unsafeFaults?: RequestsUnsafeFaults;
 };
+
+/**
+ * Deliberate bugs of the request handling, for the simulator's mutation table only. Never set
+ * them in production.
+ */
+export type RequestsUnsafeFaults = {
+  /** The leader logs a retried command again instead of waiting for (or answering) its entry. */
+  relogRetries?: boolean;
+  /** A member relays the leader's answer at once, before it has applied the answer's index. */
+  relayBeforeApplied?: boolean;
+};
+
+/** The names of every request-handling fault, for command lines and mutation tables. */
+export const requestsUnsafeFaultNames = [
+  'relogRetries',
+  'relayBeforeApplied',
+] as const satisfies ReadonlyArray<keyof RequestsUnsafeFaults>;
 
 type Sequencer = {
   /** The next sequence to put in the log. */
@@ -265,6 +284,11 @@ export class Requests {
       this.#sequencers.set(session, s);
     }
     if (sequence < s.next) {
+      if (this.#h.unsafeFaults?.relogRetries === true) {
+        // A planted bug: the retry goes into the log again (only the executor's dedup is left).
+        return await this.#h.append(encodeEnvelope({ kind: 'command', session, sequence, data }))
+          .result;
+      }
       // Already in the log: wait for that entry, never log it again.
       const index = s.logged.get(sequence);
       if (index !== undefined) {
@@ -367,7 +391,8 @@ export class Requests {
         data: valueCodec.encode(request),
       });
     });
-    if (reply.ok && request.kind !== 'query') await this.#h.waitForApplied(reply.index);
+    const early = this.#h.unsafeFaults?.relayBeforeApplied === true; // a planted bug
+    if (reply.ok && request.kind !== 'query' && !early) await this.#h.waitForApplied(reply.index);
     return reply;
   }
 }

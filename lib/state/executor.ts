@@ -121,7 +121,29 @@ export type ExecutorOptions<Command, Output> = {
   onEvent?: (session: number, event: SessionEvent) => void;
   /** Called for each session that expired (by log time), as it expires. */
   onSessionExpired?: (session: number) => void;
+  /** Deliberate bugs, for proving that the simulator catches them. Never set them in production. */
+  unsafeFaults?: ExecutorUnsafeFaults;
 };
+
+/**
+ * Deliberate session bugs of the executor, for the simulator's mutation table only (each one
+ * breaks a rule of `lib/state/sessions.ts`; see `test/testing/simulator.test.ts`).
+ */
+export type ExecutorUnsafeFaults = {
+  /** Apply a session command whose sequence was already applied again (no deduplication). */
+  applyDuplicateSequences?: boolean;
+  /** A new leader's no-op does not renew the sessions: time without a leader counts for expiry. */
+  expireLeaderlessTime?: boolean;
+  /** A keep-alive trims every kept result, also those past its `commandAck`. */
+  trimUnacknowledgedResults?: boolean;
+};
+
+/** The names of every executor fault, for command lines and mutation tables. */
+export const executorUnsafeFaultNames = [
+  'applyDuplicateSequences',
+  'expireLeaderlessTime',
+  'trimUnacknowledgedResults',
+] as const satisfies ReadonlyArray<keyof ExecutorUnsafeFaults>;
 
 const positiveInteger = v.pipe(v.number(), v.safeInteger(), v.minValue(1));
 const OptionsSchema = v.strictObject({
@@ -139,6 +161,11 @@ const OptionsSchema = v.strictObject({
   })),
   onEvent: v.optional(v.function()),
   onSessionExpired: v.optional(v.function()),
+  unsafeFaults: v.optional(
+    v.strictObject(
+      Object.fromEntries(executorUnsafeFaultNames.map((n) => [n, v.optional(v.boolean())])),
+    ),
+  ),
 });
 
 /** A commit in a pending `applyBatch` run, with the session command it answers, if any. */
@@ -194,6 +221,7 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
   readonly #sessions: SessionTable;
   readonly #onEvent: ((session: number, event: SessionEvent) => void) | undefined;
   readonly #onSessionExpired: ((session: number) => void) | undefined;
+  readonly #faults: ExecutorUnsafeFaults;
   readonly #sessionCodec = cborCodec<unknown>();
   readonly #jobs: Job<Output>[] = [];
   readonly #waiters = new MinHeap<Waiter>((a, b) => a.index < b.index);
@@ -224,6 +252,7 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
     this.#sessions = new SessionTable(options.sessionLimits ?? sessionLimitsDefault);
     this.#onEvent = options.onEvent;
     this.#onSessionExpired = options.onSessionExpired;
+    this.#faults = options.unsafeFaults ?? {};
     this.#clock.publish = (session, name, payload) => this.#publishEvent(session, name, payload);
   }
 
@@ -401,7 +430,9 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
         this.#clock.fireDue(this.#onTimerError);
         // Sessions expire by log time, the same at every member; each new leader's no-op first
         // renews them all (no keep-alive could be logged while there was no leader).
-        if (entry.type === 'noop') this.#sessions.renewAll(this.#clock.timeMs);
+        if (entry.type === 'noop' && this.#faults.expireLeaderlessTime !== true) {
+          this.#sessions.renewAll(this.#clock.timeMs);
+        }
         for (const id of this.#sessions.expireUpTo(this.#clock.timeMs)) {
           this.#onSessionExpired?.(id);
         }
@@ -458,11 +489,13 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
           });
         }
         this.#sessions.touch(session, timeMs);
-        if (sequence !== session.nextSequence) {
+        const again = sequence < session.nextSequence &&
+          this.#faults.applyDuplicateSequences === true; // a planted bug: dedup off
+        if (sequence !== session.nextSequence && !again) {
           if (run !== null) this.#flushRun(run); // a kept result may be in the pending run
           return this.#publish(job, this.#answerOutOfSequence(index, session, sequence));
         }
-        session.nextSequence++;
+        if (!again) session.nextSequence++;
       }
       const commit = this.#decode(entry, envelope.data);
       if (commit instanceof ApplicationError) {
@@ -509,7 +542,10 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
           });
         }
         this.#sessions.touch(session, timeMs);
-        this.#sessions.acknowledge(session, envelope.commandAck, envelope.eventAck);
+        const commandAck = this.#faults.trimUnacknowledgedResults === true
+          ? Number.MAX_SAFE_INTEGER // a planted bug: trims results the client never received
+          : envelope.commandAck;
+        this.#sessions.acknowledge(session, commandAck, envelope.eventAck);
         return this.#publish(job, {
           index,
           ok: true,
