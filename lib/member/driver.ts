@@ -144,8 +144,9 @@ export class MemberDriver<
   readonly #proposals: Proposals;
   readonly #requests: Requests;
   readonly #sessionEventListeners = new Set<(session: number, event: SessionEvent) => void>();
-  /** The index of the no-op that began this member's current term as leader. */
+  /** The index of the no-op that began this member's term `#termStartTerm` as leader. */
   #termStartIndex = 0;
+  #termStartTerm = 0;
   readonly #reads = new Map<number, PendingRead>();
   readonly #probe: DriverProbe;
   readonly #faults: DriverUnsafeFaults;
@@ -200,7 +201,10 @@ export class MemberDriver<
       clock: h.clock,
       leaderTerm: () => (this.#raft.role === 'leader' && !this.#stopped ? this.#raft.term : null),
       leaderId: () => this.#raft.leaderId,
-      termStartIndex: () => this.#termStartIndex,
+      // Until the driver has carried out the ready that began this term (it may wait behind
+      // writes), the core's last index stands in: the no-op was appended as the term began.
+      termStartIndex: () =>
+        this.#termStartTerm === this.#raft.term ? this.#termStartIndex : this.#raft.lastIndex,
       appliedIndex: () => this.#executor.lastAppliedIndex,
       waitForApplied: (index) => this.#executor.waitForApplied(index),
       sessions: () => this.#executor.sessions,
@@ -724,7 +728,10 @@ export class MemberDriver<
     if (rd.stateChanges.length > 0) {
       // Sequencing is per term of leadership: a new term starts it afresh from the applied state.
       this.#requests.reset();
-      if (this.#raft.role === 'leader') this.#termStartIndex = this.#raft.lastIndex;
+      if (this.#raft.role === 'leader') {
+        this.#termStartIndex = this.#raft.lastIndex;
+        this.#termStartTerm = this.#raft.term;
+      }
     }
     for (const c of rd.stateChanges) {
       if (c.term !== this.#lastTerm) this.#events.emit({ type: 'term', term: c.term });
