@@ -257,7 +257,10 @@ export class Requests {
           encodeEnvelope({ kind: 'unregister', session: request.session }),
         ).result;
       case 'query': {
-        const index = await this.#h.read(request.consistency);
+        await this.#h.read(request.consistency);
+        // The index of the state that answers, which may be past the read index: a client's later
+        // sequential reads must not go back behind what this answer showed.
+        const index = this.#h.appliedIndex();
         return { index, output: this.#h.query(valueCodec.decode(request.data)) };
       }
     }
