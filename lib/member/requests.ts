@@ -132,10 +132,16 @@ export class Requests {
   readonly #sequencers = new Map<number, Sequencer>();
   #sequencersTerm = -1;
   readonly #forwarded = new Map<number, Forwarded>();
-  #forwardCounter = 0;
+  /**
+   * The last forwarded request's id. Ids start from the clock (in microseconds) at each start, so
+   * that a restarted member never reuses an id of its previous incarnation: the leader's answers
+   * to those may still arrive, and would be taken for answers to new requests.
+   */
+  #forwardCounter: number;
 
   constructor(host: RequestHost) {
     this.#h = host;
+    this.#forwardCounter = Math.floor(host.clock.nowMs() * 1000);
   }
 
   /** Handle a client's request here: locally when this member can, else through the leader. */
