@@ -52,8 +52,8 @@ import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import { encodeEnvelope } from '../state/envelope.ts';
 import {
   type ApplyResult,
-  type ExecutorUnsafeFaults,
   executorUnsafeFaultNames,
+  type ExecutorUnsafeFaults,
   StateMachineExecutor,
 } from '../state/executor.ts';
 import type { StateMachine } from '../state/state-machine.ts';
