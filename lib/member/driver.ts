@@ -56,7 +56,12 @@ import { Raft, type RaftStatus, type Ready, type Role } from '../core/raft.ts';
 import type { RandomSource } from '../core/random.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import { encodeEnvelope } from '../state/envelope.ts';
-import { type ApplyResult, StateMachineExecutor } from '../state/executor.ts';
+import {
+  type ApplyResult,
+  executorUnsafeFaultNames,
+  type ExecutorUnsafeFaults,
+  StateMachineExecutor,
+} from '../state/executor.ts';
 import {
   type AnyStateMachine,
   type DiskUnsafeFaults,
@@ -68,7 +73,7 @@ import { EventLog, type ServerEvent } from './events.ts';
 import type { DriverOptions, DriverUnsafeFaults } from './options.ts';
 import type { Clock, DriverProbe, MemberLogger, MemberTransport } from './ports.ts';
 import { Proposals } from './proposals.ts';
-import { Requests } from './requests.ts';
+import { Requests, requestsUnsafeFaultNames, type RequestsUnsafeFaults } from './requests.ts';
 import type { MemberReply, MemberRequest } from '../base/member-requests.ts';
 import type { SessionEvent } from '../state/sessions.ts';
 import { type ReceivedSnapshot, SnapshotTransfers } from './snapshot-transfer.ts';
@@ -101,7 +106,7 @@ export type DriverHost<Command, Output, Query, QueryOutput> = {
    */
   voteEmbargoTicks?: number;
   /** Deliberate bugs, for tests only. */
-  unsafeFaults?: DriverUnsafeFaults & UnsafeFaults;
+  unsafeFaults?: DriverUnsafeFaults & UnsafeFaults & RequestsUnsafeFaults & ExecutorUnsafeFaults;
   /** Deliberate bugs of a state machine on disk, for tests only. */
   diskUnsafeFaults?: DiskUnsafeFaults;
 };
@@ -169,8 +174,9 @@ export class MemberDriver<
   readonly #proposals: Proposals;
   readonly #requests: Requests;
   readonly #sessionEventListeners = new Set<(session: number, event: SessionEvent) => void>();
-  /** The index of the no-op that began this member's current term as leader. */
+  /** The index of the no-op that began this member's term `#termStartTerm` as leader. */
   #termStartIndex = 0;
+  #termStartTerm = 0;
   readonly #reads = new Map<number, PendingRead>();
   readonly #probe: DriverProbe;
   readonly #faults: DriverUnsafeFaults;
@@ -229,7 +235,10 @@ export class MemberDriver<
       clock: h.clock,
       leaderTerm: () => (this.#raft.role === 'leader' && !this.#stopped ? this.#raft.term : null),
       leaderId: () => this.#raft.leaderId,
-      termStartIndex: () => this.#termStartIndex,
+      // Until the driver has carried out the ready that began this term (it may wait behind
+      // writes), the core's last index stands in: the no-op was appended as the term began.
+      termStartIndex: () =>
+        this.#termStartTerm === this.#raft.term ? this.#termStartIndex : this.#raft.lastIndex,
       appliedIndex: () => this.#executor.lastAppliedIndex,
       waitForApplied: (index) => this.#executor.waitForApplied(index),
       sessions: () => this.#executor.sessions,
@@ -241,6 +250,7 @@ export class MemberDriver<
       sessionTimeoutMsMax: o.sessionTimeoutMsMax,
       sessionCommandsAheadMax: o.sessionCommandsAheadMax,
       forwardTimeoutMs: o.forwardTimeoutMs,
+      unsafeFaults: pickFaults(h.unsafeFaults, requestsUnsafeFaultNames),
     });
     this.#events = new EventLog(h.options.eventsRetainedMax, () => h.clock.nowMs());
     this.#snapshots = new SnapshotTransfers({
@@ -299,6 +309,7 @@ export class MemberDriver<
       onSessionExpired: (session) => onExpired(session),
       ...(store === undefined ? {} : { store }),
       ...(h.diskUnsafeFaults === undefined ? {} : { diskUnsafeFaults: h.diskUnsafeFaults }),
+      unsafeFaults: pickFaults(h.unsafeFaults, executorUnsafeFaultNames),
     });
     try {
       const machineAppliedIndex = executor.open();
@@ -809,7 +820,10 @@ export class MemberDriver<
       // Sequencing is per term of leadership: a new term starts it afresh from the applied state.
       this.#requests.reset();
       this.#requests.leaderChanged();
-      if (this.#raft.role === 'leader') this.#termStartIndex = this.#raft.lastIndex;
+      if (this.#raft.role === 'leader') {
+        this.#termStartIndex = this.#raft.lastIndex;
+        this.#termStartTerm = this.#raft.term;
+      }
     }
     for (const c of rd.stateChanges) {
       if (c.term !== this.#lastTerm) this.#events.emit({ type: 'term', term: c.term });
@@ -1021,6 +1035,16 @@ export class MemberDriver<
     this.#staged = null;
     this.#executor.close();
   }
+}
+
+/** The faults among `faults` named in `names` (each part of the member gets its own). */
+function pickFaults<K extends string>(
+  faults: Partial<Record<string, boolean>> | undefined,
+  names: readonly K[],
+): Partial<Record<K, boolean>> {
+  const picked: Partial<Record<K, boolean>> = {};
+  for (const name of names) if (faults?.[name] === true) picked[name] = true;
+  return picked;
 }
 
 function writeBatchOf(rd: Ready, snapshotData: number | undefined): WriteBatch | null {

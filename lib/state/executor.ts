@@ -144,7 +144,29 @@ export type ExecutorOptions<Command, Output> = {
   store?: MachineStore;
   /** Deliberate bugs of the on-disk path, for tests only. */
   diskUnsafeFaults?: DiskUnsafeFaults;
+  /** Deliberate bugs, for proving that the simulator catches them. Never set them in production. */
+  unsafeFaults?: ExecutorUnsafeFaults;
 };
+
+/**
+ * Deliberate session bugs of the executor, for the simulator's mutation table only (each one
+ * breaks a rule of `lib/state/sessions.ts`; see `test/testing/simulator.test.ts`).
+ */
+export type ExecutorUnsafeFaults = {
+  /** Apply a session command whose sequence was already applied again (no deduplication). */
+  applyDuplicateSequences?: boolean;
+  /** A new leader's no-op does not renew the sessions: time without a leader counts for expiry. */
+  expireLeaderlessTime?: boolean;
+  /** A keep-alive trims every kept result, also those past its `commandAck`. */
+  trimUnacknowledgedResults?: boolean;
+};
+
+/** The names of every executor fault, for command lines and mutation tables. */
+export const executorUnsafeFaultNames = [
+  'applyDuplicateSequences',
+  'expireLeaderlessTime',
+  'trimUnacknowledgedResults',
+] as const satisfies ReadonlyArray<keyof ExecutorUnsafeFaults>;
 
 const positiveInteger = v.pipe(v.number(), v.safeInteger(), v.minValue(1));
 const OptionsSchema = v.strictObject({
@@ -173,6 +195,11 @@ const OptionsSchema = v.strictObject({
     splitMachineCommit: v.optional(v.boolean()),
     compactPastDurableApplied: v.optional(v.boolean()),
   })),
+  unsafeFaults: v.optional(
+    v.strictObject(
+      Object.fromEntries(executorUnsafeFaultNames.map((n) => [n, v.optional(v.boolean())])),
+    ),
+  ),
 });
 
 /** The on-disk side of an executor. */
@@ -240,6 +267,7 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
   readonly #sessions: SessionTable;
   readonly #onEvent: ((session: number, event: SessionEvent) => void) | undefined;
   readonly #onSessionExpired: ((session: number) => void) | undefined;
+  readonly #faults: ExecutorUnsafeFaults;
   readonly #sessionCodec = cborCodec<unknown>();
   readonly #jobs: Job<Output>[] = [];
   readonly #waiters = new MinHeap<Waiter>((a, b) => a.index < b.index);
@@ -302,6 +330,7 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
     if (this.#disk !== null) this.#sessions.journal = this.#disk.changes;
     this.#onEvent = options.onEvent;
     this.#onSessionExpired = options.onSessionExpired;
+    this.#faults = options.unsafeFaults ?? {};
     this.#clock.publish = (session, name, payload) => this.#publishEvent(session, name, payload);
   }
 
@@ -609,7 +638,9 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
         this.#clock.fireDue(this.#onTimerError);
         // Sessions expire by log time, the same at every member; each new leader's no-op first
         // renews them all (no keep-alive could be logged while there was no leader).
-        if (entry.type === 'noop') this.#sessions.renewAll(this.#clock.timeMs);
+        if (entry.type === 'noop' && this.#faults.expireLeaderlessTime !== true) {
+          this.#sessions.renewAll(this.#clock.timeMs);
+        }
         for (const id of this.#sessions.expireUpTo(this.#clock.timeMs)) {
           const onExpired = this.#onSessionExpired;
           if (onExpired !== undefined) this.#tell(() => onExpired(id));
@@ -671,11 +702,13 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
           });
         }
         this.#sessions.touch(session, timeMs);
-        if (sequence !== session.nextSequence) {
+        const again = sequence < session.nextSequence &&
+          this.#faults.applyDuplicateSequences === true; // a planted bug: dedup off
+        if (sequence !== session.nextSequence && !again) {
           if (run !== null) this.#flushRun(run); // a kept result may be in the pending run
           return this.#publish(job, this.#answerOutOfSequence(index, session, sequence));
         }
-        this.#sessions.advanceSequence(session);
+        if (!again) this.#sessions.advanceSequence(session);
       }
       const commit = this.#decode(entry, envelope.data);
       if (commit instanceof ApplicationError) {
@@ -722,7 +755,10 @@ export class StateMachineExecutor<Command, Output, Query, QueryOutput> {
           });
         }
         this.#sessions.touch(session, timeMs);
-        this.#sessions.acknowledge(session, envelope.commandAck, envelope.eventAck);
+        const commandAck = this.#faults.trimUnacknowledgedResults === true
+          ? Number.MAX_SAFE_INTEGER // a planted bug: trims results the client never received
+          : envelope.commandAck;
+        this.#sessions.acknowledge(session, commandAck, envelope.eventAck);
         return this.#publish(job, {
           index,
           ok: true,
