@@ -71,6 +71,9 @@ export type SimulationFaults =
  * sequence is never logged twice, so the executor's deduplication is never exercised: turning it
  * off (`applyDuplicateSequences`) shows only once retries are logged again (`relogRetries`).
  */
+/** How many times `settleMsMax` a cluster that is still converging may take (see the option). */
+const settleProgressFactor = 3;
+
 export const unsafeFaultCompanions: Partial<Record<keyof SimulationFaults, SimulationFaults>> = {
   applyDuplicateSequences: { relogRetries: true },
 };
@@ -82,7 +85,11 @@ export type SimulationOptions = {
   memberCount?: number;
   /** Virtual milliseconds of faults (partitions, crashes, loss) while clients run. */
   chaosMs?: number;
-  /** Virtual milliseconds allowed, after healing, for the cluster to commit and converge. */
+  /**
+   * Virtual milliseconds allowed, after healing, for the cluster to commit and converge. A cluster
+   * still converging at the bound (its applied entries rising each second) gets more time, up to
+   * 3 times the bound; one that stopped converging fails there.
+   */
   settleMsMax?: number;
   /** Virtual milliseconds per tick. */
   tickMs?: number;
@@ -399,8 +406,20 @@ export class Simulation {
       const check = () => this.#checkAfterStep();
       await this.#time.runUntil(this.#o.chaosMs, check);
       this.#heal();
-      const end = this.#o.chaosMs + this.#o.settleMsMax;
+      let end = this.#o.chaosMs + this.#o.settleMsMax;
       await this.#time.runUntil(end, check, () => this.#settled());
+      // A member still catching up, one small message at a time from a slow disk, is slow but
+      // live: while the cluster's progress keeps rising each second it gets more time, up to
+      // `settleProgressFactor` times the bound. A member that is stuck fails at the bound.
+      const cap = this.#o.chaosMs + this.#o.settleMsMax * settleProgressFactor;
+      let progress = this.#settleProgress();
+      while (this.#unsettled() !== null && end < cap) {
+        end = Math.min(cap, end + 1000);
+        await this.#time.runUntil(end, check, () => this.#settled());
+        const now = this.#settleProgress();
+        if (now <= progress) break;
+        progress = now;
+      }
       this.#stats.virtualMs = Math.round(this.#time.nowMs);
       const unsettled = this.#unsettled();
       if (unsettled !== null) {
@@ -1178,6 +1197,14 @@ export class Simulation {
       }
     }
     return null;
+  }
+
+  /** What rises while the cluster converges: applied entries and session answers, summed. */
+  #settleProgress(): number {
+    let sum = 0;
+    for (const m of this.#members.values()) sum += m.driver?.status().lastAppliedIndex ?? 0;
+    for (const c of this.#sessionClients) sum -= c.unanswered;
+    return sum;
   }
 
   #settled(): boolean {

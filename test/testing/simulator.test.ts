@@ -134,7 +134,7 @@ const mutations: Array<{ fault: keyof SimulationFaults; caughtBy: RegExp }> = [
     caughtBy:
       /State machine safety|Leader completeness|Log matching|Acknowledged|Assertion|Outputs differ|not linearizable|Stale/,
   },
-  { fault: 'voteBeforeDurable', caughtBy: /Two leaders in term/ },
+  { fault: 'voteBeforeDurable', caughtBy: /Two leaders in term|Leader completeness/ },
   {
     fault: 'ackBeforeDurable',
     caughtBy:
