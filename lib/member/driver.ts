@@ -967,8 +967,9 @@ export class MemberDriver<
       stage = null;
       this.#snapshotIndex = index;
       let compactTo = index - this.#o.compactionTrailingEntries;
-      if (this.#executor.onDisk && this.#diskFaults.compactPastDurableApplied !== true) {
-        // Never past what the machine on disk has synced: a crash could take it back there.
+      if (this.#executor.onDisk) {
+        // Never past what the machine on disk has synced: an OS crash could take it back there
+        // (the stored snapshot would then still cover it; this keeps the log replay short).
         compactTo = Math.min(compactTo, this.#executor.durableAppliedIndex);
       }
       if (compactTo >= this.#storage.firstIndex()) {

@@ -180,6 +180,4 @@ export type DiskUnsafeFaults = {
    * (a crash in between applies the batch again on restart).
    */
   splitMachineCommit?: boolean;
-  /** Compact the log past what the machine has durably applied. */
-  compactPastDurableApplied?: boolean;
 };

@@ -193,7 +193,6 @@ const OptionsSchema = v.strictObject({
   ),
   diskUnsafeFaults: v.optional(v.strictObject({
     splitMachineCommit: v.optional(v.boolean()),
-    compactPastDurableApplied: v.optional(v.boolean()),
   })),
   unsafeFaults: v.optional(
     v.strictObject(
