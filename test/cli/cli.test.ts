@@ -174,6 +174,17 @@ test('watch prints each change of a key until Ctrl-C', async () => {
   }
 });
 
+/** The ready line of `serve`. */
+type Ready = {
+  stateMachine: string;
+  recovery: {
+    onDisk: boolean;
+    restoredSnapshot: boolean;
+    machineAppliedIndex: number;
+    appliedIndex: number;
+  };
+};
+
 /** Start `serve` and wait for its ready line (parsed); the child is returned to be killed. */
 async function startServe(args: string[]) {
   const child = spawnTs('lib/cli.ts', ['serve', ...args]);
@@ -188,7 +199,7 @@ async function startServe(args: string[]) {
       () => stdout.split('\n').find((l) => l.startsWith('{"ready"')),
       30_000,
     );
-    return { child, closed, ready: JSON.parse(line) as Record<string, any> };
+    return { child, closed, ready: JSON.parse(line) as Ready };
   } catch (error) {
     process.kill(child.pid!, 'SIGKILL');
     throw error;
@@ -215,8 +226,8 @@ test('serve --state-machine lmdb-kv restarts after SIGKILL at its applied index'
   ];
   let run = await startServe(args);
   try {
-    assert.is(run.ready['stateMachine'], 'lmdb-kv');
-    assert.is(run.ready['recovery'].onDisk, true);
+    assert.is(run.ready.stateMachine, 'lmdb-kv');
+    assert.is(run.ready.recovery.onDisk, true);
     const client = await RaftClient.connect({ servers: [m!.clientAddress] });
     let last = 0;
     try {
@@ -229,7 +240,7 @@ test('serve --state-machine lmdb-kv restarts after SIGKILL at its applied index'
     process.kill(run.child.pid!, 'SIGKILL');
     await run.closed;
     run = await startServe(args);
-    const recovery = run.ready['recovery'];
+    const recovery = run.ready.recovery;
     assert.is(recovery.onDisk, true);
     assert.is(recovery.restoredSnapshot, false);
     assert.ok(recovery.machineAppliedIndex >= last, JSON.stringify(recovery));
