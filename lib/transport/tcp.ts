@@ -28,6 +28,7 @@
  * ```
  * @module
  */
+import { listenRetrying } from './listen.ts';
 import * as net from 'node:net';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { formatAddress, parseAddress } from '../base/address.ts';
@@ -217,21 +218,19 @@ export class TcpTransport implements Transport {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
-  #listen(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
-      this.#server.once('error', onError);
-      this.#server.listen(this.#options.port, this.#options.host, () => {
-        this.#server.off('error', onError);
-        this.#server.on(
-          'error',
-          (error) => this.#options.logger.warn(`Listener error: ${error.message}`),
-        );
-        const bound = this.#server.address();
-        this.#port = typeof bound === 'object' && bound !== null ? bound.port : this.#options.port;
-        resolve();
-      });
-    });
+  async #listen(): Promise<void> {
+    await listenRetrying(
+      this.#server,
+      this.#options.port,
+      this.#options.host,
+      (m) => this.#options.logger.warn(m),
+    );
+    this.#server.on(
+      'error',
+      (error) => this.#options.logger.warn(`Listener error: ${error.message}`),
+    );
+    const bound = this.#server.address();
+    this.#port = typeof bound === 'object' && bound !== null ? bound.port : this.#options.port;
   }
 
   #hello(): Hello {
