@@ -140,6 +140,8 @@ export const clientErrorCodes = {
   CONFIG_CHANGE_IN_PROGRESS: true,
   /** A configuration change that must never be made. Not retryable: it would be refused again. */
   CONFIG_CHANGE_INVALID: false,
+  /** A PASSIVE member to promote has not caught up yet. Retryable: refused before it was proposed. */
+  NOT_CAUGHT_UP: true,
   /** The request was not answered in time. Not retryable: its outcome is unknown. */
   TIMEOUT: false,
   /** The command was proposed, then the member stopped, failed or lost its log to a snapshot. Not retryable: it may still be applied. */

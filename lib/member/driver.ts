@@ -929,10 +929,14 @@ export class MemberDriver<
 }
 
 function writeBatchOf(rd: Ready, snapshotData: number | undefined): WriteBatch | null {
-  if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState === null) return null;
+  if (
+    rd.snapshot === null && rd.entries.length === 0 && rd.hardState === null &&
+    rd.truncateFromIndex === null
+  ) return null;
   const batch: WriteBatch = {};
   if (rd.snapshot !== null) batch.snapshot = rd.snapshot;
   if (snapshotData !== undefined) batch.snapshotData = snapshotData;
+  if (rd.truncateFromIndex !== null) batch.truncateFromIndex = rd.truncateFromIndex;
   if (rd.entries.length > 0) batch.entries = rd.entries;
   if (rd.hardState !== null) batch.hardState = rd.hardState;
   return batch;
