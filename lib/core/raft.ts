@@ -617,9 +617,12 @@ export class Raft {
   /** Take the next batch of work. Call `advance(ready)` when its writes are durable. */
   ready(): Ready {
     if (this.#role === 'leader') {
+      // Members silent for an election timeout do not hold compaction back: when they are
+      // back, a snapshot catches them up.
       this.#globalIndex = this.#tracker.globalIndex(
         this.#log.persistedIndex(),
         this.#livePassiveIndexes(),
+        (pr) => this.#tickCount - pr.heardTick <= this.#o.electionTicks,
       );
     }
     this.#flushBroadcasts();
@@ -697,6 +700,14 @@ export class Raft {
   /** The configuration in effect (the latest in the log, committed or not). */
   configuration(): Configuration | null {
     return this.#tracker.latest();
+  }
+  /** This member's type in the configuration in effect (`null`: not listed, or none known). */
+  get memberType(): MemberType | null {
+    return this.#tracker.typeOf(this.id);
+  }
+  /** The PASSIVE members this member feeds now. */
+  get feeding(): readonly string[] {
+    return this.#feeder.ids();
   }
 
   /** The snapshot received from the leader and not yet durable, if any (the driver installs it). */

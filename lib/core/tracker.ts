@@ -216,13 +216,17 @@ export class Tracker {
   }
 
   /**
-   * The highest index every target (and this member, at `selfIndex`, and each of `others`) has
-   * stored. Departing members are not counted.
+   * The highest index every target that `counts` (and this member, at `selfIndex`, and each of
+   * `others`) has stored. Departing members are not counted.
    */
-  globalIndex(selfIndex: number, others: Iterable<number> = []): number {
+  globalIndex(
+    selfIndex: number,
+    others: Iterable<number> = [],
+    counts: (pr: Progress) => boolean = () => true,
+  ): number {
     let min = selfIndex;
     for (const pr of this.progress.values()) {
-      if (!pr.departing && pr.matchIndex < min) min = pr.matchIndex;
+      if (!pr.departing && counts(pr) && pr.matchIndex < min) min = pr.matchIndex;
     }
     for (const index of others) if (index < min) min = index;
     return min;

@@ -45,7 +45,11 @@ import {
   TimeoutError,
 } from '../base/errors.ts';
 import type { Configuration, Member, RaftMessage, SnapshotMeta } from '../base/messages.ts';
-import type { UnsafeFaults } from '../core/options.ts';
+import {
+  membershipFaultNames,
+  type MembershipUnsafeFaults,
+  type UnsafeFaults,
+} from '../core/options.ts';
 import { Raft, type RaftStatus, type Ready, type Role } from '../core/raft.ts';
 import type { RandomSource } from '../core/random.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
@@ -58,7 +62,13 @@ import type { DriverOptions, DriverUnsafeFaults } from './options.ts';
 import type { Clock, DriverProbe, MemberLogger, MemberTransport } from './ports.ts';
 import { Proposals } from './proposals.ts';
 import { Requests } from './requests.ts';
-import type { MemberReply, MemberRequest } from '../base/member-requests.ts';
+import type {
+  MemberReply,
+  MemberRequest,
+  ReconfigureRequest,
+} from '../base/member-requests.ts';
+import type { BalancerFaults } from './balancer.ts';
+import { MembershipDuties } from './membership-duties.ts';
 import type { SessionEvent } from '../state/sessions.ts';
 import { type ReceivedSnapshot, SnapshotTransfers } from './snapshot-transfer.ts';
 
@@ -89,7 +99,7 @@ export type DriverHost<Command, Output, Query, QueryOutput> = {
    */
   voteEmbargoTicks?: number;
   /** Deliberate bugs, for tests only. */
-  unsafeFaults?: DriverUnsafeFaults & UnsafeFaults;
+  unsafeFaults?: DriverUnsafeFaults & UnsafeFaults & MembershipUnsafeFaults & BalancerFaults;
 };
 
 /** What `status()` reports: the core's view plus the driver's. */
@@ -117,6 +127,7 @@ const coreFaultKeys = [
   'voteBeforeDurable',
   'ackBeforeDurable',
   'leaseReadDuringTransfer',
+  ...membershipFaultNames,
 ] as const;
 
 /** See the module comment. Create with `MemberDriver.open`. */
@@ -139,6 +150,7 @@ export class MemberDriver<
   readonly #proposals: Proposals;
   readonly #requests: Requests;
   readonly #sessionEventListeners = new Set<(session: number, event: SessionEvent) => void>();
+  readonly #membership: MembershipDuties;
   /** The index of the no-op that began this member's current term as leader. */
   #termStartIndex = 0;
   readonly #reads = new Map<number, PendingRead>();
@@ -207,8 +219,24 @@ export class MemberDriver<
       sessionTimeoutMsMax: o.sessionTimeoutMsMax,
       sessionCommandsAheadMax: o.sessionCommandsAheadMax,
       forwardTimeoutMs: o.forwardTimeoutMs,
+      reconfigure: (request) => this.#membership.reconfigure(request),
+      members: () => this.#membership.members(),
     });
     this.#events = new EventLog(h.options.eventsRetainedMax, () => h.clock.nowMs());
+    this.#membership = new MembershipDuties({
+      raft,
+      options: o,
+      events: this.#events,
+      log: h.logger,
+      nowMs: () => this.#clock.nowMs(),
+      assertRunning: () => {
+        if (this.#stopping || this.#stopped) throw this.#refusal();
+      },
+      track: (index, term) => this.#proposals.add(index, term, this.#clock.nowMs()),
+      pump: () => this.#schedulePump(),
+      faults: h.unsafeFaults ?? {},
+      promotionLagEntriesMax: o.promotionLagEntriesMax,
+    });
     this.#snapshots = new SnapshotTransfers({
       id: h.id,
       snapshots: h.storage.snapshots,
@@ -219,6 +247,7 @@ export class MemberDriver<
       send: (m) => this.#transport.send(m),
       currentTerm: () => this.#raft.term,
       leaderId: () => this.#raft.leaderId,
+      accepts: (from, term) => this.#raft.acceptsSnapshotFrom(from, term),
       reportFailed: (to) => {
         this.#raft.reportSnapshotFailed(to);
         this.#schedulePump();
@@ -272,7 +301,7 @@ export class MemberDriver<
       }
       const fresh = storage.lastIndex() === 0 && storage.hardState().term === 0 && meta === null;
       const faults = h.unsafeFaults ?? {};
-      const coreFaults: UnsafeFaults = {};
+      const coreFaults: UnsafeFaults & MembershipUnsafeFaults = {};
       for (const key of coreFaultKeys) if (faults[key] === true) coreFaults[key] = true;
       const raft = new Raft(storage, {
         id: h.id,
@@ -287,6 +316,9 @@ export class MemberDriver<
         readsPendingMax: o.readsPendingMax,
         leaseDriftTicks: o.leaseDriftTicks,
         snapshotSendTicksMax: o.snapshotSendTicksMax,
+        feederSilenceHeartbeats: o.feederSilenceHeartbeats,
+        activeMembersMin: o.activeMembersMin,
+        promotionLagEntriesMax: o.promotionLagEntriesMax,
         appliedIndex: meta?.index ?? 0,
         // Every start refuses real votes for an election timeout: a restarted voter has forgotten
         // that it heard from a leader (whose lease relies on it). An empty storage may be a wiped
@@ -378,7 +410,24 @@ export class MemberDriver<
         leaderId: this.#raft.leaderId,
       });
     }
+    const redirect = this.#membership.redirect(request);
+    if (redirect !== null) return Promise.resolve(redirect);
     return this.#requests.handle(request);
+  }
+
+  /**
+   * A configuration change (`join`, `leave`, `promote`, `demote`; see `lib/member/reconfigure.ts`)
+   * at this member, whichever it is: the leader makes it and answers once it is committed, with
+   * the new members in `output`. Never rejects: a failure is a reply with its error code
+   * (CONFIG_CHANGE_IN_PROGRESS and NOT_CAUGHT_UP are retryable; CONFIG_CHANGE_INVALID is not).
+   */
+  changeMembership(request: Omit<ReconfigureRequest, 'kind'>): Promise<MemberReply> {
+    return this.handle({ ...request, kind: 'reconfigure' });
+  }
+
+  /** The leader's view of the members (types, who feeds whom, each passive member's lag). */
+  members(): Promise<MemberReply> {
+    return this.handle({ kind: 'members' });
   }
 
   /**
@@ -608,6 +657,7 @@ export class MemberDriver<
       if (this.#stopped) return;
       this.#raft.tick(this.#clock.nowMs());
       if (++this.#ticks % 8 === 0) this.#proposals.sweep(this.#clock.nowMs());
+      this.#membership.tick();
       this.#scheduleTick();
       this.#schedulePump();
     });
@@ -701,7 +751,12 @@ export class MemberDriver<
     const entries = rd.committed;
     // Any entry of another term at a proposal's index (a command, or another leader's no-op or
     // configuration) means that proposal is lost for good.
-    for (const e of entries) this.#proposals.checkCommitted(e.index, e.term);
+    for (const e of entries) {
+      // A configuration change is answered once committed (it has no state-machine output).
+      if (this.#proposals.checkCommitted(e.index, e.term) && e.type === 'config') {
+        this.#proposals.settle(e.index, { ok: true, output: { members: e.members } });
+      }
+    }
     this.#probe.committed?.(entries);
     // Every batch goes behind whatever state-machine work is queued: a snapshot restore moves
     // the applied index, so entries after it must never overtake it, nor those queued behind it.
@@ -724,7 +779,10 @@ export class MemberDriver<
       // Sequencing is per term of leadership: a new term starts it afresh from the applied state.
       this.#requests.reset();
       this.#requests.leaderChanged();
-      if (this.#raft.role === 'leader') this.#termStartIndex = this.#raft.lastIndex;
+      if (this.#raft.role === 'leader') {
+        this.#termStartIndex = this.#raft.lastIndex;
+        this.#membership.becameLeader();
+      }
     }
     for (const c of rd.stateChanges) {
       if (c.term !== this.#lastTerm) this.#events.emit({ type: 'term', term: c.term });
@@ -745,6 +803,7 @@ export class MemberDriver<
     const config = this.#raft.configuration();
     if (config === null || config.index === this.#configIndex) return;
     this.#configIndex = config.index;
+    this.#membership.configurationChanged(config.index, config.members);
     const peers = new Map<string, string>();
     for (const m of config.members) {
       if (m.id !== this.id) peers.set(m.id, m.address ?? '');
@@ -862,7 +921,7 @@ export class MemberDriver<
       await this.#enqueueWrite(() => this.#storage.write({ snapshot: meta, snapshotData: id }));
       stage = null;
       this.#snapshotIndex = index;
-      const compactTo = index - this.#o.compactionTrailingEntries;
+      const compactTo = this.#membership.compactionPoint(index);
       if (compactTo >= this.#storage.firstIndex()) {
         await this.#enqueueWrite(() => this.#storage.compact(compactTo));
       }

@@ -29,6 +29,7 @@ import {
   MemberReplySchema,
   type MemberRequest,
   MemberRequestSchema,
+  type ReconfigureRequest,
 } from '../base/member-requests.ts';
 import type { ForwardMessage, ForwardResponseMessage, RaftMessage } from '../base/messages.ts';
 import { cborCodec } from '../state/codec.ts';
@@ -67,6 +68,11 @@ export type RequestHost = {
   sessionCommandsAheadMax: number;
   /** A forwarded request unanswered this long fails with TIMEOUT. */
   forwardTimeoutMs: number;
+  // Membership (lib/member/reconfigure.ts): carried out by the leader, forwarded like commands.
+  /** Make a configuration change as the leader; resolves once it is committed. */
+  reconfigure(request: ReconfigureRequest): Promise<Reply>;
+  /** The leader's view of the members. */
+  members(): Reply;
 };
 
 type Sequencer = {
@@ -268,6 +274,11 @@ export class Requests {
         const index = await this.#h.read(request.consistency);
         return { index, output: this.#h.query(valueCodec.decode(request.data)) };
       }
+      // Membership (lib/member/reconfigure.ts).
+      case 'reconfigure':
+        return await this.#h.reconfigure(request);
+      case 'members':
+        return this.#h.members();
     }
   }
 
@@ -395,7 +406,11 @@ export class Requests {
       });
     });
     if (!reply.ok) return reply;
-    if (request.kind !== 'query') await this.#h.waitForApplied(reply.index);
+    // Membership answers are not state-machine results: nothing to apply here first (a RESERVE
+    // member never applies anything).
+    const applies = request.kind !== 'query' && request.kind !== 'reconfigure' &&
+      request.kind !== 'members';
+    if (applies) await this.#h.waitForApplied(reply.index);
     return { ...reply, forwardedTo: leader };
   }
 }
