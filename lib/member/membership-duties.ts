@@ -156,7 +156,8 @@ export class MembershipDuties {
       committed: status.configurationIndex <= status.commitIndex,
       commitIndex: status.commitIndex,
       silentTicks,
-      passiveMatch: (id) => m.passives[id]?.reportedTicksAgo == null ? null : m.passives[id]!.matchIndex,
+      passiveMatch: (id) =>
+        m.passives[id]?.reportedTicksAgo == null ? null : m.passives[id]!.matchIndex,
     }, {
       activeMembers: o.balancerActiveMembers,
       passiveMembers: o.balancerPassiveMembers,
@@ -173,7 +174,8 @@ export class MembershipDuties {
           this.#h.events.emit({ type: 'balancer', op: change.op, member: change.id });
         }
       },
-      (error: unknown) => this.#h.log.info(`balancer: ${describe(change)} not made: ${(error as Error).message}`),
+      (error: unknown) =>
+        this.#h.log.info(`balancer: ${describe(change)} not made: ${(error as Error).message}`),
     ).finally(() => {
       this.#balancing = false;
     });

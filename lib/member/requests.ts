@@ -73,7 +73,26 @@ export type RequestHost = {
   reconfigure(request: ReconfigureRequest): Promise<Reply>;
   /** The leader's view of the members. */
   members(): Reply;
+  /** Deliberate bugs, for tests only. */
+  unsafeFaults?: RequestsUnsafeFaults;
 };
+
+/**
+ * Deliberate bugs of the request handling, for the simulator's mutation table only. Never set
+ * them in production.
+ */
+export type RequestsUnsafeFaults = {
+  /** The leader logs a retried command again instead of waiting for (or answering) its entry. */
+  relogRetries?: boolean;
+  /** A member relays the leader's answer at once, before it has applied the answer's index. */
+  relayBeforeApplied?: boolean;
+};
+
+/** The names of every request-handling fault, for command lines and mutation tables. */
+export const requestsUnsafeFaultNames = [
+  'relogRetries',
+  'relayBeforeApplied',
+] as const satisfies ReadonlyArray<keyof RequestsUnsafeFaults>;
 
 type Sequencer = {
   /** The next sequence to put in the log. */
@@ -121,10 +140,16 @@ export class Requests {
   readonly #sequencers = new Map<number, Sequencer>();
   #sequencersTerm = -1;
   readonly #forwarded = new Map<number, Forwarded>();
-  #forwardCounter = 0;
+  /**
+   * The last forwarded request's id. Ids start from the clock (in microseconds) at each start, so
+   * that a restarted member never reuses an id of its previous incarnation: the leader's answers
+   * to those may still arrive, and would be taken for answers to new requests.
+   */
+  #forwardCounter: number;
 
   constructor(host: RequestHost) {
     this.#h = host;
+    this.#forwardCounter = Math.floor(host.clock.nowMs() * 1000);
   }
 
   /** Handle a client's request here: locally when this member can, else through the leader. */
@@ -271,7 +296,10 @@ export class Requests {
           encodeEnvelope({ kind: 'unregister', session: request.session }),
         ).result;
       case 'query': {
-        const index = await this.#h.read(request.consistency);
+        await this.#h.read(request.consistency);
+        // The index of the state that answers, which may be past the read index: a client's later
+        // sequential reads must not go back behind what this answer showed.
+        const index = this.#h.appliedIndex();
         return { index, output: this.#h.query(valueCodec.decode(request.data)) };
       }
       // Membership (lib/member/reconfigure.ts).
@@ -303,6 +331,11 @@ export class Requests {
       this.#sequencers.set(session, s);
     }
     if (sequence < s.next) {
+      if (this.#h.unsafeFaults?.relogRetries === true) {
+        // A planted bug: the retry goes into the log again (only the executor's dedup is left).
+        return await this.#h.append(encodeEnvelope({ kind: 'command', session, sequence, data }))
+          .result;
+      }
       // Already in the log: wait for that entry, never log it again.
       const index = s.logged.get(sequence);
       if (index !== undefined) {
@@ -410,7 +443,8 @@ export class Requests {
     // member never applies anything).
     const applies = request.kind !== 'query' && request.kind !== 'reconfigure' &&
       request.kind !== 'members';
-    if (applies) await this.#h.waitForApplied(reply.index);
+    const early = this.#h.unsafeFaults?.relayBeforeApplied === true; // a planted bug
+    if (applies && !early) await this.#h.waitForApplied(reply.index);
     return { ...reply, forwardedTo: leader };
   }
 }
