@@ -16,7 +16,7 @@
  * @module
  */
 import type { Entry, Member, RaftMessage } from '../base/messages.ts';
-import type { UnsafeFaults } from '../core/options.ts';
+import type { MembershipUnsafeFaults, UnsafeFaults } from '../core/options.ts';
 import type { Raft, ReadState } from '../core/raft.ts';
 import { seededRandom } from '../core/random.ts';
 import { MemberDriver } from '../member/driver.ts';
@@ -33,13 +33,15 @@ export type ScriptedClusterOptions = {
   electionTicks?: number;
   heartbeatTicks?: number;
   messageBytesMax?: number;
-  unsafeFaults?: UnsafeFaults;
+  unsafeFaults?: UnsafeFaults & MembershipUnsafeFaults;
   /** Bootstrap every member with the same configuration (default true). */
   bootstrap?: boolean;
   /** Snapshot after this many applied entries (default: never). */
   snapshotEntriesThreshold?: number;
   /** Entries kept below a snapshot when compacting (default 0). */
   compactionTrailingEntries?: number;
+  /** Member types by id for the founding configuration (default: every member ACTIVE). */
+  types?: Record<string, Member['type']>;
 };
 
 /** Milliseconds a scripted tick moves a member's clock. */
@@ -90,7 +92,7 @@ export class ScriptedCluster {
   private constructor(ids: string[], options: ScriptedClusterOptions) {
     this.ids = ids;
     this.#o = options;
-    this.#members = ids.map((id) => ({ id, type: 'ACTIVE' }));
+    this.#members = ids.map((id) => ({ id, type: options.types?.[id] ?? 'ACTIVE' }));
   }
 
   /** Start every member (bootstrapped with the same members unless `bootstrap: false`). */
