@@ -151,6 +151,11 @@ export type MemberStatus = RaftStatus & {
   snapshotReceiving: { index: number; receivedBytes: number; totalBytes: number } | null;
   pendingProposals: number;
   stopped: boolean;
+  /**
+   * Messages that carried log entries or a snapshot to this member since it started, by sender
+   * (appends and feeds with entries, snapshot chunks): who actually feeds it.
+   */
+  entriesReceivedFrom: Record<string, number>;
 };
 
 type PendingRead = { resolve: (index: number) => void; reject: (error: unknown) => void };
@@ -188,6 +193,7 @@ export class MemberDriver<
   readonly #requests: Requests;
   readonly #sessionEventListeners = new Set<(session: number, event: SessionEvent) => void>();
   readonly #membership: MembershipDuties;
+  readonly #entriesReceivedFrom = new Map<string, number>();
   /** The index of the no-op that began this member's term `#termStartTerm` as leader. */
   #termStartIndex = 0;
   #termStartTerm = 0;
@@ -214,6 +220,11 @@ export class MemberDriver<
   #snapshotsTaken = 0;
   #snapshotsInstalled = 0;
   #configIndex = -1;
+  /** The ids of the configuration in effect, the transport's peers and who departed (see `#syncPeers`). */
+  #configMembers: string[] = [];
+  #peersKey = '';
+  readonly #addresses = new Map<string, string>();
+  readonly #departing = new Map<string, number>();
   #ticks = 0;
   #stopping = false;
   #stopped = false;
@@ -452,6 +463,12 @@ export class MemberDriver<
   /** Feed one validated message from a peer. */
   receive(m: RaftMessage): void {
     if (this.#stopped) return;
+    if (
+      m.type === 'snapshotChunk' ||
+      ((m.type === 'append' || m.type === 'feed') && m.entries.length > 0)
+    ) {
+      this.#entriesReceivedFrom.set(m.from, (this.#entriesReceivedFrom.get(m.from) ?? 0) + 1);
+    }
     if (m.type === 'snapshotChunk' || m.type === 'snapshotChunkResponse') {
       this.#snapshots.onMessage(m);
       return;
@@ -665,6 +682,7 @@ export class MemberDriver<
       snapshotReceiving: this.#snapshots.receivingProgress(),
       pendingProposals: this.#proposals.size,
       stopped: this.#stopped,
+      entriesReceivedFrom: Object.fromEntries(this.#entriesReceivedFrom),
     };
   }
 
@@ -756,6 +774,7 @@ export class MemberDriver<
       this.#raft.tick(this.#clock.nowMs());
       if (++this.#ticks % 8 === 0) this.#proposals.sweep(this.#clock.nowMs());
       this.#membership.tick();
+      if (this.#departing.size > 0) this.#syncPeers();
       this.#scheduleTick();
       this.#schedulePump();
     });
@@ -898,15 +917,58 @@ export class MemberDriver<
     }
   }
 
+  /**
+   * Peers to talk to before this member has a configuration of its own (a member joining: the
+   * answer to its join lists them). Ignored once a configuration is in its log.
+   */
+  learnPeers(members: readonly Member[]): void {
+    if (this.#stopped || this.#raft.configuration() !== null) return;
+    const peers = new Map<string, string>();
+    for (const m of members) {
+      if (m.id !== this.id && m.address !== undefined) peers.set(m.id, m.address);
+    }
+    this.#transport.setPeers(peers);
+  }
+
+  /** This member is in a configuration (its log, or a snapshot, holds one). */
+  get configured(): boolean {
+    return this.#raft.configuration() !== null;
+  }
+
+  /**
+   * The transport's peers: every member of the configuration in effect, and each member it
+   * removed, for two election timeouts after that (a removed leader still leads until its removal
+   * commits and needs its followers' answers; a removed follower must still learn the change).
+   */
   #syncPeers(): void {
     const config = this.#raft.configuration();
-    if (config === null || config.index === this.#configIndex) return;
-    this.#configIndex = config.index;
-    this.#membership.configurationChanged(config.index, config.members);
+    if (config === null) return;
+    const nowMs = this.#clock.nowMs();
+    if (config.index !== this.#configIndex) {
+      this.#configIndex = config.index;
+      this.#membership.configurationChanged(config.index, config.members);
+      const ids = new Set(config.members.map((m) => m.id));
+      const keepMs = 2 * this.#o.electionTicks * this.#o.tickMs;
+      for (const id of this.#configMembers) {
+        if (!ids.has(id)) this.#departing.set(id, nowMs + keepMs);
+      }
+      for (const m of config.members) {
+        this.#departing.delete(m.id);
+        if (m.address !== undefined) this.#addresses.set(m.id, m.address);
+      }
+      this.#configMembers = [...ids];
+    }
     const peers = new Map<string, string>();
     for (const m of config.members) {
       if (m.id !== this.id) peers.set(m.id, m.address ?? '');
     }
+    for (const [id, untilMs] of this.#departing) {
+      if (untilMs <= nowMs) this.#departing.delete(id);
+      else if (id !== this.id && this.#addresses.has(id)) peers.set(id, this.#addresses.get(id)!);
+    }
+    const key = [...peers].map(([id, a]) => `${id}=${a}`).sort().join(',');
+    if (key === this.#peersKey) return;
+    this.#peersKey = key;
     this.#transport.setPeers(peers);
   }
 
