@@ -40,6 +40,8 @@ export type ScriptedClusterOptions = {
   snapshotEntriesThreshold?: number;
   /** Entries kept below a snapshot when compacting (default 0). */
   compactionTrailingEntries?: number;
+  /** Entries a live passive member may lag before compaction stops waiting for it (default 10,000). */
+  compactionLagEntriesMax?: number;
   /** Member types by id for the founding configuration (default: every member ACTIVE). */
   types?: Record<string, Member['type']>;
 };
@@ -363,6 +365,9 @@ export class ScriptedCluster {
       stopGraceMs: 0,
       snapshotEntriesThreshold: this.#o.snapshotEntriesThreshold ?? 2 ** 40,
       compactionTrailingEntries: this.#o.compactionTrailingEntries ?? 0,
+      ...(this.#o.compactionLagEntriesMax === undefined
+        ? {}
+        : { compactionLagEntriesMax: this.#o.compactionLagEntriesMax }),
     }, 'ScriptedCluster');
     const driver = await MemberDriver.open<Uint8Array, null, unknown, null>({
       id,

@@ -191,6 +191,43 @@ async function demotedTruncates(unsafeFaults: Faults = {}): Promise<void> {
 }
 test('a voter demoted to PASSIVE keeps only committed entries', () => demotedTruncates());
 
+// The global index holds compaction back for a passive member that is a little behind: it catches
+// up by entries, not by a snapshot. One further behind than compactionLagEntriesMax gets a snapshot.
+async function passiveBehind(lagged: number): Promise<{ snapshots: number; applied: boolean }> {
+  const c = await ScriptedCluster.start(['a', 'b', 'c', 'd'], {
+    types: { d: 'PASSIVE' },
+    snapshotEntriesThreshold: 10,
+    compactionLagEntriesMax: 50,
+  });
+  await elect(c, 'a');
+  await write(c, 'a', 5, 's');
+  c.isolate('d');
+  for (let i = 0; i < lagged; i += 10) {
+    await write(c, 'a', 10, `l${i}-`);
+  }
+  c.heal();
+  const last = await write(c, 'a', 3, 'after');
+  // A snapshot sent while it was cut off is sent again after snapshotSendTicksMax (100 ticks).
+  for (let i = 0; i < 120; i++) {
+    await c.tick(1);
+    await c.stabilize();
+  }
+  const snapshots = c.delivered.filter((m) => m.to === 'd' && m.type === 'snapshotChunk').length;
+  return {
+    snapshots,
+    applied: c.applied('d').some((e) => e.index === last) || c.raft('d').commitIndex >= last,
+  };
+}
+
+test('a passive member a little behind catches up by entries: compaction waits for it', async () => {
+  const near = await passiveBehind(30);
+  assert.ok(near.applied, 'd caught up');
+  assert.is(near.snapshots, 0, 'd was sent a snapshot');
+  const far = await passiveBehind(120);
+  assert.ok(far.applied, 'd caught up');
+  assert.ok(far.snapshots > 0, 'd far behind was not sent a snapshot');
+});
+
 // Each membership fault is caught by the scenario that guards against it. (passiveKeepsUncommitted
 // is not: in `demotedTruncates` the entries c holds commit later anyway; a scenario where they
 // never commit needs a deposed leader, left for the simulator's membership churn.)
