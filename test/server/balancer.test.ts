@@ -65,6 +65,20 @@ test('a SIGKILLed ACTIVE member is replaced by a PASSIVE one, and a RESERVE one 
       return ok ? v : undefined;
     }, 30_000);
     await waitFor('some writes', () => acked.length >= 50 || undefined, 20_000);
+    // The RESERVE member keeps no log: it knows the term, the leader and the commit index only.
+    const reserve = await RaftClient.connect({ servers: [r1.clientAddress], session: false });
+    const rs = (await reserve.status()) as {
+      lastIndex: number;
+      leaderId: string | null;
+      membership: { learnedCommitIndex: number; selfType: string };
+    };
+    await reserve.close();
+    assert.is(rs.lastIndex, 0, 'the RESERVE member stores entries');
+    assert.ok(
+      rs.membership.learnedCommitIndex > 0 && rs.leaderId !== null &&
+        rs.membership.selfType === 'RESERVE',
+      `the RESERVE member: ${JSON.stringify(rs)}`,
+    );
     const before = (await view())!;
     const victim = before.leaderId!;
     // Watch one live ACTIVE member's own status (answered locally, no leader needed), so that
