@@ -36,6 +36,7 @@ import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import type { AnyStateMachine } from '../state/disk-state-machine.ts';
 import { LmdbStorage } from '../storage/lmdb.ts';
 import { TcpTransport } from '../transport/tcp.ts';
+import type { TransportCounters } from '../transport/transport.ts';
 import { ClientListener } from './client-listener.ts';
 import { joinCluster } from './join.ts';
 import { realClock } from './clock.ts';
@@ -55,7 +56,12 @@ function stderrLogger(id: string): ServerLogger {
 }
 
 /** What `status()` reports: the driver's view plus the bound addresses. */
-export type ServerStatus = MemberStatus & { peerAddress: string; clientAddress: string };
+export type ServerStatus = MemberStatus & {
+  peerAddress: string;
+  clientAddress: string;
+  /** The peer transport's counters since start: messages and bytes sent, dropped, received. */
+  transport: TransportCounters & { sentBytesByPeer: Record<string, number> };
+};
 
 /** See the module comment. Create with `RaftServer.start`. */
 export class RaftServer<
@@ -339,6 +345,10 @@ export class RaftServer<
       ...this.#driver.status(),
       peerAddress: this.peerAddress,
       clientAddress: this.clientAddress,
+      transport: {
+        ...this.#transport.counters,
+        sentBytesByPeer: this.#transport.sentBytesByPeer(),
+      },
     };
   }
 
