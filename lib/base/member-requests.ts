@@ -13,7 +13,34 @@
  * @module
  */
 import * as v from 'valibot';
-import { BytesSchema, MemberIdSchema, NaturalSchema } from './messages.ts';
+import {
+  BytesSchema,
+  memberAddressLengthMax,
+  MemberIdSchema,
+  MemberTypeSchema,
+  NaturalSchema,
+} from './messages.ts';
+
+/** The configuration changes any member takes and hands to the leader. */
+export const MembershipOpSchema: v.PicklistSchema<
+  ['join', 'leave', 'promote', 'demote'],
+  undefined
+> = v.picklist(['join', 'leave', 'promote', 'demote']);
+export type MembershipOp = v.InferOutput<typeof MembershipOpSchema>;
+
+/**
+ * A configuration change: `join` (as `type`, PASSIVE by default, with its addresses), `leave`,
+ * `promote` or `demote` (one type up or down) of member `id`.
+ */
+export const ReconfigureRequestSchema = v.strictObject({
+  kind: v.literal('reconfigure'),
+  op: MembershipOpSchema,
+  id: MemberIdSchema,
+  type: v.optional(MemberTypeSchema),
+  address: v.optional(v.pipe(v.string(), v.maxLength(memberAddressLengthMax))),
+  clientAddress: v.optional(v.pipe(v.string(), v.maxLength(memberAddressLengthMax))),
+});
+export type ReconfigureRequest = v.InferOutput<typeof ReconfigureRequestSchema>;
 
 /** How current a read must be; see `lib/base/client-protocol.ts`. */
 export const ReadConsistencySchema: v.PicklistSchema<
@@ -45,6 +72,9 @@ export const MemberRequestSchema = v.variant('kind', [
     minIndex: NaturalSchema,
     data: BytesSchema,
   }),
+  ReconfigureRequestSchema,
+  /** The leader's view of the members: types, who feeds whom, each passive member's lag. */
+  v.strictObject({ kind: v.literal('members') }),
 ]);
 export type MemberRequest = v.InferOutput<typeof MemberRequestSchema>;
 

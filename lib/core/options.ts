@@ -4,7 +4,7 @@
  * @module
  */
 import * as v from 'valibot';
-import { MemberIdSchema } from '../base/messages.ts';
+import { configurationMembersMax, MemberIdSchema } from '../base/messages.ts';
 import type { RandomSource } from './random.ts';
 import { parseOptions } from '../base/validate.ts';
 
@@ -34,6 +34,30 @@ export type UnsafeFaults = {
   /** Serve lease reads while a leadership transfer runs (the etcd-io/raft#99 bug). */
   leaseReadDuringTransfer?: boolean;
 };
+
+/**
+ * Deliberate membership bugs (`lib/core/fan-out.ts`, `lib/core/membership.ts`), for proving that
+ * the membership tests and checkers catch them. Kept apart from `UnsafeFaults`: the simulator's
+ * mutation table runs those without membership churn. Never set these outside tests.
+ */
+export type MembershipUnsafeFaults = {
+  /** A feeder sends its passives entries past its commit index. */
+  feedUncommittedEntries?: boolean;
+  /** A passive member appends the entries of a feed past the commit index it was sent. */
+  passiveAcceptsUncommitted?: boolean;
+  /** A member that becomes PASSIVE keeps its uncommitted entries. */
+  passiveKeepsUncommitted?: boolean;
+  /** A vote request from a member that is not ACTIVE in this member's configuration raises its term. */
+  adoptTermFromNonVoters?: boolean;
+};
+
+/** The names of every membership fault. */
+export const membershipFaultNames = [
+  'feedUncommittedEntries',
+  'passiveAcceptsUncommitted',
+  'passiveKeepsUncommitted',
+  'adoptTermFromNonVoters',
+] as const satisfies ReadonlyArray<keyof MembershipUnsafeFaults>;
 
 /** The names of every unsafe fault, for command lines and mutation tables. */
 export const unsafeFaultNames = [
@@ -83,6 +107,25 @@ export const RaftTunablesSchema = v.object({
    * under way resumes from the follower's offset, so size this to a few election timeouts.
    */
   snapshotSendTicksMax: v.optional(positiveInt(100_000_000), 100),
+  /**
+   * Heartbeat intervals a leader waits for word from a follower before it stops counting it as a
+   * feeder of PASSIVE members (its passives go to the live followers, or to the leader when none
+   * is left). A passive member is therefore never left unfed for much longer than this.
+   */
+  feederSilenceHeartbeats: v.optional(
+    v.pipe(v.number(), v.safeInteger(), v.minValue(2), v.maxValue(1_000)),
+    3,
+  ),
+  /**
+   * The fewest ACTIVE members a configuration change may leave: a demotion or removal below it is
+   * refused (`ConfigChangeInvalidError`). Changes that do not reduce the ACTIVE members are not.
+   */
+  activeMembersMin: v.optional(positiveInt(configurationMembersMax), 1),
+  /**
+   * A PASSIVE member is promoted to ACTIVE only when its last reported index is at most this many
+   * entries behind the leader's commit index (otherwise the promotion is refused, retryably).
+   */
+  promotionLagEntriesMax: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 1_000),
 });
 
 const OptionsSchema = v.strictObject({
@@ -103,9 +146,13 @@ const OptionsSchema = v.strictObject({
   appliedIndex: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 0),
   /** Randomness for election timeouts (inject a seeded generator for deterministic runs). */
   random: v.function(),
-  /** Test-only protocol bugs; see `UnsafeFaults`. */
+  /** Test-only protocol bugs; see `UnsafeFaults` and `MembershipUnsafeFaults`. */
   unsafeFaults: v.optional(
-    v.strictObject(Object.fromEntries(unsafeFaultNames.map((n) => [n, v.optional(v.boolean())]))),
+    v.strictObject(
+      Object.fromEntries(
+        [...unsafeFaultNames, ...membershipFaultNames].map((n) => [n, v.optional(v.boolean())]),
+      ),
+    ),
   ),
 });
 
@@ -114,7 +161,7 @@ export type RaftOptionsInput =
   & Omit<v.InferInput<typeof OptionsSchema>, 'random' | 'unsafeFaults'>
   & {
     random: RandomSource;
-    unsafeFaults?: UnsafeFaults;
+    unsafeFaults?: UnsafeFaults & MembershipUnsafeFaults;
   };
 
 /** Options after validation, with every default filled in. */
@@ -123,7 +170,7 @@ export type RaftOptions =
   & {
     voteEmbargoTicks: number;
     random: RandomSource;
-    unsafeFaults: UnsafeFaults;
+    unsafeFaults: UnsafeFaults & MembershipUnsafeFaults;
   };
 
 /**

@@ -79,6 +79,24 @@ export const DriverTunablesSchema = v.object({
   sessionEventsMax: v.optional(int(1, 10_000_000), 65_536),
   /** A request forwarded to the leader and not answered this long fails with TIMEOUT. */
   forwardTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
+  /**
+   * Entries a snapshot's compaction keeps beyond `compactionTrailingEntries` for members behind
+   * it: the log is compacted only down to the leader's global index (the lowest index every live
+   * ACTIVE and PASSIVE member stores), unless that is more than this many entries below the
+   * snapshot, in which case the member that lags gets a snapshot instead. 0: the global index
+   * does not hold compaction back.
+   */
+  compactionLagEntriesMax: v.optional(int(0, 2 ** 40), 10_000),
+  /**
+   * ACTIVE members the leader's balancer keeps (0: no balancer). When an ACTIVE member has been
+   * silent for `balancerFailureElectionTimeouts`, the most caught-up PASSIVE member is promoted,
+   * then the failed one demoted (see `lib/member/balancer.ts`).
+   */
+  balancerActiveMembers: v.optional(int(0, 1024), 0),
+  /** PASSIVE members the balancer keeps, promoting RESERVE members when some failed. */
+  balancerPassiveMembers: v.optional(int(0, 1024), 0),
+  /** Election timeouts (`electionTicks`) of silence after which the balancer counts a member failed. */
+  balancerFailureElectionTimeouts: v.optional(int(1, 1_000_000), 3),
   /** Most entries applied before yielding to the event loop. */
   applyBatchEntriesMax: v.optional(int(1, 1_048_576), 1024),
   /** Longest apply batch in milliseconds before yielding to the event loop. */

@@ -412,6 +412,15 @@ function memberRequestOf(
       };
     case 'unregister':
       return { kind: 'unregister', session: request.session };
+    case 'reconfigure': {
+      const r: MemberRequest = { kind: 'reconfigure', op: request.op, id: request.member };
+      if (request.memberType !== undefined) r.type = request.memberType;
+      if (request.address !== undefined) r.address = request.address;
+      if (request.clientAddress !== undefined) r.clientAddress = request.clientAddress;
+      return r;
+    }
+    case 'members':
+      return { kind: 'members' };
   }
 }
 

@@ -65,6 +65,8 @@ type Peer = {
   attemptCount: number;
   /** The peer refused our last handshake: the next dial waits `refusedRedialDelayMs`. */
   refused: boolean;
+  /** Bytes framed for this peer since it was added. */
+  sentBytes: number;
   timer: ReturnType<typeof setTimeout> | null;
 };
 
@@ -75,6 +77,7 @@ export class TcpTransport implements Transport {
   readonly member: string;
   readonly counters: TransportCounters = {
     sentCount: 0,
+    sentBytes: 0,
     droppedCount: 0,
     receivedCount: 0,
     rejectedCount: 0,
@@ -152,7 +155,9 @@ export class TcpTransport implements Transport {
   }
 
   send(message: RaftMessage): void {
-    const connection = this.#peers.get(message.to)?.connection;
+    const peer = this.#peers.get(message.to);
+    const connection = peer?.connection;
+    const before = connection?.sentBytes ?? 0;
     if (
       connection === undefined || connection === null || !connection.send(message, laneOf(message))
     ) {
@@ -160,6 +165,16 @@ export class TcpTransport implements Transport {
       return;
     }
     this.counters.sentCount += 1;
+    const bytes = connection.sentBytes - before;
+    this.counters.sentBytes += bytes;
+    peer!.sentBytes += bytes;
+  }
+
+  /** Bytes framed for each current peer since it was added, by member id. */
+  sentBytesByPeer(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [id, p] of this.#peers) out[id] = p.sentBytes;
+    return out;
   }
 
   /**
@@ -195,6 +210,7 @@ export class TcpTransport implements Transport {
       connection: null,
       attemptCount: 0,
       refused: false,
+      sentBytes: 0,
       timer: null,
     };
     this.#peers.set(member, peer);
