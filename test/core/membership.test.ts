@@ -228,6 +228,40 @@ test('a passive member a little behind catches up by entries: compaction waits f
   assert.ok(far.snapshots > 0, 'd far behind was not sent a snapshot');
 });
 
+// RESERVE and INACTIVE members keep no log: the leader pushes them the configuration (RESERVE: at
+// every heartbeat interval, with the term and commit index; INACTIVE: until it acknowledged it).
+test('RESERVE and INACTIVE members get configuration pushes only, and store no entries', async () => {
+  const c = await ScriptedCluster.start(['a', 'b', 'c', 'r', 'x'], {
+    types: { r: 'RESERVE', x: 'INACTIVE' },
+  });
+  await elect(c, 'a');
+  const from = c.delivered.length;
+  const last = await write(c, 'a', 10, 'v');
+  for (let i = 0; i < 10; i++) {
+    await c.tick(1);
+    await c.stabilize();
+  }
+  const to = (id: string) => c.delivered.slice(from).filter((m) => m.to === id);
+  assert.equal([...new Set(to('r').map((m) => m.type))], ['configure']);
+  assert.ok(to('r').length >= 5, `only ${to('r').length} pushes to the RESERVE member`);
+  assert.ok(to('x').every((m) => m.type === 'configure'), 'INACTIVE got more than pushes');
+  assert.ok(
+    to('x').length <= 2,
+    `${to('x').length} pushes to an INACTIVE member that acknowledged`,
+  );
+  for (const id of ['r', 'x']) {
+    assert.is(
+      c.storage(id).lastIndex(),
+      1,
+      `${id} stored entries beyond its founding configuration`,
+    );
+  }
+  assert.ok(
+    c.raft('r').status().membership.learnedCommitIndex >= last,
+    'r learned the commit index',
+  );
+});
+
 // Each membership fault is caught by the scenario that guards against it. (passiveKeepsUncommitted
 // is not: in `demotedTruncates` the entries c holds commit later anyway; a scenario where they
 // never commit needs a deposed leader, left for the simulator's membership churn.)
