@@ -147,7 +147,14 @@ test('invalid and concurrent changes are refused with their codes', async () => 
     requestTimeoutMs: 2_000,
   });
   try {
-    await leaderOf(nodes);
+    const leader = await leaderOf(nodes);
+    // One change at a time: a second one while the first is uncommitted is refused, retryably.
+    const [first, second] = await Promise.all([
+      code(() => leader.join({ id: 'c1', address: '127.0.0.1:1' })),
+      code(() => leader.join({ id: 'c2', address: '127.0.0.1:2' })),
+    ]);
+    assert.equal([first, second], ['ok', 'CONFIG_CHANGE_IN_PROGRESS']);
+    await client.leave('c1');
     assert.is(await code(() => client.promote('nobody')), 'CONFIG_CHANGE_INVALID');
     assert.is(
       await code(() =>
