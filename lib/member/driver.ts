@@ -194,6 +194,9 @@ export class MemberDriver<
   readonly #sessionEventListeners = new Set<(session: number, event: SessionEvent) => void>();
   readonly #membership: MembershipDuties;
   readonly #entriesReceivedFrom = new Map<string, number>();
+  /** The last compaction was held back (see `#compact`): try again at the next heartbeat. */
+  #compactHeld = false;
+  #compacting = false;
   /** The index of the no-op that began this member's term `#termStartTerm` as leader. */
   #termStartIndex = 0;
   #termStartTerm = 0;
@@ -775,6 +778,12 @@ export class MemberDriver<
       if (++this.#ticks % 8 === 0) this.#proposals.sweep(this.#clock.nowMs());
       this.#membership.tick();
       if (this.#departing.size > 0) this.#syncPeers();
+      if (this.#compactHeld && !this.#compacting && this.#ticks % this.#o.heartbeatTicks === 0) {
+        this.#compacting = true;
+        this.#compact().catch(() => {}).finally(() => {
+          this.#compacting = false;
+        });
+      }
       this.#scheduleTick();
       this.#schedulePump();
     });
@@ -972,6 +981,35 @@ export class MemberDriver<
     this.#transport.setPeers(peers);
   }
 
+  /**
+   * Compact the log below the snapshot as far as allowed now: `compactionTrailingEntries` below
+   * it, not past the global index while a member that is catching up still needs the entries
+   * (see `MembershipDuties.compactionPoint`), and never past what a machine on disk has synced.
+   * When that holds it back, it is tried again at every heartbeat interval (`#compactHeld`), so
+   * the log shrinks once the member caught up or fell silent, without waiting for a snapshot.
+   * Returns the index compacted to (or that was allowed).
+   */
+  async #compact(): Promise<number> {
+    const index = this.#snapshotIndex;
+    const full = index - this.#o.compactionTrailingEntries;
+    let compactTo = this.#membership.compactionPoint(index);
+    if (this.#executor.onDisk) {
+      // Never past what the machine on disk has synced: an OS crash could take it back there
+      // (the stored snapshot would then still cover it; this keeps the log replay short).
+      compactTo = Math.min(compactTo, this.#executor.durableAppliedIndex);
+    }
+    this.#compactHeld = compactTo < full;
+    if (compactTo >= this.#storage.firstIndex()) {
+      // Checked again when the write runs: another compaction may have gone further meanwhile.
+      await this.#enqueueWrite(async () => {
+        if (compactTo >= this.#storage.firstIndex() && compactTo <= this.#snapshotIndex) {
+          await this.#storage.compact(compactTo);
+        }
+      });
+    }
+    return compactTo;
+  }
+
   // ---- Snapshots --------------------------------------------------------------------------
 
   /** Every byte of a leader's snapshot is staged: let the core take it, unless a local snapshot runs. */
@@ -1087,15 +1125,7 @@ export class MemberDriver<
       await this.#enqueueWrite(() => this.#storage.write({ snapshot: meta, snapshotData: id }));
       stage = null;
       this.#snapshotIndex = index;
-      let compactTo = this.#membership.compactionPoint(index);
-      if (this.#executor.onDisk) {
-        // Never past what the machine on disk has synced: an OS crash could take it back there
-        // (the stored snapshot would then still cover it; this keeps the log replay short).
-        compactTo = Math.min(compactTo, this.#executor.durableAppliedIndex);
-      }
-      if (compactTo >= this.#storage.firstIndex()) {
-        await this.#enqueueWrite(() => this.#storage.compact(compactTo));
-      }
+      const compactTo = await this.#compact();
       this.#snapshotsTaken++;
       this.#probe.snapshotTaken?.(meta);
       this.#events.emit({ type: 'snapshotTaken', index, term });

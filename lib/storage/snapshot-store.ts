@@ -219,21 +219,28 @@ export class LmdbSnapshotStore implements SnapshotStore {
       writeId: id,
     };
     this.#meta.put(infoKey, encodeRecord(info));
-    const previous = this.#info;
-    if (previous !== null) {
-      for (let n = 0; n < previous.chunks; n++) {
-        this.#chunks.remove([previous.index, previous.writeId, n]);
-      }
-    }
+    // The previous snapshot's chunks stay until `committed` has switched to this one: a transfer
+    // may be reading them until then (removing them here failed such a read: 'chunk 0 missing').
     return info;
   }
 
-  /** The transaction that committed `info` is durable: it is the current snapshot now. */
+  /**
+   * The transaction that committed `info` is durable: it is the current snapshot now, and the
+   * previous one's chunks go (in a transaction of their own; after a crash first, `recover`
+   * drops them).
+   */
   committed(info: SnapshotInfo): void {
     const state = this.#stages.get(info.writeId);
     if (state !== undefined) state.done = true;
     this.#stages.delete(info.writeId);
+    const previous = this.#info;
     this.#info = { ...info };
+    if (previous === null || previous.writeId === info.writeId) return;
+    void this.#commit('Discarding the previous snapshot', () => {
+      for (let n = 0; n < previous.chunks; n++) {
+        this.#chunks.remove([previous.index, previous.writeId, n]);
+      }
+    }).catch(() => {}); // a failure fails the store: its next write reports it
   }
 
   #chunk(info: SnapshotInfo, n: number): Uint8Array {
