@@ -36,6 +36,9 @@ export type Lane = 'control' | 'bulk';
 /** Most bytes coalesced into one socket write. */
 export const writeBatchBytesMax = 256 * 1024;
 
+/** Bytes a connection moved, both ways; several connections may add to one (one per peer). */
+export type Traffic = { sentBytes: number; receivedBytes: number };
+
 /** How long a refused connection may linger for its last frame to reach the peer. */
 const refuseLingerMs = 1_000;
 
@@ -74,6 +77,11 @@ export class FramedConnection<T> {
   /** Sends refused because `inflightBytesMax` would have been exceeded. */
   droppedCount = 0;
   receivedCount = 0;
+  /**
+   * Where the bytes written to and read from the socket are counted (frames with their length
+   * prefixes). Its own until the owner points it at a shared record, e.g. its peer's.
+   */
+  traffic: Traffic = { sentBytes: 0, receivedBytes: 0 };
 
   constructor(
     socket: Socket,
@@ -190,6 +198,7 @@ export class FramedConnection<T> {
 
   #onData(chunk: Uint8Array): void {
     if (this.#closed) return;
+    this.traffic.receivedBytes += chunk.byteLength;
     const error = this.#decoder.push(chunk);
     if (error !== null) return this.close(error);
     if (this.#closed) return;
@@ -241,6 +250,7 @@ export class FramedConnection<T> {
       assert(written === batchBytes, 'flush: batch fully written');
       this.#queuedBytes -= batchBytes;
       assert(this.#queuedBytes >= 0, 'flush: queued bytes never negative');
+      this.traffic.sentBytes += batchBytes;
       if (!this.#socket.write(batch)) this.#waitingDrain = true;
     }
   }
