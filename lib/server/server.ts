@@ -67,7 +67,7 @@ export class RaftServer<
   /** The metrics, always kept; the HTTP port that serves them, when `metricsAddress` is set. */
   #metrics: ServerMetrics | null = null;
   #ops: OpsHttpServer | null = null;
-  #limiter: LogLimiter | null = null;
+  #flushLogs: () => void = () => {};
   #stopRequested = false;
 
   private constructor(
@@ -97,15 +97,23 @@ export class RaftServer<
     options: RaftServerOptionsInput & { stateMachine: AnyStateMachine<C, O, Q, QO> },
   ): Promise<RaftServer<C, O, Q, QO>> {
     const o = parseServerOptions(options);
-    // Every line has the member id and its component; repeated ones are rate-limited by kind
-    // (the client port keeps a limiter of its own).
+    // Every line has the member id and its component; repeated ones are rate-limited by kind, one
+    // limiter per component (the client port keeps its own), whose summaries carry the fields too.
     const base = o.logger ?? streamLogger({ member: o.id, level: o.logLevel, format: o.logFormat });
-    const limiter = new LogLimiter(base, {
-      linesPerKindMax: o.logLinesPerKindMax,
-      intervalMs: o.logIntervalMs,
-    });
-    const logOf = (component: string, limited = true) =>
-      withFields(limited ? limiter.logger() : base, { member: o.id, component }, o.logLevel);
+    const limiters: LogLimiter[] = [];
+    const logOf = (component: string, limited = true) => {
+      const tagged = withFields(base, { member: o.id, component }, o.logLevel);
+      if (!limited) return tagged;
+      const limiter = new LogLimiter(tagged, {
+        linesPerKindMax: o.logLinesPerKindMax,
+        intervalMs: o.logIntervalMs,
+      });
+      limiters.push(limiter);
+      return limiter.logger();
+    };
+    const flushLogs = () => {
+      for (const l of limiters) l.flush();
+    };
     const log = logOf('server');
     const codec = (o.codec ?? cborCodec<C>()) as CommandCodec<C>;
     const peer = parseAddress(o.peerAddress, { portZero: true });
@@ -178,7 +186,7 @@ export class RaftServer<
       const server = new RaftServer<C, O, Q, QO>(o, codec, storage, d, transport, clients, log);
       server.#metrics = metrics;
       server.#ops = ops;
-      server.#limiter = limiter;
+      server.#flushLogs = flushLogs;
       clients.serve(server as unknown as RaftServer);
       d.onEvent((e) => metrics.onEvent(e));
       d.onEvent((e) => {
@@ -204,7 +212,7 @@ export class RaftServer<
       await transport?.close().catch(() => {});
       await ops?.close().catch(() => {});
       await storage.close();
-      limiter.flush();
+      flushLogs();
       throw error;
     }
   }
@@ -398,7 +406,7 @@ export class RaftServer<
         await this.#ops?.close();
         await this.#storage.close();
         if (this.#driver.failure !== null) this.#log.warn('closed after the failure');
-        this.#limiter?.flush();
+        this.#flushLogs();
       })();
     }
     return this.#closing;
