@@ -70,8 +70,10 @@ export class OpsHttpServer {
 
   private constructor(o: OpsHttpOptions) {
     this.#o = o;
-    this.#server = http.createServer({ maxHeaderSize: httpHeaderBytesMax }, (req, res) =>
-      this.#answer(req, res));
+    this.#server = http.createServer(
+      { maxHeaderSize: httpHeaderBytesMax },
+      (req, res) => this.#answer(req, res),
+    );
     this.#server.headersTimeout = o.requestDeadlineMs;
     this.#server.requestTimeout = o.requestDeadlineMs;
     this.#server.keepAliveTimeout = Math.min(1_000, o.requestDeadlineMs);

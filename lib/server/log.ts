@@ -73,9 +73,7 @@ export function formatLogLine(
     for (const key of Object.keys(fields)) {
       if (key === 'member' && fields[key] === member) continue;
       const value = fields[key];
-      const shown = typeof value === 'string' && /^[^\s"=]+$/.test(value)
-        ? value
-        : safeJson(value);
+      const shown = typeof value === 'string' && /^[^\s"=]+$/.test(value) ? value : safeJson(value);
       text += ` ${reserved.has(key) ? `${key}_` : key}=${shown}`;
     }
   }

@@ -88,7 +88,7 @@ export class Histogram {
   cumulativeCounts(): number[] {
     const out: number[] = [];
     let running = 0;
-    for (const c of this.#bucketCounts) out.push((running += c));
+    for (const c of this.#bucketCounts) out.push(running += c);
     out.push(this.count);
     return out;
   }
@@ -243,7 +243,11 @@ export class ServerMetrics {
       'Bytes sent to a peer on the peer port since start, frames with their length prefixes.',
     );
     for (const p of peers) {
-      out.sample('edgeraft_network_peer_sent_bytes_total', peerLabel(p), sample.peers.get(p)!.sentBytes);
+      out.sample(
+        'edgeraft_network_peer_sent_bytes_total',
+        peerLabel(p),
+        sample.peers.get(p)!.sentBytes,
+      );
     }
     out.family(
       'edgeraft_network_peer_received_bytes_total',

@@ -105,7 +105,9 @@ const ServerOptionsSchema = v.strictObject({
     v.custom<ServerLogger>(
       (x) =>
         typeof x === 'object' && x !== null &&
-        ['info', 'warn', 'debug'].every((k) => typeof (x as Record<string, unknown>)[k] === 'function'),
+        ['info', 'warn', 'debug'].every((k) =>
+          typeof (x as Record<string, unknown>)[k] === 'function'
+        ),
       'Expected a logger with info, warn, debug',
     ),
   ),

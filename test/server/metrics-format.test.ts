@@ -81,7 +81,13 @@ g 1
 test('each planted fault is rejected', () => {
   parseExposition(good);
   const faults: [string, string][] = [
-    ['bucket out of order', good.replace('le="0.1"} 1\nh_seconds_bucket{le="1"}', 'le="1"} 1\nh_seconds_bucket{le="0.1"}')],
+    [
+      'bucket out of order',
+      good.replace(
+        'le="0.1"} 1\nh_seconds_bucket{le="1"}',
+        'le="1"} 1\nh_seconds_bucket{le="0.1"}',
+      ),
+    ],
     ['no +Inf bucket', good.replace('h_seconds_bucket{le="+Inf"} 3\n', '')],
     ['cumulative count decreasing', good.replace('{le="1"} 2', '{le="1"} 0')],
     ['_count off the +Inf bucket', good.replace('h_seconds_count 3', 'h_seconds_count 4')],
@@ -105,7 +111,11 @@ test('checkNoDecrease catches a counter reset and a vanished series', () => {
   const before = parseExposition(good);
   checkNoDecrease(before, parseExposition(good.replace('c_total{a="x"} 5', 'c_total{a="x"} 6')));
   assert.throws(
-    () => checkNoDecrease(before, parseExposition(good.replace('c_total{a="x"} 5', 'c_total{a="x"} 0'))),
+    () =>
+      checkNoDecrease(
+        before,
+        parseExposition(good.replace('c_total{a="x"} 5', 'c_total{a="x"} 0')),
+      ),
     /went down/,
   );
   assert.throws(

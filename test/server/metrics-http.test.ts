@@ -114,7 +114,10 @@ test('a request body is never read: a 64 MiB upload is answered and cut off', as
 });
 
 test('a silent connection is closed at the request deadline; so is a half-sent request', async () => {
-  const [silent, partial] = await Promise.all([raw(''), raw('GET /metrics HTTP/1.1\r\nHost: x\r\n')]);
+  const [silent, partial] = await Promise.all([
+    raw(''),
+    raw('GET /metrics HTTP/1.1\r\nHost: x\r\n'),
+  ]);
   for (const r of [silent, partial]) {
     assert.ok(r.closedAfterMs !== null, 'closed');
     assert.ok(r.closedAfterMs! >= deadlineMs * 0.9, `closed after ${r.closedAfterMs} ms`);
@@ -124,7 +127,11 @@ test('a silent connection is closed at the request deadline; so is a half-sent r
 
 test('connections beyond the limit are closed on arrival; the held ones expire', async () => {
   const held = Array.from({ length: connectionsMax }, () => raw(''));
-  await waitFor('the held connections', () => ops.connectionCount === connectionsMax || undefined, 2_000);
+  await waitFor(
+    'the held connections',
+    () => ops.connectionCount === connectionsMax || undefined,
+    2_000,
+  );
   const extra = await raw('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
   assert.ok(extra.closedAfterMs !== null && extra.closedAfterMs < deadlineMs / 2);
   assert.is(extra.text, '', 'refused without an answer');

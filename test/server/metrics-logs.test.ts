@@ -27,13 +27,20 @@ function recorder() {
   const lines: Line[] = [];
   const at = (level: string) => (message: string, fields?: LogFields) =>
     void lines.push({ level, message, fields });
-  return { lines, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
+  return {
+    lines,
+    logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
+  };
 }
 
 test('formatLogLine: text and JSON carry time, level, member and the fields', () => {
   const t = Date.UTC(2026, 11, 2, 3, 4, 5, 6);
   assert.is(
-    formatLogLine('text', 'warn', 'a', 'Closing peer b', { peer: 'b', bytes: 12, note: 'two words' }, t),
+    formatLogLine('text', 'warn', 'a', 'Closing peer b', {
+      peer: 'b',
+      bytes: 12,
+      note: 'two words',
+    }, t),
     '2026-12-02T03:04:05.006Z WARN a: Closing peer b peer=b bytes=12 note="two words"',
   );
   const json = JSON.parse(
@@ -130,7 +137,14 @@ test('serve --log-format json: every stderr line is JSON with level, time, membe
 });
 
 test('bad --log-level, --log-format and --metrics-address exit 2 naming the flag', async () => {
-  const base = ['--id', 'a', '--data', '/nonexistent/never', '--members', 'a=127.0.0.1:1/127.0.0.1:2'];
+  const base = [
+    '--id',
+    'a',
+    '--data',
+    '/nonexistent/never',
+    '--members',
+    'a=127.0.0.1:1/127.0.0.1:2',
+  ];
   const runs = await Promise.all([
     serve([...base, '--log-level', 'loud']),
     serve([...base, '--log-format', 'xml']),
@@ -148,15 +162,20 @@ test('a custom logger gets structured fields; logLevel filters; a message-only l
   const recorders = nodes.map(() => recorder());
   await Promise.all(nodes.map((n, i) =>
     startNode(n, nodes, {
-      logger: i === 2 ? { info: (_m: string) => {}, warn: (_m: string) => {}, debug: () => {} } : recorders[i]!.logger,
+      logger: i === 2
+        ? { info: (_m: string) => {}, warn: (_m: string) => {}, debug: () => {} }
+        : recorders[i]!.logger,
       logLevel: i === 1 ? 'warn' : 'debug',
     })
   ));
   const leader = await leaderOf(nodes);
   // Make member 0 lead, so that it logs role changes whichever member won the first election.
   if (leader.id !== nodes[0]!.member.id) await leader.transferLeadership(nodes[0]!.member.id);
-  await waitFor('a role change logged', () =>
-    recorders[0]!.lines.some((l) => l.message.startsWith('role ')) || undefined, 5_000);
+  await waitFor(
+    'a role change logged',
+    () => recorders[0]!.lines.some((l) => l.message.startsWith('role ')) || undefined,
+    5_000,
+  );
   const r0 = recorders[0]!.lines;
   for (const l of r0) {
     assert.is(l.fields?.['member'], nodes[0]!.member.id, l.message);
@@ -165,7 +184,9 @@ test('a custom logger gets structured fields; logLevel filters; a message-only l
   const role = r0.find((l) => l.message.startsWith('role '))!;
   assert.is(role.fields?.['component'], 'member');
   assert.type(role.fields?.['term'], 'number');
-  assert.ok(r0.some((l) => l.message.startsWith('serving:') && l.fields?.['component'] === 'server'));
+  assert.ok(
+    r0.some((l) => l.message.startsWith('serving:') && l.fields?.['component'] === 'server'),
+  );
   assert.ok(
     recorders[1]!.lines.every((l) => l.level === 'warn' || l.level === 'error'),
     'logLevel warn: no info or debug lines',
@@ -181,7 +202,10 @@ test('repeated warnings of one kind are rate-limited, with one exact summary', a
     logLinesPerKindMax: 3,
     logIntervalMs: 1_000,
   });
-  const [host, port] = [server.peerAddress.split(':')[0]!, Number(server.peerAddress.split(':')[1])];
+  const [host, port] = [
+    server.peerAddress.split(':')[0]!,
+    Number(server.peerAddress.split(':')[1]),
+  ];
   const floods = 20;
   await Promise.all(Array.from({ length: floods }, () =>
     new Promise<void>((resolve) => {
@@ -192,8 +216,11 @@ test('repeated warnings of one kind are rate-limited, with one exact summary', a
     })));
   const closing = () => r.lines.filter((l) => /^Closing inbound connection/.test(l.message));
   assert.is(closing().length, 3, closing().map((l) => l.message).join('\n'));
-  const summary = await waitFor('the summary', () =>
-    r.lines.find((l) => /^Suppressed \d+ similar warnings/.test(l.message)), 5_000);
+  const summary = await waitFor(
+    'the summary',
+    () => r.lines.find((l) => /^Suppressed \d+ similar warnings/.test(l.message)),
+    5_000,
+  );
   assert.is(summary.fields?.['suppressedCount'], floods - 3);
   assert.is(summary.fields?.['component'], 'transport');
   await stopNode(nodes[0]!);

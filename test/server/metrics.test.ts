@@ -11,11 +11,11 @@ import {
   cleanUp,
   type KvServer,
   leaderOf,
+  members,
+  type Node,
   startCluster,
   startNode,
   stopNode,
-  members,
-  type Node,
 } from './in-process.ts';
 import { waitFor } from './support.ts';
 

@@ -44,7 +44,9 @@ function parseFloatStrict(text: string, line: number): number {
   if (text === '+Inf' || text === 'Inf') return Infinity;
   if (text === '-Inf') return -Infinity;
   if (text === 'NaN') return NaN;
-  if (!floatText.test(text)) throw new ExpositionError(line, `not a float: ${JSON.stringify(text)}`);
+  if (!floatText.test(text)) {
+    throw new ExpositionError(line, `not a float: ${JSON.stringify(text)}`);
+  }
   return Number(text);
 }
 
@@ -72,7 +74,9 @@ function parseLabels(text: string, line: number): { labels: Record<string, strin
     const eq = text.indexOf('=', i);
     if (eq < 0) throw new ExpositionError(line, 'label without =');
     const name = text.slice(i, eq);
-    if (!labelName.test(name)) throw new ExpositionError(line, `bad label name ${JSON.stringify(name)}`);
+    if (!labelName.test(name)) {
+      throw new ExpositionError(line, `bad label name ${JSON.stringify(name)}`);
+    }
     if (name.startsWith('__')) throw new ExpositionError(line, `reserved label name ${name}`);
     if (name in labels) throw new ExpositionError(line, `label ${name} given twice`);
     if (text[eq + 1] !== '"') throw new ExpositionError(line, `label ${name}: value not quoted`);
@@ -161,7 +165,9 @@ export function parseExposition(text: string): Map<string, Family> {
       return;
     }
     const nameMatch = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(raw);
-    if (nameMatch === null) throw new ExpositionError(line, `bad sample line ${JSON.stringify(raw)}`);
+    if (nameMatch === null) {
+      throw new ExpositionError(line, `bad sample line ${JSON.stringify(raw)}`);
+    }
     const name = nameMatch[0];
     let rest = raw.slice(name.length);
     let labels: Record<string, string> = {};
@@ -202,11 +208,14 @@ export function parseExposition(text: string): Map<string, Family> {
 }
 
 function checkHistogram(f: Family): void {
-  const groups = new Map<string, { les: number[]; counts: number[]; count?: number; sum?: number }>();
+  const groups = new Map<
+    string,
+    { les: number[]; counts: number[]; count?: number; sum?: number }
+  >();
   const group = (labels: Record<string, string>) => {
     const key = seriesKey('', labels, 'le');
     let g = groups.get(key);
-    if (g === undefined) groups.set(key, (g = { les: [], counts: [] }));
+    if (g === undefined) groups.set(key, g = { les: [], counts: [] });
     return g;
   };
   for (const s of f.samples) {
@@ -252,7 +261,9 @@ export function valueOf(
       if (Object.entries(labels).every(([k, v]) => s.labels[k] === v)) found.push(s.value);
     }
   }
-  if (found.length !== 1) throw new Error(`${found.length} samples of ${name} ${JSON.stringify(labels)}`);
+  if (found.length !== 1) {
+    throw new Error(`${found.length} samples of ${name} ${JSON.stringify(labels)}`);
+  }
   return found[0]!;
 }
 
