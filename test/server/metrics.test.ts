@@ -46,6 +46,11 @@ async function agreeingScrape(server: KvServer): Promise<Map<string, Family>> {
     const same = before.commitIndex === after.commitIndex && before.term === after.term &&
       before.lastAppliedIndex === after.lastAppliedIndex;
     if (!same) return undefined;
+    // Entries applied since start: the applied index, for a fresh member that installed nothing.
+    if (after.snapshotsInstalled === 0 && server.recovery.appliedIndex === 0) {
+      const applied = valueOf(m, 'edgeraft_server_applied_entries_total', member);
+      if (applied !== after.lastAppliedIndex) return undefined; // its batch is just ending
+    }
     assert.is(valueOf(m, 'edgeraft_server_term', member), after.term);
     assert.is(valueOf(m, 'edgeraft_server_commit_index', member), after.commitIndex);
     assert.is(valueOf(m, 'edgeraft_server_applied_index', member), after.lastAppliedIndex);
