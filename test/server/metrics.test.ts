@@ -2,7 +2,8 @@
 // the strict exposition parser; the values agree with server.status() (term, commit and applied
 // index) and with the writes made (proposals committed grows by exactly their number); per-peer
 // bytes and round trips are counted for both followers; no counter goes down between scrapes;
-// /health and /ready flip to 503 when the member loses its leader, and are 503 before one is known.
+// /health and /ready flip to 503 when the member loses its leader, and are 503 before one is known;
+// snapshots taken, sent and installed are counted on the members that did them.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { performance } from 'node:perf_hooks';
@@ -176,6 +177,39 @@ test('/ready is 503 until a leader is known, then 200', async () => {
   if (r !== null) assert.equal(JSON.parse(r.body), { ready: 'false', reason: 'stopping' });
   await stopping;
   for (const n of fresh.slice(1)) await stopNode(n);
+});
+
+test('snapshots taken, sent and installed are counted where they happen', async () => {
+  const small = { ...withMetrics, snapshotEntriesThreshold: 20, compactionTrailingEntries: 0 };
+  const group = await startCluster(3, small);
+  let leader = await leaderOf(group);
+  const lagging = group.find((n) => n.server !== leader)!;
+  const behind = lagging.server!.status();
+  await stopNode(lagging);
+  for (let i = 0; i < 60; i++) await leader.propose({ op: 'put', key: `s${i}`, value: `${i}` });
+  await waitFor('a log compacted past the stopped follower', () => {
+    const s = leader.status();
+    return s.firstIndex > behind.lastIndex + 1 || undefined;
+  }, 10_000);
+  const follower = await startNode(lagging, group, small);
+  await waitFor(
+    'the snapshot installed',
+    () => follower.status().snapshotsInstalled >= 1 || undefined,
+    20_000,
+  );
+  leader = await leaderOf(group);
+  const lm = await scrape(leader);
+  const ls = leader.status();
+  assert.ok(ls.snapshotsSent >= 1);
+  assert.is(valueOf(lm, 'edgeraft_snapshots_sent_total', { member: leader.id }), ls.snapshotsSent);
+  assert.ok(valueOf(lm, 'edgeraft_snapshots_taken_total', { member: leader.id }) >= 1);
+  const fm = await scrape(follower);
+  assert.is(
+    valueOf(fm, 'edgeraft_snapshots_installed_total', { member: follower.id }),
+    follower.status().snapshotsInstalled,
+  );
+  assert.ok(valueOf(fm, 'edgeraft_server_snapshot_index', { member: follower.id }) > 0);
+  for (const n of group) await stopNode(n);
 });
 
 test.run();
