@@ -2,7 +2,8 @@
 // the strict exposition parser; the values agree with server.status() (term, commit and applied
 // index) and with the writes made (proposals committed grows by exactly their number); per-peer
 // bytes and round trips are counted for both followers; no counter goes down between scrapes;
-// /health and /ready flip to 503 when the member loses its leader, and are 503 before one is known;
+// /health and /ready flip to 503 when the member loses its leader, and are 503 before one is known
+// and while the member is still starting (restoring its snapshot);
 // snapshots taken, sent and installed are counted on the members that did them.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -18,7 +19,9 @@ import {
   startNode,
   stopNode,
 } from './in-process.ts';
-import { waitFor } from './support.ts';
+import { sleep, waitFor } from './support.ts';
+import { freePort } from '../../lib/cli/processes.ts';
+import { KvStateMachine } from '../../lib/state/kv.ts';
 
 const test = suite('metrics over HTTP');
 test.after(cleanUp);
@@ -177,6 +180,41 @@ test('/ready is 503 until a leader is known, then 200', async () => {
   if (r !== null) assert.equal(JSON.parse(r.body), { ready: 'false', reason: 'stopping' });
   await stopping;
   for (const n of fresh.slice(1)) await stopNode(n);
+});
+
+// A member restoring a snapshot at start is not serving yet: the probes say "starting".
+test('/ready and /health are 503 "starting" while the member restores its snapshot', async () => {
+  const solo = await members(1);
+  const server = await startNode(solo[0]!, solo, { snapshotEntriesThreshold: 5 });
+  await leaderOf(solo);
+  for (let i = 0; i < 10; i++) await server.propose({ op: 'put', key: `r${i}`, value: `${i}` });
+  await waitFor('a snapshot', () => server.status().snapshotIndex > 0 || undefined, 5_000);
+  await stopNode(solo[0]!);
+  const metricsAddress = `127.0.0.1:${await freePort()}`;
+  let restoring = false;
+  class SlowRestore extends KvStateMachine {
+    override async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+      restoring = true;
+      await sleep(1_000);
+      return await super.restore(chunks);
+    }
+  }
+  const starting = startNode(solo[0]!, solo, { metricsAddress, stateMachine: new SlowRestore() });
+  await waitFor('the restore under way', () => restoring || undefined, 5_000);
+  for (const path of ['/ready', '/health']) {
+    const r = await fetch(`http://${metricsAddress}${path}`);
+    assert.is(r.status, 503, path);
+    assert.is(((await r.json()) as { reason: string }).reason, 'starting');
+  }
+  const m = await fetch(`http://${metricsAddress}/metrics`);
+  assert.is(m.status, 503);
+  await m.text();
+  const restarted = await starting;
+  await waitFor('200 from /ready', async () => {
+    const r = await get(restarted, '/ready');
+    return r.status === 200 || undefined;
+  }, 10_000);
+  await stopNode(solo[0]!);
 });
 
 test('snapshots taken, sent and installed are counted where they happen', async () => {
