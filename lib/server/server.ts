@@ -394,6 +394,9 @@ export class RaftServer<
     this.#stopRequested = true;
     await this.#driver.stop();
     await this.#close();
+    // A failed member kept its metrics port open (it says why it failed) until now.
+    await this.#ops?.close();
+    this.#flushLogs();
   }
 
   /** Close the ports, then the files (after the driver's writes ended). Idempotent. */
@@ -403,7 +406,9 @@ export class RaftServer<
         await this.#driver.stop();
         await this.#clients.close();
         await this.#transport.close();
-        await this.#ops?.close();
+        // After a failure the metrics port stays open, so that /health and /metrics say so,
+        // until `stop()`.
+        if (this.#stopRequested) await this.#ops?.close();
         await this.#storage.close();
         if (this.#driver.failure !== null) this.#log.warn('closed after the failure');
         this.#flushLogs();

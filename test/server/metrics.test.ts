@@ -3,7 +3,7 @@
 // index) and with the writes made (proposals committed grows by exactly their number); per-peer
 // bytes and round trips are counted for both followers; no counter goes down between scrapes;
 // /health and /ready flip to 503 when the member loses its leader, and are 503 before one is known
-// and while the member is still starting (restoring its snapshot);
+// and while the member is still starting (restoring its snapshot), and a failed member says why;
 // snapshots taken, sent and installed are counted on the members that did them.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -215,6 +215,38 @@ test('/ready and /health are 503 "starting" while the member restores its snapsh
     return r.status === 200 || undefined;
   }, 10_000);
   await stopNode(solo[0]!);
+});
+
+// A member that failed on its own keeps answering on its metrics port, saying why, until stopped.
+test('a failed member says so: /health 503 with the failure, edgeraft_server_failed 1', async () => {
+  const solo = await members(1);
+  class BrokenSnapshot extends KvStateMachine {
+    override snapshot(): AsyncIterable<Uint8Array> {
+      throw new Error('planted snapshot failure');
+    }
+  }
+  const server = await startNode(solo[0]!, solo, {
+    ...withMetrics,
+    stateMachine: new BrokenSnapshot(),
+  });
+  await leaderOf(solo);
+  await server.propose({ op: 'put', key: 'x', value: 'y' });
+  assert.is((await get(server, '/health')).status, 200);
+  await server.takeSnapshot().catch(() => {});
+  const health = await waitFor('503 from /health', async () => {
+    const r = await get(server, '/health');
+    return r.status === 503 ? r : undefined;
+  }, 5_000);
+  assert.equal(JSON.parse(health.body), {
+    health: 'false',
+    reason: 'failed: planted snapshot failure',
+  });
+  assert.is(valueOf(await scrape(server), 'edgeraft_server_failed', { member: server.id }), 1);
+  await stopNode(solo[0]!);
+  await fetch(`http://${server.metricsAddress}/health`).then(
+    () => assert.unreachable('the port is closed after stop()'),
+    () => {},
+  );
 });
 
 test('snapshots taken, sent and installed are counted where they happen', async () => {
