@@ -8,6 +8,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
+import process from 'node:process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,8 +94,6 @@ function serve(args: string[], untilReady = false): Promise<Run & { kill?: () =>
     });
   });
 }
-
-import process from 'node:process';
 
 test('serve --log-format json: every stderr line is JSON with level, time, member, msg', async () => {
   const data = mkdtempSync(join(tmpdir(), 'edgeraft-logs-'));
