@@ -34,6 +34,8 @@ export type {
   ServerLogger,
 } from './lib/server/options.ts';
 export type { ServerEvent } from './lib/member/events.ts';
+export type { LogFields } from './lib/base/logger.ts';
+export type { LogFormat, LogLevel } from './lib/server/log.ts';
 export {
   ClientError,
   type ClientEvent,

@@ -121,8 +121,9 @@ async function measure(passives: number): Promise<void> {
     const leader = after.find((s) => s.role === 'leader');
     if (leader === undefined) throw new Error('No leader at the end');
     const committed = leader.commitIndex - before.find((s) => s.id === leader.id)!.commitIndex;
-    const perCommand = (i: number) =>
-      Math.round((after[i]!.transport.sentBytes - before[i]!.transport.sentBytes) / committed);
+    const sent = (s: ServerStatus) =>
+      Object.values(s.transport.sentBytesByPeer).reduce((n, b) => n + b, 0);
+    const perCommand = (i: number) => Math.round((sent(after[i]!) - sent(before[i]!)) / committed);
     const leaderAt = after.indexOf(leader);
     const followers = after.map((_, i) => i).filter((i) => i < 3 && i !== leaderAt);
     const fedMembers = after.map((_, i) => i).filter((i) => i >= 3);

@@ -10,8 +10,10 @@
  */
 import process from 'node:process';
 import { RaftClient } from './client/client.ts';
+import { parseAddress } from './base/address.ts';
 import { RaftServer } from './server/server.ts';
 import type { MembersView } from './member/reconfigure.ts';
+import { logFormats, logLevels } from './server/log.ts';
 import { KvStateMachine } from './state/kv.ts';
 import { LmdbKvStateMachine } from './state/lmdb-kv.ts';
 import { describeFlags, type FlagSpec, parseArgs, parseMembers, UsageError } from './cli/args.ts';
@@ -123,6 +125,12 @@ const commands: Record<string, Command> = {
         min: 1,
         max: 1024 * 1024,
       },
+      'metrics-address': {
+        kind: 'string',
+        help: 'serve /metrics, /health and /ready over HTTP at host:port (port 0 picks one)',
+      },
+      'log-level': { kind: 'string', help: 'debug, info, warn or error', default: 'info' },
+      'log-format': { kind: 'string', help: 'text or json (one object a line)', default: 'text' },
     },
     run: serve,
   },
@@ -346,6 +354,18 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
       `Flag --state-machine: expected memory-kv or lmdb-kv, got ${JSON.stringify(machineName)}`,
     );
   }
+  const logLevel = oneOf(flags, 'log-level', logLevels);
+  const logFormat = oneOf(flags, 'log-format', logFormats);
+  const metricsAddress = flags['metrics-address'] === undefined
+    ? undefined
+    : String(flags['metrics-address']);
+  if (metricsAddress !== undefined) {
+    try {
+      parseAddress(metricsAddress, { portZero: true });
+    } catch (error) {
+      throw new UsageError(`Flag --metrics-address: ${(error as Error).message}`);
+    }
+  }
   const place = placement(flags);
   const server = await RaftServer.start({
     id: String(flags['id']),
@@ -363,6 +383,9 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
     snapshotEntriesThreshold: Number(flags['snapshot-entries']),
     compactionTrailingEntries: Number(flags['trailing-entries']),
     snapshotChunkBytes: Number(flags['snapshot-chunk-bytes']),
+    logLevel,
+    logFormat,
+    ...(metricsAddress === undefined ? {} : { metricsAddress }),
   });
   console.log(
     JSON.stringify({
@@ -370,6 +393,7 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
       id: server.id,
       peer: server.peerAddress,
       client: server.clientAddress,
+      ...(server.metricsAddress === null ? {} : { metrics: server.metricsAddress }),
       pid: process.pid,
       stateMachine: machineName,
       recovery: server.recovery,
@@ -378,6 +402,23 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
   const signal = await untilSignalled();
   await server.stop();
   return await endBySignal(signal);
+}
+
+/** The value of string flag `--name`, which must be one of `allowed`. */
+function oneOf<T extends string>(
+  flags: Record<string, unknown>,
+  name: string,
+  allowed: readonly T[],
+): T {
+  const value = String(flags[name]);
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(
+      `Flag --${name}: expected ${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return value as T;
 }
 
 async function cluster(flags: Record<string, unknown>): Promise<number> {

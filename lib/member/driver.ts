@@ -76,6 +76,7 @@ import type { Storage, WriteBatch } from '../storage/storage.ts';
 import { EventLog, type ServerEvent } from './events.ts';
 import type { DriverOptions, DriverUnsafeFaults } from './options.ts';
 import type { Clock, DriverProbe, MemberLogger, MemberTransport } from './ports.ts';
+import type { DriverMeter } from './meter.ts';
 import { Proposals } from './proposals.ts';
 import { Requests, requestsUnsafeFaultNames, type RequestsUnsafeFaults } from './requests.ts';
 import type { MemberReply, MemberRequest, ReconfigureRequest } from '../base/member-requests.ts';
@@ -105,6 +106,8 @@ export type DriverHost<Command, Output, Query, QueryOutput> = {
   /** The founding configuration, used only when the storage is new. */
   members?: Member[];
   probe?: DriverProbe;
+  /** Times storage writes and applies for metrics (`lib/member/meter.ts`); none: nothing timed. */
+  meter?: DriverMeter;
   /**
    * Ticks after start during which real votes are refused. Default: an election timeout on every
    * start, two on an empty storage (see the core's `voteEmbargoTicks`). Scripted tests that hold
@@ -150,6 +153,12 @@ export type MemberStatus = RaftStatus & {
   /** The snapshot being received from a leader, if any. */
   snapshotReceiving: { index: number; receivedBytes: number; totalBytes: number } | null;
   pendingProposals: number;
+  /** Proposals made here that committed at their own index and were applied (since start). */
+  proposalsCommitted: number;
+  /** Proposals made here that ended otherwise: lost, timed out, outcome unknown (since start). */
+  proposalsFailed: number;
+  /** Snapshots this member streamed to a follower in full (since start). */
+  snapshotsSent: number;
   stopped: boolean;
   /**
    * Messages that carried log entries or a snapshot to this member since it started, by sender
@@ -202,6 +211,7 @@ export class MemberDriver<
   #termStartTerm = 0;
   readonly #reads = new Map<number, PendingRead>();
   readonly #probe: DriverProbe;
+  readonly #meter: DriverMeter | null;
   readonly #faults: DriverUnsafeFaults;
   readonly #diskFaults: DiskUnsafeFaults;
   readonly #recovery: MemberRecovery;
@@ -251,6 +261,7 @@ export class MemberDriver<
     this.#raft = raft;
     this.#executor = executor;
     this.#probe = h.probe ?? {};
+    this.#meter = h.meter ?? null;
     this.#faults = h.unsafeFaults ?? {};
     this.#diskFaults = h.diskUnsafeFaults ?? {};
     this.#recovery = recovery;
@@ -684,6 +695,9 @@ export class MemberDriver<
       snapshotsInstalled: this.#snapshotsInstalled,
       snapshotReceiving: this.#snapshots.receivingProgress(),
       pendingProposals: this.#proposals.size,
+      proposalsCommitted: this.#proposals.committedCount,
+      proposalsFailed: this.#proposals.failedCount,
+      snapshotsSent: this.#snapshots.sentCount,
       stopped: this.#stopped,
       entriesReceivedFrom: Object.fromEntries(this.#entriesReceivedFrom),
     };
@@ -833,7 +847,11 @@ export class MemberDriver<
     const batch = writeBatchOf(rd, snapshotData);
     this.#writesInFlight++;
     const durable = this.#enqueueWrite(async () => {
-      if (batch !== null) await this.#storage.write(batch);
+      if (batch === null) return;
+      const meter = this.#meter;
+      const startMs = meter === null ? 0 : meter.nowMs();
+      await this.#storage.write(batch);
+      meter?.storageWritten(meter.nowMs() - startMs);
     });
     if (rd.snapshot !== null) this.#queueRestore(rd.snapshot, durable);
     durable.then(() => {
@@ -886,9 +904,14 @@ export class MemberDriver<
     this.#probe.committed?.(entries);
     // Every batch goes behind whatever state-machine work is queued: a snapshot restore moves
     // the applied index, so entries after it must never overtake it, nor those queued behind it.
-    this.#applyChain = this.#applyChain.then(() =>
-      this.#executor.applyEntries(entries).then(() => this.#maybeSnapshot())
-    ).catch((error) => this.#fail(error));
+    this.#applyChain = this.#applyChain.then(() => {
+      const meter = this.#meter;
+      const startMs = meter === null ? 0 : meter.nowMs();
+      return this.#executor.applyEntries(entries).then(() => {
+        meter?.applied(meter.nowMs() - startMs, entries.length);
+        this.#maybeSnapshot();
+      });
+    }).catch((error) => this.#fail(error));
   }
 
   #onApplied(result: ApplyResult<Output>): void {
@@ -915,7 +938,7 @@ export class MemberDriver<
       if (c.term !== this.#lastTerm) this.#events.emit({ type: 'term', term: c.term });
       if (c.role !== this.#lastRole) {
         this.#events.emit({ type: 'role', role: c.role, term: c.term });
-        this.#log.info(`role ${c.role} in term ${c.term}`);
+        this.#log.info(`role ${c.role} in term ${c.term}`, { role: c.role, term: c.term });
       }
       if (c.leaderId !== this.#lastLeader) {
         this.#events.emit({ type: 'leader', leaderId: c.leaderId, term: c.term });
@@ -1165,7 +1188,9 @@ export class MemberDriver<
     const e = error instanceof Error ? error : new Error(String(error));
     this.#failure = e;
     const kind = e instanceof AssertionError ? 'a broken invariant (a bug)' : 'a failure';
-    this.#log.warn(`stopping after ${kind}, no further acknowledgements: ${e.message}`);
+    const line = `stopping after ${kind}, no further acknowledgements: ${e.message}`;
+    if (this.#log.error === undefined) this.#log.warn(line);
+    else this.#log.error(line, { error: e.message });
     this.#events.emit({ type: 'failed', message: e.message });
     this.#halt(`the member failed: ${e.message}`);
   }

@@ -10,6 +10,7 @@ import type { RaftMessage } from '../base/messages.ts';
 import type { ApplyResult } from '../state/executor.ts';
 import type { Entry, SnapshotMeta } from '../base/messages.ts';
 import type { Ready } from '../core/raft.ts';
+import type { Logger } from '../base/logger.ts';
 
 /**
  * Time, as the driver may use it. Threading: callbacks run on the caller's event loop (or the
@@ -53,12 +54,11 @@ export interface MemberTransport {
   onPeerDown?(handler: (member: string) => void): void;
 }
 
-/** Where the driver reports what an operator should see. */
-export type MemberLogger = {
-  info(message: string): void;
-  warn(message: string): void;
-  debug(message: string): void;
-};
+/**
+ * Where the driver reports what an operator should see: a message, with structured fields where
+ * the line is about something (see `lib/base/logger.ts`).
+ */
+export type MemberLogger = Logger;
 
 /**
  * Observation points for checkers (the simulator's safety checks, scripted tests). Each is called

@@ -33,6 +33,10 @@ export class Proposals {
   /** Insertion order, for deadlines; entries already settled are skipped lazily. */
   #order: Pending[] = [];
   #orderHead = 0;
+  /** Proposals that ended with their own index's result (an `ApplicationError` included). */
+  committedCount = 0;
+  /** Proposals that ended any other way: dropped, timed out, outcome unknown. */
+  failedCount = 0;
 
   /** `timeoutMs`: the driver's `proposalTimeoutMs`. */
   constructor(timeoutMs: number) {
@@ -78,6 +82,7 @@ export class Proposals {
     const p = this.#byIndex.get(index);
     if (p === undefined) return;
     this.#byIndex.delete(index);
+    this.committedCount += 1;
     if (result.ok) {
       p.resolve(
         result.duplicate === true
@@ -92,6 +97,7 @@ export class Proposals {
     const p = this.#byIndex.get(index);
     if (p === undefined || p.term === term) return;
     this.#byIndex.delete(index);
+    this.failedCount += 1;
     p.reject(new ProposalDroppedError(`the entry at index ${index} was lost: ${why}`));
   }
 
@@ -100,12 +106,14 @@ export class Proposals {
     for (const [i, p] of this.#byIndex) {
       if (i > index) continue;
       this.#byIndex.delete(i);
+      this.failedCount += 1;
       p.reject(new OutcomeUnknownError(i, why));
     }
   }
 
   /** Every proposal ends with an unknown outcome (the member stopped or failed). */
   unknownAll(why: string): void {
+    this.failedCount += this.#byIndex.size;
     for (const [i, p] of this.#byIndex) p.reject(new OutcomeUnknownError(i, why));
     this.#byIndex.clear();
     this.#order = [];
@@ -123,6 +131,7 @@ export class Proposals {
       if (p.deadlineMs > nowMs) break;
       this.#orderHead++;
       this.#byIndex.delete(p.index);
+      this.failedCount += 1;
       p.reject(
         new TimeoutError(`proposal at index ${p.index} not applied within ${this.#timeoutMs} ms`),
       );

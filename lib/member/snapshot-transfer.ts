@@ -85,6 +85,8 @@ export class SnapshotTransfers {
   #receiving: Receiving | null = null;
   #cancelSweep: (() => void) | null = null;
   #closed = false;
+  /** Snapshots streamed to a follower in full (its last chunk acknowledged). */
+  sentCount = 0;
 
   constructor(host: SnapshotTransferHost) {
     this.#h = host;
@@ -169,6 +171,7 @@ export class SnapshotTransfers {
     const total = this.#h.snapshots.info()?.bytes ?? -1;
     if (m.nextOffset >= total) {
       this.#sending.delete(m.from); // complete: the follower's core now answers as usual
+      this.sentCount += 1;
       this.#h.log.info(`snapshot ${s.meta.index} delivered to ${m.from}`);
       return;
     }

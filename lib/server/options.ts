@@ -11,6 +11,7 @@ import { MemberIdSchema, MembersSchema } from '../base/messages.ts';
 import { parseOptions } from '../base/validate.ts';
 import { checkDriverOptions, type DriverOptions, DriverOptionsSchema } from '../member/options.ts';
 import type { MemberLogger } from '../member/ports.ts';
+import { logFormats, logLevels } from './log.ts';
 import type { CommandCodec } from '../state/codec.ts';
 import type { AnyStateMachine } from '../state/disk-state-machine.ts';
 import { controlBytesReserved } from '../transport/options.ts';
@@ -103,12 +104,34 @@ const ServerOptionsSchema = v.strictObject({
   logLinesPerKindMax: v.optional(int(1, 1_000_000), 10),
   /** The interval of `logLinesPerKindMax`, counted from the first line of a kind. */
   logIntervalMs: v.optional(int(1, 3_600_000), 10_000),
+  /**
+   * A logger of your own: `info`, `warn`, `debug` (and optionally `error`), each called with the
+   * message and its structured fields (`member`, `component`, ...). Default: lines on stderr in
+   * `logFormat`.
+   */
   logger: v.optional(
     v.custom<ServerLogger>(
-      (x) => typeof x === 'object' && x !== null && typeof (x as ServerLogger).warn === 'function',
+      (x) =>
+        typeof x === 'object' && x !== null &&
+        ['info', 'warn', 'debug'].every((k) =>
+          typeof (x as Record<string, unknown>)[k] === 'function'
+        ),
       'Expected a logger with info, warn, debug',
     ),
   ),
+  /** Lines below this level are dropped before any logger sees them (the custom one too). */
+  logLevel: v.optional(v.picklist(logLevels), 'info'),
+  /** The built-in logger's format: `text` (one line for people) or `json` (one object a line). */
+  logFormat: v.optional(v.picklist(logFormats), 'text'),
+  /**
+   * Where to serve `/metrics`, `/health` and `/ready` over plain HTTP (`host:port`, port 0 picks
+   * one: see `server.metricsAddress`). Omitted: no HTTP port (`server.metricsText()` still works).
+   */
+  metricsAddress: v.optional(ListenAddressSchema),
+  /** HTTP connections open at once on the metrics port; more are closed on arrival. */
+  metricsConnectionsMax: v.optional(int(1, 100_000), 64),
+  /** An HTTP connection is closed this many milliseconds after it was accepted, answered or not. */
+  metricsRequestDeadlineMs: v.optional(int(100, 3_600_000), 10_000),
 });
 
 /** What callers pass to `RaftServer.start`. */

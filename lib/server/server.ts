@@ -16,7 +16,6 @@
  * @module
  */
 import { mkdirSync } from 'node:fs';
-import process from 'node:process';
 import { parseAddress } from '../base/address.ts';
 import type { Role } from '../core/raft.ts';
 import {
@@ -35,11 +34,15 @@ import type { SessionEvent } from '../state/sessions.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import type { AnyStateMachine } from '../state/disk-state-machine.ts';
 import { LmdbStorage } from '../storage/lmdb.ts';
+import { LogLimiter } from '../transport/log-limiter.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import type { TransportCounters } from '../transport/transport.ts';
 import { ClientListener } from './client-listener.ts';
 import { joinCluster } from './join.ts';
 import { realClock } from './clock.ts';
+import { OpsHttpServer, type ProbeResult } from './http.ts';
+import { streamLogger, withFields } from './log.ts';
+import { ServerMetrics } from './metrics.ts';
 import {
   driverOptionsOf,
   parseServerOptions,
@@ -48,18 +51,11 @@ import {
   type ServerLogger,
 } from './options.ts';
 
-/** The default logger: one line per message on stderr, prefixed with the member id. */
-function stderrLogger(id: string): ServerLogger {
-  const line = (level: string, message: string) =>
-    void process.stderr.write(`edgeraft ${id} ${level}: ${message}\n`);
-  return { info: (m) => line('info', m), warn: (m) => line('warn', m), debug: () => {} };
-}
-
 /** What `status()` reports: the driver's view plus the bound addresses. */
 export type ServerStatus = MemberStatus & {
   peerAddress: string;
   clientAddress: string;
-  /** The peer transport's counters since start: messages and bytes sent, dropped, received. */
+  /** The peer transport's counters since start (messages sent, dropped, received) and bytes sent per member. */
   transport: TransportCounters & { sentBytesByPeer: Record<string, number> };
 };
 
@@ -80,6 +76,11 @@ export class RaftServer<
   readonly #log: ServerLogger;
   #closing: Promise<void> | null = null;
   #joining: Promise<void> = Promise.resolve();
+  /** The metrics, always kept; the HTTP port that serves them, when `metricsAddress` is set. */
+  #metrics: ServerMetrics | null = null;
+  #ops: OpsHttpServer | null = null;
+  #flushLogs: () => void = () => {};
+  #stopRequested = false;
 
   private constructor(
     o: RaftServerOptions,
@@ -108,11 +109,50 @@ export class RaftServer<
     options: RaftServerOptionsInput & { stateMachine: AnyStateMachine<C, O, Q, QO> },
   ): Promise<RaftServer<C, O, Q, QO>> {
     const o = parseServerOptions(options);
-    const log = o.logger ?? stderrLogger(o.id);
+    // Every line has the member id and its component; repeated ones are rate-limited by kind, one
+    // limiter per component (the client port keeps its own), whose summaries carry the fields too.
+    const base = o.logger ?? streamLogger({ member: o.id, level: o.logLevel, format: o.logFormat });
+    const limiters: LogLimiter[] = [];
+    const logOf = (component: string, limited = true) => {
+      const tagged = withFields(base, { member: o.id, component }, o.logLevel);
+      if (!limited) return tagged;
+      const limiter = new LogLimiter(tagged, {
+        linesPerKindMax: o.logLinesPerKindMax,
+        intervalMs: o.logIntervalMs,
+      });
+      limiters.push(limiter);
+      return limiter.logger();
+    };
+    const flushLogs = () => {
+      for (const l of limiters) l.flush();
+    };
+    const log = logOf('server');
     const codec = (o.codec ?? cborCodec<C>()) as CommandCodec<C>;
     const peer = parseAddress(o.peerAddress, { portZero: true });
-    mkdirSync(o.dataDir, { recursive: true });
-    const storage = await LmdbStorage.open({ path: o.dataDir });
+    const metrics = new ServerMetrics(o.id);
+    // The probes answer 503 "starting" until the member is serving; bound first, so that a bad
+    // metrics port is refused before anything is created on disk.
+    let serving: RaftServer<C, O, Q, QO> | null = null;
+    const starting: ProbeResult = { ok: false, reason: 'starting' };
+    const ops = o.metricsAddress === undefined ? null : await OpsHttpServer.start({
+      address: o.metricsAddress,
+      connectionsMax: o.metricsConnectionsMax,
+      requestDeadlineMs: o.metricsRequestDeadlineMs,
+      logger: logOf('http'),
+      routes: {
+        metrics: () => serving?.metricsText() ?? null,
+        health: () => serving === null ? starting : serving.#health(),
+        ready: () => serving === null ? starting : serving.#ready(),
+      },
+    });
+    let storage: LmdbStorage;
+    try {
+      mkdirSync(o.dataDir, { recursive: true });
+      storage = await LmdbStorage.open({ path: o.dataDir });
+    } catch (error) {
+      await ops?.close();
+      throw error;
+    }
     let transport: TcpTransport | null = null;
     let clients: ClientListener | null = null;
     let driver: MemberDriver<C, O, Q, QO> | null = null;
@@ -126,8 +166,9 @@ export class RaftServer<
         inflightBytesMax: o.peerInflightBytesMax,
         // A member that comes back is dialled again within an election timeout.
         reconnectDelayMsMax: Math.min(o.tickMs * o.electionTicks, 3_600_000),
-        logger: log,
+        logger: logOf('transport'),
       });
+      transport.onRoundTrip((member, ms) => metrics.observeRoundTrip(member, ms));
       driver = await MemberDriver.open<C, O, Q, QO>({
         id: o.id,
         storage,
@@ -137,7 +178,8 @@ export class RaftServer<
         stateMachine: o.stateMachine as AnyStateMachine<C, O, Q, QO>,
         codec,
         options: driverOptionsOf(o),
-        logger: log,
+        logger: logOf('member'),
+        meter: metrics.meter,
         ...(o.members === undefined ? {} : { members: o.members }),
       });
       const d = driver;
@@ -151,16 +193,30 @@ export class RaftServer<
         firstRequestDeadlineMs: o.clientFirstRequestDeadlineMs,
         idleDeadlineMs: o.clientIdleDeadlineMs,
         logLimits: { linesPerKindMax: o.logLinesPerKindMax, intervalMs: o.logIntervalMs },
-        logger: log,
+        logger: logOf('client', false),
       });
       const server = new RaftServer<C, O, Q, QO>(o, codec, storage, d, transport, clients, log);
+      server.#metrics = metrics;
+      server.#ops = ops;
+      server.#flushLogs = flushLogs;
       clients.serve(server as unknown as RaftServer);
+      d.onEvent((e) => metrics.onEvent(e));
       d.onEvent((e) => {
         // A failed member (storage error, bug) stops serving at once: its ports close.
         if (e.type === 'failed') void server.#close();
       });
       d.start();
-      log.info(`serving: peer ${transport.address}, client ${clients.address}`);
+      serving = server;
+      log.info(
+        `serving: peer ${transport.address}, client ${clients.address}${
+          ops === null ? '' : `, metrics ${ops.address}`
+        }`,
+        {
+          peerAddress: transport.address,
+          clientAddress: clients.address,
+          ...(ops === null ? {} : { metricsAddress: ops.address }),
+        },
+      );
       if (o.join !== undefined && !d.configured) {
         server.#joining = joinCluster({
           servers: o.join,
@@ -180,7 +236,9 @@ export class RaftServer<
       await driver?.stop().catch(() => {});
       await clients?.close().catch(() => {});
       await transport?.close().catch(() => {});
+      await ops?.close().catch(() => {});
       await storage.close();
+      flushLogs();
       throw error;
     }
   }
@@ -191,6 +249,48 @@ export class RaftServer<
    */
   get joined(): Promise<void> {
     return this.#joining;
+  }
+
+  /** The bound metrics address (`host:port`), or null without `metricsAddress`. */
+  get metricsAddress(): string | null {
+    return this.#ops?.address ?? null;
+  }
+
+  /**
+   * Every metric in the Prometheus text exposition format, as `GET /metrics` answers it (to
+   * serve from an HTTP server of your own). See the README's "Metrics, health and logs".
+   */
+  metricsText(): string {
+    const traffic = this.#transport.peerTraffic();
+    return this.#metrics!.render({
+      status: this.#driver.status(),
+      failed: this.#driver.failure !== null,
+      peers: traffic,
+      clientConnections: this.#clients.connectionCount,
+      clientConnectionsShed: this.#clients.shedCount,
+      clientConnectionsRefused: this.#clients.refusedCount,
+    });
+  }
+
+  /** `/health`: running, not failed, and a leader known (a member stopping gracefully still is). */
+  #health(): ProbeResult {
+    const d = this.#driver;
+    if (d.failure !== null) return { ok: false, reason: `failed: ${d.failure.message}` };
+    if (d.stopped) return { ok: false, reason: 'stopped' };
+    if (d.leaderHint().leaderId === null) return { ok: false, reason: 'no leader' };
+    return { ok: true };
+  }
+
+  /**
+   * `/ready`: started (storage open, ports bound), not stopping, and a leader known, so that
+   * requests sent here are served (a follower forwards them to the leader). A member that is
+   * stopping is not ready at once, so that a load balancer stops sending it work.
+   */
+  #ready(): ProbeResult {
+    if (this.#stopRequested && this.#driver.failure === null) {
+      return { ok: false, reason: 'stopping' };
+    }
+    return this.#health();
   }
 
   /** The bound peer address (`host:port`). */
@@ -383,8 +483,12 @@ export class RaftServer<
    * the rest with an unknown outcome, then close the ports and the files. Idempotent.
    */
   async stop(): Promise<void> {
+    this.#stopRequested = true;
     await this.#driver.stop();
     await this.#close();
+    // A failed member kept its metrics port open (it says why it failed) until now.
+    await this.#ops?.close();
+    this.#flushLogs();
   }
 
   /** Close the ports, then the files (after the driver's writes ended). Idempotent. */
@@ -394,8 +498,12 @@ export class RaftServer<
         await this.#driver.stop();
         await this.#clients.close();
         await this.#transport.close();
+        // After a failure the metrics port stays open, so that /health and /metrics say so,
+        // until `stop()`.
+        if (this.#stopRequested) await this.#ops?.close();
         await this.#storage.close();
         if (this.#driver.failure !== null) this.#log.warn('closed after the failure');
+        this.#flushLogs();
       })();
     }
     return this.#closing;

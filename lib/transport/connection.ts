@@ -36,6 +36,9 @@ export type Lane = 'control' | 'bulk';
 /** Most bytes coalesced into one socket write. */
 export const writeBatchBytesMax = 256 * 1024;
 
+/** Bytes a connection moved, both ways; several connections may add to one (one per peer). */
+export type Traffic = { sentBytes: number; receivedBytes: number };
+
 /** How long a refused connection may linger for its last frame to reach the peer. */
 const refuseLingerMs = 1_000;
 
@@ -73,9 +76,12 @@ export class FramedConnection<T> {
   #partialSinceMs = -1;
   /** Sends refused because `inflightBytesMax` would have been exceeded. */
   droppedCount = 0;
-  /** Bytes of the frames queued for sending so far (header included). */
-  sentBytes = 0;
   receivedCount = 0;
+  /**
+   * Where the bytes written to and read from the socket are counted (frames with their length
+   * prefixes). Its own until the owner points it at a shared record, e.g. its peer's.
+   */
+  traffic: Traffic = { sentBytes: 0, receivedBytes: 0 };
 
   constructor(
     socket: Socket,
@@ -133,7 +139,6 @@ export class FramedConnection<T> {
     if (lane === 'control') this.#control.push(body);
     else this.#bulk.push(body);
     this.#queuedBytes += bytes;
-    this.sentBytes += bytes;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => {
@@ -193,6 +198,7 @@ export class FramedConnection<T> {
 
   #onData(chunk: Uint8Array): void {
     if (this.#closed) return;
+    this.traffic.receivedBytes += chunk.byteLength;
     const error = this.#decoder.push(chunk);
     if (error !== null) return this.close(error);
     if (this.#closed) return;
@@ -244,6 +250,7 @@ export class FramedConnection<T> {
       assert(written === batchBytes, 'flush: batch fully written');
       this.#queuedBytes -= batchBytes;
       assert(this.#queuedBytes >= 0, 'flush: queued bytes never negative');
+      this.traffic.sentBytes += batchBytes;
       if (!this.#socket.write(batch)) this.#waitingDrain = true;
     }
   }

@@ -26,6 +26,7 @@
  */
 import { clearTimeout, setTimeout } from 'node:timers';
 import { assert } from '../base/errors.ts';
+import type { LogFields } from '../base/logger.ts';
 import type { TransportLogger } from './options.ts';
 
 /** The limits of one `LogLimiter`. */
@@ -87,15 +88,30 @@ export class LogLimiter {
    * (they are off unless someone is debugging, and then every one matters).
    */
   logger(): TransportLogger {
+    const inner = this.#logger;
     return {
-      warn: (message) => this.log('warn', similarKind('warn', message), message),
-      info: (message) => this.log('info', similarKind('info', message), message),
-      debug: (message) => this.#logger.debug(message),
+      warn: (message, fields) =>
+        this.log('warn', similarKind('warn', message), message, Date.now(), fields),
+      info: (message, fields) =>
+        this.log('info', similarKind('info', message), message, Date.now(), fields),
+      debug: (message, fields) => inner.debug(message, fields),
+      // Errors stop the member: rare, and each one matters.
+      error: (message, fields) =>
+        inner.error === undefined ? inner.warn(message, fields) : inner.error(message, fields),
     };
   }
 
-  /** Write `message` at `level` unless `kind` already had its lines in this interval. */
-  log(level: Level, kind: string, message: string, nowMs: number = Date.now()): void {
+  /**
+   * Write `message` (with its structured `fields`) at `level` unless `kind` already had its lines
+   * in this interval.
+   */
+  log(
+    level: Level,
+    kind: string,
+    message: string,
+    nowMs: number = Date.now(),
+    fields?: LogFields,
+  ): void {
     let w = this.#windows.get(kind);
     if (w !== undefined && nowMs - w.startMs >= this.#limits.intervalMs) {
       this.#end(kind, w);
@@ -104,7 +120,7 @@ export class LogLimiter {
     if (w === undefined) {
       if (this.#windows.size >= logKindsMax) this.#prune(nowMs);
       if (this.#windows.size >= logKindsMax && kind !== otherKind) {
-        return this.log(level, otherKind, message, nowMs);
+        return this.log(level, otherKind, message, nowMs, fields);
       }
       w = { level, startMs: nowMs, lines: 0, suppressed: 0, firstSuppressed: '', timer: null };
       this.#windows.set(kind, w);
@@ -112,7 +128,8 @@ export class LogLimiter {
     if (w.lines < this.#limits.linesPerKindMax) {
       w.lines += 1;
       this.writtenCount += 1;
-      this.#logger[level](message);
+      if (fields === undefined) this.#logger[level](message);
+      else this.#logger[level](message, fields);
       return;
     }
     if (w.suppressed === 0) {
@@ -142,6 +159,7 @@ export class LogLimiter {
     const what = w.level === 'warn' ? 'warnings' : 'messages';
     this.#logger[w.level](
       `Suppressed ${w.suppressed} similar ${what} in ${this.#limits.intervalMs} ms: ${w.firstSuppressed}`,
+      { suppressedCount: w.suppressed, intervalMs: this.#limits.intervalMs },
     );
   }
 

@@ -17,13 +17,10 @@ import { parseOptions } from '../base/validate.ts';
 import { MemberIdSchema } from '../base/messages.ts';
 import { assert } from '../base/errors.ts';
 import { frameLengthMax } from './frame.ts';
+import type { Logger } from '../base/logger.ts';
 
-/** Where the transports write why they closed a connection. */
-export type TransportLogger = {
-  warn(message: string): void;
-  info(message: string): void;
-  debug(message: string): void;
-};
+/** Where the transports write why they closed a connection (see `lib/base/logger.ts`). */
+export type TransportLogger = Logger;
 
 /** The default logger: one line per warning or info on stderr, debug dropped. */
 export const stderrLogger: TransportLogger = {

@@ -30,11 +30,12 @@
  */
 import { listenRetrying } from './listen.ts';
 import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { formatAddress, parseAddress } from '../base/address.ts';
 import type { RaftMessage } from '../base/messages.ts';
 import { MessageCodec } from './codec.ts';
-import { FramedConnection } from './connection.ts';
+import { FramedConnection, type Traffic } from './connection.ts';
 import {
   type AcceptorInbound,
   AcceptorInboundSchema,
@@ -65,19 +66,34 @@ type Peer = {
   attemptCount: number;
   /** The peer refused our last handshake: the next dial waits `refusedRedialDelayMs`. */
   refused: boolean;
-  /** Bytes framed for this peer since it was added. */
-  sentBytes: number;
   timer: ReturnType<typeof setTimeout> | null;
 };
 
 type Inbound = { sinceMs: number; member: string | null };
+
+/**
+ * Members whose traffic is counted at most (the configured peers and the members that completed
+ * a handshake on our listener): bytes of further members are not attributed, so a stream of made-up
+ * member ids cannot grow the table without bound.
+ */
+export const trafficMembersMax = 1024;
+/**
+ * A heartbeat whose answer has not come within this many milliseconds no longer stands for the
+ * round trip to its peer (it or its answer was lost): the next heartbeat is timed instead.
+ */
+export const roundTripProbeTimeoutMs = 10_000;
+
+/**
+ * One member's traffic, and the heartbeat being timed to it: `probeSeq` is that heartbeat's
+ * `readSeq` (0: none), `probeSentMs` when it was sent (`performance.now()`).
+ */
+type PeerTraffic = Traffic & { probeSeq: number; probeSentMs: number };
 
 /** See the module comment. Create with `TcpTransport.start`. */
 export class TcpTransport implements Transport {
   readonly member: string;
   readonly counters: TransportCounters = {
     sentCount: 0,
-    sentBytes: 0,
     droppedCount: 0,
     receivedCount: 0,
     rejectedCount: 0,
@@ -91,6 +107,8 @@ export class TcpTransport implements Transport {
   readonly #sweep: ReturnType<typeof setInterval>;
   #handler: (message: RaftMessage) => void = () => {};
   #onPeerDown: (member: string) => void = () => {};
+  #onRoundTrip: (member: string, durationMs: number) => void = () => {};
+  readonly #traffic = new Map<string, PeerTraffic>();
   #closed = false;
   #port = 0;
 
@@ -155,9 +173,7 @@ export class TcpTransport implements Transport {
   }
 
   send(message: RaftMessage): void {
-    const peer = this.#peers.get(message.to);
-    const connection = peer?.connection;
-    const before = connection?.sentBytes ?? 0;
+    const connection = this.#peers.get(message.to)?.connection;
     if (
       connection === undefined || connection === null || !connection.send(message, laneOf(message))
     ) {
@@ -165,16 +181,56 @@ export class TcpTransport implements Transport {
       return;
     }
     this.counters.sentCount += 1;
-    const bytes = connection.sentBytes - before;
-    this.counters.sentBytes += bytes;
-    peer!.sentBytes += bytes;
+    if (message.type === 'heartbeat') this.#startProbe(message.to, message.readSeq);
   }
 
-  /** Bytes framed for each current peer since it was added, by member id. */
+  /**
+   * Bytes sent to and received from each member since the transport started, frames with their
+   * length prefixes (they only grow; at most `trafficMembersMax` members).
+   */
+  peerTraffic(): ReadonlyMap<string, Readonly<Traffic>> {
+    return this.#traffic;
+  }
+
+  /** Bytes sent to each member since the transport started, by member id (see `peerTraffic`). */
   sentBytesByPeer(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [id, p] of this.#peers) out[id] = p.sentBytes;
+    for (const [id, t] of this.#traffic) out[id] = t.sentBytes;
     return out;
+  }
+
+  /**
+   * Set the one handler told each measured round trip to a peer: from a heartbeat leaving to its
+   * answer arriving, in milliseconds. One heartbeat per peer is timed at a time (a leader's).
+   */
+  onRoundTrip(handler: (member: string, durationMs: number) => void): void {
+    this.#onRoundTrip = handler;
+  }
+
+  #trafficOf(member: string): PeerTraffic | null {
+    let t = this.#traffic.get(member);
+    if (t === undefined) {
+      if (this.#traffic.size >= trafficMembersMax) return null;
+      t = { sentBytes: 0, receivedBytes: 0, probeSeq: 0, probeSentMs: 0 };
+      this.#traffic.set(member, t);
+    }
+    return t;
+  }
+
+  #startProbe(member: string, readSeq: number): void {
+    const t = this.#traffic.get(member);
+    if (t === undefined || readSeq === 0) return;
+    const nowMs = performance.now();
+    if (t.probeSeq !== 0 && nowMs - t.probeSentMs < roundTripProbeTimeoutMs) return;
+    t.probeSeq = readSeq;
+    t.probeSentMs = nowMs;
+  }
+
+  #endProbe(member: string, readSeq: number): void {
+    const t = this.#traffic.get(member);
+    if (t === undefined || t.probeSeq === 0 || t.probeSeq !== readSeq) return;
+    t.probeSeq = 0;
+    this.#onRoundTrip(member, performance.now() - t.probeSentMs);
   }
 
   /**
@@ -210,7 +266,6 @@ export class TcpTransport implements Transport {
       connection: null,
       attemptCount: 0,
       refused: false,
-      sentBytes: 0,
       timer: null,
     };
     this.#peers.set(member, peer);
@@ -299,6 +354,13 @@ export class TcpTransport implements Transport {
       const refusal = checkHello(message, this.#options.cluster);
       if (refusal !== null) return connection.refuse({ type: 'refused', reason: refusal }, refusal);
       state.member = message.member;
+      const traffic = this.#trafficOf(message.member);
+      if (traffic !== null) {
+        // The handshake's bytes were counted on the connection's own record: move them over.
+        traffic.sentBytes += connection.traffic.sentBytes;
+        traffic.receivedBytes += connection.traffic.receivedBytes;
+        connection.traffic = traffic;
+      }
       connection.send(this.#hello(), 'control');
       this.#redialReturned(message.member);
       return;
@@ -315,6 +377,7 @@ export class TcpTransport implements Transport {
       );
     }
     this.counters.receivedCount += 1;
+    if (message.type === 'heartbeatResponse') this.#endProbe(message.from, message.readSeq);
     this.#handler(message);
   }
 
@@ -354,6 +417,8 @@ export class TcpTransport implements Transport {
         },
       });
       peer.connection = connection;
+      const traffic = this.#trafficOf(peer.member);
+      if (traffic !== null) connection.traffic = traffic;
       connection.send(this.#hello(), 'control');
     });
   }
