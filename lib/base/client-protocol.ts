@@ -44,7 +44,10 @@ import * as v from 'valibot';
 import { BytesSchema, MemberIdSchema, NaturalSchema } from './messages.ts';
 
 /** The consistency levels of a query. */
-export const ConsistencySchema = v.picklist(['linearizable', 'lease', 'sequential']);
+export const ConsistencySchema: v.PicklistSchema<
+  ['linearizable', 'lease', 'sequential'],
+  undefined
+> = v.picklist(['linearizable', 'lease', 'sequential']);
 export type Consistency = v.InferOutput<typeof ConsistencySchema>;
 
 const requestHead = {
