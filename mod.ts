@@ -34,7 +34,12 @@ export type {
   ServerLogger,
 } from './lib/server/options.ts';
 export type { ServerEvent } from './lib/member/events.ts';
-export { ClientError, RaftClient, type RaftClientOptions } from './lib/client/client.ts';
+export {
+  ClientError,
+  type ClientEvent,
+  RaftClient,
+  type RaftClientOptions,
+} from './lib/client/client.ts';
 export {
   type ClientErrorCode,
   type Consistency,
@@ -44,16 +49,21 @@ export {
 // Errors: a closed set, each with a code and whether retrying is safe.
 export {
   AssertionError,
+  CommandError,
   CompactedError,
   ConfigChangeInProgressError,
+  ConfigChangeInvalidError,
+  DataDirectoryInUseError,
   EdgeraftError,
   type ErrorCode,
   LeadershipTransferError,
   NotLeaderError,
+  OutcomeUnknownError,
   ProposalDroppedError,
   ShutdownError,
   StorageError,
   TimeoutError,
+  UnknownSessionError,
 } from './lib/base/errors.ts';
 export { ApplicationError, QueryError } from './lib/base/errors.ts';
 
@@ -70,6 +80,7 @@ export {
 } from './lib/state/executor.ts';
 export {
   encodeKvCommand,
+  type KvChange,
   type KvCommand,
   kvCommand,
   KvCommandSchema,
@@ -79,8 +90,27 @@ export {
   type KvQueryOutput,
   KvQuerySchema,
   KvStateMachine,
+  kvWatchesPerSessionMax,
+  kvWatchingSessionsMax,
   parseKvCommand,
 } from './lib/state/kv.ts';
+export type { SessionEvent } from './lib/state/sessions.ts';
+
+// State machines on disk, in the member's LMDB environment (sessions and applied index beside them).
+export {
+  type AnyStateMachine,
+  type AppliedState,
+  diskKeyBytesMax,
+  type DiskPair,
+  type DiskRange,
+  type DiskStateMachine,
+  type DiskStore,
+  diskValueBytesMax,
+  isDiskStateMachine,
+  type MachineStore,
+} from './lib/state/disk-state-machine.ts';
+export { LmdbKvStateMachine } from './lib/state/lmdb-kv.ts';
+export type { MemberRecovery } from './lib/member/driver.ts';
 
 // The pure core, for custom drivers.
 export {
@@ -98,6 +128,7 @@ export * from './lib/base/messages.ts';
 // Storage.
 export type { Storage, WriteBatch } from './lib/storage/storage.ts';
 export { LmdbStorage, type LmdbStorageOptions } from './lib/storage/lmdb.ts';
+export { LmdbMachineStore } from './lib/storage/lmdb-machine-store.ts';
 export { MemoryStorage } from './lib/storage/memory.ts';
 export { LmdbSnapshotStore, type SnapshotInfo } from './lib/storage/snapshot-store.ts';
 

@@ -12,6 +12,7 @@ import process from 'node:process';
 import { RaftClient } from './client/client.ts';
 import { RaftServer } from './server/server.ts';
 import { KvStateMachine } from './state/kv.ts';
+import { LmdbKvStateMachine } from './state/lmdb-kv.ts';
 import { describeFlags, type FlagSpec, parseArgs, parseMembers, UsageError } from './cli/args.ts';
 import { runDemo } from './cli/demo.ts';
 import { LocalCluster, localMembers } from './cli/processes.ts';
@@ -71,6 +72,12 @@ const commands: Record<string, Command> = {
         help: 'entries kept below a snapshot when compacting',
         default: 5_000,
         min: 0,
+      },
+      'state-machine': {
+        kind: 'string',
+        help:
+          "memory-kv (the key-value machine in memory, restored from the snapshot and the log at start) or lmdb-kv (on disk in the member's LMDB environment: a restart replays nothing)",
+        default: 'memory-kv',
       },
       'snapshot-chunk-bytes': {
         kind: 'int',
@@ -201,6 +208,12 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
   for (const f of ['id', 'data', 'members']) {
     if (flags[f] === undefined) throw new UsageError(`serve needs --${f}`);
   }
+  const machineName = String(flags['state-machine']);
+  if (machineName !== 'memory-kv' && machineName !== 'lmdb-kv') {
+    throw new UsageError(
+      `Flag --state-machine: expected memory-kv or lmdb-kv, got ${JSON.stringify(machineName)}`,
+    );
+  }
   const members = parseMembers(String(flags['members']), 'members');
   const self = members.find((m) => m.id === flags['id']);
   if (self === undefined) throw new UsageError(`Flag --id: ${flags['id']} is not in --members`);
@@ -216,7 +229,7 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
       address: m.address,
       clientAddress: m.clientAddress,
     })),
-    stateMachine: new KvStateMachine(),
+    stateMachine: machineName === 'lmdb-kv' ? new LmdbKvStateMachine() : new KvStateMachine(),
     tickMs: Number(flags['tick-ms']),
     electionTicks: Number(flags['election-ticks']),
     heartbeatTicks: Number(flags['heartbeat-ticks']),
@@ -231,6 +244,8 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
       peer: server.peerAddress,
       client: server.clientAddress,
       pid: process.pid,
+      stateMachine: machineName,
+      recovery: server.recovery,
     }),
   );
   const signal = await untilSignalled();

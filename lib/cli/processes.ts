@@ -20,16 +20,41 @@ export type ServeProcess = {
   stderrTail: string[];
 };
 
-/** A free TCP port on 127.0.0.1 (the OS picks it; it is released before use). */
-export function freePort(): Promise<number> {
+/**
+ * Ports `freePort` picks from: below the ephemeral range of Linux (32768-60999), macOS and Windows
+ * (49152-65535), so that an outgoing connection's source port never takes a member's port while
+ * that member restarts (the OS's own pick, port 0, comes from the ephemeral range).
+ */
+const localPortRange = { first: 20_000, last: 32_767 } as const;
+
+function tryListen(port: number): Promise<number | null> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE' || error.code === 'EACCES') resolve(null);
+      else reject(error);
+    });
+    server.listen(port, '127.0.0.1', () => {
+      const bound = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(bound));
     });
   });
+}
+
+/**
+ * A free TCP port on 127.0.0.1, outside the ephemeral range (it is released before use: another
+ * process may still take it, rarely).
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const span = localPortRange.last - localPortRange.first + 1;
+    const port = localPortRange.first + Math.floor(Math.random() * span);
+    const bound = await tryListen(port);
+    if (bound !== null) return bound;
+  }
+  const any = await tryListen(0);
+  if (any === null) throw new Error('No free TCP port on 127.0.0.1');
+  return any;
 }
 
 /** Member specs for `size` members on free loopback ports, ids `n1`, `n2`, ... */

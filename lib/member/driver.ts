@@ -25,6 +25,12 @@
  * A storage failure stops the member: it never acknowledges what it could not write; the
  * proposals it had accepted end with an unknown outcome.
  *
+ * A state machine on disk (`DiskStateMachine`) lives in the storage's own environment
+ * (`Storage.openMachineStore`): on open it reports the applied index it holds and the log is
+ * applied from the next entry, not from the snapshot; it is restored from the snapshot only when
+ * it stands below it (an install interrupted between the log's write and the machine's switch).
+ * Compaction never passes the machine's durable applied index.
+ *
  * @example
  * ```ts
  * const driver = await MemberDriver.open({ id: 'a', storage, transport, clock, random: Math.random,
@@ -50,14 +56,24 @@ import { Raft, type RaftStatus, type Ready, type Role } from '../core/raft.ts';
 import type { RandomSource } from '../core/random.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import { encodeEnvelope } from '../state/envelope.ts';
-import { type ApplyResult, StateMachineExecutor } from '../state/executor.ts';
-import type { StateMachine } from '../state/state-machine.ts';
+import {
+  type ApplyResult,
+  executorUnsafeFaultNames,
+  type ExecutorUnsafeFaults,
+  StateMachineExecutor,
+} from '../state/executor.ts';
+import {
+  type AnyStateMachine,
+  type DiskUnsafeFaults,
+  isDiskStateMachine,
+  type MachineStore,
+} from '../state/disk-state-machine.ts';
 import type { Storage, WriteBatch } from '../storage/storage.ts';
 import { EventLog, type ServerEvent } from './events.ts';
 import type { DriverOptions, DriverUnsafeFaults } from './options.ts';
 import type { Clock, DriverProbe, MemberLogger, MemberTransport } from './ports.ts';
 import { Proposals } from './proposals.ts';
-import { Requests } from './requests.ts';
+import { Requests, requestsUnsafeFaultNames, type RequestsUnsafeFaults } from './requests.ts';
 import type { MemberReply, MemberRequest } from '../base/member-requests.ts';
 import type { SessionEvent } from '../state/sessions.ts';
 import { type ReceivedSnapshot, SnapshotTransfers } from './snapshot-transfer.ts';
@@ -73,7 +89,8 @@ export type DriverHost<Command, Output, Query, QueryOutput> = {
   clock: Clock;
   /** Randomness for election timeouts (seeded in the simulator). */
   random: RandomSource;
-  stateMachine: StateMachine<Command, Output, Query, QueryOutput>;
+  /** In memory (`StateMachine`) or on disk (`DiskStateMachine`, needs `storage.openMachineStore`). */
+  stateMachine: AnyStateMachine<Command, Output, Query, QueryOutput>;
   /** Decodes command bytes for the state machine. Default `cborCodec()`. */
   codec?: CommandCodec<Command>;
   /** Validated options (`parseDriverOptions`). */
@@ -89,7 +106,25 @@ export type DriverHost<Command, Output, Query, QueryOutput> = {
    */
   voteEmbargoTicks?: number;
   /** Deliberate bugs, for tests only. */
-  unsafeFaults?: DriverUnsafeFaults & UnsafeFaults;
+  unsafeFaults?: DriverUnsafeFaults & UnsafeFaults & RequestsUnsafeFaults & ExecutorUnsafeFaults;
+  /** Deliberate bugs of a state machine on disk, for tests only. */
+  diskUnsafeFaults?: DiskUnsafeFaults;
+};
+
+/** Where a member started from, as `MemberDriver.open` found its storage. */
+export type MemberRecovery = {
+  /** The state machine lives on disk. */
+  onDisk: boolean;
+  /** The applied index the machine on disk held (its `open()`); 0 for one in memory. */
+  machineAppliedIndex: number;
+  /** The machine was restored from the stored snapshot (always, for one in memory that has one). */
+  restoredSnapshot: boolean;
+  /** Index of the stored snapshot (0: none). */
+  snapshotIndex: number;
+  /** The applied index the member started at: the log is applied from the next entry. */
+  appliedIndex: number;
+  /** The log's last index at open: `lastIndex - appliedIndex` entries (at most) to apply again. */
+  lastIndex: number;
 };
 
 /** What `status()` reports: the core's view plus the driver's. */
@@ -139,11 +174,14 @@ export class MemberDriver<
   readonly #proposals: Proposals;
   readonly #requests: Requests;
   readonly #sessionEventListeners = new Set<(session: number, event: SessionEvent) => void>();
-  /** The index of the no-op that began this member's current term as leader. */
+  /** The index of the no-op that began this member's term `#termStartTerm` as leader. */
   #termStartIndex = 0;
+  #termStartTerm = 0;
   readonly #reads = new Map<number, PendingRead>();
   readonly #probe: DriverProbe;
   readonly #faults: DriverUnsafeFaults;
+  readonly #diskFaults: DiskUnsafeFaults;
+  readonly #recovery: MemberRecovery;
   #readCounter = 0;
   #cancelTick: (() => void) | null = null;
   #pumpScheduled = false;
@@ -174,7 +212,7 @@ export class MemberDriver<
     h: DriverHost<Command, Output, Query, QueryOutput>,
     raft: Raft,
     executor: StateMachineExecutor<Command, Output, Query, QueryOutput>,
-    snapshotIndex: number,
+    recovery: MemberRecovery,
   ) {
     this.id = h.id;
     this.#o = h.options;
@@ -186,7 +224,9 @@ export class MemberDriver<
     this.#executor = executor;
     this.#probe = h.probe ?? {};
     this.#faults = h.unsafeFaults ?? {};
-    this.#snapshotIndex = snapshotIndex;
+    this.#diskFaults = h.diskUnsafeFaults ?? {};
+    this.#recovery = recovery;
+    this.#snapshotIndex = recovery.snapshotIndex;
     this.#lastTerm = raft.term;
     this.#proposals = new Proposals(h.options.proposalTimeoutMs);
     const o = h.options;
@@ -195,7 +235,10 @@ export class MemberDriver<
       clock: h.clock,
       leaderTerm: () => (this.#raft.role === 'leader' && !this.#stopped ? this.#raft.term : null),
       leaderId: () => this.#raft.leaderId,
-      termStartIndex: () => this.#termStartIndex,
+      // Until the driver has carried out the ready that began this term (it may wait behind
+      // writes), the core's last index stands in: the no-op was appended as the term began.
+      termStartIndex: () =>
+        this.#termStartTerm === this.#raft.term ? this.#termStartIndex : this.#raft.lastIndex,
       appliedIndex: () => this.#executor.lastAppliedIndex,
       waitForApplied: (index) => this.#executor.waitForApplied(index),
       sessions: () => this.#executor.sessions,
@@ -207,6 +250,7 @@ export class MemberDriver<
       sessionTimeoutMsMax: o.sessionTimeoutMsMax,
       sessionCommandsAheadMax: o.sessionCommandsAheadMax,
       forwardTimeoutMs: o.forwardTimeoutMs,
+      unsafeFaults: pickFaults(h.unsafeFaults, requestsUnsafeFaultNames),
     });
     this.#events = new EventLog(h.options.eventsRetainedMax, () => h.clock.nowMs());
     this.#snapshots = new SnapshotTransfers({
@@ -229,15 +273,27 @@ export class MemberDriver<
   }
 
   /**
-   * Recover a member from its storage: restore the state machine from the snapshot (whose
-   * metadata and data always agree), create the core (bootstrapping a new storage with
-   * `members`), and wire the executor. Nothing runs until `start()`.
+   * Recover a member from its storage: open a state machine on disk at the applied index it
+   * holds, or restore one in memory from the snapshot (whose metadata and data always agree),
+   * create the core (bootstrapping a new storage with `members`), and wire the executor. Nothing
+   * runs until `start()`. Throws `TypeError` for a machine on disk over a storage that cannot hold
+   * one, `StorageError` when the machine and the log do not fit together.
    */
   static async open<C, O, Q, QO>(
     h: DriverHost<C, O, Q, QO>,
   ): Promise<MemberDriver<C, O, Q, QO>> {
     const o = h.options;
     const storage = h.storage;
+    const onDisk = isDiskStateMachine(h.stateMachine);
+    let store: MachineStore | undefined;
+    if (onDisk) {
+      if (storage.openMachineStore === undefined) {
+        throw new TypeError(
+          'Invalid option stateMachine for MemberDriver: a state machine on disk needs a storage that holds one (LmdbStorage)',
+        );
+      }
+      store = storage.openMachineStore();
+    }
     let onApplied: (result: ApplyResult<O>) => void = () => {};
     let onEvent: (session: number, event: SessionEvent) => void = () => {};
     let onExpired: (session: number) => void = () => {};
@@ -251,8 +307,12 @@ export class MemberDriver<
       sessionLimits: { resultsMax: o.sessionResultsMax, eventsMax: o.sessionEventsMax },
       onEvent: (session, event) => onEvent(session, event),
       onSessionExpired: (session) => onExpired(session),
+      ...(store === undefined ? {} : { store }),
+      ...(h.diskUnsafeFaults === undefined ? {} : { diskUnsafeFaults: h.diskUnsafeFaults }),
+      unsafeFaults: pickFaults(h.unsafeFaults, executorUnsafeFaultNames),
     });
     try {
+      const machineAppliedIndex = executor.open();
       const meta = storage.snapshotMeta();
       const data = storage.snapshots.info();
       if (meta !== null || data !== null) {
@@ -265,9 +325,40 @@ export class MemberDriver<
             }`,
           );
         }
+      }
+      // A machine on disk already holds its state; it needs the snapshot only when it stands below
+      // it (an install that stopped between the log's write and the machine's switch).
+      const restoredSnapshot = meta !== null && (!onDisk || machineAppliedIndex < meta.index);
+      if (restoredSnapshot) {
         await executor.restore(
           { index: meta.index, term: meta.term, timeMs: meta.timeMs },
           storage.snapshots.read(),
+        );
+      }
+      const appliedIndex = executor.lastAppliedIndex;
+      if (onDisk && appliedIndex < storage.firstIndex() - 1) {
+        throw new StorageError(
+          `The state machine on disk is at applied index ${appliedIndex} but the log starts at ${storage.firstIndex()}: entries were compacted before the machine made them durable`,
+        );
+      }
+      if (onDisk && appliedIndex > storage.lastIndex()) {
+        throw new StorageError(
+          `The state machine on disk is at applied index ${appliedIndex}, past the log's last index ${storage.lastIndex()}`,
+        );
+      }
+      const recovery: MemberRecovery = {
+        onDisk,
+        machineAppliedIndex,
+        restoredSnapshot,
+        snapshotIndex: meta?.index ?? 0,
+        appliedIndex,
+        lastIndex: storage.lastIndex(),
+      };
+      if (onDisk) {
+        h.logger.info(
+          `state machine on disk at applied index ${machineAppliedIndex}${
+            restoredSnapshot ? `, restored from the snapshot at ${meta!.index}` : ''
+          }; log ${appliedIndex + 1}..${storage.lastIndex()} to apply`,
         );
       }
       const fresh = storage.lastIndex() === 0 && storage.hardState().term === 0 && meta === null;
@@ -287,7 +378,7 @@ export class MemberDriver<
         readsPendingMax: o.readsPendingMax,
         leaseDriftTicks: o.leaseDriftTicks,
         snapshotSendTicksMax: o.snapshotSendTicksMax,
-        appliedIndex: meta?.index ?? 0,
+        appliedIndex,
         // Every start refuses real votes for an election timeout: a restarted voter has forgotten
         // that it heard from a leader (whose lease relies on it). An empty storage may be a wiped
         // one whose member forgot whom it voted for: two election timeouts.
@@ -297,7 +388,7 @@ export class MemberDriver<
       });
       // Log time 0: every founding member writes the very same entry 1.
       if (fresh && h.members !== undefined) raft.bootstrap(h.members, 0);
-      const driver = new MemberDriver(h, raft, executor, meta?.index ?? 0);
+      const driver = new MemberDriver(h, raft, executor, recovery);
       onApplied = (result) => driver.#onApplied(result);
       onEvent = (session, event) => {
         for (const listener of driver.#sessionEventListeners) listener(session, event);
@@ -536,6 +627,11 @@ export class MemberDriver<
     return this.#executor.lastAppliedIndex;
   }
 
+  /** Where this member started from (see `MemberRecovery`). */
+  get recovery(): MemberRecovery {
+    return { ...this.#recovery };
+  }
+
   get role(): Role {
     return this.#raft.role;
   }
@@ -724,7 +820,10 @@ export class MemberDriver<
       // Sequencing is per term of leadership: a new term starts it afresh from the applied state.
       this.#requests.reset();
       this.#requests.leaderChanged();
-      if (this.#raft.role === 'leader') this.#termStartIndex = this.#raft.lastIndex;
+      if (this.#raft.role === 'leader') {
+        this.#termStartIndex = this.#raft.lastIndex;
+        this.#termStartTerm = this.#raft.term;
+      }
     }
     for (const c of rd.stateChanges) {
       if (c.term !== this.#lastTerm) this.#events.emit({ type: 'term', term: c.term });
@@ -845,10 +944,15 @@ export class MemberDriver<
     if (this.#stopped) throw this.#refusal();
     this.#snapshotting = true;
     let stage: ReturnType<Storage['snapshots']['stage']> | null = null;
+    let discard = () => {};
     try {
       const snap = this.#executor.takeSnapshot();
+      discard = snap.discard;
       const { index, term, timeMs } = snap.meta;
-      if (index <= this.#snapshotIndex) return 0;
+      if (index <= this.#snapshotIndex) {
+        snap.discard();
+        return 0;
+      }
       const meta: SnapshotMeta = {
         index,
         term,
@@ -862,7 +966,12 @@ export class MemberDriver<
       await this.#enqueueWrite(() => this.#storage.write({ snapshot: meta, snapshotData: id }));
       stage = null;
       this.#snapshotIndex = index;
-      const compactTo = index - this.#o.compactionTrailingEntries;
+      let compactTo = index - this.#o.compactionTrailingEntries;
+      if (this.#executor.onDisk) {
+        // Never past what the machine on disk has synced: an OS crash could take it back there
+        // (the stored snapshot would then still cover it; this keeps the log replay short).
+        compactTo = Math.min(compactTo, this.#executor.durableAppliedIndex);
+      }
       if (compactTo >= this.#storage.firstIndex()) {
         await this.#enqueueWrite(() => this.#storage.compact(compactTo));
       }
@@ -876,6 +985,7 @@ export class MemberDriver<
       );
       return index;
     } catch (error) {
+      discard();
       if (stage !== null) void stage.abort().catch(() => {});
       if (!(error instanceof ShutdownError)) this.#fail(error);
       throw error;
@@ -926,6 +1036,16 @@ export class MemberDriver<
     this.#staged = null;
     this.#executor.close();
   }
+}
+
+/** The faults among `faults` named in `names` (each part of the member gets its own). */
+function pickFaults<K extends string>(
+  faults: Partial<Record<string, boolean>> | undefined,
+  names: readonly K[],
+): Partial<Record<K, boolean>> {
+  const picked: Partial<Record<K, boolean>> = {};
+  for (const name of names) if (faults?.[name] === true) picked[name] = true;
+  return picked;
 }
 
 function writeBatchOf(rd: Ready, snapshotData: number | undefined): WriteBatch | null {

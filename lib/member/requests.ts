@@ -67,7 +67,26 @@ export type RequestHost = {
   sessionCommandsAheadMax: number;
   /** A forwarded request unanswered this long fails with TIMEOUT. */
   forwardTimeoutMs: number;
+  /** Deliberate bugs, for tests only. */
+  unsafeFaults?: RequestsUnsafeFaults;
 };
+
+/**
+ * Deliberate bugs of the request handling, for the simulator's mutation table only. Never set
+ * them in production.
+ */
+export type RequestsUnsafeFaults = {
+  /** The leader logs a retried command again instead of waiting for (or answering) its entry. */
+  relogRetries?: boolean;
+  /** A member relays the leader's answer at once, before it has applied the answer's index. */
+  relayBeforeApplied?: boolean;
+};
+
+/** The names of every request-handling fault, for command lines and mutation tables. */
+export const requestsUnsafeFaultNames = [
+  'relogRetries',
+  'relayBeforeApplied',
+] as const satisfies ReadonlyArray<keyof RequestsUnsafeFaults>;
 
 type Sequencer = {
   /** The next sequence to put in the log. */
@@ -115,10 +134,16 @@ export class Requests {
   readonly #sequencers = new Map<number, Sequencer>();
   #sequencersTerm = -1;
   readonly #forwarded = new Map<number, Forwarded>();
-  #forwardCounter = 0;
+  /**
+   * The last forwarded request's id. Ids start from the clock (in microseconds) at each start, so
+   * that a restarted member never reuses an id of its previous incarnation: the leader's answers
+   * to those may still arrive, and would be taken for answers to new requests.
+   */
+  #forwardCounter: number;
 
   constructor(host: RequestHost) {
     this.#h = host;
+    this.#forwardCounter = Math.floor(host.clock.nowMs() * 1000);
   }
 
   /** Handle a client's request here: locally when this member can, else through the leader. */
@@ -265,7 +290,10 @@ export class Requests {
           encodeEnvelope({ kind: 'unregister', session: request.session }),
         ).result;
       case 'query': {
-        const index = await this.#h.read(request.consistency);
+        await this.#h.read(request.consistency);
+        // The index of the state that answers, which may be past the read index: a client's later
+        // sequential reads must not go back behind what this answer showed.
+        const index = this.#h.appliedIndex();
         return { index, output: this.#h.query(valueCodec.decode(request.data)) };
       }
     }
@@ -292,6 +320,11 @@ export class Requests {
       this.#sequencers.set(session, s);
     }
     if (sequence < s.next) {
+      if (this.#h.unsafeFaults?.relogRetries === true) {
+        // A planted bug: the retry goes into the log again (only the executor's dedup is left).
+        return await this.#h.append(encodeEnvelope({ kind: 'command', session, sequence, data }))
+          .result;
+      }
       // Already in the log: wait for that entry, never log it again.
       const index = s.logged.get(sequence);
       if (index !== undefined) {
@@ -395,7 +428,8 @@ export class Requests {
       });
     });
     if (!reply.ok) return reply;
-    if (request.kind !== 'query') await this.#h.waitForApplied(reply.index);
+    const early = this.#h.unsafeFaults?.relayBeforeApplied === true; // a planted bug
+    if (request.kind !== 'query' && !early) await this.#h.waitForApplied(reply.index);
     return { ...reply, forwardedTo: leader };
   }
 }

@@ -12,7 +12,7 @@ import { parseOptions } from '../base/validate.ts';
 import { checkDriverOptions, type DriverOptions, DriverOptionsSchema } from '../member/options.ts';
 import type { MemberLogger } from '../member/ports.ts';
 import type { CommandCodec } from '../state/codec.ts';
-import type { StateMachine } from '../state/state-machine.ts';
+import type { AnyStateMachine } from '../state/disk-state-machine.ts';
 import { controlBytesReserved } from '../transport/options.ts';
 
 /** Where the server reports what an operator should see. */
@@ -40,10 +40,14 @@ const ServerOptionsSchema = v.strictObject({
    * bootstraps with the same list. Omit it to join an existing cluster (the leader adds you).
    */
   members: v.optional(MembersSchema),
-  stateMachine: v.custom<StateMachine<unknown, unknown, unknown, unknown>>(
+  /** In memory (`StateMachine`) or on disk in the data directory (`DiskStateMachine`). */
+  stateMachine: v.custom<AnyStateMachine<unknown, unknown, unknown, unknown>>(
     (x) =>
-      typeof x === 'object' && x !== null && typeof (x as { apply?: unknown }).apply === 'function',
-    'Expected a state machine (an object with apply, query, snapshot and restore)',
+      typeof x === 'object' && x !== null &&
+      typeof (x as { apply?: unknown }).apply === 'function' &&
+      ((x as { onDisk?: unknown }).onDisk !== true ||
+        typeof (x as { open?: unknown }).open === 'function'),
+    'Expected a state machine (apply, query, snapshot and restore; or onDisk: true, open, apply and query)',
   ),
   codec: v.optional(
     v.custom<CommandCodec<unknown>>(

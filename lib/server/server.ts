@@ -19,12 +19,17 @@ import { mkdirSync } from 'node:fs';
 import process from 'node:process';
 import { parseAddress } from '../base/address.ts';
 import type { Role } from '../core/raft.ts';
-import { MemberDriver, type MemberStatus, type ReadConsistency } from '../member/driver.ts';
+import {
+  MemberDriver,
+  type MemberRecovery,
+  type MemberStatus,
+  type ReadConsistency,
+} from '../member/driver.ts';
 import type { ServerEvent } from '../member/events.ts';
 import type { MemberReply, MemberRequest } from '../base/member-requests.ts';
 import type { SessionEvent } from '../state/sessions.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
-import type { StateMachine } from '../state/state-machine.ts';
+import type { AnyStateMachine } from '../state/disk-state-machine.ts';
 import { LmdbStorage } from '../storage/lmdb.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import { ClientListener } from './client-listener.ts';
@@ -88,7 +93,7 @@ export class RaftServer<
    * the state machine from the latest snapshot, and start serving peers and clients.
    */
   static async start<C = unknown, O = unknown, Q = unknown, QO = unknown>(
-    options: RaftServerOptionsInput & { stateMachine: StateMachine<C, O, Q, QO> },
+    options: RaftServerOptionsInput & { stateMachine: AnyStateMachine<C, O, Q, QO> },
   ): Promise<RaftServer<C, O, Q, QO>> {
     const o = parseServerOptions(options);
     const log = o.logger ?? stderrLogger(o.id);
@@ -117,7 +122,7 @@ export class RaftServer<
         transport,
         clock: realClock,
         random: Math.random,
-        stateMachine: o.stateMachine as StateMachine<C, O, Q, QO>,
+        stateMachine: o.stateMachine as AnyStateMachine<C, O, Q, QO>,
         codec,
         options: driverOptionsOf(o),
         logger: log,
@@ -253,6 +258,14 @@ export class RaftServer<
       peerAddress: this.peerAddress,
       clientAddress: this.clientAddress,
     };
+  }
+
+  /**
+   * Where this member started from: for a state machine on disk, the applied index it held
+   * (`machineAppliedIndex`) and so how little of the log it applies again (see `MemberRecovery`).
+   */
+  get recovery(): MemberRecovery {
+    return this.#driver.recovery;
   }
 
   /** The member that this one believes leads, with its client address when known. */

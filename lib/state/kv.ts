@@ -263,69 +263,24 @@ export class KvStateMachine implements StateMachine<unknown, KvOutput, unknown, 
   /** Watched prefixes by session, in the order the sessions first watched (deterministic). */
   #watches = new Map<number, string[]>();
 
+  /** The map as the shared command semantics see it (`applyKvCommand`). */
+  readonly #store: KvStore = {
+    get: (key) => this.#map.get(key) ?? null,
+    set: (key, value) => void this.#map.set(key, value),
+    delete: (key) => void this.#map.delete(key),
+  };
+
   /**
    * Apply one command; throws `TypeError` (malformed, or a watch without a session) or
    * `RangeError` (append too long, too many watches).
    */
   apply(commit: Commit<unknown>, context?: ApplyContext): KvOutput {
-    const command = parseKvCommand(commit.command);
-    if (command.op === 'watch' || command.op === 'unwatch') {
-      return { watching: updateWatches(this.#watches, command, context) };
-    }
-    const map = this.#map;
-    const current = map.get(command.key) ?? null;
-    let after: string | null;
-    let output: KvOutput;
-    switch (command.op) {
-      case 'put':
-        map.set(command.key, command.value);
-        after = command.value;
-        output = { previous: current };
-        break;
-      case 'get':
-        return { value: current };
-      case 'delete':
-        if (current === null) return { previous: null };
-        map.delete(command.key);
-        after = null;
-        output = { previous: current };
-        break;
-      case 'cas':
-        if (current !== command.expected) return { ok: false, current };
-        map.set(command.key, command.value);
-        after = command.value;
-        output = { ok: true, current: command.value };
-        break;
-      case 'append': {
-        const lengthAfter = (current?.length ?? 0) + command.value.length;
-        if (lengthAfter > kvValueLengthMax) {
-          throw new RangeError(
-            `Value too long after append: ${lengthAfter} code units, limit ${kvValueLengthMax}`,
-          );
-        }
-        after = (current ?? '') + command.value;
-        map.set(command.key, after);
-        output = { value: after };
-        break;
-      }
-    }
-    if (this.#watches.size > 0 && context !== undefined) {
-      publishChange(
-        this.#watches,
-        { key: command.key, value: after, index: commit.index },
-        context,
-      );
-    }
-    return output;
+    return applyKvCommand(this.#store, this.#watches, commit, context);
   }
 
   /** Answer a query; throws `TypeError` for a malformed one. */
   query(input: unknown): KvQueryOutput {
-    const result = v.safeParse(KvQuerySchema, input);
-    if (!result.success) {
-      throw new TypeError(`Invalid key-value query: ${describe(result.issues[0])}`);
-    }
-    const query = result.output;
+    const query = parseKvQuery(input);
     switch (query.op) {
       case 'get':
         return { value: this.#map.get(query.key) ?? null };
@@ -374,6 +329,116 @@ export class KvStateMachine implements StateMachine<unknown, KvOutput, unknown, 
 }
 
 const watchCodec = cborCodec<unknown>();
+
+/**
+ * Validate an untrusted value as a `KvQuery`; throws `TypeError` naming the problem. Shared by
+ * every variant of the key-value machine.
+ *
+ * @example
+ * ```ts
+ * parseKvQuery({ op: 'size' }); // { op: 'size' }
+ * ```
+ */
+export function parseKvQuery(input: unknown): KvQuery {
+  const result = v.safeParse(KvQuerySchema, input);
+  if (!result.success) {
+    throw new TypeError(`Invalid key-value query: ${describe(result.issues[0])}`);
+  }
+  return result.output;
+}
+
+/**
+ * The keys and values as the command semantics need them: the in-memory map, or a database on
+ * disk (`LmdbKvStateMachine`). Every variant of the key-value machine applies commands through
+ * `applyKvCommand` over one of these, so that they all behave alike.
+ */
+export interface KvStore {
+  /** The value of `key`, or null when absent. */
+  get(key: string): string | null;
+  set(key: string, value: string): void;
+  /** Remove `key` (present). */
+  delete(key: string): void;
+}
+
+/**
+ * Apply one key-value command to `store` and `watches` (see the module comment for the outputs);
+ * throws `TypeError` (malformed, or a watch without a session) or `RangeError` (append too long,
+ * too many watches), having changed nothing. `watchesChanged` is told of every session whose
+ * watches this command changed (a watch, an unwatch, a session found gone while publishing).
+ *
+ * @example
+ * ```ts
+ * applyKvCommand(store, watches, { index: 1, term: 1, timeMs: 0, command: kvCommand.put('a', '1') }, context);
+ * ```
+ */
+export function applyKvCommand(
+  store: KvStore,
+  watches: Map<number, string[]>,
+  commit: Commit<unknown>,
+  context?: ApplyContext,
+  watchesChanged?: (session: number) => void,
+): KvOutput {
+  const command = parseKvCommand(commit.command);
+  if (command.op === 'watch' || command.op === 'unwatch') {
+    const watching = updateWatches(watches, command, context);
+    watchesChanged?.(context!.session);
+    return { watching };
+  }
+  const current = store.get(command.key);
+  let after: string | null;
+  let output: KvOutput;
+  switch (command.op) {
+    case 'put':
+      store.set(command.key, command.value);
+      after = command.value;
+      output = { previous: current };
+      break;
+    case 'get':
+      return { value: current };
+    case 'delete':
+      if (current === null) return { previous: null };
+      store.delete(command.key);
+      after = null;
+      output = { previous: current };
+      break;
+    case 'cas':
+      if (current !== command.expected) return { ok: false, current };
+      store.set(command.key, command.value);
+      after = command.value;
+      output = { ok: true, current: command.value };
+      break;
+    case 'append': {
+      const lengthAfter = (current?.length ?? 0) + command.value.length;
+      if (lengthAfter > kvValueLengthMax) {
+        throw new RangeError(
+          `Value too long after append: ${lengthAfter} code units, limit ${kvValueLengthMax}`,
+        );
+      }
+      after = (current ?? '') + command.value;
+      store.set(command.key, after);
+      output = { value: after };
+      break;
+    }
+  }
+  if (watches.size > 0 && context !== undefined) {
+    const change = { key: command.key, value: after, index: commit.index };
+    if (watchesChanged === undefined) publishChange(watches, change, context);
+    else {
+      // Sessions found gone lose their watches: say which.
+      const gone: number[] = [];
+      publishChange(watches, change, {
+        ...context,
+        publish: (session, name, payload) => {
+          const delivered = context.publish(session, name, payload);
+          if (!delivered) gone.push(session);
+          return delivered;
+        },
+      });
+      for (const session of gone) watchesChanged(session);
+    }
+  }
+  return output;
+}
 
 /**
  * Carry out `watch` or `unwatch` for the command's session; returns its prefixes after. Shared by

@@ -15,6 +15,7 @@
  */
 import * as v from 'valibot';
 import { MinHeap } from './heap.ts';
+import type { SessionJournal } from './session-journal.ts';
 
 /** An event a state machine published to a session while applying the command at `index`. */
 export type SessionEvent = {
@@ -58,6 +59,9 @@ export type SessionLimits = {
   eventsMax: number;
 };
 
+/** Largest session-table frame a snapshot may lead with, in bytes. */
+export const sessionFrameBytesMax = 1024 ** 3;
+
 /** Defaults of `SessionLimits`: generous for a client with thousands of commands in flight. */
 export const sessionLimitsDefault: SessionLimits = { resultsMax: 65_536, eventsMax: 65_536 };
 
@@ -80,6 +84,12 @@ export class SessionTable {
   readonly #deadlines = new MinHeap<Deadline>((a, b) =>
     a.atMs < b.atMs || (a.atMs === b.atMs && a.id < b.id)
   );
+
+  /**
+   * Told of every change, if set: a state machine on disk writes the changed records in the
+   * transaction of the batch that changed them (see `session-journal.ts`). `load` is not reported.
+   */
+  journal: SessionJournal | null = null;
 
   constructor(limits: SessionLimits) {
     this.#limits = limits;
@@ -111,6 +121,7 @@ export class SessionTable {
     };
     this.#sessions.set(id, session);
     this.#schedule(session);
+    this.journal?.header(session);
     return session;
   }
 
@@ -119,25 +130,47 @@ export class SessionTable {
     if (timeMs <= session.lastActiveMs) return;
     session.lastActiveMs = timeMs;
     this.#schedule(session);
+    this.journal?.header(session);
+  }
+
+  /** The command `session.nextSequence` is being applied: expect the next one. */
+  advanceSequence(session: Session): void {
+    session.nextSequence++;
+    this.journal?.header(session);
   }
 
   /** A keep-alive: the client has the outputs up to `commandAck` and the events up to `eventAck`. */
   acknowledge(session: Session, commandAck: number, eventAck: number): void {
-    for (const seq of session.results.keys()) if (seq <= commandAck) session.results.delete(seq);
+    for (const seq of session.results.keys()) {
+      if (seq > commandAck) continue;
+      session.results.delete(seq);
+      this.journal?.result(session.id, seq, null);
+    }
     if (session.events.length > 0 && session.events[0]!.eventIndex <= eventAck) {
+      if (this.journal !== null) {
+        for (const e of session.events) {
+          if (e.eventIndex <= eventAck) this.journal.event(session.id, null, e.eventIndex);
+        }
+      }
       session.events = session.events.filter((e) => e.eventIndex > eventAck);
     }
   }
 
   remove(id: number): boolean {
+    const session = this.#sessions.get(id);
+    if (session === undefined) return false;
+    this.journal?.removed(session);
     return this.#sessions.delete(id);
   }
 
   /** Keep the result of the command `sequence` of `session` (it was just applied). */
   keep(session: Session, sequence: number, result: CachedResult): void {
     session.results.set(sequence, result);
+    this.journal?.result(session.id, sequence, result);
     if (session.results.size > this.#limits.resultsMax) {
-      session.results.delete(session.results.keys().next().value!);
+      const oldest = session.results.keys().next().value!;
+      session.results.delete(oldest);
+      this.journal?.result(session.id, oldest, null);
     }
   }
 
@@ -145,10 +178,13 @@ export class SessionTable {
   publish(session: Session, index: number, name: string, payload: unknown): SessionEvent {
     const event: SessionEvent = { eventIndex: session.nextEventIndex++, index, name, payload };
     session.events.push(event);
+    this.journal?.event(session.id, event, event.eventIndex);
     if (session.events.length > this.#limits.eventsMax) {
-      session.events.shift();
+      const dropped = session.events.shift()!;
       session.eventsDropped++;
+      this.journal?.event(session.id, null, dropped.eventIndex);
     }
+    this.journal?.header(session);
     return event;
   }
 
@@ -162,6 +198,7 @@ export class SessionTable {
       const s = this.#sessions.get(top.id);
       // A later touch left a newer deadline: this one is stale.
       if (s === undefined || s.lastActiveMs !== top.lastActiveMs) continue;
+      this.journal?.removed(s);
       this.#sessions.delete(top.id);
       expired.push(top.id);
     }

@@ -4,7 +4,8 @@
  * key encoding, which wraps at 2^32 and would overwrite entry 5 with entry 2^32 + 5), `meta`
  * (hard state, compaction point, snapshot metadata, the configuration at the compaction point,
  * the log's byte count), `configs` (configuration entries by index) and `snapshots` (the snapshot
- * store's chunks). Values are binary CBOR written by `codec.ts`.
+ * store's chunks); with a state machine on disk also `machine.data.0/1` and `machine.meta.0/1`
+ * (`lmdb-machine-store.ts`). Values are binary CBOR written by `codec.ts`.
  *
  * Durability: every `write` and `compact` is one LMDB transaction (`root.transaction(callback)`:
  * all its puts and removes commit together or not at all), and its promise resolves only after
@@ -44,6 +45,7 @@ import { LmdbSnapshotStore, snapshotChunkBytesMaxDefault } from './snapshot-stor
 import { TermRuns, termRunsMaxDefault } from './term-runs.ts';
 import { commitDurably } from './commit.ts';
 import { acquireDirLock, type DirLock } from './dir-lock.ts';
+import { LmdbMachineStore } from './lmdb-machine-store.ts';
 
 /** Default LMDB map size: address space only, the file grows as needed (lmdb also grows the map). */
 export const mapSizeBytesDefault = 16 * 1024 ** 3;
@@ -96,7 +98,7 @@ const lmdbSettings = {
   cache: false,
   compression: false,
   useWritemap: false,
-  maxDbs: 8,
+  maxDbs: 16,
 } as const;
 
 const CompactionSchema = v.strictObject({ index: NaturalSchema, term: NaturalSchema });
@@ -134,6 +136,7 @@ export class LmdbStorage implements Storage {
   #closed = false;
   /** This process's hold on the data directory, released once LMDB is closed. */
   #lock: DirLock | null = null;
+  #machineStore: LmdbMachineStore | null = null;
 
   private constructor(root: RootDatabase, termRunsMax: number, snapshotChunkBytesMax: number) {
     this.#root = root;
@@ -282,6 +285,16 @@ export class LmdbStorage implements Storage {
 
   logBytes(): number {
     return this.#logBytes;
+  }
+
+  /**
+   * The store of a state machine on disk, in this environment (created on first use; the same
+   * object every call): its writes commit in the same environment as the log, in order with it.
+   */
+  openMachineStore(): LmdbMachineStore {
+    if (this.#closed) throw new ShutdownError('the storage is closed');
+    this.#machineStore ??= new LmdbMachineStore(this.#root);
+    return this.#machineStore;
   }
 
   #checkWritable(): void {

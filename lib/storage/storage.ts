@@ -6,6 +6,7 @@
  */
 import type { LogReader } from '../base/log-reader.ts';
 import type { Entry, HardState, SnapshotMeta } from '../base/messages.ts';
+import type { MachineStore } from '../state/disk-state-machine.ts';
 
 /**
  * The writes of one ready batch, applied as one transaction in this order: snapshot (with its
@@ -61,6 +62,11 @@ export interface Storage extends LogReader {
   compact(index: number): Promise<void>;
   /** Bytes of entries stored (approximate, by `entryBytes`), for compaction thresholds. */
   logBytes(): number;
+  /**
+   * Optional: the store of a state machine on disk, beside the log (`lmdb-machine-store.ts`). A
+   * storage without it cannot run one (`MemberDriver.open` refuses with a `TypeError`).
+   */
+  openMachineStore?(): MachineStore;
   /** Flush and release the files. Idempotent. */
   close(): Promise<void>;
 }

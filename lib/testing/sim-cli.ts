@@ -25,10 +25,23 @@
 import process from 'node:process';
 import { unsafeFaultNames as coreFaultNames } from '../core/options.ts';
 import { driverUnsafeFaultNames } from '../member/options.ts';
-import { emptyStats, runSimulation, type SimulationResult } from './simulator.ts';
+import { requestsUnsafeFaultNames } from '../member/requests.ts';
+import { executorUnsafeFaultNames } from '../state/executor.ts';
+import {
+  emptyStats,
+  runSimulation,
+  type SimulationFaults,
+  type SimulationResult,
+  unsafeFaultCompanions,
+} from './simulator.ts';
 
-/** The unsafe variants of the core and the driver that `--unsafe` selects. */
-const unsafeFaultNames = [...coreFaultNames, ...driverUnsafeFaultNames] as const;
+/** The unsafe variants of the core, the driver and the sessions that `--unsafe` selects. */
+const unsafeFaultNames = [
+  ...coreFaultNames,
+  ...driverUnsafeFaultNames,
+  ...requestsUnsafeFaultNames,
+  ...executorUnsafeFaultNames,
+] as const;
 type UnsafeFaultName = (typeof unsafeFaultNames)[number];
 
 /** Seeds one sweep may run: bounds the run time of a typo like `--seeds 1e9`. */
@@ -68,6 +81,8 @@ type CliOptions = {
   seedCount: number;
   memberCount: number | undefined;
   unsafe: UnsafeFaultName | undefined;
+  /** Faults run together with `unsafe` (the mutation table's companions). */
+  with: SimulationFaults;
   traceLines: number;
 };
 
@@ -87,6 +102,7 @@ function parseArgs(argv: readonly string[]): CliOptions {
     seedCount: 1000,
     memberCount: undefined,
     unsafe: undefined,
+    with: {},
     traceLines: replayTraceLinesDefault,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -170,7 +186,7 @@ async function runSeed(
       seed,
       traceLinesMax,
       ...(o.memberCount === undefined ? {} : { memberCount: o.memberCount }),
-      ...(o.unsafe === undefined ? {} : { unsafeFaults: { [o.unsafe]: true } }),
+      ...(o.unsafe === undefined ? {} : { unsafeFaults: { ...o.with, [o.unsafe]: true } }),
     });
   } catch (e) {
     const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
@@ -253,15 +269,17 @@ async function mutationTable(o: CliOptions): Promise<number> {
   for (const fault of unsafeFaultNames) {
     let caught = 0;
     let first: SimulationResult | null = null;
+    const companions = unsafeFaultCompanions[fault] ?? {};
     for (let seed = o.fromSeed; seed <= last; seed++) {
-      const r = await runSeed(seed, { ...o, unsafe: fault }, sweepTraceLines);
+      const r = await runSeed(seed, { ...o, unsafe: fault, with: companions }, sweepTraceLines);
       if (r.ok) continue;
       caught++;
       first ??= r;
     }
     if (caught === 0) uncaught++;
     const failure = first?.failure?.replace(/\|/g, '/').slice(0, 90) ?? '';
-    process.stdout.write(`| ${fault} | ${caught} | ${first?.seed ?? '—'} | ${failure} |\n`);
+    const name = [fault, ...Object.keys(companions)].join(' + ');
+    process.stdout.write(`| ${name} | ${caught} | ${first?.seed ?? '—'} | ${failure} |\n`);
     process.stderr.write(`sim: ${fault}: ${caught} of ${o.seedCount}\n`);
   }
   return uncaught === 0 ? 0 : 1;

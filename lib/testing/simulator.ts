@@ -33,6 +33,8 @@ import type { UnsafeFaults } from '../core/options.ts';
 import { randomInt, type RandomSource, seededRandom } from '../core/random.ts';
 import { MemberDriver } from '../member/driver.ts';
 import { type DriverUnsafeFaults, parseDriverOptions } from '../member/options.ts';
+import type { RequestsUnsafeFaults } from '../member/requests.ts';
+import type { ExecutorUnsafeFaults } from '../state/executor.ts';
 import type { MemberLogger } from '../member/ports.ts';
 import { cborCodec } from '../state/codec.ts';
 import { encodeEnvelope } from '../state/envelope.ts';
@@ -47,9 +49,34 @@ import { SimDisk } from './sim-disk.ts';
 import { calmNetwork, type NetworkFaults, SimNetwork } from './sim-network.ts';
 import { VirtualTime } from './sim-time.ts';
 import { kvWorkload, type SimOperation, type Workload } from './sim-workload.ts';
+import {
+  checkExactlyOnce,
+  emptySessionStats,
+  SessionClient,
+  type SessionClientHost,
+  type SessionStats,
+} from './session-client.ts';
+import { appendModel } from './session-model.ts';
+import { SessionOracle } from './session-oracle.ts';
 
-/** Every deliberate bug the simulator can run against: the core's and the driver's. */
-export type SimulationFaults = UnsafeFaults & DriverUnsafeFaults;
+/** Every deliberate bug the simulator can run against: the core's, the driver's, the sessions'. */
+export type SimulationFaults =
+  & UnsafeFaults
+  & DriverUnsafeFaults
+  & RequestsUnsafeFaults
+  & ExecutorUnsafeFaults;
+
+/**
+ * Faults that a planted bug needs beside it to show at all. With the leader's sequencing intact a
+ * sequence is never logged twice, so the executor's deduplication is never exercised: turning it
+ * off (`applyDuplicateSequences`) shows only once retries are logged again (`relogRetries`).
+ */
+/** How many times `settleMsMax` a cluster that is still converging may take (see the option). */
+const settleProgressFactor = 3;
+
+export const unsafeFaultCompanions: Partial<Record<keyof SimulationFaults, SimulationFaults>> = {
+  applyDuplicateSequences: { relogRetries: true },
+};
 
 /** What to simulate. Every field but `seed` has a default. */
 export type SimulationOptions = {
@@ -58,7 +85,11 @@ export type SimulationOptions = {
   memberCount?: number;
   /** Virtual milliseconds of faults (partitions, crashes, loss) while clients run. */
   chaosMs?: number;
-  /** Virtual milliseconds allowed, after healing, for the cluster to commit and converge. */
+  /**
+   * Virtual milliseconds allowed, after healing, for the cluster to commit and converge. A cluster
+   * still converging at the bound (its applied entries rising each second) gets more time, up to
+   * 3 times the bound; one that stopped converging fails there.
+   */
   settleMsMax?: number;
   /** Virtual milliseconds per tick. */
   tickMs?: number;
@@ -73,8 +104,13 @@ export type SimulationOptions = {
    * is its sorted contents).
    */
   fingerprintState?: (machine: StateMachine<unknown, unknown, unknown, unknown>) => Promise<string>;
-  /** Simulated clients. Default: 2 to 4, by seed. */
+  /** Simulated clients. Default: 3 to 8, by seed. */
   clientCount?: number;
+  /**
+   * Simulated clients with sessions (`session-client.ts`), beside the others; they need the
+   * key-value machine. Default: 1 to 3 by seed with the key-value machine, none with another.
+   */
+  sessionClientCount?: number;
   /** Deliberate protocol bugs, to prove the checks catch them. */
   unsafeFaults?: SimulationFaults;
   /**
@@ -94,18 +130,26 @@ export type SimulationResult = {
   failure: string | null;
   /** The last events before the end (or the failure). */
   trace: string[];
-  stats: {
-    virtualMs: number;
-    events: number;
-    elections: number;
-    acknowledged: number;
-    applied: number;
-    crashes: number;
-    partitions: number;
-    reads: number;
-    snapshotsInstalled: number;
-    historyOperations: number;
-  };
+  stats:
+    & {
+      virtualMs: number;
+      events: number;
+      elections: number;
+      acknowledged: number;
+      applied: number;
+      crashes: number;
+      partitions: number;
+      reads: number;
+      snapshotsInstalled: number;
+      historyOperations: number;
+    }
+    & SessionStats
+    & {
+      /** Sessions expired by log time (as the session rules say they must). */
+      sessionsExpired: number;
+      /** Sessions said to be unknown while they lived (any fails the run). */
+      falseExpiries: number;
+    };
 };
 
 /** The statistics of a run that has not started (all zero). */
@@ -121,6 +165,9 @@ export function emptyStats(): SimulationResult['stats'] {
     reads: 0,
     snapshotsInstalled: 0,
     historyOperations: 0,
+    ...emptySessionStats(),
+    sessionsExpired: 0,
+    falseExpiries: 0,
   };
 }
 
@@ -167,6 +214,7 @@ export class Simulation {
     tickMs: number;
     electionTicks: number;
     clientCount: number;
+    sessionClientCount: number;
     traceLinesMax: number;
     unsafeFaults: SimulationFaults;
     readIndexChecks: boolean;
@@ -198,6 +246,9 @@ export class Simulation {
   readonly #clientPauseMsMax: number;
   /** Per seed: how long a client waits for one operation, retries included, in virtual ms. */
   readonly #clientTimeoutMs: number;
+  /** Per seed: the session timeout session clients ask for, and how long they wait per attempt. */
+  readonly #sessionTimeoutMs: number;
+  readonly #sessionAttemptMs: number;
   readonly #aimedCrashes = new Map<AimKind, number>();
   /** The highest commit index each member announced as leader (for aimed crashes). */
   readonly #announcedCommit = new Map<string, number>();
@@ -216,6 +267,13 @@ export class Simulation {
   /** The output every member produced at each index (JSON), as first seen. */
   readonly #outputs = new Map<number, string>();
   readonly #history: Operation[] = [];
+  /** What the session clients are checked against (null: no session clients). */
+  readonly #sessionOracle: SessionOracle | null;
+  readonly #sessionClients: SessionClient[] = [];
+  /** The session clients' history (their own keys), checked on its own with `appendModel`. */
+  readonly #sessionHistory: Operation[] = [];
+  /** Keys only session clients write (appends of unique tokens), all under the watched `s`. */
+  static readonly sessionKeys = ['s0', 's1', 's2', 's3'] as const;
 
   constructor(options: SimulationOptions) {
     this.seed = options.seed;
@@ -228,12 +286,19 @@ export class Simulation {
       tickMs: options.tickMs ?? 10,
       electionTicks: options.electionTicks ?? 10,
       clientCount: options.clientCount ?? randomInt(r, 3, 9),
+      sessionClientCount: options.sessionClientCount ??
+        (options.stateMachine === undefined ? randomInt(r, 1, 4) : 0),
       traceLinesMax: options.traceLinesMax ?? 60,
       unsafeFaults: options.unsafeFaults ?? {},
       readIndexChecks: options.readIndexChecks ?? true,
     };
     if (options.stateMachine !== undefined && options.workload === undefined) {
       throw new TypeError('Invalid option workload for runSimulation: required with stateMachine');
+    }
+    if (options.stateMachine !== undefined && this.#o.sessionClientCount > 0) {
+      throw new TypeError(
+        'Invalid option sessionClientCount for runSimulation: session clients need the key-value machine',
+      );
     }
     this.#makeMachine = options.stateMachine ?? (() => new KvStateMachine());
     this.#workload = (options.workload ?? kvWorkload)();
@@ -253,6 +318,18 @@ export class Simulation {
     this.#clientTimeoutMs = [100, 300, 800][randomInt(r, 0, 3)]!;
     const messageBytesMax = [1, 64, 512, 4096][randomInt(r, 0, 4)]!;
     const snapshotEntries = r() < 0.5 ? 0 : randomInt(r, 10, 60);
+    // Sessions: short timeouts (leaderless time then matters), forwards that time out, a small
+    // queue for early commands on some seeds, and on some a bound on unacknowledged events so
+    // small that events are dropped.
+    const sessionEventsMax = r() < 0.2 ? 8 : 65_536;
+    const sessionOptions = {
+      sessionTimeoutMsMin: 100,
+      forwardTimeoutMs: [150, 1000][randomInt(r, 0, 2)]!,
+      sessionCommandsAheadMax: [1, 4, 16_384][randomInt(r, 0, 3)]!,
+      sessionEventsMax,
+    };
+    this.#sessionTimeoutMs = [250, 500, 1500][randomInt(r, 0, 3)]!;
+    this.#sessionAttemptMs = [40, 120, 400][randomInt(r, 0, 3)]!;
     this.#driverOptions = parseDriverOptions({
       tickMs: this.#o.tickMs,
       electionTicks: this.#o.electionTicks,
@@ -269,7 +346,12 @@ export class Simulation {
       writeBatchesInFlightMax: [1, 3][randomInt(r, 0, 2)]!,
       stopGraceMs: 0,
       applyBatchEntriesMax: [1, 4, 1024][randomInt(r, 0, 3)]!,
+      ...sessionOptions,
     }, 'runSimulation');
+    this.#sessionOracle = this.#o.sessionClientCount === 0 ? null : new SessionOracle({
+      eventsMax: sessionEventsMax,
+      fail: (message) => this.#noteViolation(new SafetyViolation(message)),
+    });
     this.#net = new SimNetwork(seededRandom(randomInt(r, 1, 2 ** 31)), faults);
     this.#wire = r() < 0.34 ? new MessageCodec(RaftMessageSchema, { nestingDepthMax: 16 }) : null;
     for (let i = 0; i < this.#o.memberCount; i++) {
@@ -304,12 +386,40 @@ export class Simulation {
           () => void this.#client(c).catch((error) => this.#noteViolation(error)),
         );
       }
+      for (let c = 1; c <= this.#o.sessionClientCount; c++) {
+        const client = new SessionClient(this.#sessionHost(), {
+          client: 100 + c,
+          keys: Simulation.sessionKeys,
+          watchPrefix: 's',
+          timeoutMs: this.#sessionTimeoutMs,
+          attemptTimeoutMs: this.#sessionAttemptMs,
+          inflightMax: randomInt(this.#random, 1, 4),
+          pauseMsMax: this.#clientPauseMsMax,
+        });
+        this.#sessionClients.push(client);
+        this.#time.schedule(
+          randomInt(this.#random, 1, 40),
+          () => void client.run().catch((error) => this.#noteViolation(error)),
+        );
+      }
       this.#time.schedule(randomInt(this.#random, 50, 300), () => this.#faultLoop());
       const check = () => this.#checkAfterStep();
       await this.#time.runUntil(this.#o.chaosMs, check);
       this.#heal();
-      const end = this.#o.chaosMs + this.#o.settleMsMax;
+      let end = this.#o.chaosMs + this.#o.settleMsMax;
       await this.#time.runUntil(end, check, () => this.#settled());
+      // A member still catching up, one small message at a time from a slow disk, is slow but
+      // live: while the cluster's progress keeps rising each second it gets more time, up to
+      // `settleProgressFactor` times the bound. A member that is stuck fails at the bound.
+      const cap = this.#o.chaosMs + this.#o.settleMsMax * settleProgressFactor;
+      let progress = this.#settleProgress();
+      while (this.#unsettled() !== null && end < cap) {
+        end = Math.min(cap, end + 1000);
+        await this.#time.runUntil(end, check, () => this.#settled());
+        const now = this.#settleProgress();
+        if (now <= progress) break;
+        progress = now;
+      }
       this.#stats.virtualMs = Math.round(this.#time.nowMs);
       const unsettled = this.#unsettled();
       if (unsettled !== null) {
@@ -378,6 +488,12 @@ export class Simulation {
     }).then((driver) => {
       if (m.incarnation !== incarnation) return driver.crash();
       m.driver = driver;
+      const oracle = this.#sessionOracle;
+      if (oracle !== null) {
+        driver.onSessionEvent((session, event) =>
+          this.#guard(() => oracle.observeEvent(session, event))
+        );
+      }
       driver.start();
     }, (error: unknown) => this.#noteViolation(error));
   }
@@ -427,6 +543,7 @@ export class Simulation {
             this.#checker.observeApplied(m.id, e);
             this.#stats.applied++;
           }
+          this.#sessionOracle?.observeCommitted(entries);
         });
       },
       applied: (result) => {
@@ -442,6 +559,7 @@ export class Simulation {
               `Outputs differ at index ${result.index}: ${m.id} produced ${out}, another member ${known}`,
             );
           }
+          this.#sessionOracle?.observeApplied(result);
         });
       },
       installed: () => {
@@ -466,6 +584,11 @@ export class Simulation {
       for (const other of this.#members.values()) {
         if (other === m) continue;
         this.#time.schedule(0.5 + this.#random(), () => other.onPeerDown(m.id));
+      }
+      // So do the clients connected to it.
+      const incarnation = m.incarnation;
+      for (const client of this.#sessionClients) {
+        this.#time.schedule(0.5 + this.#random(), () => client.memberDown(m.id, incarnation));
       }
     }
     m.incarnation++;
@@ -703,7 +826,7 @@ export class Simulation {
           const settled = answer.then(({ index, output }) => {
             this.#guard(() => {
               this.#log(`client ${client}: write acknowledged by ${m.id} at index ${index}`);
-              this.#onAcknowledged(m, index, data, output);
+              this.#onAcknowledged(m, index, encodeEnvelope({ kind: 'plain', data }), output);
             });
             return output;
           });
@@ -781,9 +904,8 @@ export class Simulation {
     return up[randomInt(this.#random, 0, up.length)]!;
   }
 
-  #onAcknowledged(m: SimMember, index: number, data: Uint8Array, output: unknown): void {
-    // The log holds the command in its envelope (as `MemberDriver.propose` wraps it).
-    const entry = encodeEnvelope({ kind: 'plain', data });
+  /** A client was answered by `m` at `index`; `entry` is the log entry's bytes (its envelope). */
+  #onAcknowledged(m: SimMember, index: number, entry: Uint8Array, output: unknown): void {
     const fp = fingerprint({ type: 'command', index, term: 0, timeMs: 0, data: entry });
     const known = this.#outputs.get(index);
     const mine = `ok:${stableJson(output)}`;
@@ -797,6 +919,36 @@ export class Simulation {
     if (this.#healed) this.#ackedAfterHeal++;
     if (index > this.#ackedIndexMax) this.#ackedIndexMax = index;
     this.#maybeAimedCrash(m, 'answer', `right after answering a client at index ${index}`);
+  }
+
+  /** What session clients see of the simulation. */
+  #sessionHost(): SessionClientHost {
+    return {
+      time: this.#time,
+      random: this.#random,
+      oracle: this.#sessionOracle!,
+      stats: this.#stats,
+      up: () =>
+        this.#up().map((m) => {
+          const incarnation = m.incarnation;
+          return {
+            id: m.id,
+            incarnation,
+            driver: m.driver!,
+            alive: () => m.incarnation === incarnation && m.driver !== null,
+          };
+        }),
+      quietUntilMs: () => this.#quietUntilMs,
+      stopped: () => this.#workloadStopped,
+      record: (op) => this.#sessionHistory.push(op),
+      acknowledged: (memberId, index, entry, output) =>
+        this.#guard(() => {
+          const m = this.#members.get(memberId)!;
+          this.#onAcknowledged(m, index, entry, output);
+        }),
+      log: (line) => this.#log(line),
+      fail: (message) => this.#noteViolation(new SafetyViolation(message)),
+    };
   }
 
   /** The recorded history (for debugging and tests). */
@@ -972,7 +1124,9 @@ export class Simulation {
         const data = this.#codec.encode({ op: 'put', key: 'final', value: `s${this.seed}` });
         leader.driver!.propose(data).then(
           ({ index, output }) =>
-            this.#guard(() => this.#onAcknowledged(leader, index, data, output)),
+            this.#guard(() =>
+              this.#onAcknowledged(leader, index, encodeEnvelope({ kind: 'plain', data }), output)
+            ),
           () => {},
         );
       }
@@ -1032,6 +1186,9 @@ export class Simulation {
   /** Null once the healed cluster committed a new write and every member applied every acknowledged one. */
   #unsettled(): string | null {
     if (this.#ackedAfterHeal === 0) return 'no write acknowledged after the network healed';
+    for (const [i, c] of this.#sessionClients.entries()) {
+      if (!c.done) return `session client ${101 + i} still has ${c.unanswered} commands unanswered`;
+    }
     for (const m of this.#members.values()) {
       if (m.driver === null) return `${m.id} is down`;
       const st = m.driver.status();
@@ -1040,6 +1197,14 @@ export class Simulation {
       }
     }
     return null;
+  }
+
+  /** What rises while the cluster converges: applied entries and session answers, summed. */
+  #settleProgress(): number {
+    let sum = 0;
+    for (const m of this.#members.values()) sum += m.driver?.status().lastAppliedIndex ?? 0;
+    for (const c of this.#sessionClients) sum -= c.unanswered;
+    return sum;
   }
 
   #settled(): boolean {
@@ -1077,13 +1242,37 @@ export class Simulation {
         }
       }
     }
+    const oracle = this.#sessionOracle;
+    if (oracle !== null) {
+      oracle.finalCheck();
+      const machine = this.#up()[0]!.machine!;
+      checkExactlyOnce(
+        this.#sessionClients,
+        Simulation.sessionKeys,
+        (key) => (machine.query({ op: 'get', key }) as { value: string | null }).value,
+        (message) => this.#noteViolation(new SafetyViolation(message)),
+      );
+      if (this.#violation !== null) throw this.#violation;
+    }
     const model = this.#workload.model;
-    this.#stats.historyOperations = this.#history.length;
+    this.#stats.historyOperations = this.#history.length + this.#sessionHistory.length;
     if (model !== undefined && this.#history.length > 0) {
       const verdict = checkLinearizability(model, this.#history, { timeBudgetMs: 10_000 });
       if (verdict.verdict === 'not linearizable') {
         throw new SafetyViolation(
           `History not linearizable: ${verdict.failure?.explanation ?? verdict.reason ?? ''}`,
+        );
+      }
+    }
+    if (this.#sessionHistory.length > 0) {
+      const verdict = checkLinearizability(appendModel(), this.#sessionHistory, {
+        timeBudgetMs: 10_000,
+      });
+      if (verdict.verdict === 'not linearizable') {
+        throw new SafetyViolation(
+          `Session history not linearizable: ${
+            verdict.failure?.explanation ?? verdict.reason ?? ''
+          }`,
         );
       }
     }
@@ -1108,6 +1297,8 @@ export class Simulation {
 
   #result(failure: string | null): SimulationResult {
     this.#stats.events = this.#time.events;
+    this.#stats.sessionsExpired = this.#sessionOracle?.expiries ?? 0;
+    this.#stats.falseExpiries = this.#sessionOracle?.falseExpiries ?? 0;
     return {
       seed: this.seed,
       ok: failure === null,

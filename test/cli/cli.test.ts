@@ -8,6 +8,10 @@ import { RaftClient } from '../../lib/client/client.ts';
 import { spawnTs } from '../../lib/runtime.ts';
 import { waitFor } from '../server/support.ts';
 import { cleanUp, leaderOf, startCluster, stopCluster } from '../server/in-process.ts';
+import { localMembers } from '../../lib/cli/processes.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const test = suite('command line');
 test.after(cleanUp);
@@ -32,7 +36,15 @@ function cli(args: string[]): Promise<Run> {
 }
 
 const commandFlags: Record<string, string[]> = {
-  serve: ['--id', '--data', '--members', '--tick-ms', '--snapshot-entries', '--trailing-entries'],
+  serve: [
+    '--id',
+    '--data',
+    '--members',
+    '--tick-ms',
+    '--snapshot-entries',
+    '--trailing-entries',
+    '--state-machine',
+  ],
   cluster: ['--size', '--data', '--cluster'],
   put: ['--servers'],
   get: ['--servers', '--consistency'],
@@ -60,13 +72,26 @@ test('--help on every command prints its flags and exits 0', async () => {
 
 // Bad input exits 2 with a message saying what was wrong.
 test('unknown commands, unknown flags and bad values exit 2 with a message', async () => {
-  const [none, unknown, flag, value, missing] = await Promise.all([
+  const [none, unknown, flag, value, missing, machine] = await Promise.all([
     cli([]),
     cli(['frobnicate']),
     cli(['put', 'k', 'v', '--bogus', '1']),
     cli(['serve', '--tick-ms', 'fast']),
     cli(['get']),
+    cli([
+      'serve',
+      '--id',
+      'a',
+      '--data',
+      '/nonexistent',
+      '--members',
+      'a=127.0.0.1:1/127.0.0.1:2',
+      '--state-machine',
+      'rocksdb',
+    ]),
   ]);
+  assert.is(machine!.code, 2);
+  assert.match(machine!.stderr, /--state-machine: expected memory-kv or lmdb-kv, got "rocksdb"/);
   assert.is(none!.code, 2);
   assert.is(unknown!.code, 2);
   assert.match(unknown!.stderr, /Unknown command: frobnicate/);
@@ -146,6 +171,90 @@ test('watch prints each change of a key until Ctrl-C', async () => {
     if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL');
     await client.close();
     await stopCluster(nodes);
+  }
+});
+
+/** The ready line of `serve`. */
+type Ready = {
+  stateMachine: string;
+  recovery: {
+    onDisk: boolean;
+    restoredSnapshot: boolean;
+    machineAppliedIndex: number;
+    appliedIndex: number;
+  };
+};
+
+/** Start `serve` and wait for its ready line (parsed); the child is returned to be killed. */
+async function startServe(args: string[]) {
+  const child = spawnTs('lib/cli.ts', ['serve', ...args]);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  try {
+    const line = await waitFor(
+      `serve to be ready (${stderr})`,
+      () => stdout.split('\n').find((l) => l.startsWith('{"ready"')),
+      30_000,
+    );
+    return { child, closed, ready: JSON.parse(line) as Ready };
+  } catch (error) {
+    process.kill(child.pid!, 'SIGKILL');
+    throw error;
+  }
+}
+
+// `serve --state-machine lmdb-kv` keeps the key-value machine in the member's LMDB environment:
+// after a SIGKILL the member starts at the applied index the machine holds (nothing replayed) and
+// answers with what was acknowledged before the kill.
+test('serve --state-machine lmdb-kv restarts after SIGKILL at its applied index', async () => {
+  const [m] = await localMembers(1);
+  const data = mkdtempSync(join(tmpdir(), 'edgeraft-cli-lmdb-'));
+  const args = [
+    '--id',
+    m!.id,
+    '--data',
+    data,
+    '--members',
+    `${m!.id}=${m!.address}/${m!.clientAddress}`,
+    '--tick-ms',
+    '5',
+    '--state-machine',
+    'lmdb-kv',
+  ];
+  let run = await startServe(args);
+  try {
+    assert.is(run.ready.stateMachine, 'lmdb-kv');
+    assert.is(run.ready.recovery.onDisk, true);
+    const client = await RaftClient.connect({ servers: [m!.clientAddress] });
+    let last = 0;
+    try {
+      for (let i = 0; i < 20; i++) {
+        last = (await client.commandWithIndex({ op: 'put', key: `k${i}`, value: `v${i}` })).index;
+      }
+    } finally {
+      await client.close();
+    }
+    process.kill(run.child.pid!, 'SIGKILL');
+    await run.closed;
+    run = await startServe(args);
+    const recovery = run.ready.recovery;
+    assert.is(recovery.onDisk, true);
+    assert.is(recovery.restoredSnapshot, false);
+    assert.ok(recovery.machineAppliedIndex >= last, JSON.stringify(recovery));
+    assert.is(recovery.appliedIndex, recovery.machineAppliedIndex);
+    const again = await RaftClient.connect({ servers: [m!.clientAddress] });
+    try {
+      assert.equal(await again.query({ op: 'get', key: 'k19' }), { value: 'v19' });
+    } finally {
+      await again.close();
+    }
+  } finally {
+    if (run.child.exitCode === null) process.kill(run.child.pid!, 'SIGKILL');
+    await run.closed;
+    rmSync(data, { recursive: true, force: true });
   }
 });
 

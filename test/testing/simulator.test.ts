@@ -1,8 +1,9 @@
-// The deterministic simulator runs the real member driver with the key-value machine: a thousand
-// seeded clusters stay safe and live, runs replay exactly, every deliberately unsafe variant of
-// the core and of the driver is caught within a few hundred seeds (the mutation table), a user's
-// own state machine runs under it and a non-deterministic one is reported, and the `npm run sim`
-// CLI keeps its contract (final line, exit codes, flag errors).
+// The deterministic simulator runs the real member driver with the key-value machine, plain
+// clients and clients with sessions: a thousand seeded clusters stay safe and live, runs replay
+// exactly (on every runtime alike), every deliberately unsafe variant of the core, the driver and
+// the session handling is caught within a few hundred seeds (the mutation table), a user's own
+// state machine runs under it and a non-deterministic one is reported, and the `npm run sim` CLI
+// keeps its contract (final line, exit codes, flag errors).
 import process from 'node:process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,7 +15,8 @@ import {
   type SimulationResult,
   type Workload,
 } from '../../lib/testing/mod.ts';
-import { currentRuntime, repoRoot, spawnTs } from '../support/child.ts';
+import { unsafeFaultCompanions } from '../../lib/testing/simulator.ts';
+import { currentRuntime, repoRoot, type Runtime, runtimes, spawnTs } from '../support/child.ts';
 
 /**
  * Seeds `npm test` runs against the real code, per runtime (3 members for even seeds, 5 for odd
@@ -41,6 +43,7 @@ test(`seeds 1..${safeSeedCount} pass (3- and 5-member clusters)`, async () => {
   let reads = 0;
   let installs = 0;
   let checked = 0;
+  const sessions = { commands: 0, duplicates: 0, events: 0, sequentialReads: 0, expired: 0 };
   for (let seed = 1; seed <= safeSeedCount; seed++) {
     const r = await runSimulation({ seed });
     if (!r.ok) assert.unreachable(report(r));
@@ -49,6 +52,11 @@ test(`seeds 1..${safeSeedCount} pass (3- and 5-member clusters)`, async () => {
     reads += r.stats.reads;
     installs += r.stats.snapshotsInstalled;
     checked += r.stats.historyOperations;
+    sessions.commands += r.stats.sessionCommands;
+    sessions.duplicates += r.stats.sessionDuplicates;
+    sessions.events += r.stats.sessionEvents;
+    sessions.sequentialReads += r.stats.sequentialReads;
+    sessions.expired += r.stats.sessionsExpired;
     assert.ok(
       r.stats.acknowledged > 0,
       `seed ${seed} acknowledged no write: the workload did not run`,
@@ -59,6 +67,14 @@ test(`seeds 1..${safeSeedCount} pass (3- and 5-member clusters)`, async () => {
   assert.ok(reads > safeSeedCount * 10, `only ${reads} reads`);
   assert.ok(installs > safeSeedCount / 20, `only ${installs} snapshot installs`);
   assert.ok(checked > safeSeedCount * 50, `only ${checked} operations checked for linearizability`);
+  // The session clients ran: commands answered (some from the kept result, after a retry),
+  // events delivered, sequential reads, sessions that expired and were replaced.
+  const n = safeSeedCount;
+  assert.ok(sessions.commands > n * 10, `only ${sessions.commands} session commands answered`);
+  assert.ok(sessions.duplicates > n, `only ${sessions.duplicates} answered from the kept result`);
+  assert.ok(sessions.events > n * 10, `only ${sessions.events} session events delivered`);
+  assert.ok(sessions.sequentialReads > n * 5, `only ${sessions.sequentialReads} sequential reads`);
+  assert.ok(sessions.expired > n / 2, `only ${sessions.expired} sessions expired`);
 });
 
 // One seed is one run: failure, stats and trace are identical on a second run, and whatever ran
@@ -82,18 +98,43 @@ test('the same seed replays exactly', async () => {
   );
 });
 
+// One seed is the same run under Node, Bun and Deno: the replay (failure, whole trace, stats) is
+// identical, for a passing seed and for one an unsafe variant fails. It compares all three, so it
+// runs once, under Node.
+test('a seed replays identically under Node, Bun and Deno', async () => {
+  if (currentRuntime() !== 'node') return;
+  for (const args of [['--seed', '3'], ['--seed', '2', '--unsafe', 'relayBeforeApplied']]) {
+    const full = [...args, '--trace-lines', '100000'];
+    const outputs = await Promise.all(runtimes.map((runtime) => sim(full, runtime)));
+    for (const [i, r] of outputs.entries()) {
+      assert.ok(r.stdout.includes('\nstats {'), `${runtimes[i]}: ${r.stderr}`);
+      assert.is(
+        r.stdout,
+        outputs[0]!.stdout,
+        `${runtimes[i]} differs from node: ${args.join(' ')}`,
+      );
+    }
+  }
+});
+
 /**
  * The mutation table: every deliberate bug, of the core and of the driver, with what catches it.
  * Each must fail some seed in 1..300; the first one is printed (the full counts are in the README,
  * from `npm run sim -- --mutations`).
  */
 const mutations: Array<{ fault: keyof SimulationFaults; caughtBy: RegExp }> = [
+  // The session rules (see lib/testing/session-client.ts and session-oracle.ts).
+  { fault: 'applyDuplicateSequences', caughtBy: /Applied twice|took effect twice/ },
+  { fault: 'relogRetries', caughtBy: /Sequence logged twice|but its first application/ },
+  { fault: 'relayBeforeApplied', caughtBy: /reached the client before event/ },
+  { fault: 'expireLeaderlessTime', caughtBy: /False expiry/ },
+  { fault: 'trimUnacknowledgedResults', caughtBy: /never answered to the client, was refused/ },
   {
     fault: 'leaderCountsUndurableEntries',
     caughtBy:
       /State machine safety|Leader completeness|Log matching|Acknowledged|Assertion|Outputs differ|not linearizable|Stale/,
   },
-  { fault: 'voteBeforeDurable', caughtBy: /Two leaders in term/ },
+  { fault: 'voteBeforeDurable', caughtBy: /Two leaders in term|Leader completeness/ },
   {
     fault: 'ackBeforeDurable',
     caughtBy:
@@ -120,10 +161,12 @@ const mutations: Array<{ fault: keyof SimulationFaults; caughtBy: RegExp }> = [
 
 for (const { fault, caughtBy } of mutations) {
   // Each unsafe variant is caught by the simulator within the first 300 seeds, by the check that
-  // guards against it.
-  test(`mutation ${fault} is caught within ${unsafeSeedCount} seeds`, async () => {
+  // guards against it (with the faults it needs to show at all, `unsafeFaultCompanions`).
+  const companions = unsafeFaultCompanions[fault] ?? {};
+  const name = [fault, ...Object.keys(companions)].join(' + ');
+  test(`mutation ${name} is caught within ${unsafeSeedCount} seeds`, async () => {
     for (let seed = 1; seed <= unsafeSeedCount; seed++) {
-      const r = await runSimulation({ seed, unsafeFaults: { [fault]: true } });
+      const r = await runSimulation({ seed, unsafeFaults: { ...companions, [fault]: true } });
       if (r.ok) continue;
       assert.match(r.failure!, caughtBy, report(r));
       console.log(`  ${fault}: first caught by seed ${seed}: ${r.failure!.slice(0, 100)}`);
@@ -209,10 +252,17 @@ test('runSimulation refuses a machine without a workload', async () => {
   }
 });
 
-/** Run the CLI under the current runtime; resolves with its exit code and output. */
-function sim(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Run the CLI under `runtime` (default: this one); resolves with its exit code and output. */
+function sim(
+  args: string[],
+  runtime?: Runtime,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawnTs(`${repoRoot}lib/testing/sim-cli.ts`, args);
+    const child = spawnTs(
+      `${repoRoot}lib/testing/sim-cli.ts`,
+      args,
+      runtime === undefined ? {} : { runtime },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (c: Uint8Array) => (stdout += new TextDecoder().decode(c)));
