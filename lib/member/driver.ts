@@ -45,7 +45,7 @@ import {
   assert,
   AssertionError,
   NotLeaderError,
-  OutcomeUnknownError,
+  type OutcomeUnknownError,
   ShutdownError,
   StorageError,
   TimeoutError,
