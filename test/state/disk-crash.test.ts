@@ -191,7 +191,11 @@ async function killLoop(
 }
 
 test(`every acknowledged command applied exactly once across ${kills} SIGKILLs`, async () => {
-  const { violation, acked, dir, sinceSnapshotMax, replayedMaxSeen } = await killLoop(seed, 'run', kills);
+  const { violation, acked, dir, sinceSnapshotMax, replayedMaxSeen } = await killLoop(
+    seed,
+    'run',
+    kills,
+  );
   try {
     assert.is(violation, null);
     // A restart from the snapshot would have applied this much again; this one applied little.
