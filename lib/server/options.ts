@@ -188,3 +188,14 @@ export function parseServerOptions(input: unknown): RaftServerOptions {
   }
   return o;
 }
+
+/** `RaftServer.ready`'s default limit, in milliseconds. */
+export const readyTimeoutMsDefault = 10_000;
+
+/** Options of `RaftServer.ready`, validated at each call. */
+export const ReadyOptionsSchema: v.StrictObjectSchema<{
+  /** Longest wait for a leader that can take writes, in milliseconds. */
+  readonly timeoutMs: IntOption;
+}, undefined> = v.strictObject({
+  timeoutMs: v.optional(int(1, 24 * 3_600_000), readyTimeoutMsDefault),
+});
