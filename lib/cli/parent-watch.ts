@@ -34,16 +34,21 @@ function watchParent(): void {
   // Not inherited by whatever this process starts: each child watches its own parent.
   delete process.env[parentPidVariable];
   if (!Number.isSafeInteger(parentPid) || parentPid <= 0) return;
-  const timer = setInterval(() => {
-    if (process.ppid === parentPid) return;
+  let gone = false;
+  const check = () => {
+    if (gone || process.ppid === parentPid) return;
+    gone = true;
     clearInterval(timer);
-    // The pipes to the parent are broken now: a log line written during the stop must not end
-    // the process with EPIPE before its files are closed.
-    process.stdout.on('error', () => {});
-    process.stderr.on('error', () => {});
     setTimeout(() => process.exit(1), parentGoneStopMsMax).unref();
     process.kill(process.pid, 'SIGTERM');
-  }, parentCheckMs);
+  };
+  // The child's stdout and stderr are pipes to the parent. Once it is gone, a log line written
+  // before the next check (or during the stop) fails with EPIPE, which would end the process
+  // with an uncaught error before its files are closed (seen under Deno and Node: the data
+  // directory's lock left behind). So a failed write is ignored, and checks the parent at once.
+  process.stdout.on('error', check);
+  process.stderr.on('error', check);
+  const timer = setInterval(check, parentCheckMs);
   timer.unref();
 }
 
