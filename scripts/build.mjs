@@ -7,10 +7,17 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
+import { fileURLToPath } from 'node:url';
 
+// Paths are relative to the repository root, where npm runs scripts.
+process.chdir(fileURLToPath(new URL('..', import.meta.url)));
 const outDir = 'dist';
 rmSync(outDir, { recursive: true, force: true }); // never ship a file of an earlier build
-const tsc = spawnSync('tsc', ['-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+// The project's own TypeScript, by path: `node scripts/build.mjs` works outside `npm run` too.
+const tscScript = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));
+const tsc = spawnSync(process.execPath, [tscScript, '-p', 'tsconfig.build.json'], {
+  stdio: 'inherit',
+});
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 
 // A quoted relative path ending in .ts: an import, export or import() type in a declaration.
@@ -26,4 +33,6 @@ for (const file of readdirSync(outDir, { recursive: true })) {
     rewritten += 1;
   }
 }
-console.log(`dist/ built; relative .ts specifiers rewritten to .js in ${rewritten} declaration files`);
+console.log(
+  `dist/ built; relative .ts specifiers rewritten to .js in ${rewritten} declaration files`,
+);
