@@ -11,6 +11,7 @@
 import process from 'node:process';
 import { RaftClient } from './client/client.ts';
 import { RaftServer } from './server/server.ts';
+import type { MembersView } from './member/reconfigure.ts';
 import { KvStateMachine } from './state/kv.ts';
 import { LmdbKvStateMachine } from './state/lmdb-kv.ts';
 import { describeFlags, type FlagSpec, parseArgs, parseMembers, UsageError } from './cli/args.ts';
@@ -37,11 +38,47 @@ const serversFlag: FlagSpec = {
 const commands: Record<string, Command> = {
   serve: {
     summary: 'run one member with the built-in key-value state machine',
-    usage: 'serve --id ID --data DIR --members ID=PEER/CLIENT,... [flags]',
+    usage:
+      'serve --id ID --data DIR (--members ID=PEER/CLIENT,... | --join CLIENT,... --peer-address HOST:PORT --client-address HOST:PORT) [flags]',
     flags: {
       id: { kind: 'string', help: 'this member id (must appear in --members)' },
       data: { kind: 'string', help: 'data directory (LMDB), created if missing' },
       members: { kind: 'string', help: 'founding members: id=peerHost:port/clientHost:port,...' },
+      join: {
+        kind: 'string',
+        help:
+          'join an existing cluster: client addresses of its members (host:port,...); the member joins as --join-as and catches up before it can be promoted',
+      },
+      'join-as': { kind: 'string', help: 'passive or reserve (with --join)', default: 'passive' },
+      'peer-address': { kind: 'string', help: 'peer listen address (with --join)' },
+      'client-address': { kind: 'string', help: 'client listen address (with --join)' },
+      'balancer-active': {
+        kind: 'int',
+        help:
+          'ACTIVE members the leader keeps: a member silent for --balancer-failure-timeouts election timeouts is replaced by the most caught-up PASSIVE one (0: no balancer)',
+        default: 0,
+        min: 0,
+        max: 1024,
+      },
+      'balancer-passive': {
+        kind: 'int',
+        help: 'PASSIVE members the balancer keeps, promoting RESERVE members',
+        default: 0,
+        min: 0,
+        max: 1024,
+      },
+      'balancer-failure-timeouts': {
+        kind: 'int',
+        help: 'election timeouts of silence after which the balancer counts a member failed',
+        default: 3,
+        min: 1,
+      },
+      'active-members-min': {
+        kind: 'int',
+        help: 'a change that would leave fewer ACTIVE members is refused',
+        default: 1,
+        min: 1,
+      },
       cluster: {
         kind: 'string',
         help: 'cluster name (peers of another cluster are refused)',
@@ -171,6 +208,60 @@ const commands: Record<string, Command> = {
       });
     },
   },
+  join: {
+    summary: 'add a member to the cluster as passive (default) or reserve',
+    usage: 'join ID --peer-address HOST:PORT --client-address HOST:PORT [--as passive|reserve]',
+    flags: {
+      servers: serversFlag,
+      'peer-address': { kind: 'string', help: "the new member's peer address" },
+      'client-address': { kind: 'string', help: "the new member's client address" },
+      as: { kind: 'string', help: 'passive or reserve', default: 'passive' },
+    },
+    run: (flags, pos) => {
+      if (pos.length !== 1) throw new UsageError("join takes the new member's ID");
+      if (flags['peer-address'] === undefined) throw new UsageError('join needs --peer-address');
+      const as = String(flags['as']);
+      if (as !== 'passive' && as !== 'reserve') {
+        throw new UsageError(`Flag --as: expected passive or reserve, got ${JSON.stringify(as)}`);
+      }
+      return withClient(flags, async (c) => {
+        const members = await c.join({
+          id: pos[0]!,
+          type: as === 'passive' ? 'PASSIVE' : 'RESERVE',
+          address: String(flags['peer-address']),
+          ...(flags['client-address'] === undefined
+            ? {}
+            : { clientAddress: String(flags['client-address']) }),
+        });
+        console.log(JSON.stringify({ members }));
+      });
+    },
+  },
+  leave: memberChange(
+    'leave',
+    'remove member ID from the cluster (a leader that leaves steps down)',
+  ),
+  promote: memberChange('promote', 'member ID one type up (to ACTIVE only once caught up)'),
+  demote: memberChange('demote', 'member ID one type down'),
+  members: {
+    summary: "every member: type, who feeds it, lag, last contact, addresses (the leader's view)",
+    usage: 'members [--servers ...] [-o table|json]',
+    flags: {
+      servers: serversFlag,
+      o: { kind: 'string', help: 'output: table or json', default: 'table' },
+    },
+    run: (flags) => {
+      const format = String(flags['o']);
+      if (format !== 'table' && format !== 'json') {
+        throw new UsageError(`Flag -o: expected table or json, got ${JSON.stringify(format)}`);
+      }
+      return withClient(flags, async (c) => {
+        const view = await c.members() as MembersView;
+        if (format === 'json') console.log(JSON.stringify(view, null, 2));
+        else console.log(membersTable(view));
+      });
+    },
+  },
   status: {
     summary: 'print the status of the member the client reaches',
     usage: 'status [--servers ...]',
@@ -204,23 +295,36 @@ const commands: Record<string, Command> = {
   },
 };
 
-async function serve(flags: Record<string, unknown>): Promise<number> {
-  for (const f of ['id', 'data', 'members']) {
-    if (flags[f] === undefined) throw new UsageError(`serve needs --${f}`);
-  }
-  const machineName = String(flags['state-machine']);
-  if (machineName !== 'memory-kv' && machineName !== 'lmdb-kv') {
+/** Where `serve` listens and how it finds its cluster: `--members` (founding) or `--join`. */
+function placement(flags: Record<string, unknown>) {
+  const id = String(flags['id']);
+  if (flags['members'] !== undefined && flags['join'] !== undefined) {
     throw new UsageError(
-      `Flag --state-machine: expected memory-kv or lmdb-kv, got ${JSON.stringify(machineName)}`,
+      'serve takes --members (a new cluster) or --join (an existing one), not both',
     );
   }
+  if (flags['join'] !== undefined) {
+    const joinAs = String(flags['join-as']);
+    if (joinAs !== 'passive' && joinAs !== 'reserve') {
+      throw new UsageError(
+        `Flag --join-as: expected passive or reserve, got ${JSON.stringify(joinAs)}`,
+      );
+    }
+    for (const f of ['peer-address', 'client-address']) {
+      if (flags[f] === undefined) throw new UsageError(`serve --join needs --${f}`);
+    }
+    return {
+      peerAddress: String(flags['peer-address']),
+      clientAddress: String(flags['client-address']),
+      join: String(flags['join']).split(',').filter((a) => a !== ''),
+      joinAs: joinAs === 'passive' ? 'PASSIVE' as const : 'RESERVE' as const,
+    };
+  }
+  if (flags['members'] === undefined) throw new UsageError('serve needs --members or --join');
   const members = parseMembers(String(flags['members']), 'members');
-  const self = members.find((m) => m.id === flags['id']);
-  if (self === undefined) throw new UsageError(`Flag --id: ${flags['id']} is not in --members`);
-  const server = await RaftServer.start({
-    id: self.id,
-    cluster: String(flags['cluster']),
-    dataDir: String(flags['data']),
+  const self = members.find((m) => m.id === id);
+  if (self === undefined) throw new UsageError(`Flag --id: ${id} is not in --members`);
+  return {
     peerAddress: self.address,
     clientAddress: self.clientAddress,
     members: members.map((m) => ({
@@ -229,6 +333,29 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
       address: m.address,
       clientAddress: m.clientAddress,
     })),
+  };
+}
+
+async function serve(flags: Record<string, unknown>): Promise<number> {
+  for (const f of ['id', 'data']) {
+    if (flags[f] === undefined) throw new UsageError(`serve needs --${f}`);
+  }
+  const machineName = String(flags['state-machine']);
+  if (machineName !== 'memory-kv' && machineName !== 'lmdb-kv') {
+    throw new UsageError(
+      `Flag --state-machine: expected memory-kv or lmdb-kv, got ${JSON.stringify(machineName)}`,
+    );
+  }
+  const place = placement(flags);
+  const server = await RaftServer.start({
+    id: String(flags['id']),
+    cluster: String(flags['cluster']),
+    dataDir: String(flags['data']),
+    ...place,
+    balancerActiveMembers: Number(flags['balancer-active']),
+    balancerPassiveMembers: Number(flags['balancer-passive']),
+    balancerFailureElectionTimeouts: Number(flags['balancer-failure-timeouts']),
+    activeMembersMin: Number(flags['active-members-min']),
     stateMachine: machineName === 'lmdb-kv' ? new LmdbKvStateMachine() : new KvStateMachine(),
     tickMs: Number(flags['tick-ms']),
     electionTicks: Number(flags['election-ticks']),
@@ -302,6 +429,47 @@ async function endBySignal(signal: 'SIGTERM' | 'SIGINT'): Promise<number> {
   process.kill(process.pid, signal);
   await new Promise((r) => setTimeout(r, 1000));
   return 128 + (signal === 'SIGTERM' ? 15 : 2);
+}
+
+/** `leave`, `promote` or `demote` ID. */
+function memberChange(op: 'leave' | 'promote' | 'demote', summary: string): Command {
+  return {
+    summary,
+    usage: `${op} ID [--servers ...]`,
+    flags: { servers: serversFlag },
+    run: (flags, pos) => {
+      if (pos.length !== 1) throw new UsageError(`${op} takes a member ID`);
+      return withClient(flags, async (c) => {
+        const members = await c[op](pos[0]!);
+        console.log(JSON.stringify({ members }));
+      });
+    },
+  };
+}
+
+/** The members view as a table, one member per line. */
+export function membersTable(view: MembersView): string {
+  const rows = [['ID', 'TYPE', 'ROLE', 'FED BY', 'LAG', 'LAST CONTACT', 'PEER', 'CLIENT']];
+  for (const m of view.members) {
+    rows.push([
+      m.id,
+      m.type,
+      m.id === view.leaderId ? 'leader' : m.type === 'ACTIVE' ? 'follower' : '-',
+      m.fedBy ?? '-',
+      m.lagEntries === undefined ? '-' : String(m.lagEntries),
+      m.heardMsAgo === null ? 'never' : `${m.heardMsAgo} ms ago`,
+      m.address ?? '-',
+      m.clientAddress ?? '-',
+    ]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  lines.push(
+    `term ${view.term}, commit index ${view.commitIndex}, configuration at ${view.configurationIndex}${
+      view.committed ? '' : ' (not yet committed)'
+    }`,
+  );
+  return lines.join('\n');
 }
 
 async function withClient(

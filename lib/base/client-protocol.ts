@@ -41,7 +41,14 @@
  * @module
  */
 import * as v from 'valibot';
-import { BytesSchema, MemberIdSchema, NaturalSchema } from './messages.ts';
+import {
+  BytesSchema,
+  memberAddressLengthMax,
+  MemberIdSchema,
+  MemberTypeSchema,
+  NaturalSchema,
+} from './messages.ts';
+import { MembershipOpSchema } from './member-requests.ts';
 
 /** The consistency levels of a query. */
 export const ConsistencySchema: v.PicklistSchema<
@@ -101,8 +108,29 @@ export const StatusRequestSchema = v.strictObject({ type: v.literal('status'), .
 /** Are you there? Answered at once with `ok`, output null, by the client port itself. */
 export const PingRequestSchema = v.strictObject({ type: v.literal('ping'), ...requestHead });
 
+/**
+ * A configuration change (`join`, `leave`, `promote`, `demote` of `member`), carried out by the
+ * leader and answered once committed with `{ members }`. Plain (not in a session): a retryable
+ * refusal (CONFIG_CHANGE_IN_PROGRESS, NOT_CAUGHT_UP, NOT_LEADER) was certainly not proposed.
+ */
+export const ReconfigureRequestSchema = v.strictObject({
+  type: v.literal('reconfigure'),
+  ...requestHead,
+  op: MembershipOpSchema,
+  member: MemberIdSchema,
+  /** For `join`: the type it joins as (PASSIVE by default, or RESERVE; never ACTIVE). */
+  memberType: v.optional(MemberTypeSchema),
+  /** For `join`: its peer and client addresses. */
+  address: v.optional(v.pipe(v.string(), v.maxLength(memberAddressLengthMax))),
+  clientAddress: v.optional(v.pipe(v.string(), v.maxLength(memberAddressLengthMax))),
+});
+/** The leader's view of the members (types, who feeds whom, each passive member's lag). */
+export const MembersRequestSchema = v.strictObject({ type: v.literal('members'), ...requestHead });
+
 /** Everything a client may send. */
 export const ClientRequestSchema = v.variant('type', [
+  ReconfigureRequestSchema,
+  MembersRequestSchema,
   CommandRequestSchema,
   QueryRequestSchema,
   RegisterRequestSchema,
@@ -143,6 +171,8 @@ export const clientErrorCodes = {
   CONFIG_CHANGE_IN_PROGRESS: true,
   /** A configuration change that must never be made. Not retryable: it would be refused again. */
   CONFIG_CHANGE_INVALID: false,
+  /** A PASSIVE member to promote has not caught up yet. Retryable: refused before it was proposed. */
+  NOT_CAUGHT_UP: true,
   /** The request was not answered in time. Not retryable: its outcome is unknown. */
   TIMEOUT: false,
   /** The command was proposed, then the member stopped, failed or lost its log to a snapshot. Not retryable: it may still be applied. */

@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'LEADERSHIP_TRANSFER'
   | 'CONFIG_CHANGE_IN_PROGRESS'
   | 'CONFIG_CHANGE_INVALID'
+  | 'NOT_CAUGHT_UP'
   | 'SHUTDOWN'
   | 'OUTCOME_UNKNOWN'
   | 'TIMEOUT'
@@ -123,6 +124,17 @@ export class ConfigChangeInProgressError extends EdgeraftError {
 export class ConfigChangeInvalidError extends EdgeraftError {
   constructor(detail: string) {
     super('CONFIG_CHANGE_INVALID', `Configuration change refused: ${detail}`, false);
+  }
+}
+
+/**
+ * A PASSIVE member was to be promoted to ACTIVE before it caught up with the leader (its last
+ * reported index is more than `promotionLagEntriesMax` behind, or the leader has no recent report
+ * of it). Retryable: the change was refused before it was appended; it succeeds once it caught up.
+ */
+export class NotCaughtUpError extends EdgeraftError {
+  constructor(detail: string) {
+    super('NOT_CAUGHT_UP', `Member not caught up: ${detail}`, true);
   }
 }
 

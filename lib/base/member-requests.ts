@@ -13,7 +13,49 @@
  * @module
  */
 import * as v from 'valibot';
-import { BytesSchema, MemberIdSchema, NaturalSchema } from './messages.ts';
+import {
+  BytesSchema,
+  memberAddressLengthMax,
+  MemberIdSchema,
+  MemberTypeSchema,
+  NaturalSchema,
+} from './messages.ts';
+
+/** A member's address as a change names it: a string of at most `memberAddressLengthMax`. */
+type AddressSchema = v.SchemaWithPipe<
+  readonly [
+    v.StringSchema<undefined>,
+    v.MaxLengthAction<string, typeof memberAddressLengthMax, undefined>,
+  ]
+>;
+
+/** The configuration changes any member takes and hands to the leader. */
+export const MembershipOpSchema: v.PicklistSchema<
+  ['join', 'leave', 'promote', 'demote'],
+  undefined
+> = v.picklist(['join', 'leave', 'promote', 'demote']);
+export type MembershipOp = v.InferOutput<typeof MembershipOpSchema>;
+
+/**
+ * A configuration change: `join` (as `type`, PASSIVE by default, with its addresses), `leave`,
+ * `promote` or `demote` (one type up or down) of member `id`.
+ */
+export const ReconfigureRequestSchema: v.StrictObjectSchema<{
+  readonly kind: v.LiteralSchema<'reconfigure', undefined>;
+  readonly op: typeof MembershipOpSchema;
+  readonly id: typeof MemberIdSchema;
+  readonly type: v.OptionalSchema<typeof MemberTypeSchema, undefined>;
+  readonly address: v.OptionalSchema<AddressSchema, undefined>;
+  readonly clientAddress: v.OptionalSchema<AddressSchema, undefined>;
+}, undefined> = v.strictObject({
+  kind: v.literal('reconfigure'),
+  op: MembershipOpSchema,
+  id: MemberIdSchema,
+  type: v.optional(MemberTypeSchema),
+  address: v.optional(v.pipe(v.string(), v.maxLength(memberAddressLengthMax))),
+  clientAddress: v.optional(v.pipe(v.string(), v.maxLength(memberAddressLengthMax))),
+});
+export type ReconfigureRequest = v.InferOutput<typeof ReconfigureRequestSchema>;
 
 /** How current a read must be; see `lib/base/client-protocol.ts`. */
 export const ReadConsistencySchema: v.PicklistSchema<
@@ -50,6 +92,8 @@ export const MemberRequestSchema: v.VariantSchema<
       readonly minIndex: Natural;
       readonly data: Bytes;
     }>,
+    typeof ReconfigureRequestSchema,
+    KindSchema<'kind', 'members', Record<never, never>>,
   ],
   undefined
 > = v.variant('kind', [
@@ -73,6 +117,9 @@ export const MemberRequestSchema: v.VariantSchema<
     minIndex: NaturalSchema,
     data: BytesSchema,
   }),
+  ReconfigureRequestSchema,
+  /** The leader's view of the members: types, who feeds whom, each passive member's lag. */
+  v.strictObject({ kind: v.literal('members') }),
 ]);
 export type MemberRequest = v.InferOutput<typeof MemberRequestSchema>;
 

@@ -366,6 +366,99 @@ export const ForwardResponseSchema: MessageSchema<'forwardResponse', {
   data: BytesSchema,
 });
 
+/**
+ * Membership messages (see `lib/core/fan-out.ts` and `lib/core/membership.ts`): the leader tells
+ * each follower which PASSIVE members it feeds (`assign`); a feeder sends its passives committed
+ * entries only (`feed`) and they answer it (`feedResponse`); a feeder reports its passives'
+ * progress to the leader (`feedReport`); the leader pushes the committed configuration, its term
+ * and commit index to RESERVE and INACTIVE members (`configure`), which acknowledge it
+ * (`configureResponse`). None of them ever raises a voter's term.
+ */
+/**
+ * Leader to follower: the PASSIVE members this follower feeds from now on (replacing any earlier
+ * assignment of this term), with their addresses.
+ */
+export const AssignSchema: MessageSchema<'assign', {
+  readonly members: typeof MembersSchema;
+}> = v.strictObject({
+  type: v.literal('assign'),
+  ...head,
+  members: MembersSchema,
+});
+/**
+ * Feeder to passive: entries that are all committed (at or below `commitIndex`), after
+ * `prevLogIndex`/`prevLogTerm`. `leaderId` is the leader the feeder follows. `term` is the
+ * feeder's: a passive adopts it when higher, and feeds are accepted at any term (committed
+ * entries are the same on every member).
+ */
+export const FeedSchema: MessageSchema<'feed', {
+  readonly leaderId: typeof MemberIdSchema;
+  readonly prevLogIndex: Natural;
+  readonly prevLogTerm: Natural;
+  readonly entries: EntriesSchema;
+  readonly commitIndex: Natural;
+}> = v.strictObject({
+  type: v.literal('feed'),
+  ...head,
+  leaderId: MemberIdSchema,
+  prevLogIndex: NaturalSchema,
+  prevLogTerm: NaturalSchema,
+  entries: v.pipe(v.array(EntrySchema), v.maxLength(appendEntriesCountMax)),
+  commitIndex: NaturalSchema,
+});
+/**
+ * Passive to feeder: on success `matchIndex` is the passive's last stored index matching the
+ * feeder's log; on refusal `matchIndex` echoes the refused `prevLogIndex` and `hintIndex` is where
+ * the passive's log ends.
+ */
+export const FeedResponseSchema: MessageSchema<'feedResponse', {
+  readonly success: Bool;
+  readonly matchIndex: Natural;
+  readonly hintIndex: Natural;
+}> = v.strictObject({
+  type: v.literal('feedResponse'),
+  ...head,
+  success: v.boolean(),
+  matchIndex: NaturalSchema,
+  hintIndex: NaturalSchema,
+});
+/** Feeder to leader: `member`, a passive it feeds and heard from recently, stores up to `matchIndex`. */
+export const FeedReportSchema: MessageSchema<'feedReport', {
+  readonly member: typeof MemberIdSchema;
+  readonly matchIndex: Natural;
+}> = v.strictObject({
+  type: v.literal('feedReport'),
+  ...head,
+  member: MemberIdSchema,
+  matchIndex: NaturalSchema,
+});
+/**
+ * Leader to a RESERVE or INACTIVE member: the committed configuration (`configIndex`,
+ * `configTerm`, `members`) and the leader's commit index. RESERVE members get one every heartbeat
+ * interval (their heartbeat); INACTIVE ones until they acknowledge the configuration.
+ */
+export const ConfigureSchema: MessageSchema<'configure', {
+  readonly commitIndex: Natural;
+  readonly configIndex: Natural;
+  readonly configTerm: Natural;
+  readonly members: typeof MembersSchema;
+}> = v.strictObject({
+  type: v.literal('configure'),
+  ...head,
+  commitIndex: NaturalSchema,
+  configIndex: NaturalSchema,
+  configTerm: NaturalSchema,
+  members: MembersSchema,
+});
+/** The answer to `configure`: the configuration index now known. */
+export const ConfigureResponseSchema: MessageSchema<'configureResponse', {
+  readonly configIndex: Natural;
+}> = v.strictObject({
+  type: v.literal('configureResponse'),
+  ...head,
+  configIndex: NaturalSchema,
+});
+
 /** Every message Raft members exchange. */
 export const RaftMessageSchema: v.VariantSchema<
   'type',
@@ -382,6 +475,12 @@ export const RaftMessageSchema: v.VariantSchema<
     typeof HeartbeatResponseSchema,
     typeof SnapshotSchema,
     typeof TimeoutNowSchema,
+    typeof AssignSchema,
+    typeof FeedSchema,
+    typeof FeedResponseSchema,
+    typeof FeedReportSchema,
+    typeof ConfigureSchema,
+    typeof ConfigureResponseSchema,
   ],
   undefined
 > = v.variant('type', [
@@ -397,6 +496,12 @@ export const RaftMessageSchema: v.VariantSchema<
   HeartbeatResponseSchema,
   SnapshotSchema,
   TimeoutNowSchema,
+  AssignSchema,
+  FeedSchema,
+  FeedResponseSchema,
+  FeedReportSchema,
+  ConfigureSchema,
+  ConfigureResponseSchema,
 ]);
 export type RaftMessage = v.InferOutput<typeof RaftMessageSchema>;
 export type VoteMessage = v.InferOutput<typeof VoteSchema>;
@@ -411,6 +516,12 @@ export type SnapshotChunkMessage = v.InferOutput<typeof SnapshotChunkSchema>;
 export type SnapshotChunkResponseMessage = v.InferOutput<typeof SnapshotChunkResponseSchema>;
 export type ForwardMessage = v.InferOutput<typeof ForwardSchema>;
 export type ForwardResponseMessage = v.InferOutput<typeof ForwardResponseSchema>;
+export type AssignMessage = v.InferOutput<typeof AssignSchema>;
+export type FeedMessage = v.InferOutput<typeof FeedSchema>;
+export type FeedResponseMessage = v.InferOutput<typeof FeedResponseSchema>;
+export type FeedReportMessage = v.InferOutput<typeof FeedReportSchema>;
+export type ConfigureMessage = v.InferOutput<typeof ConfigureSchema>;
+export type ConfigureResponseMessage = v.InferOutput<typeof ConfigureResponseSchema>;
 
 /** Durable per-member state: written before any reply that depends on it. */
 export const HardStateSchema: StrictSchema<{

@@ -44,7 +44,8 @@ export function parseArgs(
   const positionals: string[] = [];
   let help = false;
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    // A one-letter flag may be given with one dash (`-o json`).
+    const arg = /^-[A-Za-gi-z]$/.test(argv[i]!) ? `-${argv[i]}` : argv[i]!;
     if (arg === '--help' || arg === '-h') {
       help = true;
       continue;
@@ -84,7 +85,9 @@ export function parseArgs(
 export function describeFlags(specs: Record<string, FlagSpec>): string {
   return Object.entries(specs)
     .map(([name, s]) =>
-      `  --${name}${s.kind === 'bool' ? '' : ` <${s.kind === 'int' ? 'n' : 'value'}>`}`.padEnd(30) +
+      `  ${name.length === 1 ? '-' : '--'}${name}${
+        s.kind === 'bool' ? '' : ` <${s.kind === 'int' ? 'n' : 'value'}>`
+      }`.padEnd(30) +
       s.help + (s.default !== undefined && s.default !== false ? ` (default ${s.default})` : '')
     )
     .join('\n');

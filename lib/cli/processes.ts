@@ -78,6 +78,11 @@ export type LocalClusterOptions = {
   runtime?: Runtime;
   /** Extra `serve` flags, e.g. `['--snapshot-entries', '1000']`. */
   serveArgs?: string[];
+  /**
+   * Members started after the founding ones with `serve --join` (the founding members' client
+   * addresses), as passive or reserve members.
+   */
+  joiners?: Array<MemberSpec & { as: 'passive' | 'reserve' }>;
   /** Pass each child's stderr through to ours. */
   inheritStderr?: boolean;
   readyTimeoutMs?: number;
@@ -105,6 +110,7 @@ export class LocalCluster {
     const cluster = new LocalCluster(options);
     try {
       await Promise.all(options.members.map((m) => cluster.startMember(m.id)));
+      for (const j of options.joiners ?? []) await cluster.startMember(j.id);
     } catch (error) {
       await cluster.stopAll();
       throw error;
@@ -114,12 +120,23 @@ export class LocalCluster {
 
   /** Start (or restart) member `id` and wait until it reports ready. */
   startMember(id: string): Promise<ServeProcess> {
-    const spec = this.options.members.find((m) => m.id === id);
+    const joiner = this.options.joiners?.find((m) => m.id === id);
+    const spec = this.options.members.find((m) => m.id === id) ?? joiner;
     if (spec === undefined) throw new RangeError(`No member ${id} in this cluster`);
     // Absolute: the child runs in the package's folder, not in the caller's working directory.
     const dataDir = resolve(this.options.dataRoot, id);
     const membersFlag = this.options.members.map((m) => `${m.id}=${m.address}/${m.clientAddress}`)
       .join(',');
+    const placement = joiner === undefined ? ['--members', membersFlag] : [
+      '--join',
+      this.options.members.map((m) => m.clientAddress).join(','),
+      '--join-as',
+      joiner.as,
+      '--peer-address',
+      joiner.address,
+      '--client-address',
+      joiner.clientAddress,
+    ];
     const args = [
       'serve',
       '--id',
@@ -128,8 +145,7 @@ export class LocalCluster {
       this.options.cluster,
       '--data',
       dataDir,
-      '--members',
-      membersFlag,
+      ...placement,
       ...(this.options.serveArgs ?? []),
     ];
     // A member outlives no cluster process: if this one dies (even by SIGKILL), its children stop.

@@ -46,6 +46,7 @@ import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timer
 import * as v from 'valibot';
 import { DialAddressSchema, parseAddress } from '../base/address.ts';
 import { EdgeraftError } from '../base/errors.ts';
+import type { Member } from '../base/messages.ts';
 import {
   type BooleanOption,
   intInRange as int,
@@ -378,6 +379,61 @@ export class RaftClient {
         data,
       }, false),
     ).output;
+  }
+
+  /**
+   * Add a member to the cluster (PASSIVE by default, or RESERVE); resolves with the new members
+   * once the change is committed. Any member takes it. Refusals: CONFIG_CHANGE_IN_PROGRESS
+   * (retried until the deadline: nothing was proposed), CONFIG_CHANGE_INVALID.
+   */
+  async join(member: {
+    id: string;
+    type?: 'PASSIVE' | 'RESERVE' | 'INACTIVE';
+    address: string;
+    clientAddress?: string;
+  }): Promise<Member[]> {
+    return await this.#reconfigure('join', member.id, {
+      memberType: member.type ?? 'PASSIVE',
+      address: member.address,
+      ...(member.clientAddress === undefined ? {} : { clientAddress: member.clientAddress }),
+    });
+  }
+
+  /** Remove member `id`; resolves with the new members once committed. */
+  async leave(id: string): Promise<Member[]> {
+    return await this.#reconfigure('leave', id, {});
+  }
+
+  /** Member `id` one type up; to ACTIVE only once caught up (NOT_CAUGHT_UP is retried). */
+  async promote(id: string): Promise<Member[]> {
+    return await this.#reconfigure('promote', id, {});
+  }
+
+  /** Member `id` one type down. */
+  async demote(id: string): Promise<Member[]> {
+    return await this.#reconfigure('demote', id, {});
+  }
+
+  /** The leader's view of the members: types, roles, who feeds whom, each passive's lag. */
+  async members(): Promise<unknown> {
+    return (await this.#request({ type: 'members', id: 0, session: 0, sequence: 0 }, false))
+      .output;
+  }
+
+  async #reconfigure(
+    op: 'join' | 'leave' | 'promote' | 'demote',
+    member: string,
+    extra: {
+      memberType?: 'PASSIVE' | 'RESERVE' | 'INACTIVE';
+      address?: string;
+      clientAddress?: string;
+    },
+  ): Promise<Member[]> {
+    const { output } = await this.#request(
+      { type: 'reconfigure', id: 0, session: 0, sequence: 0, op, member, ...extra },
+      false,
+    );
+    return (output as { members: Member[] }).members;
   }
 
   /** The status of the server this client is connected to. */

@@ -4,7 +4,7 @@
  * @module
  */
 import * as v from 'valibot';
-import { MemberIdSchema } from '../base/messages.ts';
+import { configurationMembersMax, MemberIdSchema } from '../base/messages.ts';
 import type { RandomSource } from './random.ts';
 import { parseOptions } from '../base/validate.ts';
 
@@ -58,6 +58,30 @@ export type UnsafeFaults = {
   leaseReadDuringTransfer?: boolean;
 };
 
+/**
+ * Deliberate membership bugs (`lib/core/fan-out.ts`, `lib/core/membership.ts`), for proving that
+ * the membership tests and checkers catch them. Kept apart from `UnsafeFaults`: the simulator's
+ * mutation table runs those without membership churn. Never set these outside tests.
+ */
+export type MembershipUnsafeFaults = {
+  /** A feeder sends its passives entries past its commit index. */
+  feedUncommittedEntries?: boolean;
+  /** A passive member appends the entries of a feed past the commit index it was sent. */
+  passiveAcceptsUncommitted?: boolean;
+  /** A member that becomes PASSIVE keeps its uncommitted entries. */
+  passiveKeepsUncommitted?: boolean;
+  /** A vote request from a member that is not ACTIVE in this member's configuration raises its term. */
+  adoptTermFromNonVoters?: boolean;
+};
+
+/** The names of every membership fault. */
+export const membershipFaultNames = [
+  'feedUncommittedEntries',
+  'passiveAcceptsUncommitted',
+  'passiveKeepsUncommitted',
+  'adoptTermFromNonVoters',
+] as const satisfies ReadonlyArray<keyof MembershipUnsafeFaults>;
+
 /** The names of every unsafe fault, for command lines and mutation tables. */
 export const unsafeFaultNames = [
   'commitOlderTermByCount',
@@ -106,6 +130,32 @@ export const RaftTunablesSchema: v.ObjectSchema<{
    * under way resumes from the follower's offset, so size this to a few election timeouts.
    */
   readonly snapshotSendTicksMax: Tunable;
+  /**
+   * Heartbeat intervals a leader waits for word from a follower before it stops counting it as a
+   * feeder of PASSIVE members (its passives go to the live followers, or to the leader when none
+   * is left). A passive member is therefore never left unfed for much longer than this.
+   */
+  readonly feederSilenceHeartbeats: v.OptionalSchema<
+    v.SchemaWithPipe<
+      readonly [
+        v.NumberSchema<undefined>,
+        v.SafeIntegerAction<number, undefined>,
+        v.MinValueAction<number, 2, undefined>,
+        v.MaxValueAction<number, 1_000, undefined>,
+      ]
+    >,
+    number
+  >;
+  /**
+   * The fewest ACTIVE members a configuration change may leave: a demotion or removal below it is
+   * refused (`ConfigChangeInvalidError`). Changes that do not reduce the ACTIVE members are not.
+   */
+  readonly activeMembersMin: Tunable;
+  /**
+   * A PASSIVE member is promoted to ACTIVE only when its last reported index is at most this many
+   * entries behind the leader's commit index (otherwise the promotion is refused, retryably).
+   */
+  readonly promotionLagEntriesMax: Tunable<NaturalSchema>;
 }, undefined> = v.object({
   electionTicks: v.optional(positiveInt(1_000_000), 15),
   heartbeatTicks: v.optional(positiveInt(1_000_000), 3),
@@ -117,6 +167,12 @@ export const RaftTunablesSchema: v.ObjectSchema<{
   readsPendingMax: v.optional(positiveInt(1_000_000), 65_536),
   leaseDriftTicks: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 2),
   snapshotSendTicksMax: v.optional(positiveInt(100_000_000), 100),
+  feederSilenceHeartbeats: v.optional(
+    v.pipe(v.number(), v.safeInteger(), v.minValue(2), v.maxValue(1_000)),
+    3,
+  ),
+  activeMembersMin: v.optional(positiveInt(configurationMembersMax), 1),
+  promotionLagEntriesMax: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 1_000),
 });
 
 const OptionsSchema: v.StrictObjectSchema<
@@ -146,7 +202,7 @@ const OptionsSchema: v.StrictObjectSchema<
     readonly appliedIndex: v.OptionalSchema<NaturalSchema, 0>;
     /** Randomness for election timeouts (inject a seeded generator for deterministic runs). */
     readonly random: v.FunctionSchema<undefined>;
-    /** Test-only protocol bugs; see `UnsafeFaults`. */
+    /** Test-only protocol bugs; see `UnsafeFaults` and `MembershipUnsafeFaults`. */
     readonly unsafeFaults: v.OptionalSchema<
       v.StrictObjectSchema<
         { [name: string]: v.OptionalSchema<v.BooleanSchema<undefined>, undefined> },
@@ -165,7 +221,11 @@ const OptionsSchema: v.StrictObjectSchema<
   appliedIndex: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 0),
   random: v.function(),
   unsafeFaults: v.optional(
-    v.strictObject(Object.fromEntries(unsafeFaultNames.map((n) => [n, v.optional(v.boolean())]))),
+    v.strictObject(
+      Object.fromEntries(
+        [...unsafeFaultNames, ...membershipFaultNames].map((n) => [n, v.optional(v.boolean())]),
+      ),
+    ),
   ),
 });
 
@@ -174,7 +234,7 @@ export type RaftOptionsInput =
   & Omit<v.InferInput<typeof OptionsSchema>, 'random' | 'unsafeFaults'>
   & {
     random: RandomSource;
-    unsafeFaults?: UnsafeFaults;
+    unsafeFaults?: UnsafeFaults & MembershipUnsafeFaults;
   };
 
 /** Options after validation, with every default filled in. */
@@ -183,7 +243,7 @@ export type RaftOptions =
   & {
     voteEmbargoTicks: number;
     random: RandomSource;
-    unsafeFaults: UnsafeFaults;
+    unsafeFaults: UnsafeFaults & MembershipUnsafeFaults;
   };
 
 /**

@@ -40,6 +40,15 @@ export class Progress {
   ackedRoundTick = -1;
   /** The newest heartbeat round (read sequence) this member answered. */
   ackedReadSeq = 0;
+  /** The leader's tick count when it last heard from this member (any answer). */
+  heardTick = 0;
+  /**
+   * No longer a target (removed or demoted) but still sent entries until it has stored the
+   * configuration that says so; counted in no quorum and no global index.
+   */
+  departing = false;
+  /** The leader's tick count when this member started departing. */
+  departingSinceTick = 0;
   readonly inflights: Inflights;
 
   constructor(nextIndex: number, inflightMessagesMax: number, inflightBytesMax: number) {

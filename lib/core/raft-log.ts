@@ -31,6 +31,10 @@ export class RaftLog {
   /** A snapshot received from the leader, not yet installed in storage. */
   #pendingSnapshot: SnapshotMeta | null = null;
   #pendingSnapshotHandedOut = false;
+  /** Stored entries from this index on are to be dropped by the next write (`truncateAfter`). */
+  #truncateFrom: number | null = null;
+  /** Truncations handed out for writing and not yet durable: stored entries past the end may remain. */
+  #truncationsInFlight = 0;
   committedIndex: number;
   /** Committed entries up to this index were handed out for applying. */
   appliedIndex: number;
@@ -64,7 +68,57 @@ export class RaftLog {
   lastIndex(): number {
     if (this.#unstable.length > 0) return this.#unstableOffset + this.#unstable.length - 1;
     if (this.#pendingSnapshot !== null) return this.#pendingSnapshot.index;
+    if (this.#truncatePending()) {
+      return Math.min(this.#storage.lastIndex(), this.#unstableOffset - 1);
+    }
     return this.#storage.lastIndex();
+  }
+
+  /** A truncation is not yet durable: the storage may still hold entries past our end. */
+  #truncatePending(): boolean {
+    return this.#truncateFrom !== null || this.#truncationsInFlight > 0;
+  }
+
+  /**
+   * Drop every entry after `index`, none of them committed (a member that became PASSIVE keeps
+   * only committed entries). The next ready's write drops them from storage too
+   * (`takeTruncation`); writes under way that would store them land before it.
+   */
+  truncateAfter(index: number): void {
+    if (index >= this.lastIndex()) return;
+    assert(
+      index >= this.committedIndex,
+      `Refusing to truncate committed entries after ${index} (commit ${this.committedIndex})`,
+    );
+    assert(this.#pendingSnapshot === null, 'Truncation while a snapshot is being installed');
+    if (index + 1 > this.#unstableOffset) {
+      this.#unstable.length = index + 1 - this.#unstableOffset;
+    } else {
+      this.#unstableOffset = index + 1;
+      this.#unstable = [];
+    }
+    if (this.#persistingTo > index + 1) this.#persistingTo = index + 1;
+    this.#truncateFrom = Math.min(this.#truncateFrom ?? index + 1, index + 1);
+  }
+
+  /** The index from which the next write must drop stored entries, or `null`; hands it out. */
+  takeTruncation(): number | null {
+    const from = this.#truncateFrom;
+    if (from !== null) {
+      this.#truncateFrom = null;
+      this.#truncationsInFlight++;
+    }
+    return from;
+  }
+
+  /** A truncation handed out by `takeTruncation` is durable. */
+  stableTruncation(): void {
+    assert(this.#truncationsInFlight > 0, 'No truncation in flight');
+    this.#truncationsInFlight--;
+  }
+
+  hasTruncationToPersist(): boolean {
+    return this.#truncateFrom !== null;
   }
 
   /** Term at `index`, or `undefined` when it is compacted or past the end. */
@@ -183,6 +237,9 @@ export class RaftLog {
     );
     this.#pendingSnapshot = snapshot;
     this.#pendingSnapshotHandedOut = false;
+    // A truncation not yet written now drops whatever the storage holds past the snapshot (it
+    // keeps its entries when it holds the snapshot's own entry).
+    if (this.#truncateFrom !== null) this.#truncateFrom = snapshot.index + 1;
     this.#unstable = [];
     this.#unstableOffset = snapshot.index + 1;
     this.#persistingTo = this.#unstableOffset;
@@ -240,6 +297,9 @@ export class RaftLog {
   persistedIndex(): number {
     if (this.#pendingSnapshot !== null) return 0; // nothing of the new log is durable yet
     if (this.#unstable.length > 0) return this.#unstableOffset - 1;
+    if (this.#truncatePending()) {
+      return Math.min(this.#storage.lastIndex(), this.#unstableOffset - 1);
+    }
     return this.#storage.lastIndex();
   }
 

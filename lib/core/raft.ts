@@ -28,20 +28,28 @@ import {
   CompactedError,
   ConfigChangeInProgressError,
   LeadershipTransferError,
+  NotCaughtUpError,
   NotLeaderError,
 } from '../base/errors.ts';
 import type { LogReader } from '../base/log-reader.ts';
 import {
   type AppendMessage,
   type AppendResponseMessage,
+  type AssignMessage,
   type Configuration,
+  type ConfigureMessage,
+  type ConfigureResponseMessage,
   type Entry,
   entryBytes,
   entryHeaderBytes,
+  type FeedMessage,
+  type FeedReportMessage,
+  type FeedResponseMessage,
   type HardState,
   type HeartbeatResponseMessage,
   type Member,
   MemberSchema,
+  MemberType,
   type RaftMessage,
   type SnapshotMessage,
   type SnapshotMeta,
@@ -49,6 +57,8 @@ import {
   type VoteResponseMessage,
 } from '../base/messages.ts';
 import * as v from 'valibot';
+import { type FedStatus, Feeder } from './fan-out.ts';
+import { assignPassives } from './membership.ts';
 import { parseRaftOptions, type RaftOptions, type RaftOptionsInput } from './options.ts';
 import type { Progress, ProgressState } from './progress.ts';
 import { tallyVotes } from './quorum.ts';
@@ -78,6 +88,11 @@ export interface Ready {
   hardState: HardState | null;
   /** A snapshot received from the leader to install (restore the state machine from it). */
   snapshot: SnapshotMeta | null;
+  /**
+   * Stored entries from this index on are to be dropped (before `entries` are appended), or
+   * `null`: a member that became PASSIVE discards its uncommitted entries.
+   */
+  truncateFromIndex: number | null;
   /** Entries to append durably (replacing stored entries from the first one's index). */
   entries: Entry[];
   /** Messages that may leave now. */
@@ -112,8 +127,39 @@ export type RaftStatus = {
   leadTransferee: string | null;
   progress: Record<
     string,
-    { matchIndex: number; nextIndex: number; state: ProgressState; inflight: number }
+    {
+      matchIndex: number;
+      nextIndex: number;
+      state: ProgressState;
+      inflight: number;
+      /** Ticks since the leader last heard from it. */
+      heardTicksAgo: number;
+      /** Removed or demoted, still sent entries until it stores that configuration. */
+      departing: boolean;
+    }
   >;
+  membership: MembershipStatus;
+};
+
+/** Who feeds whom and how far each member is, as this member knows it (see `fan-out.ts`). */
+export type MembershipStatus = {
+  /** This member's type in the latest configuration (`null`: not listed, or none known). */
+  selfType: MemberType | null;
+  /** The passives this member feeds, and their progress. */
+  feeding: Record<string, FedStatus>;
+  /** The highest commit index this member learned (a RESERVE member learns it from pushes). */
+  learnedCommitIndex: number;
+  /** The global index: the lowest index every ACTIVE and live PASSIVE member stores. */
+  globalIndex: number;
+  /** On the leader: each feeder (by id) and the passives it was assigned. */
+  assignment: Record<string, string[]>;
+  /** On the leader: every PASSIVE member's last reported progress. */
+  passives: Record<
+    string,
+    { matchIndex: number; lag: number; feeder: string | null; reportedTicksAgo: number | null }
+  >;
+  /** On the leader: RESERVE and INACTIVE members and what they acknowledged. */
+  pushed: Record<string, { ackedConfigIndex: number; heardTicksAgo: number | null }>;
 };
 
 /**
@@ -157,6 +203,22 @@ export class Raft {
   #voteEmbargoTicks: number;
   #stateChanges: StateChange[] = [];
   #lastState: StateChange;
+  /** The passives this member feeds (see `fan-out.ts`). */
+  readonly #feeder: Feeder;
+  /** On the leader: the last assignment computed, feeder id to passive ids. */
+  #assignment = new Map<string, string[]>();
+  /** On the leader: what each follower was last sent in `assign`, and at which tick. */
+  #assignSent = new Map<string, { key: string; tick: number }>();
+  /** On the leader: each PASSIVE member's last reported progress. */
+  #passiveProgress = new Map<string, { matchIndex: number; feeder: string; tick: number }>();
+  /** On the leader: what RESERVE and INACTIVE members acknowledged, and when. */
+  #pushes = new Map<string, { ackedIndex: number; tick: number }>();
+  /** The highest commit index learned from a leader's message (pushes included). */
+  #learnedCommitIndex = 0;
+  /** The global index a follower last received. */
+  #receivedGlobalIndex = 0;
+  /** This member was a non-voter in a committed configuration after the last input. */
+  #wasFedPassive = false;
 
   constructor(storage: LogReader, options: RaftOptionsInput) {
     this.#o = parseRaftOptions(options);
@@ -186,6 +248,24 @@ export class Raft {
     this.#resetRandomizedElectionTicks();
     this.#lastState = { role: this.#role, term: this.#term, leaderId: this.#leaderId };
     this.#voteEmbargoTicks = this.#o.voteEmbargoTicks;
+    this.#tracker.commitTo(this.#log.committedIndex);
+    this.#learnedCommitIndex = this.#log.committedIndex;
+    this.#feeder = new Feeder({
+      id: this.id,
+      log: this.#log,
+      snapshotMeta: () => this.#storage.snapshotMeta(),
+      term: () => this.#term,
+      leaderId: () => this.#leaderId,
+      tick: () => this.#tickCount,
+      send: (m, afterPersist) => this.#send(m, afterPersist),
+      messageBytesMax: this.#o.messageBytesMax,
+      inflightMessagesMax: this.#o.inflightMessagesMax,
+      inflightBytesMax: this.#o.inflightBytesMax,
+      snapshotSendTicksMax: this.#o.snapshotSendTicksMax,
+      silenceTicks: this.#o.feederSilenceHeartbeats * this.#o.heartbeatTicks,
+      faults: this.#o.unsafeFaults,
+    });
+    this.#checkBecamePassive();
   }
 
   // ---- Inputs -------------------------------------------------------------------------------
@@ -224,6 +304,7 @@ export class Raft {
     if (this.#voteEmbargoTicks > 0) this.#voteEmbargoTicks--;
     if (this.#role === 'leader') this.#tickLeader();
     else this.#tickFollower();
+    if (this.#tickCount % this.#o.heartbeatTicks === 0) this.#feedBeat();
     this.#noteState();
   }
 
@@ -241,6 +322,7 @@ export class Raft {
   /** Feed one validated message from the network. Messages for another member are ignored. */
   step(m: RaftMessage): void {
     this.#step(m);
+    this.#checkBecamePassive();
     this.#noteState();
   }
 
@@ -251,6 +333,34 @@ export class Raft {
       m.type === 'snapshotChunk' || m.type === 'snapshotChunkResponse' || m.type === 'forward' ||
       m.type === 'forwardResponse'
     ) return;
+    // Membership traffic never raises a voter's term: each handler decides (see `membership.ts`).
+    switch (m.type) {
+      case 'feed':
+        return this.#onFeed(m);
+      case 'feedResponse':
+        return this.#onFeedResponse(m);
+      case 'feedReport':
+        return this.#onFeedReport(m);
+      case 'configure':
+        return this.#onConfigure(m);
+      case 'configureResponse':
+        return this.#onConfigureResponse(m);
+      case 'snapshot':
+        // A fed member answers a snapshot as a feed (the leader takes that as an append answer).
+        if (this.#isFed()) return this.#onFeedSnapshot(m);
+        break;
+      case 'vote':
+        if (
+          this.#tracker.latest() !== null && !this.#tracker.voters.includes(m.from) &&
+          this.#o.unsafeFaults.adoptTermFromNonVoters !== true
+        ) {
+          // Not a voter here (removed, demoted, or not yet promoted as far as we know): refused,
+          // and its term is not adopted, so a removed member cannot disrupt the cluster.
+          if (m.preVote) this.#respondVote(m, false);
+          return;
+        }
+        break;
+    }
     if (m.term > this.#term) {
       if (m.type === 'vote') {
         const inLease = this.#leaderId !== null && this.#electionElapsed < this.#o.electionTicks;
@@ -263,7 +373,8 @@ export class Raft {
       const pollTraffic = (m.type === 'vote' && m.preVote) ||
         (m.type === 'voteResponse' && m.preVote && m.granted);
       if (!pollTraffic) {
-        const leader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot'
+        const leader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot' ||
+            m.type === 'assign'
           ? m.from
           : null;
         this.#becomeFollower(m.term, leader);
@@ -324,6 +435,8 @@ export class Raft {
       case 'timeoutNow':
         if (this.#promotable()) this.#campaign(true);
         return;
+      case 'assign':
+        return this.#onAssign(m);
     }
   }
 
@@ -362,20 +475,32 @@ export class Raft {
   /**
    * Propose a new configuration (the full member list). One change at a time: throws
    * `ConfigChangeInProgressError` while the previous one is uncommitted or before the leader has
-   * committed an entry of its term, and `ConfigChangeInvalidError` for a configuration with no
-   * ACTIVE member, with a member listed twice, or that adds or removes more than one voter.
+   * committed an entry of its term (retryable), and `ConfigChangeInvalidError` for a configuration
+   * with no ACTIVE member, with a member listed twice, that adds or removes more than one voter,
+   * that leaves fewer than `activeMembersMin` ACTIVE members, or that makes a member ACTIVE that
+   * was not PASSIVE. A PASSIVE member becomes ACTIVE only once caught up (`NotCaughtUpError`,
+   * retryable) and only with at most `messageBytesMax` of entries uncommitted before the change
+   * (`ConfigChangeInProgressError`): the promoted member then receives those entries and the
+   * change in one message, so that it never holds uncommitted entries as a PASSIVE member.
    */
   proposeConfiguration(members: Member[], timeMs: number): { index: number; term: number } {
     this.#assertCanPropose();
     for (const m of members) {
       if (!v.is(MemberSchema, m)) throw new TypeError(`Invalid member: ${JSON.stringify(m)}`);
     }
-    this.#tracker.checkChange(members);
+    this.#tracker.checkChange(members, this.#o.activeMembersMin);
     const latest = this.#tracker.latest();
     if (latest !== null && latest.index > this.#log.committedIndex) {
       throw new ConfigChangeInProgressError(latest.index);
     }
     if (this.#log.term(this.#log.committedIndex) !== this.#term) {
+      throw new ConfigChangeInProgressError(this.#log.lastIndex());
+    }
+    const promoted = members.filter((m) =>
+      m.type === MemberType.ACTIVE && !this.#tracker.voters.includes(m.id)
+    );
+    for (const m of promoted) this.#checkCaughtUp(m.id);
+    if (promoted.length > 0 && this.#quota.bytes > this.#o.messageBytesMax) {
       throw new ConfigChangeInProgressError(this.#log.lastIndex());
     }
     const index = this.#log.lastIndex() + 1;
@@ -445,6 +570,7 @@ export class Raft {
 
   /** The driver could not deliver a snapshot to `to`: fall back to probing. */
   reportSnapshotFailed(to: string): void {
+    if (this.#feeder.snapshotFailed(to)) return;
     const pr = this.#tracker.progress.get(to);
     if (pr === undefined || pr.state !== 'snapshot') return;
     pr.pendingSnapshotIndex = 0;
@@ -453,8 +579,19 @@ export class Raft {
 
   /** The driver lost its connection to `to`: stop streaming optimistically to it. */
   reportUnreachable(to: string): void {
+    this.#feeder.unreachable(to);
     const pr = this.#tracker.progress.get(to);
     if (pr !== undefined && pr.state === 'replicate') pr.becomeProbe();
+  }
+
+  /**
+   * Whether snapshot chunks from `from` at `term` may be staged here: from the leader of this
+   * term, or, on a member fed by followers (not a voter), from any member (its feeder's term may
+   * be older than ours: committed state is the same everywhere).
+   */
+  acceptsSnapshotFrom(from: string, term: number): boolean {
+    if (this.#isFed()) return true;
+    return term === this.#term && from === this.#leaderId;
   }
 
   // ---- Ready / advance ----------------------------------------------------------------------
@@ -470,6 +607,7 @@ export class Raft {
       this.#reads.failed.length > 0 ||
       this.#stateChanges.length > 0 ||
       this.#log.hasEntriesToPersist() ||
+      this.#log.hasTruncationToPersist() ||
       this.#log.hasSnapshotToPersist() ||
       this.#log.hasEntriesToApply() ||
       this.#termOrVoteChanged()
@@ -479,24 +617,32 @@ export class Raft {
   /** Take the next batch of work. Call `advance(ready)` when its writes are durable. */
   ready(): Ready {
     if (this.#role === 'leader') {
-      this.#globalIndex = this.#tracker.globalIndex(this.#log.persistedIndex());
+      // Members silent for an election timeout do not hold compaction back: when they are
+      // back, a snapshot catches them up.
+      this.#globalIndex = this.#tracker.globalIndex(
+        this.#log.persistedIndex(),
+        this.#livePassiveIndexes(),
+        (pr) => this.#tickCount - pr.heardTick <= this.#o.electionTicks,
+      );
     }
     this.#flushBroadcasts();
     const snapshot = this.#log.takeSnapshotToPersist();
+    const truncateFromIndex = this.#log.takeTruncation();
     const entries = this.#log.takeEntriesToPersist();
     // A new term or vote must be durable before we answer; the commit index need not be (it is
     // learned again from the leader), so it never costs a sync of its own: it rides along with
     // writes that happen anyway (etcd's MustSync rule).
     const commitChanged = this.#lastReadyHardState.commitIndex !== this.#log.committedIndex;
-    const hardState =
-      this.#termOrVoteChanged() || (commitChanged && (entries.length > 0 || snapshot !== null))
-        ? this.#hardState()
-        : null;
+    const hardState = this.#termOrVoteChanged() ||
+        (commitChanged && (entries.length > 0 || snapshot !== null || truncateFromIndex !== null))
+      ? this.#hardState()
+      : null;
     if (hardState !== null) this.#lastReadyHardState = hardState;
     const rd: Ready = {
       seq: ++this.#readySeq,
       hardState,
       snapshot,
+      truncateFromIndex,
       entries,
       messages: this.#messages,
       messagesAfterPersist: this.#messagesAfterPersist,
@@ -522,9 +668,12 @@ export class Raft {
     );
     this.#readiesOutstanding.shift();
     if (rd.snapshot !== null) this.#log.stableSnapshotTo(rd.snapshot);
+    if (rd.truncateFromIndex !== null) this.#log.stableTruncation();
     const last = rd.entries[rd.entries.length - 1];
     if (last !== undefined) this.#log.stableTo(last.index, last.term);
     if (this.#role === 'leader' && this.#maybeCommit()) this.#broadcastNeeded = true;
+    this.#checkBecamePassive();
+    this.#noteState();
   }
 
   // ---- Queries ------------------------------------------------------------------------------
@@ -552,6 +701,14 @@ export class Raft {
   configuration(): Configuration | null {
     return this.#tracker.latest();
   }
+  /** This member's type in the configuration in effect (`null`: not listed, or none known). */
+  get memberType(): MemberType | null {
+    return this.#tracker.typeOf(this.id);
+  }
+  /** The PASSIVE members this member feeds now. */
+  get feeding(): readonly string[] {
+    return this.#feeder.ids();
+  }
 
   /** The snapshot received from the leader and not yet durable, if any (the driver installs it). */
   snapshotToInstall(): SnapshotMeta | null {
@@ -567,6 +724,8 @@ export class Raft {
         nextIndex: pr.nextIndex,
         state: pr.state,
         inflight: pr.inflights.count,
+        heardTicksAgo: this.#tickCount - pr.heardTick,
+        departing: pr.departing,
       };
     }
     return {
@@ -585,6 +744,7 @@ export class Raft {
       configurationIndex: config?.index ?? 0,
       leadTransferee: this.#leadTransferee,
       progress,
+      membership: this.#membershipStatus(),
     };
   }
 
@@ -619,6 +779,7 @@ export class Raft {
     if (this.#heartbeatElapsed >= this.#o.heartbeatTicks) {
       this.#heartbeatElapsed = 0;
       this.#broadcastHeartbeat();
+      this.#leadMembership();
     }
     for (const [id, pr] of this.#tracker.progress) {
       if (
@@ -645,6 +806,7 @@ export class Raft {
     if (term !== this.#term) {
       this.#term = term;
       this.#vote = null;
+      this.#feeder.clear(); // an assignment holds for the term of the leader that made it
     }
     this.#role = 'follower';
     this.#leaderId = leaderId;
@@ -653,6 +815,11 @@ export class Raft {
     this.#heartbeatElapsed = 0;
     this.#resetRandomizedElectionTicks();
     if (wasLeader) {
+      this.#feeder.clear();
+      this.#assignment.clear();
+      this.#assignSent.clear();
+      this.#passiveProgress.clear();
+      this.#pushes.clear();
       this.#tracker.clearProgress();
       this.#leadTransferee = null;
       this.#quota.reset();
@@ -721,6 +888,10 @@ export class Raft {
     this.#leadTransferee = null;
     this.#reads.reset();
     this.#tracker.resetProgress(this.#log.lastIndex() + 1);
+    // Everyone counts as heard from at the start of the term: a new leader waits a full silence
+    // before it gives a follower's passives to another, or the balancer replaces anyone.
+    for (const pr of this.#tracker.progress.values()) pr.heardTick = this.#tickCount;
+    this.#feeder.clear();
     if (this.#o.unsafeFaults.commitOlderTermByCount === true) {
       this.#broadcastNeeded = true;
       return;
@@ -802,6 +973,18 @@ export class Raft {
     let prevIndex = m.prevLogIndex;
     let prevTerm = m.prevLogTerm;
     let entries = m.entries;
+    if (m.globalIndex > this.#receivedGlobalIndex) this.#receivedGlobalIndex = m.globalIndex;
+    if (this.#fedPassive()) {
+      // A PASSIVE member being promoted: it takes uncommitted entries only together with the
+      // change that makes it ACTIVE (the leader sends them so); anything else stays committed.
+      const promoting = entries.find((e) =>
+        e.type === 'config' && e.members.some((x) => x.id === this.id && x.type === 'ACTIVE')
+      );
+      const end = promoting?.index ?? m.commitIndex;
+      if (entries.length > 0 && entries[entries.length - 1]!.index > end) {
+        entries = entries.filter((e) => e.index <= end);
+      }
+    }
     const commit = this.#log.committedIndex;
     if (prevIndex < commit) {
       // Entries up to our commit index match the leader's already: skip them.
@@ -898,6 +1081,7 @@ export class Raft {
     const pr = this.#tracker.progress.get(m.from);
     if (pr === undefined) return;
     pr.recentActive = true;
+    pr.heardTick = this.#tickCount;
     if (!m.success) {
       // A member whose log is shorter than what it acknowledged has lost its log.
       const lostLog = m.hintTerm === 0 && m.hintIndex < pr.matchIndex;
@@ -922,6 +1106,10 @@ export class Raft {
     }
     const wasPaused = pr.paused();
     if (!pr.update(m.matchIndex)) return;
+    if (pr.departing && pr.matchIndex >= (this.#tracker.latest()?.index ?? 0)) {
+      this.#tracker.progress.delete(m.from); // it stores the change that removed it: done
+      return;
+    }
     if (pr.state === 'probe') pr.becomeReplicate();
     else if (pr.state === 'snapshot' && pr.matchIndex >= pr.pendingSnapshotIndex) {
       pr.becomeReplicate();
@@ -952,6 +1140,7 @@ export class Raft {
     const pr = this.#tracker.progress.get(m.from);
     if (pr === undefined) return;
     pr.recentActive = true;
+    pr.heardTick = this.#tickCount;
     pr.probeSent = false;
     const roundTick = this.#reads.roundTick(m.readSeq);
     if (roundTick !== undefined && roundTick > pr.ackedRoundTick) pr.ackedRoundTick = roundTick;
@@ -970,7 +1159,8 @@ export class Raft {
     if (prevTerm === undefined) return this.#sendSnapshot(to, pr);
     let entries: Entry[];
     try {
-      entries = this.#log.entries(pr.nextIndex, this.#log.lastIndex() + 1, this.#o.messageBytesMax);
+      const [end, bytesMax] = this.#appendRange(to, pr.nextIndex);
+      entries = this.#log.entries(pr.nextIndex, end + 1, bytesMax);
     } catch (e) {
       if (e instanceof CompactedError) return this.#sendSnapshot(to, pr);
       throw e;
@@ -1023,8 +1213,7 @@ export class Raft {
   #broadcastHeartbeat(): void {
     const readSeq = this.#reads.startRound(this.#tickCount);
     const commit = this.#log.committedIndex;
-    for (const to of this.#tracker.targets) {
-      const pr = this.#tracker.progress.get(to)!;
+    for (const [to, pr] of this.#tracker.progress) {
       this.#send({
         type: 'heartbeat',
         from: this.id,
@@ -1041,7 +1230,7 @@ export class Raft {
     if (this.#role !== 'leader') return;
     if (this.#broadcastNeeded) {
       this.#broadcastNeeded = false;
-      for (const to of this.#tracker.targets) {
+      for (const to of [...this.#tracker.progress.keys()]) {
         // Nothing new to send still means a probe. The commit index alone is not worth a message:
         // it travels with the next append or heartbeat.
         if (!this.#sendAppend(to, false) && this.#tracker.progress.get(to)?.state === 'probe') {
@@ -1074,9 +1263,7 @@ export class Raft {
         configChanged = true;
       }
     }
-    if (configChanged && this.#role === 'leader') {
-      this.#tracker.syncProgress(this.#log.lastIndex() + 1);
-    }
+    if (configChanged && this.#role === 'leader') this.#syncProgress();
   }
 
   #maybeCommit(): boolean {
@@ -1097,8 +1284,13 @@ export class Raft {
 
   #commitTo(index: number): void {
     this.#log.commitTo(index);
+    if (index > this.#learnedCommitIndex) this.#learnedCommitIndex = index;
     this.#quota.release(index);
-    this.#tracker.commitTo(index);
+    if (this.#tracker.commitTo(index) && this.#role === 'leader') {
+      // A committed change may end a target (a demotion or removal): it departs.
+      this.#syncProgress();
+    }
+    this.#feeder.onCommit();
     if (this.#role === 'leader') {
       if (this.#log.term(index) === this.#term) {
         for (const id of this.#reads.takeAwaitingTermCommit()) {
@@ -1110,6 +1302,391 @@ export class Raft {
         this.#becomeFollower(this.#term, null); // removed or demoted: step down once that is committed
       }
     }
+  }
+
+  // ---- Membership: fan-out, pushes, departures (see membership.ts) -------------------------
+
+  /** Not a voter in the latest configuration (or none known): fed by followers, not the leader. */
+  #isFed(): boolean {
+    return this.#role !== 'leader' && !this.#tracker.selfVotes();
+  }
+
+  /** Fed, and the configuration that made it so is committed: a PASSIVE (or lower) member. */
+  #fedPassive(): boolean {
+    const latest = this.#tracker.latest();
+    return this.#isFed() && latest !== null && latest.index <= this.#log.committedIndex;
+  }
+
+  /** On becoming PASSIVE (or lower), drop every uncommitted entry (see `membership.ts`). */
+  #checkBecamePassive(): void {
+    const passive = this.#fedPassive();
+    if (passive && !this.#wasFedPassive && this.#o.unsafeFaults.passiveKeepsUncommitted !== true) {
+      const commit = this.#log.committedIndex;
+      if (this.#log.lastIndex() > commit && this.#log.pendingSnapshot() === null) {
+        this.#log.truncateAfter(commit);
+        this.#tracker.truncateFrom(commit + 1);
+      }
+    }
+    this.#wasFedPassive = passive;
+  }
+
+  /** Throws `NotCaughtUpError` unless the leader's last report of passive `id` is recent and close. */
+  #checkCaughtUp(id: string): void {
+    const report = this.#passiveProgress.get(id);
+    const commit = this.#log.committedIndex;
+    if (report === undefined || this.#tickCount - report.tick > this.#o.electionTicks) {
+      throw new NotCaughtUpError(`no recent report of ${id} (is it running?)`);
+    }
+    if (commit - report.matchIndex > this.#o.promotionLagEntriesMax) {
+      throw new NotCaughtUpError(
+        `${id} stores up to ${report.matchIndex}, ${
+          commit - report.matchIndex
+        } entries behind the commit index ${commit} (promotionLagEntriesMax ${this.#o.promotionLagEntriesMax})`,
+      );
+    }
+  }
+
+  /** Match indexes of the passives reported within an election timeout (for the global index). */
+  #livePassiveIndexes(): number[] {
+    const out: number[] = [];
+    for (const [id, p] of this.#passiveProgress) {
+      if (
+        this.#tickCount - p.tick <= this.#o.electionTicks && this.#tracker.passives.includes(id)
+      ) {
+        out.push(p.matchIndex);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The last index to send `to` from `nextIndex`, and the byte limit. A member being promoted
+   * gets committed entries first, then everything up to the change that promotes it in one
+   * message (never uncommitted entries without that change: it is still PASSIVE until it has it).
+   */
+  #appendRange(to: string, nextIndex: number): [number, number] {
+    const last = this.#log.lastIndex();
+    const joining = this.#tracker.joiningIndex(to);
+    if (joining === 0) return [last, this.#o.messageBytesMax];
+    const commit = this.#log.committedIndex;
+    if (nextIndex <= commit) return [commit, this.#o.messageBytesMax];
+    if (nextIndex <= joining) return [joining, Infinity];
+    return [last, this.#o.messageBytesMax];
+  }
+
+  /**
+   * Track the targets of the latest configurations; a member that stops being one stays a while
+   * (departing) until it stores the configuration that says so, at most two election timeouts.
+   */
+  #syncProgress(): void {
+    const latestIndex = this.#tracker.latest()?.index ?? 0;
+    this.#tracker.syncProgress(this.#log.lastIndex() + 1, (_id, pr) => {
+      if (!pr.departing) pr.departingSinceTick = this.#tickCount;
+      return pr.matchIndex < latestIndex &&
+        this.#tickCount - pr.departingSinceTick < 2 * this.#o.electionTicks;
+    });
+  }
+
+  /**
+   * The leader's membership duties, every heartbeat interval: hand the passives to the live
+   * followers (or keep them when none is live), push the committed configuration to RESERVE and
+   * INACTIVE members, and let departing members go once they know or the bound passed.
+   */
+  #leadMembership(): void {
+    const now = this.#tickCount;
+    const silence = this.#o.feederSilenceHeartbeats * this.#o.heartbeatTicks;
+    const latest = this.#tracker.latest();
+    const members = latest?.members ?? [];
+    const followers: string[] = [];
+    const live: string[] = [];
+    for (const id of this.#tracker.voters) {
+      const pr = this.#tracker.progress.get(id);
+      if (id === this.id || pr === undefined || pr.departing) continue;
+      followers.push(id);
+      if (now - pr.heardTick <= silence) live.push(id);
+    }
+    const passives = this.#tracker.passives;
+    const assignment = assignPassives(passives, live.length > 0 ? live : [this.id]);
+    this.#assignment = assignment;
+    for (const id of followers) {
+      const ids = assignment.get(id) ?? [];
+      const key = ids.join('\u0000');
+      const sent = this.#assignSent.get(id);
+      const changed = sent === undefined ? ids.length > 0 : sent.key !== key;
+      const refresh = ids.length > 0 && sent !== undefined &&
+        now - sent.tick >= this.#o.electionTicks;
+      if (!changed && !refresh) continue;
+      this.#assignSent.set(id, { key, tick: now });
+      this.#send({
+        type: 'assign',
+        from: this.id,
+        to: id,
+        term: this.#term,
+        members: ids.map((p) => ({ ...members.find((x) => x.id === p)! })),
+      }, false);
+    }
+    this.#feeder.assign(assignment.get(this.id) ?? []);
+    for (const id of [...this.#passiveProgress.keys()]) {
+      if (!passives.includes(id)) this.#passiveProgress.delete(id);
+    }
+    const committed = this.#tracker.committed();
+    if (committed !== null) {
+      for (const m of committed.members) {
+        if (m.id === this.id) continue;
+        const acked = this.#pushes.get(m.id)?.ackedIndex ?? 0;
+        if (
+          m.type === MemberType.RESERVE ||
+          (m.type === MemberType.INACTIVE && acked < committed.index)
+        ) {
+          this.#send({
+            type: 'configure',
+            from: this.id,
+            to: m.id,
+            term: this.#term,
+            commitIndex: this.#log.committedIndex,
+            configIndex: committed.index,
+            configTerm: committed.term,
+            members: committed.members.map((x) => ({ ...x })),
+          }, false);
+        }
+      }
+      for (const id of [...this.#pushes.keys()]) {
+        if (!committed.members.some((m) => m.id === id)) this.#pushes.delete(id);
+      }
+    }
+    let departed = false;
+    for (const pr of this.#tracker.progress.values()) {
+      if (pr.departing && now - pr.departingSinceTick >= 2 * this.#o.electionTicks) departed = true;
+    }
+    if (departed) this.#syncProgress();
+  }
+
+  /** Every heartbeat interval: feed the assigned passives and report their progress to the leader. */
+  #feedBeat(): void {
+    if (this.#feeder.size === 0) return;
+    const reports = this.#feeder.heartbeat();
+    if (this.#role === 'leader') {
+      for (const r of reports) this.#notePassive(r.member, r.matchIndex, this.id);
+      return;
+    }
+    const leader = this.#leaderId;
+    if (leader === null || leader === this.id) return;
+    for (const r of reports) {
+      this.#send({
+        type: 'feedReport',
+        from: this.id,
+        to: leader,
+        term: this.#term,
+        member: r.member,
+        matchIndex: r.matchIndex,
+      }, false);
+    }
+  }
+
+  #notePassive(id: string, matchIndex: number, feeder: string): void {
+    if (!this.#tracker.passives.includes(id)) return;
+    this.#passiveProgress.set(id, { matchIndex, feeder, tick: this.#tickCount });
+  }
+
+  /** The leader's assignment: feed exactly these passives (this term). */
+  #onAssign(m: AssignMessage): void {
+    if (this.#role !== 'follower' || m.from !== this.#leaderId || !this.#tracker.selfVotes()) {
+      return;
+    }
+    this.#feeder.assign(m.members.map((x) => x.id));
+  }
+
+  /** Committed entries from a feeder (see `fan-out.ts`): only a member that does not vote takes them. */
+  #onFeed(m: FeedMessage): void {
+    if (!this.#isFed()) return; // voters are fed by the leader; a feed never raises their term
+    if (m.term > this.#term) this.#becomeFollower(m.term, m.leaderId);
+    if (m.term === this.#term) {
+      this.#leaderId = m.leaderId;
+      this.#electionElapsed = 0;
+    }
+    if (m.commitIndex > this.#learnedCommitIndex) this.#learnedCommitIndex = m.commitIndex;
+    let entries = this.#o.unsafeFaults.passiveAcceptsUncommitted === true
+      ? m.entries
+      : m.entries.filter((e) => e.index <= m.commitIndex);
+    let prevIndex = m.prevLogIndex;
+    let prevTerm = m.prevLogTerm;
+    const commit = this.#log.committedIndex;
+    const respond = (success: boolean, matchIndex: number, hintIndex: number) =>
+      this.#send({
+        type: 'feedResponse',
+        from: this.id,
+        to: m.from,
+        term: this.#term,
+        success,
+        matchIndex,
+        hintIndex,
+      }, true);
+    if (prevIndex < commit) {
+      const skip = Math.min(commit - prevIndex, entries.length);
+      if (skip === entries.length) return respond(true, commit, 0);
+      const anchor = entries[skip - 1];
+      prevIndex = commit;
+      prevTerm = anchor === undefined ? prevTerm : anchor.term;
+      entries = entries.slice(skip);
+      if (anchor !== undefined) {
+        assert(
+          this.#log.matchTerm(prevIndex, prevTerm),
+          `Committed entry ${prevIndex} differs from the feeder's (term ${prevTerm})`,
+        );
+      }
+    }
+    if (!this.#log.matchTerm(prevIndex, prevTerm)) {
+      const last = this.#log.lastIndex();
+      // Our committed prefix surely matches; past it nothing is certain.
+      return respond(false, m.prevLogIndex, prevIndex > last ? last : commit);
+    }
+    const lastNew = prevIndex + entries.length;
+    const conflict = this.#log.findConflict(entries);
+    if (conflict !== 0) {
+      assert(conflict > commit, `Conflict at committed index ${conflict} (commit ${commit})`);
+      const fresh = entries.slice(conflict - entries[0]!.index);
+      const truncating = conflict <= this.#log.lastIndex();
+      this.#log.append(fresh);
+      this.#noteAppended(fresh, truncating ? conflict : 0);
+    }
+    const newCommit = Math.min(m.commitIndex, lastNew);
+    if (newCommit > this.#log.committedIndex) this.#commitTo(newCommit);
+    respond(true, lastNew, 0);
+  }
+
+  /** A snapshot from this fed member's feeder: install it, answer the feeder. */
+  #onFeedSnapshot(m: SnapshotMessage): void {
+    if (m.term > this.#term) this.#becomeFollower(m.term, this.#leaderId);
+    const respond = (matchIndex: number) =>
+      this.#send({
+        type: 'feedResponse',
+        from: this.id,
+        to: m.from,
+        term: this.#term,
+        success: true,
+        matchIndex,
+        hintIndex: 0,
+      }, true);
+    const commit = this.#log.committedIndex;
+    if (m.index <= commit) return respond(commit);
+    if (this.#log.matchTerm(m.index, m.snapshotTerm)) {
+      this.#commitTo(m.index);
+      return respond(m.index);
+    }
+    const meta: SnapshotMeta = {
+      index: m.index,
+      term: m.snapshotTerm,
+      timeMs: m.snapshotTimeMs,
+      members: m.members,
+    };
+    this.#log.restore(meta);
+    this.#lastLogTimeMs = m.snapshotTimeMs;
+    this.#tracker.reset({ index: m.index, term: m.snapshotTerm, members: m.members });
+    this.#tracker.commitTo(m.index);
+    if (m.index > this.#learnedCommitIndex) this.#learnedCommitIndex = m.index;
+    respond(m.index);
+  }
+
+  #onFeedResponse(m: FeedResponseMessage): void {
+    if (this.#feeder.has(m.from)) {
+      const advanced = this.#feeder.onResponse(m);
+      if (advanced !== null && this.#role === 'leader') {
+        this.#notePassive(m.from, advanced, this.id);
+      }
+      return;
+    }
+    // A member the leader replicates to (being promoted) that still thought itself fed.
+    if (this.#role === 'leader' && this.#tracker.progress.has(m.from)) {
+      this.#onAppendResponse({
+        type: 'appendResponse',
+        from: m.from,
+        to: this.id,
+        term: this.#term,
+        success: m.success,
+        matchIndex: m.matchIndex,
+        hintIndex: m.hintIndex,
+        hintTerm: 0,
+      });
+    }
+  }
+
+  #onFeedReport(m: FeedReportMessage): void {
+    if (this.#role !== 'leader' || m.term !== this.#term) return;
+    this.#notePassive(m.member, m.matchIndex, m.from);
+  }
+
+  /** The leader's committed configuration, pushed to a RESERVE or INACTIVE member. */
+  #onConfigure(m: ConfigureMessage): void {
+    if (!this.#isFed() || m.term < this.#term) return;
+    if (m.term > this.#term) this.#becomeFollower(m.term, m.from);
+    else {
+      this.#heardFromLeader(m.from);
+    }
+    if (m.commitIndex > this.#learnedCommitIndex) this.#learnedCommitIndex = m.commitIndex;
+    const config: Configuration = { index: m.configIndex, term: m.configTerm, members: m.members };
+    const makesVoter = m.members.some((x) => x.id === this.id && x.type === MemberType.ACTIVE);
+    if (!makesVoter) this.#tracker.adoptPushed(config);
+    this.#send({
+      type: 'configureResponse',
+      from: this.id,
+      to: m.from,
+      term: this.#term,
+      configIndex: this.#tracker.latest()?.index ?? 0,
+    }, false);
+  }
+
+  #onConfigureResponse(m: ConfigureResponseMessage): void {
+    if (this.#role !== 'leader' || m.term !== this.#term) return;
+    const known = this.#pushes.get(m.from)?.ackedIndex ?? 0;
+    this.#pushes.set(m.from, { ackedIndex: Math.max(known, m.configIndex), tick: this.#tickCount });
+  }
+
+  /** What `status()` reports of membership. */
+  #membershipStatus(): MembershipStatus {
+    const now = this.#tickCount;
+    const commit = this.#log.committedIndex;
+    const passives: MembershipStatus['passives'] = {};
+    if (this.#role === 'leader') {
+      for (const id of this.#tracker.passives) {
+        const p = this.#passiveProgress.get(id);
+        passives[id] = p === undefined
+          ? { matchIndex: 0, lag: commit, feeder: null, reportedTicksAgo: null }
+          : {
+            matchIndex: p.matchIndex,
+            lag: Math.max(0, commit - p.matchIndex),
+            feeder: p.feeder,
+            reportedTicksAgo: now - p.tick,
+          };
+      }
+    }
+    const pushed: MembershipStatus['pushed'] = {};
+    if (this.#role === 'leader') {
+      for (const m of this.#tracker.committed()?.members ?? []) {
+        if (m.type !== MemberType.RESERVE && m.type !== MemberType.INACTIVE) continue;
+        const p = this.#pushes.get(m.id);
+        pushed[m.id] = {
+          ackedConfigIndex: p?.ackedIndex ?? 0,
+          heardTicksAgo: p === undefined ? null : now - p.tick,
+        };
+      }
+    }
+    return {
+      selfType: this.#tracker.typeOf(this.id),
+      feeding: this.#feeder.status(),
+      learnedCommitIndex: Math.max(this.#learnedCommitIndex, commit),
+      globalIndex: this.globalIndex,
+      assignment: this.#role === 'leader' ? Object.fromEntries(this.#assignment) : {},
+      passives,
+      pushed,
+    };
+  }
+
+  /**
+   * The global index: on the leader the lowest index every ACTIVE member and every live PASSIVE
+   * member stores; elsewhere the last one received from the leader (0: none yet).
+   */
+  get globalIndex(): number {
+    return this.#role === 'leader' ? this.#globalIndex : this.#receivedGlobalIndex;
   }
 
   // ---- Helpers ------------------------------------------------------------------------------

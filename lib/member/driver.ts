@@ -51,7 +51,11 @@ import {
   TimeoutError,
 } from '../base/errors.ts';
 import type { Configuration, Member, RaftMessage, SnapshotMeta } from '../base/messages.ts';
-import type { UnsafeFaults } from '../core/options.ts';
+import {
+  membershipFaultNames,
+  type MembershipUnsafeFaults,
+  type UnsafeFaults,
+} from '../core/options.ts';
 import { Raft, type RaftStatus, type Ready, type Role } from '../core/raft.ts';
 import type { RandomSource } from '../core/random.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
@@ -74,7 +78,9 @@ import type { DriverOptions, DriverUnsafeFaults } from './options.ts';
 import type { Clock, DriverProbe, MemberLogger, MemberTransport } from './ports.ts';
 import { Proposals } from './proposals.ts';
 import { Requests, requestsUnsafeFaultNames, type RequestsUnsafeFaults } from './requests.ts';
-import type { MemberReply, MemberRequest } from '../base/member-requests.ts';
+import type { MemberReply, MemberRequest, ReconfigureRequest } from '../base/member-requests.ts';
+import type { BalancerFaults } from './balancer.ts';
+import { MembershipDuties } from './membership-duties.ts';
 import type { SessionEvent } from '../state/sessions.ts';
 import { type ReceivedSnapshot, SnapshotTransfers } from './snapshot-transfer.ts';
 
@@ -106,7 +112,13 @@ export type DriverHost<Command, Output, Query, QueryOutput> = {
    */
   voteEmbargoTicks?: number;
   /** Deliberate bugs, for tests only. */
-  unsafeFaults?: DriverUnsafeFaults & UnsafeFaults & RequestsUnsafeFaults & ExecutorUnsafeFaults;
+  unsafeFaults?:
+    & DriverUnsafeFaults
+    & UnsafeFaults
+    & RequestsUnsafeFaults
+    & ExecutorUnsafeFaults
+    & MembershipUnsafeFaults
+    & BalancerFaults;
   /** Deliberate bugs of a state machine on disk, for tests only. */
   diskUnsafeFaults?: DiskUnsafeFaults;
 };
@@ -139,6 +151,11 @@ export type MemberStatus = RaftStatus & {
   snapshotReceiving: { index: number; receivedBytes: number; totalBytes: number } | null;
   pendingProposals: number;
   stopped: boolean;
+  /**
+   * Messages that carried log entries or a snapshot to this member since it started, by sender
+   * (appends and feeds with entries, snapshot chunks): who actually feeds it.
+   */
+  entriesReceivedFrom: Record<string, number>;
 };
 
 type PendingRead = { resolve: (index: number) => void; reject: (error: unknown) => void };
@@ -152,6 +169,7 @@ const coreFaultKeys = [
   'voteBeforeDurable',
   'ackBeforeDurable',
   'leaseReadDuringTransfer',
+  ...membershipFaultNames,
 ] as const;
 
 /** See the module comment. Create with `MemberDriver.open`. */
@@ -174,6 +192,8 @@ export class MemberDriver<
   readonly #proposals: Proposals;
   readonly #requests: Requests;
   readonly #sessionEventListeners = new Set<(session: number, event: SessionEvent) => void>();
+  readonly #membership: MembershipDuties;
+  readonly #entriesReceivedFrom = new Map<string, number>();
   /** The index of the no-op that began this member's term `#termStartTerm` as leader. */
   #termStartIndex = 0;
   #termStartTerm = 0;
@@ -200,6 +220,11 @@ export class MemberDriver<
   #snapshotsTaken = 0;
   #snapshotsInstalled = 0;
   #configIndex = -1;
+  /** The ids of the configuration in effect, the transport's peers and who departed (see `#syncPeers`). */
+  #configMembers: string[] = [];
+  #peersKey = '';
+  readonly #addresses = new Map<string, string>();
+  readonly #departing = new Map<string, number>();
   #ticks = 0;
   #stopping = false;
   #stopped = false;
@@ -250,9 +275,25 @@ export class MemberDriver<
       sessionTimeoutMsMax: o.sessionTimeoutMsMax,
       sessionCommandsAheadMax: o.sessionCommandsAheadMax,
       forwardTimeoutMs: o.forwardTimeoutMs,
+      reconfigure: (request) => this.#membership.reconfigure(request),
+      members: () => this.#membership.members(),
       unsafeFaults: pickFaults(h.unsafeFaults, requestsUnsafeFaultNames),
     });
     this.#events = new EventLog(h.options.eventsRetainedMax, () => h.clock.nowMs());
+    this.#membership = new MembershipDuties({
+      raft,
+      options: o,
+      events: this.#events,
+      log: h.logger,
+      nowMs: () => this.#clock.nowMs(),
+      assertRunning: () => {
+        if (this.#stopping || this.#stopped) throw this.#refusal();
+      },
+      track: (index, term) => this.#proposals.add(index, term, this.#clock.nowMs()),
+      pump: () => this.#schedulePump(),
+      faults: h.unsafeFaults ?? {},
+      promotionLagEntriesMax: o.promotionLagEntriesMax,
+    });
     this.#snapshots = new SnapshotTransfers({
       id: h.id,
       snapshots: h.storage.snapshots,
@@ -263,6 +304,7 @@ export class MemberDriver<
       send: (m) => this.#transport.send(m),
       currentTerm: () => this.#raft.term,
       leaderId: () => this.#raft.leaderId,
+      accepts: (from, term) => this.#raft.acceptsSnapshotFrom(from, term),
       reportFailed: (to) => {
         this.#raft.reportSnapshotFailed(to);
         this.#schedulePump();
@@ -363,7 +405,7 @@ export class MemberDriver<
       }
       const fresh = storage.lastIndex() === 0 && storage.hardState().term === 0 && meta === null;
       const faults = h.unsafeFaults ?? {};
-      const coreFaults: UnsafeFaults = {};
+      const coreFaults: UnsafeFaults & MembershipUnsafeFaults = {};
       for (const key of coreFaultKeys) if (faults[key] === true) coreFaults[key] = true;
       const raft = new Raft(storage, {
         id: h.id,
@@ -378,6 +420,9 @@ export class MemberDriver<
         readsPendingMax: o.readsPendingMax,
         leaseDriftTicks: o.leaseDriftTicks,
         snapshotSendTicksMax: o.snapshotSendTicksMax,
+        feederSilenceHeartbeats: o.feederSilenceHeartbeats,
+        activeMembersMin: o.activeMembersMin,
+        promotionLagEntriesMax: o.promotionLagEntriesMax,
         appliedIndex,
         // Every start refuses real votes for an election timeout: a restarted voter has forgotten
         // that it heard from a leader (whose lease relies on it). An empty storage may be a wiped
@@ -418,6 +463,12 @@ export class MemberDriver<
   /** Feed one validated message from a peer. */
   receive(m: RaftMessage): void {
     if (this.#stopped) return;
+    if (
+      m.type === 'snapshotChunk' ||
+      ((m.type === 'append' || m.type === 'feed') && m.entries.length > 0)
+    ) {
+      this.#entriesReceivedFrom.set(m.from, (this.#entriesReceivedFrom.get(m.from) ?? 0) + 1);
+    }
     if (m.type === 'snapshotChunk' || m.type === 'snapshotChunkResponse') {
       this.#snapshots.onMessage(m);
       return;
@@ -469,7 +520,24 @@ export class MemberDriver<
         leaderId: this.#raft.leaderId,
       });
     }
+    const redirect = this.#membership.redirect(request);
+    if (redirect !== null) return Promise.resolve(redirect);
     return this.#requests.handle(request);
+  }
+
+  /**
+   * A configuration change (`join`, `leave`, `promote`, `demote`; see `lib/member/reconfigure.ts`)
+   * at this member, whichever it is: the leader makes it and answers once it is committed, with
+   * the new members in `output`. Never rejects: a failure is a reply with its error code
+   * (CONFIG_CHANGE_IN_PROGRESS and NOT_CAUGHT_UP are retryable; CONFIG_CHANGE_INVALID is not).
+   */
+  changeMembership(request: Omit<ReconfigureRequest, 'kind'>): Promise<MemberReply> {
+    return this.handle({ ...request, kind: 'reconfigure' });
+  }
+
+  /** The leader's view of the members (types, who feeds whom, each passive member's lag). */
+  members(): Promise<MemberReply> {
+    return this.handle({ kind: 'members' });
   }
 
   /**
@@ -641,6 +709,7 @@ export class MemberDriver<
       snapshotReceiving: this.#snapshots.receivingProgress(),
       pendingProposals: this.#proposals.size,
       stopped: this.#stopped,
+      entriesReceivedFrom: Object.fromEntries(this.#entriesReceivedFrom),
     };
   }
 
@@ -731,6 +800,8 @@ export class MemberDriver<
       if (this.#stopped) return;
       this.#raft.tick(this.#clock.nowMs());
       if (++this.#ticks % 8 === 0) this.#proposals.sweep(this.#clock.nowMs());
+      this.#membership.tick();
+      if (this.#departing.size > 0) this.#syncPeers();
       this.#scheduleTick();
       this.#schedulePump();
     });
@@ -824,7 +895,12 @@ export class MemberDriver<
     const entries = rd.committed;
     // Any entry of another term at a proposal's index (a command, or another leader's no-op or
     // configuration) means that proposal is lost for good.
-    for (const e of entries) this.#proposals.checkCommitted(e.index, e.term);
+    for (const e of entries) {
+      // A configuration change is answered once committed (it has no state-machine output).
+      if (this.#proposals.checkCommitted(e.index, e.term) && e.type === 'config') {
+        this.#proposals.settle(e.index, { ok: true, output: { members: e.members } });
+      }
+    }
     this.#probe.committed?.(entries);
     // Every batch goes behind whatever state-machine work is queued: a snapshot restore moves
     // the applied index, so entries after it must never overtake it, nor those queued behind it.
@@ -849,6 +925,7 @@ export class MemberDriver<
       this.#requests.leaderChanged();
       if (this.#raft.role === 'leader') {
         this.#termStartIndex = this.#raft.lastIndex;
+        this.#membership.becameLeader();
         this.#termStartTerm = this.#raft.term;
       }
     }
@@ -867,14 +944,58 @@ export class MemberDriver<
     }
   }
 
+  /**
+   * Peers to talk to before this member has a configuration of its own (a member joining: the
+   * answer to its join lists them). Ignored once a configuration is in its log.
+   */
+  learnPeers(members: readonly Member[]): void {
+    if (this.#stopped || this.#raft.configuration() !== null) return;
+    const peers = new Map<string, string>();
+    for (const m of members) {
+      if (m.id !== this.id && m.address !== undefined) peers.set(m.id, m.address);
+    }
+    this.#transport.setPeers(peers);
+  }
+
+  /** This member is in a configuration (its log, or a snapshot, holds one). */
+  get configured(): boolean {
+    return this.#raft.configuration() !== null;
+  }
+
+  /**
+   * The transport's peers: every member of the configuration in effect, and each member it
+   * removed, for two election timeouts after that (a removed leader still leads until its removal
+   * commits and needs its followers' answers; a removed follower must still learn the change).
+   */
   #syncPeers(): void {
     const config = this.#raft.configuration();
-    if (config === null || config.index === this.#configIndex) return;
-    this.#configIndex = config.index;
+    if (config === null) return;
+    const nowMs = this.#clock.nowMs();
+    if (config.index !== this.#configIndex) {
+      this.#configIndex = config.index;
+      this.#membership.configurationChanged(config.index, config.members);
+      const ids = new Set(config.members.map((m) => m.id));
+      const keepMs = 2 * this.#o.electionTicks * this.#o.tickMs;
+      for (const id of this.#configMembers) {
+        if (!ids.has(id)) this.#departing.set(id, nowMs + keepMs);
+      }
+      for (const m of config.members) {
+        this.#departing.delete(m.id);
+        if (m.address !== undefined) this.#addresses.set(m.id, m.address);
+      }
+      this.#configMembers = [...ids];
+    }
     const peers = new Map<string, string>();
     for (const m of config.members) {
       if (m.id !== this.id) peers.set(m.id, m.address ?? '');
     }
+    for (const [id, untilMs] of this.#departing) {
+      if (untilMs <= nowMs) this.#departing.delete(id);
+      else if (id !== this.id && this.#addresses.has(id)) peers.set(id, this.#addresses.get(id)!);
+    }
+    const key = [...peers].map(([id, a]) => `${id}=${a}`).sort().join(',');
+    if (key === this.#peersKey) return;
+    this.#peersKey = key;
     this.#transport.setPeers(peers);
   }
 
@@ -993,7 +1114,7 @@ export class MemberDriver<
       await this.#enqueueWrite(() => this.#storage.write({ snapshot: meta, snapshotData: id }));
       stage = null;
       this.#snapshotIndex = index;
-      let compactTo = index - this.#o.compactionTrailingEntries;
+      let compactTo = this.#membership.compactionPoint(index);
       if (this.#executor.onDisk) {
         // Never past what the machine on disk has synced: an OS crash could take it back there
         // (the stored snapshot would then still cover it; this keeps the log replay short).
@@ -1076,10 +1197,14 @@ function pickFaults<K extends string>(
 }
 
 function writeBatchOf(rd: Ready, snapshotData: number | undefined): WriteBatch | null {
-  if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState === null) return null;
+  if (
+    rd.snapshot === null && rd.entries.length === 0 && rd.hardState === null &&
+    rd.truncateFromIndex === null
+  ) return null;
   const batch: WriteBatch = {};
   if (rd.snapshot !== null) batch.snapshot = rd.snapshot;
   if (snapshotData !== undefined) batch.snapshotData = snapshotData;
+  if (rd.truncateFromIndex !== null) batch.truncateFromIndex = rd.truncateFromIndex;
   if (rd.entries.length > 0) batch.entries = rd.entries;
   if (rd.hardState !== null) batch.hardState = rd.hardState;
   return batch;

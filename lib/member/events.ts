@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Member } from '../base/messages.ts';
 import type { Role } from '../core/raft.ts';
 
 /** One event; `seq` counts from 1 without gaps. */
@@ -16,6 +17,16 @@ export type ServerEvent =
     | { type: 'leader'; leaderId: string | null; term: number }
     | { type: 'snapshotTaken'; index: number; term: number }
     | { type: 'snapshotInstalled'; index: number; term: number }
+    /** The configuration in effect changed (a configuration entry was appended, or truncated away). */
+    | { type: 'configuration'; index: number; members: Member[] }
+    /** The PASSIVE members this member feeds changed. */
+    | { type: 'feeding'; passives: string[] }
+    /** On the leader: who feeds whom changed (feeder id to passive ids). */
+    | { type: 'assignment'; assignment: Record<string, string[]> }
+    /** On the leader: a PASSIVE member caught up (within `promotionLagEntriesMax`) or fell behind. */
+    | { type: 'passiveLag'; member: string; lagEntries: number; caughtUp: boolean }
+    /** The leader's balancer made a configuration change. */
+    | { type: 'balancer'; op: string; member: string }
     | { type: 'failed'; message: string }
     | { type: 'stopped' }
   );

@@ -76,6 +76,24 @@ type DriverTunablesEntries = {
   sessionEventsMax: IntOption;
   /** A request forwarded to the leader and not answered this long fails with TIMEOUT. */
   forwardTimeoutMs: IntOption;
+  /**
+   * Entries a snapshot's compaction keeps beyond `compactionTrailingEntries` for members behind
+   * it: the log is compacted only down to the leader's global index (the lowest index every live
+   * ACTIVE and PASSIVE member stores), unless that is more than this many entries below the
+   * snapshot, in which case the member that lags gets a snapshot instead. 0: the global index
+   * does not hold compaction back.
+   */
+  compactionLagEntriesMax: IntOption;
+  /**
+   * ACTIVE members the leader's balancer keeps (0: no balancer). When an ACTIVE member has been
+   * silent for `balancerFailureElectionTimeouts`, the most caught-up PASSIVE member is promoted,
+   * then the failed one demoted (see `lib/member/balancer.ts`).
+   */
+  balancerActiveMembers: IntOption;
+  /** PASSIVE members the balancer keeps, promoting RESERVE members when some failed. */
+  balancerPassiveMembers: IntOption;
+  /** Election timeouts (`electionTicks`) of silence after which the balancer counts a member failed. */
+  balancerFailureElectionTimeouts: IntOption;
   /** Most entries applied before yielding to the event loop. */
   applyBatchEntriesMax: IntOption;
   /** Longest apply batch in milliseconds before yielding to the event loop. */
@@ -109,6 +127,10 @@ export const DriverTunablesSchema: v.ObjectSchema<DriverTunablesEntries, undefin
   sessionResultsMax: v.optional(int(1, 10_000_000), 65_536),
   sessionEventsMax: v.optional(int(1, 10_000_000), 65_536),
   forwardTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
+  compactionLagEntriesMax: v.optional(int(0, 2 ** 40), 10_000),
+  balancerActiveMembers: v.optional(int(0, 1024), 0),
+  balancerPassiveMembers: v.optional(int(0, 1024), 0),
+  balancerFailureElectionTimeouts: v.optional(int(1, 1_000_000), 3),
   applyBatchEntriesMax: v.optional(int(1, 1_048_576), 1024),
   applyBatchMsMax: v.optional(v.pipe(v.number(), v.minValue(0.01), v.maxValue(60_000)), 5),
 });

@@ -29,6 +29,7 @@ import {
   MemberReplySchema,
   type MemberRequest,
   MemberRequestSchema,
+  type ReconfigureRequest,
 } from '../base/member-requests.ts';
 import type { ForwardMessage, ForwardResponseMessage, RaftMessage } from '../base/messages.ts';
 import { cborCodec } from '../state/codec.ts';
@@ -67,6 +68,11 @@ export type RequestHost = {
   sessionCommandsAheadMax: number;
   /** A forwarded request unanswered this long fails with TIMEOUT. */
   forwardTimeoutMs: number;
+  // Membership (lib/member/reconfigure.ts): carried out by the leader, forwarded like commands.
+  /** Make a configuration change as the leader; resolves once it is committed. */
+  reconfigure(request: ReconfigureRequest): Promise<Reply>;
+  /** The leader's view of the members. */
+  members(): Reply;
   /** Deliberate bugs, for tests only. */
   unsafeFaults?: RequestsUnsafeFaults;
 };
@@ -296,6 +302,11 @@ export class Requests {
         const index = this.#h.appliedIndex();
         return { index, output: this.#h.query(valueCodec.decode(request.data)) };
       }
+      // Membership (lib/member/reconfigure.ts).
+      case 'reconfigure':
+        return await this.#h.reconfigure(request);
+      case 'members':
+        return this.#h.members();
     }
   }
 
@@ -428,8 +439,12 @@ export class Requests {
       });
     });
     if (!reply.ok) return reply;
+    // Membership answers are not state-machine results: nothing to apply here first (a RESERVE
+    // member never applies anything).
+    const applies = request.kind !== 'query' && request.kind !== 'reconfigure' &&
+      request.kind !== 'members';
     const early = this.#h.unsafeFaults?.relayBeforeApplied === true; // a planted bug
-    if (request.kind !== 'query' && !early) await this.#h.waitForApplied(reply.index);
+    if (applies && !early) await this.#h.waitForApplied(reply.index);
     return { ...reply, forwardedTo: leader };
   }
 }

@@ -57,6 +57,11 @@ export type SnapshotTransferHost = {
   send: (m: RaftMessage) => void;
   currentTerm: () => number;
   leaderId: () => string | null;
+  /**
+   * Whether chunks from `from` at `term` may be staged: from the leader of the current term, or
+   * on a member fed by followers from its feeder. Default: the leader only.
+   */
+  accepts?: (from: string, term: number) => boolean;
   /** The transfer to `to` failed or was abandoned: the core probes again later. */
   reportFailed: (to: string) => void;
   /** Every byte arrived and is staged. */
@@ -182,8 +187,11 @@ export class SnapshotTransfers {
         nextOffset,
         ok,
       });
-    // Only from the leader of our current term (heartbeats bring us to its term first).
-    if (m.term !== this.#h.currentTerm() || this.#h.leaderId() !== m.from) return answer(0, false);
+    // Only from the leader of our current term (heartbeats bring us to its term first), or from
+    // a PASSIVE member's feeder.
+    const accepted = this.#h.accepts?.(m.from, m.term) ??
+      (m.term === this.#h.currentTerm() && this.#h.leaderId() === m.from);
+    if (!accepted) return answer(0, false);
     if (m.totalBytes > this.#h.receiveBytesMax) {
       this.#h.log.warn(
         `refusing snapshot ${m.index} from ${m.from}: ${m.totalBytes} bytes, limit snapshotReceiveBytesMax ${this.#h.receiveBytesMax}`,

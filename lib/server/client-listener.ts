@@ -28,6 +28,7 @@
  * ```
  * @module
  */
+import { listenRetrying } from '../transport/listen.ts';
 import * as net from 'node:net';
 import { clearInterval, setInterval } from 'node:timers';
 import {
@@ -134,10 +135,7 @@ export class ClientListener {
   static async start(o: ListenerOptions): Promise<ClientListener> {
     const listener = new ClientListener(o);
     const { host, port } = parseAddress(o.address, { portZero: true });
-    await new Promise<void>((resolve, reject) => {
-      listener.#server.once('error', reject);
-      listener.#server.listen(port, host, () => resolve());
-    });
+    await listenRetrying(listener.#server, port, host, (m) => listener.#log.warn(m));
     // Once listening, an error (out of file descriptors under a connection flood: `accept
     // EMFILE`) is logged, rate-limited, and must not end the process.
     listener.#server.on('error', (error) => listener.#log.warn(`Listener error: ${error.message}`));
@@ -414,6 +412,15 @@ function memberRequestOf(
       };
     case 'unregister':
       return { kind: 'unregister', session: request.session };
+    case 'reconfigure': {
+      const r: MemberRequest = { kind: 'reconfigure', op: request.op, id: request.member };
+      if (request.memberType !== undefined) r.type = request.memberType;
+      if (request.address !== undefined) r.address = request.address;
+      if (request.clientAddress !== undefined) r.clientAddress = request.clientAddress;
+      return r;
+    }
+    case 'members':
+      return { kind: 'members' };
   }
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 import * as v from 'valibot';
-import { ListenAddressSchema } from '../base/address.ts';
+import { DialAddressSchema, ListenAddressSchema } from '../base/address.ts';
 import { MemberIdSchema, MembersSchema } from '../base/messages.ts';
 import { intInRange as int, type IntOption, parseOptions } from '../base/validate.ts';
 import { checkDriverOptions, type DriverOptions, DriverOptionsSchema } from '../member/options.ts';
@@ -46,6 +46,23 @@ type ServerOptionsEntries =
      * bootstraps with the same list. Omit it to join an existing cluster (the leader adds you).
      */
     members: v.OptionalSchema<typeof MembersSchema, undefined>;
+    /**
+     * Client addresses of existing members: a member whose data directory holds no configuration
+     * asks one of them to add it (as `joinAs`), retrying until the change is committed, and learns
+     * its peers from the answer. Ignored once the member is in a configuration. Not with `members`.
+     */
+    join: v.OptionalSchema<
+      v.SchemaWithPipe<
+        readonly [
+          v.ArraySchema<typeof DialAddressSchema, undefined>,
+          v.MinLengthAction<string[], 1, undefined>,
+          v.MaxLengthAction<string[], 64, undefined>,
+        ]
+      >,
+      undefined
+    >;
+    /** The type a joining member asks for: PASSIVE (fed by followers) or RESERVE. */
+    joinAs: v.OptionalSchema<v.PicklistSchema<['PASSIVE', 'RESERVE'], undefined>, 'PASSIVE'>;
     /** In memory (`StateMachine`) or on disk in the data directory (`DiskStateMachine`). */
     stateMachine: v.CustomSchema<
       AnyStateMachine<unknown, unknown, unknown, unknown>,
@@ -111,6 +128,8 @@ const ServerOptionsSchema: v.StrictObjectSchema<ServerOptionsEntries, undefined>
     peerAddress: ListenAddressSchema,
     clientAddress: ListenAddressSchema,
     members: v.optional(MembersSchema),
+    join: v.optional(v.pipe(v.array(DialAddressSchema), v.minLength(1), v.maxLength(64))),
+    joinAs: v.optional(v.picklist(['PASSIVE', 'RESERVE']), 'PASSIVE'),
     stateMachine: v.custom<AnyStateMachine<unknown, unknown, unknown, unknown>>(
       (x) =>
         typeof x === 'object' && x !== null &&
@@ -166,6 +185,11 @@ export function parseServerOptions(input: unknown): RaftServerOptions {
   const where = 'RaftServer.start';
   const o = parseOptions(ServerOptionsSchema, input, where);
   checkDriverOptions(driverOptionsOf(o), where);
+  if (o.join !== undefined && o.members !== undefined) {
+    throw new TypeError(
+      `Invalid option join for ${where}: give either members (a new cluster) or join (an existing one), not both`,
+    );
+  }
   if (o.messageBytesMax + frameEnvelopeBytes > o.frameBytesMax) {
     throw new RangeError(
       `Invalid option frameBytesMax for ${where}: ${o.frameBytesMax} must exceed messageBytesMax ${o.messageBytesMax} by ${frameEnvelopeBytes}`,

@@ -26,13 +26,19 @@ import {
   type ReadConsistency,
 } from '../member/driver.ts';
 import type { ServerEvent } from '../member/events.ts';
-import type { MemberReply, MemberRequest } from '../base/member-requests.ts';
+import type { MemberReply, MemberRequest, ReconfigureRequest } from '../base/member-requests.ts';
+import { type ClientErrorCode, clientErrorCodes } from '../base/client-protocol.ts';
+import { EdgeraftError, type ErrorCode } from '../base/errors.ts';
+import type { Member } from '../base/messages.ts';
+import type { MembersView } from '../member/reconfigure.ts';
 import type { SessionEvent } from '../state/sessions.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import type { AnyStateMachine } from '../state/disk-state-machine.ts';
 import { LmdbStorage } from '../storage/lmdb.ts';
 import { TcpTransport } from '../transport/tcp.ts';
+import type { TransportCounters } from '../transport/transport.ts';
 import { ClientListener } from './client-listener.ts';
+import { joinCluster } from './join.ts';
 import { realClock } from './clock.ts';
 import {
   driverOptionsOf,
@@ -52,7 +58,12 @@ function stderrLogger(id: string): ServerLogger {
 }
 
 /** What `status()` reports: the driver's view plus the bound addresses. */
-export type ServerStatus = MemberStatus & { peerAddress: string; clientAddress: string };
+export type ServerStatus = MemberStatus & {
+  peerAddress: string;
+  clientAddress: string;
+  /** The peer transport's counters since start: messages and bytes sent, dropped, received. */
+  transport: TransportCounters & { sentBytesByPeer: Record<string, number> };
+};
 
 /** See the module comment. Create with `RaftServer.start`. */
 export class RaftServer<
@@ -70,6 +81,7 @@ export class RaftServer<
   readonly #clients: ClientListener;
   readonly #log: ServerLogger;
   #closing: Promise<void> | null = null;
+  #joining: Promise<void> = Promise.resolve();
 
   private constructor(
     o: RaftServerOptions,
@@ -151,6 +163,20 @@ export class RaftServer<
       });
       d.start();
       log.info(`serving: peer ${transport.address}, client ${clients.address}`);
+      if (o.join !== undefined && !d.configured) {
+        server.#joining = joinCluster({
+          servers: o.join,
+          id: o.id,
+          type: o.joinAs,
+          address: transport.address,
+          clientAddress: clients.address,
+          stopped: () => server.#closing !== null,
+          log,
+        }).then((members) => {
+          if (members !== null) d.learnPeers(members);
+        });
+        server.#joining.catch(() => {}); // logged; `joined` reports it
+      }
       return server;
     } catch (error) {
       await driver?.stop().catch(() => {});
@@ -159,6 +185,14 @@ export class RaftServer<
       await storage.close();
       throw error;
     }
+  }
+
+  /**
+   * Settles once a member started with `join` was added to the cluster (at once for any other):
+   * rejects when the change was refused for good.
+   */
+  get joined(): Promise<void> {
+    return this.#joining;
   }
 
   /** The bound peer address (`host:port`). */
@@ -227,6 +261,60 @@ export class RaftServer<
   }
 
   /**
+   * Add a member (as PASSIVE by default, or RESERVE: a member becomes ACTIVE only by `promote`,
+   * once it caught up). Any member takes it and hands it to the leader; resolves with the new
+   * members once the change is committed. A retried join of a member already there resolves at
+   * once. Rejects with an `EdgeraftError`: CONFIG_CHANGE_IN_PROGRESS, NOT_LEADER/NO_LEADER
+   * (retryable: nothing was proposed), CONFIG_CHANGE_INVALID (not retryable).
+   */
+  join(member: {
+    id: string;
+    type?: 'PASSIVE' | 'RESERVE' | 'INACTIVE';
+    address: string;
+    clientAddress?: string;
+  }): Promise<Member[]> {
+    return this.#reconfigure({
+      kind: 'reconfigure',
+      op: 'join',
+      id: member.id,
+      type: member.type ?? 'PASSIVE',
+      address: member.address,
+      ...(member.clientAddress === undefined ? {} : { clientAddress: member.clientAddress }),
+    });
+  }
+
+  /** Remove member `id` (see `join` for the answer and errors). A leader that leaves steps down. */
+  leave(id: string): Promise<Member[]> {
+    return this.#reconfigure({ kind: 'reconfigure', op: 'leave', id });
+  }
+
+  /**
+   * Member `id` one type up (INACTIVE → RESERVE → PASSIVE → ACTIVE). To ACTIVE only once caught
+   * up: else NOT_CAUGHT_UP (retryable).
+   */
+  promote(id: string): Promise<Member[]> {
+    return this.#reconfigure({ kind: 'reconfigure', op: 'promote', id });
+  }
+
+  /** Member `id` one type down. Never below `activeMembersMin` ACTIVE members. */
+  demote(id: string): Promise<Member[]> {
+    return this.#reconfigure({ kind: 'reconfigure', op: 'demote', id });
+  }
+
+  /** The leader's view of the members: types, who feeds whom, each passive member's lag. */
+  async members(): Promise<MembersView> {
+    const reply = await this.#driver.members();
+    if (!reply.ok) throw errorOfReply(reply);
+    return reply.output as MembersView;
+  }
+
+  async #reconfigure(request: ReconfigureRequest): Promise<Member[]> {
+    const reply = await this.#driver.handle(request);
+    if (!reply.ok) throw errorOfReply(reply);
+    return (reply.output as { members: Member[] }).members;
+  }
+
+  /**
    * Listen to the events state machines publish to client sessions, as this member applies them.
    * Returns an unsubscribe function.
    */
@@ -278,6 +366,10 @@ export class RaftServer<
       ...this.#driver.status(),
       peerAddress: this.peerAddress,
       clientAddress: this.clientAddress,
+      transport: {
+        ...this.#transport.counters,
+        sentBytesByPeer: this.#transport.sentBytesByPeer(),
+      },
     };
   }
 
@@ -329,4 +421,10 @@ export class RaftServer<
     }
     return this.#closing;
   }
+}
+
+/** The error a member's refusal stands for. */
+function errorOfReply(reply: Extract<MemberReply, { ok: false }>): EdgeraftError {
+  const code = reply.code as ErrorCode;
+  return new EdgeraftError(code, reply.message, clientErrorCodes[code as ClientErrorCode] ?? false);
 }

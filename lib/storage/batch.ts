@@ -60,6 +60,17 @@ export function planBatch(log: LogReader, batch: WriteBatch): BatchPlan {
     );
   }
   let truncateFromIndex: number | null = null;
+  const truncate = batch.truncateFromIndex;
+  if (truncate !== undefined) {
+    assert(
+      Number.isSafeInteger(truncate) && truncate > compactIndex,
+      `Truncation from index ${truncate} is at or before the compaction point ${compactIndex}`,
+    );
+    if (truncate <= lastIndex) {
+      truncateFromIndex = truncate;
+      lastIndex = truncate - 1;
+    }
+  }
   const entries = batch.entries;
   if (entries !== undefined && entries.length > 0) {
     const firstIndex = entries[0]!.index;
@@ -82,7 +93,9 @@ export function planBatch(log: LogReader, batch: WriteBatch): BatchPlan {
         `Entries not consecutive: index ${entry.index} at position ${i} after ${firstIndex}`,
       );
     }
-    if (firstIndex <= lastIndex) truncateFromIndex = firstIndex;
+    if (firstIndex <= lastIndex) {
+      truncateFromIndex = Math.min(truncateFromIndex ?? firstIndex, firstIndex);
+    }
     lastIndex = firstIndex + entries.length - 1;
   }
   if (batch.hardState !== undefined) {

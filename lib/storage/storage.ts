@@ -10,7 +10,7 @@ import type { MachineStore } from '../state/disk-state-machine.ts';
 
 /**
  * The writes of one ready batch, applied as one transaction in this order: snapshot (with its
- * data), entries, hard state.
+ * data), truncation, entries, hard state.
  */
 export interface WriteBatch {
   /**
@@ -25,6 +25,11 @@ export interface WriteBatch {
    * Metadata and data therefore always agree, whatever moment a crash hits.
    */
   snapshotData?: number;
+  /**
+   * Drop every stored entry from this index on (above the compaction point), before `entries` are
+   * appended: a member that becomes PASSIVE discards its uncommitted entries this way.
+   */
+  truncateFromIndex?: number;
   /**
    * Entries to append, consecutive. `entries[0].index` must be at most `lastIndex() + 1` and
    * above the compaction point; stored entries at or after it are replaced (a conflicting suffix

@@ -16,7 +16,7 @@
  * @module
  */
 import type { Entry, Member, RaftMessage } from '../base/messages.ts';
-import type { UnsafeFaults } from '../core/options.ts';
+import type { MembershipUnsafeFaults, UnsafeFaults } from '../core/options.ts';
 import type { Raft, ReadState } from '../core/raft.ts';
 import { seededRandom } from '../core/random.ts';
 import { MemberDriver } from '../member/driver.ts';
@@ -33,13 +33,17 @@ export type ScriptedClusterOptions = {
   electionTicks?: number;
   heartbeatTicks?: number;
   messageBytesMax?: number;
-  unsafeFaults?: UnsafeFaults;
+  unsafeFaults?: UnsafeFaults & MembershipUnsafeFaults;
   /** Bootstrap every member with the same configuration (default true). */
   bootstrap?: boolean;
   /** Snapshot after this many applied entries (default: never). */
   snapshotEntriesThreshold?: number;
   /** Entries kept below a snapshot when compacting (default 0). */
   compactionTrailingEntries?: number;
+  /** Entries a live passive member may lag before compaction stops waiting for it (default 10,000). */
+  compactionLagEntriesMax?: number;
+  /** Member types by id for the founding configuration (default: every member ACTIVE). */
+  types?: Record<string, Member['type']>;
 };
 
 /** Milliseconds a scripted tick moves a member's clock. */
@@ -90,7 +94,7 @@ export class ScriptedCluster {
   private constructor(ids: string[], options: ScriptedClusterOptions) {
     this.ids = ids;
     this.#o = options;
-    this.#members = ids.map((id) => ({ id, type: 'ACTIVE' }));
+    this.#members = ids.map((id) => ({ id, type: options.types?.[id] ?? 'ACTIVE' }));
   }
 
   /** Start every member (bootstrapped with the same members unless `bootstrap: false`). */
@@ -361,6 +365,9 @@ export class ScriptedCluster {
       stopGraceMs: 0,
       snapshotEntriesThreshold: this.#o.snapshotEntriesThreshold ?? 2 ** 40,
       compactionTrailingEntries: this.#o.compactionTrailingEntries ?? 0,
+      ...(this.#o.compactionLagEntriesMax === undefined
+        ? {}
+        : { compactionLagEntriesMax: this.#o.compactionLagEntriesMax }),
     }, 'ScriptedCluster');
     const driver = await MemberDriver.open<Uint8Array, null, unknown, null>({
       id,

@@ -1394,5 +1394,7 @@ export function fmt(m: RaftMessage): string {
     case 'forward':
     case 'forwardResponse':
       return `${head} request=${m.requestId} bytes=${m.data.byteLength}`;
+    default:
+      return head; // membership messages (lib/core/fan-out.ts)
   }
 }

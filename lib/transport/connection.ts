@@ -73,6 +73,8 @@ export class FramedConnection<T> {
   #partialSinceMs = -1;
   /** Sends refused because `inflightBytesMax` would have been exceeded. */
   droppedCount = 0;
+  /** Bytes of the frames queued for sending so far (header included). */
+  sentBytes = 0;
   receivedCount = 0;
 
   constructor(
@@ -131,6 +133,7 @@ export class FramedConnection<T> {
     if (lane === 'control') this.#control.push(body);
     else this.#bulk.push(body);
     this.#queuedBytes += bytes;
+    this.sentBytes += bytes;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => {

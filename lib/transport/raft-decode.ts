@@ -51,19 +51,31 @@ import {
 /** Deepest nesting of non-empty containers this decoder accepts (message, entries, entry, members, member). */
 export const raftDecodeDepth = 5;
 
-/** Each message field's number: its bit in the `seen` masks. */
+/** Each message field's number: fields 0-30 have their bit in the low mask, 31-61 in the high one. */
 const F = Object.fromEntries(Object.keys(messageFieldKinds).map((name, i) => [name, i])) as Record<
   FieldName,
   number
 >;
-assert(Object.keys(F).length < 31, 'raft-decode: every field has a bit in a 31-bit mask');
+/** Bits per mask word: 31, so that every mask stays a positive small integer. */
+const maskBits = 31;
+assert(
+  Object.keys(F).length < 2 * maskBits,
+  'raft-decode: every field has a bit in one of two 31-bit masks',
+);
 /** Each field's kind, by field number. */
 const kindOf: FieldKind[] = Object.values(messageFieldKinds);
 
 const messageTypes = Object.keys(messageFields) as RaftMessage['type'][];
-const messageMasks = messageTypes.map((type) =>
-  [...headFields, ...messageFields[type]].reduce((mask, name) => mask | (1 << F[name]), 0)
-);
+/** Each type's fields as [low mask, high mask]. */
+const messageMasks: [number, number][] = messageTypes.map((type) => {
+  let low = 0;
+  let high = 0;
+  for (const name of [...headFields, ...messageFields[type]]) {
+    if (F[name] < maskBits) low |= 1 << F[name];
+    else high |= 1 << (F[name] - maskBits);
+  }
+  return [low, high];
+});
 
 /** Known words (keys, literals) by byte length, for matching without building a string. */
 type WordTable = { bytes: Uint8Array; code: number }[][];
@@ -413,14 +425,24 @@ function readMessage(): RaftMessage | null {
   const keyCount = readHead(5);
   if (keyCount < 4 || keyCount > 12) return null;
   let seen = 0;
+  let seenHigh = 0;
   for (let i = 0; i < keyCount; i++) {
     const field = readWord(messageKeys);
-    if (field < 0 || (seen & (1 << field)) !== 0) return null;
-    seen |= 1 << field;
+    if (field < 0) return null;
+    if (field < maskBits) {
+      if ((seen & (1 << field)) !== 0) return null;
+      seen |= 1 << field;
+    } else {
+      const bit = 1 << (field - maskBits);
+      if ((seenHigh & bit) !== 0) return null;
+      seenHigh |= bit;
+    }
     if (!readField(field)) return null;
   }
   const typeCode = values[F.type] as number;
-  if ((seen & 1) === 0 || messageMasks[typeCode] !== seen) return null;
+  if ((seen & 1) === 0) return null;
+  const mask = messageMasks[typeCode]!;
+  if (mask[0] !== seen || mask[1] !== seenHigh) return null;
   return buildMessage(messageTypes[typeCode]!);
 }
 

@@ -17,7 +17,7 @@ import type { RaftMessage } from '../base/messages.ts';
 
 /** What a field holds: decides how its value is written and checked. */
 export const FieldKind = {
-  /** Text: `type` (a literal), `from` and `to` (member ids). */
+  /** Text: `type` (a literal); every other text field (`from`, `to`, `leaderId`, `member`) a member id. */
   text: 0,
   /** An integer in [0, 2^53). */
   natural: 1,
@@ -33,7 +33,7 @@ export type FieldKind = (typeof FieldKind)[keyof typeof FieldKind];
 
 /**
  * Every key of every Raft message with its kind. The order numbers the fields: a field's number
- * is its bit in the decoder's masks (fewer than 31 fields, asserted by the decoder).
+ * is its bit in the decoder's two 31-bit masks (fewer than 62 fields, asserted by the decoder).
  */
 export const messageFieldKinds = {
   type: FieldKind.text,
@@ -66,6 +66,10 @@ export const messageFieldKinds = {
   nextOffset: FieldKind.natural,
   ok: FieldKind.bool,
   requestId: FieldKind.natural,
+  leaderId: FieldKind.text,
+  member: FieldKind.text,
+  configIndex: FieldKind.natural,
+  configTerm: FieldKind.natural,
 } as const satisfies Record<string, FieldKind>;
 export type FieldName = keyof typeof messageFieldKinds;
 
@@ -95,6 +99,12 @@ export const messageFields: Record<RaftMessage['type'], readonly FieldName[]> = 
   snapshotChunkResponse: ['index', 'nextOffset', 'ok'],
   forward: ['requestId', 'data'],
   forwardResponse: ['requestId', 'data'],
+  assign: ['members'],
+  feed: ['leaderId', 'prevLogIndex', 'prevLogTerm', 'entries', 'commitIndex'],
+  feedResponse: ['success', 'matchIndex', 'hintIndex'],
+  feedReport: ['member', 'matchIndex'],
+  configure: ['commitIndex', 'configIndex', 'configTerm', 'members'],
+  configureResponse: ['configIndex'],
 };
 
 /** Entry keys with their kinds (`type` is the literal noop, command or config). */

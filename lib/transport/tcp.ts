@@ -28,6 +28,7 @@
  * ```
  * @module
  */
+import { listenRetrying } from './listen.ts';
 import * as net from 'node:net';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { formatAddress, parseAddress } from '../base/address.ts';
@@ -64,6 +65,8 @@ type Peer = {
   attemptCount: number;
   /** The peer refused our last handshake: the next dial waits `refusedRedialDelayMs`. */
   refused: boolean;
+  /** Bytes framed for this peer since it was added. */
+  sentBytes: number;
   timer: ReturnType<typeof setTimeout> | null;
 };
 
@@ -74,6 +77,7 @@ export class TcpTransport implements Transport {
   readonly member: string;
   readonly counters: TransportCounters = {
     sentCount: 0,
+    sentBytes: 0,
     droppedCount: 0,
     receivedCount: 0,
     rejectedCount: 0,
@@ -151,7 +155,9 @@ export class TcpTransport implements Transport {
   }
 
   send(message: RaftMessage): void {
-    const connection = this.#peers.get(message.to)?.connection;
+    const peer = this.#peers.get(message.to);
+    const connection = peer?.connection;
+    const before = connection?.sentBytes ?? 0;
     if (
       connection === undefined || connection === null || !connection.send(message, laneOf(message))
     ) {
@@ -159,6 +165,16 @@ export class TcpTransport implements Transport {
       return;
     }
     this.counters.sentCount += 1;
+    const bytes = connection.sentBytes - before;
+    this.counters.sentBytes += bytes;
+    peer!.sentBytes += bytes;
+  }
+
+  /** Bytes framed for each current peer since it was added, by member id. */
+  sentBytesByPeer(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [id, p] of this.#peers) out[id] = p.sentBytes;
+    return out;
   }
 
   /**
@@ -194,6 +210,7 @@ export class TcpTransport implements Transport {
       connection: null,
       attemptCount: 0,
       refused: false,
+      sentBytes: 0,
       timer: null,
     };
     this.#peers.set(member, peer);
@@ -217,21 +234,19 @@ export class TcpTransport implements Transport {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
-  #listen(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
-      this.#server.once('error', onError);
-      this.#server.listen(this.#options.port, this.#options.host, () => {
-        this.#server.off('error', onError);
-        this.#server.on(
-          'error',
-          (error) => this.#options.logger.warn(`Listener error: ${error.message}`),
-        );
-        const bound = this.#server.address();
-        this.#port = typeof bound === 'object' && bound !== null ? bound.port : this.#options.port;
-        resolve();
-      });
-    });
+  async #listen(): Promise<void> {
+    await listenRetrying(
+      this.#server,
+      this.#options.port,
+      this.#options.host,
+      (m) => this.#options.logger.warn(m),
+    );
+    this.#server.on(
+      'error',
+      (error) => this.#options.logger.warn(`Listener error: ${error.message}`),
+    );
+    const bound = this.#server.address();
+    this.#port = typeof bound === 'object' && bound !== null ? bound.port : this.#options.port;
   }
 
   #hello(): Hello {

@@ -26,6 +26,8 @@ import type { RaftMessage } from '../base/messages.ts';
 export type TransportCounters = {
   /** Messages handed to a connection (or the in-memory network) for sending. */
   sentCount: number;
+  /** Bytes of those messages as framed on the wire (0 where nothing is framed). */
+  sentBytes: number;
   /** Messages dropped: unknown or unreachable peer, or `inflightBytesMax` reached. */
   droppedCount: number;
   /** Messages delivered to the handler. */

@@ -50,6 +50,11 @@ const commandFlags: Record<string, string[]> = {
   get: ['--servers', '--consistency'],
   status: ['--servers'],
   watch: ['--servers', '--prefix'],
+  join: ['--servers', '--peer-address', '--client-address', '--as'],
+  leave: ['--servers'],
+  promote: ['--servers'],
+  demote: ['--servers'],
+  members: ['--servers', '-o'],
   demo: ['--seconds', '--size', '--workers', '--keep'],
 };
 
@@ -170,6 +175,58 @@ test('watch prints each change of a key until Ctrl-C', async () => {
   } finally {
     if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL');
     await client.close();
+    await stopCluster(nodes);
+  }
+});
+
+// join, members, promote, demote and leave change and show the configuration of a running cluster;
+// their bad input exits 2.
+test('join, members, promote, demote and leave', async () => {
+  const nodes = await startCluster(3);
+  try {
+    await leaderOf(nodes);
+    const servers = nodes.map((n) => n.member.clientAddress!).join(',');
+    const types = async () => {
+      const r = await cli(['members', '-o', 'json', '--servers', servers]);
+      assert.is(r.code, 0, r.stderr);
+      const view = JSON.parse(r.stdout) as { members: Array<{ id: string; type: string }> };
+      return Object.fromEntries(view.members.map((m) => [m.id, m.type]));
+    };
+    const join = await cli([
+      'join',
+      'x',
+      '--as',
+      'reserve',
+      '--peer-address',
+      '127.0.0.1:1',
+      '--servers',
+      servers,
+    ]);
+    assert.is(join.code, 0, join.stderr);
+    assert.equal((await types())['x'], 'RESERVE');
+    const table = await cli(['members', '--servers', servers]);
+    assert.is(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^ID\s+TYPE\s+ROLE/);
+    assert.match(table.stdout, /\nx\s+RESERVE/);
+    assert.match(table.stdout, /leader/);
+    assert.is((await cli(['promote', 'x', '--servers', servers])).code, 0);
+    assert.equal((await types())['x'], 'PASSIVE');
+    assert.is((await cli(['demote', 'x', '--servers', servers])).code, 0);
+    assert.equal((await types())['x'], 'RESERVE');
+    assert.is((await cli(['leave', 'x', '--servers', servers])).code, 0);
+    assert.is((await types())['x'], undefined);
+    const [noAddress, badFormat, badAs] = await Promise.all([
+      cli(['join', 'y', '--servers', servers]),
+      cli(['members', '-o', 'yaml', '--servers', servers]),
+      cli(['join', 'y', '--as', 'active', '--peer-address', '127.0.0.1:1', '--servers', servers]),
+    ]);
+    assert.is(noAddress.code, 2);
+    assert.match(noAddress.stderr, /join needs --peer-address/);
+    assert.is(badFormat.code, 2);
+    assert.match(badFormat.stderr, /Flag -o: expected table or json/);
+    assert.is(badAs.code, 2);
+    assert.match(badAs.stderr, /Flag --as: expected passive or reserve/);
+  } finally {
     await stopCluster(nodes);
   }
 });

@@ -79,7 +79,11 @@ test('every limit has a default and a unit in its name', () => {
   assert.ok(numeric.length >= 9, `numeric options: ${numeric.map(([k]) => k).join(', ')}`);
   for (const [key, value] of numeric) {
     // A unit, then optionally a qualifier (house style: electionTicksMin, frameBytesMax).
-    assert.match(key, /(Ticks|Bytes|Messages|Pending|Index)(Max|Min)?$/, `${key} names its unit`);
+    assert.match(
+      key,
+      /(Ticks|Heartbeats|Bytes|Messages|Entries|Members|Pending|Index)(Max|Min)?$/,
+      `${key} names its unit`,
+    );
     assert.ok(Number.isSafeInteger(value) && value >= 0, `${key} = ${value}`);
   }
   assert.ok(o.heartbeatTicks < o.electionTicks);

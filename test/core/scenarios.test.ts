@@ -461,7 +461,8 @@ test('read index: one voter that is not this member must confirm the read', asyn
 });
 
 // Configuration changes are single-server: more than one voter added or removed, no ACTIVE member
-// left, or a member listed twice is refused before anything is appended.
+// left, a member listed twice, or a new member made ACTIVE at once (it must join as PASSIVE and
+// catch up first) is refused before anything is appended.
 test('proposeConfiguration refuses unsafe changes', async () => {
   const c = await ScriptedCluster.start(['a', 'b', 'c']);
   await electedLeader(c, 'a');
@@ -476,14 +477,28 @@ test('proposeConfiguration refuses unsafe changes', async () => {
     }
   };
   const active = (id: string): Member => ({ id, type: 'ACTIVE' });
+  const passive = (id: string): Member => ({ id, type: 'PASSIVE' });
   refused([active('a'), active('b'), active('c'), active('d'), active('e')], /2 voters at once/);
   refused([active('a')], /2 voters at once/);
   refused([{ id: 'a', type: 'PASSIVE' }, { id: 'b', type: 'RESERVE' }], /no ACTIVE member/);
   refused([active('a'), active('b'), active('b')], /listed twice/);
+  refused(
+    [active('a'), active('b'), active('c'), active('d')],
+    /d is not a member: a member becomes ACTIVE only from PASSIVE/,
+  );
   assert.is(c.raft('a').lastIndex, last, 'nothing was appended');
-  c.raft('a').proposeConfiguration([active('a'), active('b'), active('c'), active('d')], 0);
+  c.raft('a').proposeConfiguration([active('a'), active('b'), active('c'), passive('d')], 0);
   await c.stabilize();
-  assert.is(c.raft('a').configuration()!.members.length, 4, 'one voter at a time is accepted');
+  assert.is(c.raft('a').configuration()!.members.length, 4, 'a new member joins as PASSIVE');
+  c.raft('a').proposeConfiguration([active('a'), active('b'), passive('c'), passive('d')], 0);
+  await c.stabilize();
+  assert.equal(c.raft('a').status().membership.selfType, 'ACTIVE');
+  assert.equal(c.raft('a').configuration()!.members.map((m) => m.type), [
+    'ACTIVE',
+    'ACTIVE',
+    'PASSIVE',
+    'PASSIVE',
+  ], 'one voter at a time is accepted');
 });
 
 test.run();

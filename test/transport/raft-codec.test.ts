@@ -105,7 +105,7 @@ function makeGenerator(random: () => number) {
   const bool = () => random() < 0.5;
   function valid(): RaftMessage {
     const head = { from: id(), to: id(), term: natural() };
-    switch (int(10)) {
+    switch (int(16)) {
       case 0:
         return {
           type: 'vote',
@@ -162,6 +162,39 @@ function makeGenerator(random: () => number) {
           nextOffset: natural(),
           ok: bool(),
         };
+      case 10:
+        return { type: 'assign', ...head, members: members() };
+      case 11:
+        return {
+          type: 'feed',
+          ...head,
+          leaderId: id(),
+          prevLogIndex: natural(),
+          prevLogTerm: natural(),
+          entries: Array.from({ length: int(20) }, (_, i) => entry(i + 1)),
+          commitIndex: natural(),
+        };
+      case 12:
+        return {
+          type: 'feedResponse',
+          ...head,
+          success: bool(),
+          matchIndex: natural(),
+          hintIndex: natural(),
+        };
+      case 13:
+        return { type: 'feedReport', ...head, member: id(), matchIndex: natural() };
+      case 14:
+        return {
+          type: 'configure',
+          ...head,
+          commitIndex: natural(),
+          configIndex: natural(),
+          configTerm: natural(),
+          members: members(),
+        };
+      case 15:
+        return { type: 'configureResponse', ...head, configIndex: natural() };
       default:
         return {
           type: 'append',
@@ -279,6 +312,8 @@ test('fields: the table matches RaftMessageSchema', () => {
         return schema === BytesSchema;
       case FieldKind.members:
         return schema === MembersSchema;
+      case FieldKind.text:
+        return schema === MemberIdSchema;
       default:
         return false;
     }
