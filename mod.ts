@@ -8,19 +8,21 @@
  *
  * @example
  * ```ts
- * import { KvStateMachine, RaftServer } from './mod.ts';
+ * import { KvStateMachine, RaftServer } from 'edgeraft';
  *
  * const server = await RaftServer.start({
  *   id: 'a',
- *   cluster: 'demo',
- *   dataDir: './data/a',
+ *   cluster: 'single',
+ *   dataDir: './data/single',
  *   peerAddress: '127.0.0.1:7001',
  *   clientAddress: '127.0.0.1:8001',
  *   members: [{ id: 'a', type: 'ACTIVE', address: '127.0.0.1:7001', clientAddress: '127.0.0.1:8001' }],
  *   stateMachine: new KvStateMachine(),
  * });
- * console.log(await server.propose({ op: 'put', key: 'greeting', value: 'hello' }));
- * console.log(await server.query({ op: 'get', key: 'greeting' }, 'linearizable'));
+ * await server.ready({ timeoutMs: 10_000 }); // a one-member cluster: it elects itself
+ * const put = await server.propose({ op: 'put', key: 'greeting', value: 'hello' });
+ * const got = await server.query({ op: 'get', key: 'greeting' }, 'linearizable');
+ * console.log(JSON.stringify({ put, got })); // prints: {"put":{"previous":null},"got":{"value":"hello"}}
  * await server.stop();
  * ```
  * @module

@@ -441,7 +441,7 @@ async function cluster(flags: Record<string, unknown>): Promise<number> {
       }`,
     );
   }
-  console.log(`try: bun lib/cli.ts put k v --servers ${local.clientAddresses().join(',')}`);
+  console.log(`try: ${invocation()} put k v --servers ${local.clientAddresses().join(',')}`);
   console.log('Ctrl-C stops every member');
   const signal = await untilSignalled();
   await local.stopAll();
@@ -528,9 +528,14 @@ async function withClient(
   }
 }
 
+/** How a user runs this command line: the npm package's bin, or the sources in a checkout. */
+function invocation(): string {
+  return import.meta.url.endsWith('.js') ? 'npx edgeraft' : 'bun lib/cli.ts';
+}
+
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
-  return `edgeraft: a Raft cluster with a key-value state machine\n\nUsage: edgeraft <command> [flags]   (bun lib/cli.ts <command> ...)\n\nCommands:\n${
+  return `edgeraft: a Raft cluster with a key-value state machine\n\nUsage: edgeraft <command> [flags]   (${invocation()} <command> ...)\n\nCommands:\n${
     lines.join('\n')
   }\n\nRun edgeraft <command> --help for its flags.`;
 }

@@ -13,7 +13,7 @@
  */
 import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
 import process from 'node:process';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The runtimes edgeraft runs on. */
 export type Runtime = 'node' | 'bun' | 'deno';
@@ -34,6 +34,16 @@ export const runningBuiltJs = here.endsWith('.js');
 /** The command line's own script: `lib/cli.ts`, or `lib/cli.js` in the built package. */
 export const cliScript = fileURLToPath(new URL(runningBuiltJs ? './cli.js' : './cli.ts', here));
 
+/**
+ * The module `exitWithParent` preloads into a child (`lib/cli/parent-watch.ts`, or its `.js` in the
+ * built package): the child stops once its parent is gone.
+ */
+export const parentWatchScript: string = fileURLToPath(
+  new URL(runningBuiltJs ? './cli/parent-watch.js' : './cli/parent-watch.ts', here),
+);
+/** The environment variable that tells a child with `exitWithParent` whose child it is. */
+const parentPidVariable = 'EDGERAFT_PARENT_PID';
+
 /** The runtime this code runs in. */
 export function currentRuntime(): Runtime {
   const g = globalThis as { Bun?: unknown; Deno?: unknown };
@@ -43,39 +53,48 @@ export function currentRuntime(): Runtime {
 }
 
 /**
- * The command and arguments that run `scriptPath` with `args` under `runtime`: the running
- * executable when it is the current runtime, else the project's own copy (`node` from PATH).
+ * The command and arguments that run `scriptPath` with `args` under `runtime`, after loading the
+ * modules in `preload` (absolute paths): the running executable when it is the current runtime,
+ * else the project's own copy (`node` from PATH).
  */
 export function tsCommand(
   scriptPath: string,
   args: readonly string[] = [],
   runtime: Runtime = currentRuntime(),
+  preload: readonly string[] = [],
 ): { command: string; args: string[] } {
   const own = runtime === currentRuntime();
   switch (runtime) {
-    case 'node':
+    case 'node': {
       // Built JavaScript runs on plain Node; TypeScript through the project's tsx.
+      const loader = scriptPath.endsWith('.js')
+        ? []
+        : ['--import', `${repoRoot}node_modules/tsx/dist/loader.mjs`];
+      const imports = preload.flatMap((p) => ['--import', pathToFileURL(p).href]);
       return {
         command: own ? process.execPath : 'node',
-        args: scriptPath.endsWith('.js')
-          ? [scriptPath, ...args]
-          : ['--import', `${repoRoot}node_modules/tsx/dist/loader.mjs`, scriptPath, ...args],
+        args: [...loader, ...imports, scriptPath, ...args],
       };
+    }
     case 'bun':
       return {
         command: own ? process.execPath : `${repoRoot}node_modules/.bin/bun`,
-        args: [scriptPath, ...args],
+        args: [...preload.flatMap((p) => ['--preload', p]), scriptPath, ...args],
       };
     case 'deno':
       return {
         command: own ? process.execPath : `${repoRoot}node_modules/.bin/deno`,
-        args: ['run', '-A', scriptPath, ...args],
+        args: ['run', '-A', ...preload.flatMap((p) => ['--preload', p]), scriptPath, ...args],
       };
   }
 }
 
-/** Options of `spawnTs`: node's spawn options plus the runtime (default: the current one). */
-export type SpawnTsOptions = SpawnOptions & { runtime?: Runtime };
+/**
+ * Options of `spawnTs`: node's spawn options plus the runtime (default: the current one) and
+ * `exitWithParent`: the child stops (SIGTERM, then by force) once this process is gone, however
+ * it ended, instead of living on as an orphan (see `lib/cli/parent-watch.ts`).
+ */
+export type SpawnTsOptions = SpawnOptions & { runtime?: Runtime; exitWithParent?: boolean };
 
 /**
  * Spawn `scriptPath` under a runtime; stdout and stderr are piped unless `stdio` says otherwise,
@@ -86,11 +105,16 @@ export function spawnTs(
   args: readonly string[] = [],
   options: SpawnTsOptions = {},
 ): ChildProcess {
-  const { runtime, ...spawnOptions } = options;
-  const { command, args: fullArgs } = tsCommand(scriptPath, args, runtime);
+  const { runtime, exitWithParent, ...spawnOptions } = options;
+  const preload = exitWithParent === true ? [parentWatchScript] : [];
+  const { command, args: fullArgs } = tsCommand(scriptPath, args, runtime, preload);
+  const env = exitWithParent === true
+    ? { ...(spawnOptions.env ?? process.env), [parentPidVariable]: String(process.pid) }
+    : spawnOptions.env;
   return spawn(command, fullArgs, {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
     ...spawnOptions,
+    ...(env === undefined ? {} : { env }),
   });
 }

@@ -51,7 +51,10 @@ import {
 import { MembershipOpSchema } from './member-requests.ts';
 
 /** The consistency levels of a query. */
-export const ConsistencySchema = v.picklist(['linearizable', 'lease', 'sequential']);
+export const ConsistencySchema: v.PicklistSchema<
+  ['linearizable', 'lease', 'sequential'],
+  undefined
+> = v.picklist(['linearizable', 'lease', 'sequential']);
 export type Consistency = v.InferOutput<typeof ConsistencySchema>;
 
 const requestHead = {

@@ -21,6 +21,14 @@ import {
   NaturalSchema,
 } from './messages.ts';
 
+/** A member's address as a change names it: a string of at most `memberAddressLengthMax`. */
+type AddressSchema = v.SchemaWithPipe<
+  readonly [
+    v.StringSchema<undefined>,
+    v.MaxLengthAction<string, typeof memberAddressLengthMax, undefined>,
+  ]
+>;
+
 /** The configuration changes any member takes and hands to the leader. */
 export const MembershipOpSchema: v.PicklistSchema<
   ['join', 'leave', 'promote', 'demote'],
@@ -32,7 +40,14 @@ export type MembershipOp = v.InferOutput<typeof MembershipOpSchema>;
  * A configuration change: `join` (as `type`, PASSIVE by default, with its addresses), `leave`,
  * `promote` or `demote` (one type up or down) of member `id`.
  */
-export const ReconfigureRequestSchema = v.strictObject({
+export const ReconfigureRequestSchema: v.StrictObjectSchema<{
+  readonly kind: v.LiteralSchema<'reconfigure', undefined>;
+  readonly op: typeof MembershipOpSchema;
+  readonly id: typeof MemberIdSchema;
+  readonly type: v.OptionalSchema<typeof MemberTypeSchema, undefined>;
+  readonly address: v.OptionalSchema<AddressSchema, undefined>;
+  readonly clientAddress: v.OptionalSchema<AddressSchema, undefined>;
+}, undefined> = v.strictObject({
   kind: v.literal('reconfigure'),
   op: MembershipOpSchema,
   id: MemberIdSchema,
@@ -48,11 +63,42 @@ export const ReadConsistencySchema: v.PicklistSchema<
   undefined
 > = v.picklist(['linearizable', 'lease', 'sequential']);
 
+type Natural = typeof NaturalSchema;
+type Bytes = typeof BytesSchema;
+/** A strict object schema whose `K` is the literal `T`, with the entries `E` besides. */
+type KindSchema<K extends string, T extends string | boolean, E extends v.ObjectEntries> =
+  v.StrictObjectSchema<{ readonly [k in K]: v.LiteralSchema<T, undefined> } & E, undefined>;
+
 /** A client's request as members pass it on. Command and query bytes are the client's encoding. */
-export const MemberRequestSchema = v.variant('kind', [
+export const MemberRequestSchema: v.VariantSchema<
+  'kind',
+  [
+    KindSchema<'kind', 'command', {
+      /** The client session (0: none, the command is not deduplicated). */
+      readonly session: Natural;
+      readonly sequence: Natural;
+      readonly data: Bytes;
+    }>,
+    KindSchema<'kind', 'register', { readonly timeoutMs: Natural }>,
+    KindSchema<'kind', 'keepAlive', {
+      readonly session: Natural;
+      readonly commandAck: Natural;
+      readonly eventAck: Natural;
+    }>,
+    KindSchema<'kind', 'unregister', { readonly session: Natural }>,
+    KindSchema<'kind', 'query', {
+      readonly consistency: typeof ReadConsistencySchema;
+      /** A sequential read waits until the member has applied at least this index. */
+      readonly minIndex: Natural;
+      readonly data: Bytes;
+    }>,
+    typeof ReconfigureRequestSchema,
+    KindSchema<'kind', 'members', Record<never, never>>,
+  ],
+  undefined
+> = v.variant('kind', [
   v.strictObject({
     kind: v.literal('command'),
-    /** The client session (0: none, the command is not deduplicated). */
     session: NaturalSchema,
     sequence: NaturalSchema,
     data: BytesSchema,
@@ -68,7 +114,6 @@ export const MemberRequestSchema = v.variant('kind', [
   v.strictObject({
     kind: v.literal('query'),
     consistency: ReadConsistencySchema,
-    /** A sequential read waits until the member has applied at least this index. */
     minIndex: NaturalSchema,
     data: BytesSchema,
   }),
@@ -82,15 +127,35 @@ export type MemberRequest = v.InferOutput<typeof MemberRequestSchema>;
  * The answer: the log index it was applied at (for a query, the index the read covers) and the
  * output; or an error code (see `clientErrorCodes`) with the leader hint.
  */
-export const MemberReplySchema = v.variant('ok', [
+export const MemberReplySchema: v.VariantSchema<
+  'ok',
+  [
+    KindSchema<'ok', true, {
+      readonly index: Natural;
+      /** The state machine's output (any CBOR value). */
+      readonly output: v.UnknownSchema;
+      /** A session command answered from the session's kept result (it was applied before). */
+      readonly duplicate: v.OptionalSchema<v.BooleanSchema<undefined>, undefined>;
+      /** Set by the member that forwarded the request: the leader that answered it. */
+      readonly forwardedTo: v.OptionalSchema<typeof MemberIdSchema, undefined>;
+    }>,
+    KindSchema<'ok', false, {
+      readonly code: v.SchemaWithPipe<
+        readonly [v.StringSchema<undefined>, v.MaxLengthAction<string, 64, undefined>]
+      >;
+      readonly message: v.SchemaWithPipe<
+        readonly [v.StringSchema<undefined>, v.MaxLengthAction<string, 4096, undefined>]
+      >;
+      readonly leaderId: v.NullableSchema<typeof MemberIdSchema, undefined>;
+    }>,
+  ],
+  undefined
+> = v.variant('ok', [
   v.strictObject({
     ok: v.literal(true),
     index: NaturalSchema,
-    /** The state machine's output (any CBOR value). */
     output: v.unknown(),
-    /** A session command answered from the session's kept result (it was applied before). */
     duplicate: v.optional(v.boolean()),
-    /** Set by the member that forwarded the request: the leader that answered it. */
     forwardedTo: v.optional(MemberIdSchema),
   }),
   v.strictObject({

@@ -26,3 +26,22 @@ export function parseOptions<S extends v.GenericSchema>(
   // A type or unknown-key issue is a TypeError; a value outside its bounds is a RangeError.
   throw issue.kind === 'validation' ? new RangeError(message) : new TypeError(message);
 }
+
+/** The schema of a safe integer in `[min, max]`: what `intInRange` returns. */
+export type IntSchema = v.SchemaWithPipe<
+  readonly [
+    v.NumberSchema<undefined>,
+    v.SafeIntegerAction<number, undefined>,
+    v.MinValueAction<number, number, undefined>,
+    v.MaxValueAction<number, number, undefined>,
+  ]
+>;
+/** An optional integer option whose default is filled in. */
+export type IntOption = v.OptionalSchema<IntSchema, number>;
+/** An optional boolean option whose default is filled in. */
+export type BooleanOption = v.OptionalSchema<v.BooleanSchema<undefined>, boolean>;
+
+/** A safe integer in `[min, max]`, for an option's schema. */
+export function intInRange(min: number, max: number): IntSchema {
+  return v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
+}

@@ -8,7 +8,7 @@
 import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import process from 'node:process';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { cliScript, type Runtime, spawnTs } from '../runtime.ts';
 import type { MemberSpec } from './args.ts';
 
@@ -123,7 +123,8 @@ export class LocalCluster {
     const joiner = this.options.joiners?.find((m) => m.id === id);
     const spec = this.options.members.find((m) => m.id === id) ?? joiner;
     if (spec === undefined) throw new RangeError(`No member ${id} in this cluster`);
-    const dataDir = join(this.options.dataRoot, id);
+    // Absolute: the child runs in the package's folder, not in the caller's working directory.
+    const dataDir = resolve(this.options.dataRoot, id);
     const membersFlag = this.options.members.map((m) => `${m.id}=${m.address}/${m.clientAddress}`)
       .join(',');
     const placement = joiner === undefined ? ['--members', membersFlag] : [
@@ -147,11 +148,11 @@ export class LocalCluster {
       ...placement,
       ...(this.options.serveArgs ?? []),
     ];
-    const child = spawnTs(
-      cliScript,
-      args,
-      this.options.runtime === undefined ? {} : { runtime: this.options.runtime },
-    );
+    // A member outlives no cluster process: if this one dies (even by SIGKILL), its children stop.
+    const child = spawnTs(cliScript, args, {
+      exitWithParent: true,
+      ...(this.options.runtime === undefined ? {} : { runtime: this.options.runtime }),
+    });
     const proc: ServeProcess = { spec, child, dataDir, stderrTail: [] };
     this.processes.set(id, proc);
     child.stderr!.on('data', (chunk: Buffer) => {

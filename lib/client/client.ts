@@ -47,7 +47,12 @@ import * as v from 'valibot';
 import { DialAddressSchema, parseAddress } from '../base/address.ts';
 import { EdgeraftError } from '../base/errors.ts';
 import type { Member } from '../base/messages.ts';
-import { parseOptions } from '../base/validate.ts';
+import {
+  type BooleanOption,
+  intInRange as int,
+  type IntOption,
+  parseOptions,
+} from '../base/validate.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
 import { MessageCodec } from '../transport/codec.ts';
 import { FramedConnection } from '../transport/connection.ts';
@@ -75,51 +80,55 @@ export class ClientError extends EdgeraftError {
   }
 }
 
-const int = (min: number, max: number) =>
-  v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
-const ClientOptionsSchema = v.strictObject({
+type ClientOptionsEntries = {
   /** Client addresses (`host:port`) of some or all members. */
-  servers: v.pipe(v.array(DialAddressSchema), v.minLength(1), v.maxLength(1024)),
+  servers: v.SchemaWithPipe<
+    readonly [
+      v.ArraySchema<typeof DialAddressSchema, undefined>,
+      v.MinLengthAction<string[], 1, undefined>,
+      v.MaxLengthAction<string[], 1024, undefined>,
+    ]
+  >;
   /**
    * How long one request may take, retries included. No attempt starts after it; then the request
    * rejects with the last refusal (retryable) if every attempt was refused, or with TIMEOUT
    * (outcome unknown). A retry still in flight at the deadline is awaited a little longer
    * (`refusedAttemptGraceMsMax`), since its answer tells the two apart.
    */
-  requestTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
+  requestTimeoutMs: IntOption;
   /**
    * How long to wait before trying again after NO_LEADER or a failed connection; each further
    * attempt of the same request waits twice as long, up to `retryDelayMsMax`.
    */
-  retryDelayMs: v.optional(int(1, 60_000), 50),
+  retryDelayMs: IntOption;
   /** The longest wait between two attempts of one request. */
-  retryDelayMsMax: v.optional(int(1, 600_000), 1_000),
+  retryDelayMsMax: IntOption;
   /**
    * Move to the leader when a member answers that it forwarded a request there (one hop less for
    * every later request). Off: stay with the member reached, which forwards.
    */
-  preferLeader: v.optional(v.boolean(), true),
+  preferLeader: BooleanOption;
   /**
    * Send commands in an exactly-once session (see the module comment). Off: a command whose answer
    * is lost has an unknown outcome and is never sent again.
    */
-  session: v.optional(v.boolean(), true),
+  session: BooleanOption;
   /**
    * The session timeout to ask for: a session not kept alive for this long (log time, counted
    * only while there is a leader) expires. The server bounds it (`sessionTimeoutMsMin`/`Max`).
    * Keep-alives go every third of the granted timeout.
    */
-  sessionTimeoutMs: v.optional(int(100, 86_400_000), 30_000),
+  sessionTimeoutMs: IntOption;
   /**
    * A session command's answer whose session events have not all arrived (they come from the
    * member the session is attached to, which may lag after a move) waits at most this long for
    * them before it is delivered anyway.
    */
-  eventWaitMsMax: v.optional(int(0, 600_000), 1_000),
+  eventWaitMsMax: IntOption;
   /** Largest response frame accepted, in bytes. */
-  frameBytesMax: v.optional(int(1024, 256 * 1024 * 1024), 8 * 1024 * 1024),
+  frameBytesMax: IntOption;
   /** Requests in flight at once; more wait in the client. */
-  inflightRequestsMax: v.optional(int(1, 1_000_000), 4096),
+  inflightRequestsMax: IntOption;
   /**
    * While requests are outstanding and nothing has arrived on the connection for this long, send
    * a `ping` (the server's client port answers it at once, without Raft). 0 turns keep-alive off
@@ -130,13 +139,13 @@ const ClientOptionsSchema = v.strictObject({
    * the cluster replaces it. Keep both above the network's round trip plus the server's longest
    * event-loop stall: a false alarm turns the commands in flight into TIMEOUTs (outcome unknown).
    */
-  keepAliveIntervalMs: v.optional(int(0, 60_000), 100),
+  keepAliveIntervalMs: IntOption;
   /**
    * How long an unanswered ping (nothing at all heard since) is awaited. Past it the connection is
    * dead: it is closed, commands sent on it reject with TIMEOUT (outcome unknown, never resent),
    * queries and requests not yet sent go to the next server.
    */
-  keepAliveTimeoutMs: v.optional(int(1, 600_000), 300),
+  keepAliveTimeoutMs: IntOption;
   /**
    * A connection attempt that has not completed within this time fails and the next server is
    * tried. A connect takes one round trip; 1 s is above any terrestrial round trip and equal to
@@ -144,6 +153,30 @@ const ClientOptionsSchema = v.strictObject({
    * or its server's accept queue is full: better to try another server than wait out the
    * kernel's minutes of retries.
    */
+  connectTimeoutMs: IntOption;
+  codec: v.OptionalSchema<
+    v.CustomSchema<CommandCodec<unknown>, v.ErrorMessage<v.CustomIssue> | undefined>,
+    undefined
+  >;
+  logger: v.OptionalSchema<
+    v.CustomSchema<TransportLogger, v.ErrorMessage<v.CustomIssue> | undefined>,
+    undefined
+  >;
+};
+
+const ClientOptionsSchema: v.StrictObjectSchema<ClientOptionsEntries, undefined> = v.strictObject({
+  servers: v.pipe(v.array(DialAddressSchema), v.minLength(1), v.maxLength(1024)),
+  requestTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
+  retryDelayMs: v.optional(int(1, 60_000), 50),
+  retryDelayMsMax: v.optional(int(1, 600_000), 1_000),
+  preferLeader: v.optional(v.boolean(), true),
+  session: v.optional(v.boolean(), true),
+  sessionTimeoutMs: v.optional(int(100, 86_400_000), 30_000),
+  eventWaitMsMax: v.optional(int(0, 600_000), 1_000),
+  frameBytesMax: v.optional(int(1024, 256 * 1024 * 1024), 8 * 1024 * 1024),
+  inflightRequestsMax: v.optional(int(1, 1_000_000), 4096),
+  keepAliveIntervalMs: v.optional(int(0, 60_000), 100),
+  keepAliveTimeoutMs: v.optional(int(1, 600_000), 300),
   connectTimeoutMs: v.optional(int(1, 600_000), 1_000),
   codec: v.optional(
     v.custom<CommandCodec<unknown>>(

@@ -8,7 +8,30 @@ import { configurationMembersMax, MemberIdSchema } from '../base/messages.ts';
 import type { RandomSource } from './random.ts';
 import { parseOptions } from '../base/validate.ts';
 
-const positiveInt = (max: number) =>
+/** An integer in [1, max]: the type of `positiveInt`'s schemas. */
+type PositiveIntSchema = v.SchemaWithPipe<
+  readonly [
+    v.NumberSchema<undefined>,
+    v.SafeIntegerAction<number, undefined>,
+    v.MinValueAction<number, 1, undefined>,
+    v.MaxValueAction<number, number, undefined>,
+  ]
+>;
+/** An integer at least 0. */
+type NaturalSchema = v.SchemaWithPipe<
+  readonly [
+    v.NumberSchema<undefined>,
+    v.SafeIntegerAction<number, undefined>,
+    v.MinValueAction<number, 0, undefined>,
+  ]
+>;
+/** An optional tunable whose default is filled in. */
+type Tunable<S extends PositiveIntSchema | NaturalSchema = PositiveIntSchema> = v.OptionalSchema<
+  S,
+  number
+>;
+
+const positiveInt = (max: number): PositiveIntSchema =>
   v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(max));
 
 /**
@@ -74,79 +97,129 @@ export const unsafeFaultNames = [
  * The core's limits and timings that an operator may tune: `RaftServer.start` takes exactly these
  * (composing this schema, so each has one name, one range and one default everywhere).
  */
-export const RaftTunablesSchema = v.object({
+export const RaftTunablesSchema: v.ObjectSchema<{
   /**
    * T, in ticks: a follower that hears no leader for a random time in [T, 2T) polls for an
    * election; a leader that has not heard from a majority for T steps down. Size it to several
    * network round trips plus a disk sync: with a 10 ms tick, 15 ticks is 150-300 ms.
    */
-  electionTicks: v.optional(positiveInt(1_000_000), 15),
+  readonly electionTicks: Tunable;
   /** Ticks between heartbeats; must be below `electionTicks` (at most a third is sensible). */
-  heartbeatTicks: v.optional(positiveInt(1_000_000), 3),
+  readonly heartbeatTicks: Tunable;
   /** Bytes of entries in one AppendEntries message (at least one entry is always sent). */
-  messageBytesMax: v.optional(positiveInt(2 ** 30), 1024 * 1024),
+  readonly messageBytesMax: Tunable;
   /** AppendEntries messages in flight to one member before the leader waits for answers. */
-  inflightMessagesMax: v.optional(positiveInt(65_536), 256),
+  readonly inflightMessagesMax: Tunable;
   /** Bytes of entries in flight to one member; at least `messageBytesMax`. */
-  inflightBytesMax: v.optional(positiveInt(2 ** 40), 64 * 1024 * 1024),
+  readonly inflightBytesMax: Tunable;
   /** Bytes of proposed but uncommitted entries before the leader drops new proposals. */
-  uncommittedBytesMax: v.optional(positiveInt(2 ** 40), 256 * 1024 * 1024),
+  readonly uncommittedBytesMax: Tunable;
   /** Bytes of committed entries handed out in one ready batch (at least one entry). */
-  committedBytesMax: v.optional(positiveInt(2 ** 40), 16 * 1024 * 1024),
+  readonly committedBytesMax: Tunable;
   /** Read-index requests waiting at once on the leader. */
-  readsPendingMax: v.optional(positiveInt(1_000_000), 65_536),
+  readonly readsPendingMax: Tunable;
   /**
    * Ticks of a leader lease given up for clock drift: a lease read is served only until
    * `electionTicks - leaseDriftTicks` after the heartbeat round a majority answered was sent.
    * Size it to the worst relative drift of two members' tick rates over an election timeout.
    */
-  leaseDriftTicks: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 2),
+  readonly leaseDriftTicks: Tunable<NaturalSchema>;
   /**
    * Ticks a member may stay in snapshot state (the driver sending it a snapshot) before the leader
    * probes it again: the answer to an installed snapshot may have been lost. A transfer still
    * under way resumes from the follower's offset, so size this to a few election timeouts.
    */
-  snapshotSendTicksMax: v.optional(positiveInt(100_000_000), 100),
+  readonly snapshotSendTicksMax: Tunable;
   /**
    * Heartbeat intervals a leader waits for word from a follower before it stops counting it as a
    * feeder of PASSIVE members (its passives go to the live followers, or to the leader when none
    * is left). A passive member is therefore never left unfed for much longer than this.
    */
-  feederSilenceHeartbeats: v.optional(
-    v.pipe(v.number(), v.safeInteger(), v.minValue(2), v.maxValue(1_000)),
-    3,
-  ),
+  readonly feederSilenceHeartbeats: v.OptionalSchema<
+    v.SchemaWithPipe<
+      readonly [
+        v.NumberSchema<undefined>,
+        v.SafeIntegerAction<number, undefined>,
+        v.MinValueAction<number, 2, undefined>,
+        v.MaxValueAction<number, 1_000, undefined>,
+      ]
+    >,
+    number
+  >;
   /**
    * The fewest ACTIVE members a configuration change may leave: a demotion or removal below it is
    * refused (`ConfigChangeInvalidError`). Changes that do not reduce the ACTIVE members are not.
    */
-  activeMembersMin: v.optional(positiveInt(configurationMembersMax), 1),
+  readonly activeMembersMin: Tunable;
   /**
    * A PASSIVE member is promoted to ACTIVE only when its last reported index is at most this many
    * entries behind the leader's commit index (otherwise the promotion is refused, retryably).
    */
+  readonly promotionLagEntriesMax: Tunable<NaturalSchema>;
+}, undefined> = v.object({
+  electionTicks: v.optional(positiveInt(1_000_000), 15),
+  heartbeatTicks: v.optional(positiveInt(1_000_000), 3),
+  messageBytesMax: v.optional(positiveInt(2 ** 30), 1024 * 1024),
+  inflightMessagesMax: v.optional(positiveInt(65_536), 256),
+  inflightBytesMax: v.optional(positiveInt(2 ** 40), 64 * 1024 * 1024),
+  uncommittedBytesMax: v.optional(positiveInt(2 ** 40), 256 * 1024 * 1024),
+  committedBytesMax: v.optional(positiveInt(2 ** 40), 16 * 1024 * 1024),
+  readsPendingMax: v.optional(positiveInt(1_000_000), 65_536),
+  leaseDriftTicks: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 2),
+  snapshotSendTicksMax: v.optional(positiveInt(100_000_000), 100),
+  feederSilenceHeartbeats: v.optional(
+    v.pipe(v.number(), v.safeInteger(), v.minValue(2), v.maxValue(1_000)),
+    3,
+  ),
+  activeMembersMin: v.optional(positiveInt(configurationMembersMax), 1),
   promotionLagEntriesMax: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 1_000),
 });
 
-const OptionsSchema = v.strictObject({
+const OptionsSchema: v.StrictObjectSchema<
+  & { readonly id: typeof MemberIdSchema }
+  & typeof RaftTunablesSchema.entries
+  & {
+    /**
+     * Ticks after start during which this member refuses real votes (polls are still answered).
+     * Default: `electionTicks`, on every start. A restarted voter has forgotten that it heard from
+     * a leader recently, and the leader's lease relies on voters refusing votes for an election
+     * timeout after they last heard from it; a member whose storage was lost has also forgotten
+     * whom it voted for, and the driver gives it two election timeouts, so that any election it may
+     * have voted in ends. Set 0 only in tests that script elections by hand.
+     */
+    readonly voteEmbargoTicks: v.OptionalSchema<
+      v.SchemaWithPipe<
+        readonly [
+          v.NumberSchema<undefined>,
+          v.SafeIntegerAction<number, undefined>,
+          v.MinValueAction<number, 0, undefined>,
+          v.MaxValueAction<number, 10_000_000, undefined>,
+        ]
+      >,
+      undefined
+    >;
+    /** The index the state machine has applied at start (its snapshot's index). */
+    readonly appliedIndex: v.OptionalSchema<NaturalSchema, 0>;
+    /** Randomness for election timeouts (inject a seeded generator for deterministic runs). */
+    readonly random: v.FunctionSchema<undefined>;
+    /** Test-only protocol bugs; see `UnsafeFaults` and `MembershipUnsafeFaults`. */
+    readonly unsafeFaults: v.OptionalSchema<
+      v.StrictObjectSchema<
+        { [name: string]: v.OptionalSchema<v.BooleanSchema<undefined>, undefined> },
+        undefined
+      >,
+      undefined
+    >;
+  },
+  undefined
+> = v.strictObject({
   id: MemberIdSchema,
   ...RaftTunablesSchema.entries,
-  /**
-   * Ticks after start during which this member refuses real votes (polls are still answered).
-   * Default: `electionTicks`, on every start. A restarted voter has forgotten that it heard from
-   * a leader recently, and the leader's lease relies on voters refusing votes for an election
-   * timeout after they last heard from it; a member whose storage was lost has also forgotten
-   * whom it voted for, and the driver gives it two election timeouts, so that any election it may
-   * have voted in ends. Set 0 only in tests that script elections by hand.
-   */
   voteEmbargoTicks: v.optional(
     v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(10_000_000)),
   ),
-  /** The index the state machine has applied at start (its snapshot's index). */
   appliedIndex: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), 0),
-  /** Randomness for election timeouts (inject a seeded generator for deterministic runs). */
   random: v.function(),
-  /** Test-only protocol bugs; see `UnsafeFaults` and `MembershipUnsafeFaults`. */
   unsafeFaults: v.optional(
     v.strictObject(
       Object.fromEntries(

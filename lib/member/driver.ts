@@ -45,7 +45,7 @@ import {
   assert,
   AssertionError,
   NotLeaderError,
-  OutcomeUnknownError,
+  type OutcomeUnknownError,
   ShutdownError,
   StorageError,
   TimeoutError,
@@ -666,6 +666,33 @@ export class MemberDriver<
       cancel();
     }
     return index;
+  }
+
+  /**
+   * Resolves once this member knows a leader that can take writes: a leader of its current term
+   * has committed an entry of that term (the entry at this member's commit index is of the current
+   * term; a member learns its commit index from that leader). Checked every tick. Rejects with
+   * `TimeoutError` naming `timeoutMs` when that does not happen within it, and `ShutdownError`
+   * when the member stops first.
+   */
+  ready(timeoutMs: number): Promise<{ leaderId: string; term: number }> {
+    const deadlineMs = this.#clock.nowMs() + timeoutMs;
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const { leaderId, term, commitIndex } = this.#raft;
+        if (this.#stopped) return reject(new ShutdownError('the member stopped'));
+        if (leaderId !== null && commitIndex > 0 && this.#raft.termAt(commitIndex) === term) {
+          return resolve({ leaderId, term });
+        }
+        if (this.#clock.nowMs() >= deadlineMs) {
+          return reject(
+            new TimeoutError(`no leader that can take writes within timeoutMs ${timeoutMs} ms`),
+          );
+        }
+        this.#clock.setTimer(this.#o.tickMs, check);
+      };
+      check();
+    });
   }
 
   /** Hand leadership to `to`: resolves when it leads, rejects after two election timeouts. */

@@ -8,10 +8,7 @@
  */
 import * as v from 'valibot';
 import { checkRaftTunables, RaftTunablesSchema } from '../core/options.ts';
-import { parseOptions } from '../base/validate.ts';
-
-const int = (min: number, max: number) =>
-  v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
+import { intInRange as int, type IntOption, parseOptions } from '../base/validate.ts';
 
 /** Deliberate driver bugs, for proving that the simulator catches them. Never set them in production. */
 export type DriverUnsafeFaults = {
@@ -34,51 +31,51 @@ export const driverUnsafeFaultNames = [
 ] as const satisfies ReadonlyArray<keyof DriverUnsafeFaults>;
 
 /** The driver's own limits and timings (beyond the core's tunables). */
-export const DriverTunablesSchema = v.object({
+type DriverTunablesEntries = {
   /** Milliseconds per core tick. Election timeout is `electionTicks × tickMs` to twice that. */
-  tickMs: v.optional(int(1, 60_000), 10),
+  tickMs: IntOption;
   /** A proposal not applied within this time rejects with `TimeoutError` (outcome unknown). */
-  proposalTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
+  proposalTimeoutMs: IntOption;
   /** Take a snapshot once this many entries were applied since the last one. */
-  snapshotEntriesThreshold: v.optional(int(1, 2 ** 40), 100_000),
+  snapshotEntriesThreshold: IntOption;
   /** Take a snapshot once the stored log holds this many bytes. */
-  snapshotLogBytesThreshold: v.optional(int(1024, 2 ** 50), 256 * 1024 * 1024),
+  snapshotLogBytesThreshold: IntOption;
   /** Entries kept below a snapshot when compacting, so slightly lagging members catch up from the log. */
-  compactionTrailingEntries: v.optional(int(0, 2 ** 40), 5_000),
+  compactionTrailingEntries: IntOption;
   /** Bytes of snapshot data per InstallSnapshot chunk. */
-  snapshotChunkBytes: v.optional(int(1, 1024 * 1024), 1024 * 1024),
+  snapshotChunkBytes: IntOption;
   /** A snapshot chunk unanswered this long abandons the transfer (the core probes again). */
-  snapshotChunkTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
+  snapshotChunkTimeoutMs: IntOption;
   /** Largest snapshot a member accepts from a leader, in bytes (staged on disk as it arrives). */
-  snapshotReceiveBytesMax: v.optional(int(1, 2 ** 50), 64 * 1024 ** 3),
+  snapshotReceiveBytesMax: IntOption;
   /**
    * Ready batches whose storage writes may be under way at once (they complete in order). More
    * than one lets the next batch's appends leave while the previous batch is still syncing.
    */
-  writeBatchesInFlightMax: v.optional(int(1, 64), 4),
+  writeBatchesInFlightMax: IntOption;
   /** Longest time `stop()` waits for in-flight proposals to settle. */
-  stopGraceMs: v.optional(int(0, 600_000), 3_000),
+  stopGraceMs: IntOption;
   /** Events kept for `eventsSince()`. */
-  eventsRetainedMax: v.optional(int(16, 1_000_000), 1024),
+  eventsRetainedMax: IntOption;
   /** Shortest session timeout the leader grants, in ms (a client asking less gets this). */
-  sessionTimeoutMsMin: v.optional(int(100, 3_600_000), 1_000),
+  sessionTimeoutMsMin: IntOption;
   /** Longest session timeout the leader grants, in ms (a client asking more gets this). */
-  sessionTimeoutMsMax: v.optional(int(100, 24 * 3_600_000), 300_000),
+  sessionTimeoutMsMax: IntOption;
   /**
    * How far ahead of a session's next expected sequence a command may arrive and wait for its
    * predecessors; further ahead it is refused with a retryable COMMAND_ERROR. Size it to the
    * commands a client keeps in flight.
    */
-  sessionCommandsAheadMax: v.optional(int(1, 1_000_000), 16_384),
+  sessionCommandsAheadMax: IntOption;
   /**
    * Results kept per session for retries, until the client acknowledges them (every member must
    * use the same: it shapes the replicated state).
    */
-  sessionResultsMax: v.optional(int(1, 10_000_000), 65_536),
+  sessionResultsMax: IntOption;
   /** Unacknowledged events kept per session (every member must use the same). */
-  sessionEventsMax: v.optional(int(1, 10_000_000), 65_536),
+  sessionEventsMax: IntOption;
   /** A request forwarded to the leader and not answered this long fails with TIMEOUT. */
-  forwardTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
+  forwardTimeoutMs: IntOption;
   /**
    * Entries a snapshot's compaction keeps beyond `compactionTrailingEntries` for members behind
    * it: the log is compacted only down to the leader's global index (the lowest index every live
@@ -86,25 +83,63 @@ export const DriverTunablesSchema = v.object({
    * snapshot, in which case the member that lags gets a snapshot instead. 0: the global index
    * does not hold compaction back.
    */
-  compactionLagEntriesMax: v.optional(int(0, 2 ** 40), 10_000),
+  compactionLagEntriesMax: IntOption;
   /**
    * ACTIVE members the leader's balancer keeps (0: no balancer). When an ACTIVE member has been
    * silent for `balancerFailureElectionTimeouts`, the most caught-up PASSIVE member is promoted,
    * then the failed one demoted (see `lib/member/balancer.ts`).
    */
-  balancerActiveMembers: v.optional(int(0, 1024), 0),
+  balancerActiveMembers: IntOption;
   /** PASSIVE members the balancer keeps, promoting RESERVE members when some failed. */
-  balancerPassiveMembers: v.optional(int(0, 1024), 0),
+  balancerPassiveMembers: IntOption;
   /** Election timeouts (`electionTicks`) of silence after which the balancer counts a member failed. */
-  balancerFailureElectionTimeouts: v.optional(int(1, 1_000_000), 3),
+  balancerFailureElectionTimeouts: IntOption;
   /** Most entries applied before yielding to the event loop. */
-  applyBatchEntriesMax: v.optional(int(1, 1_048_576), 1024),
+  applyBatchEntriesMax: IntOption;
   /** Longest apply batch in milliseconds before yielding to the event loop. */
+  applyBatchMsMax: v.OptionalSchema<
+    v.SchemaWithPipe<
+      readonly [
+        v.NumberSchema<undefined>,
+        v.MinValueAction<number, 0.01, undefined>,
+        v.MaxValueAction<number, 60_000, undefined>,
+      ]
+    >,
+    number
+  >;
+};
+
+export const DriverTunablesSchema: v.ObjectSchema<DriverTunablesEntries, undefined> = v.object({
+  tickMs: v.optional(int(1, 60_000), 10),
+  proposalTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
+  snapshotEntriesThreshold: v.optional(int(1, 2 ** 40), 100_000),
+  snapshotLogBytesThreshold: v.optional(int(1024, 2 ** 50), 256 * 1024 * 1024),
+  compactionTrailingEntries: v.optional(int(0, 2 ** 40), 5_000),
+  snapshotChunkBytes: v.optional(int(1, 1024 * 1024), 1024 * 1024),
+  snapshotChunkTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
+  snapshotReceiveBytesMax: v.optional(int(1, 2 ** 50), 64 * 1024 ** 3),
+  writeBatchesInFlightMax: v.optional(int(1, 64), 4),
+  stopGraceMs: v.optional(int(0, 600_000), 3_000),
+  eventsRetainedMax: v.optional(int(16, 1_000_000), 1024),
+  sessionTimeoutMsMin: v.optional(int(100, 3_600_000), 1_000),
+  sessionTimeoutMsMax: v.optional(int(100, 24 * 3_600_000), 300_000),
+  sessionCommandsAheadMax: v.optional(int(1, 1_000_000), 16_384),
+  sessionResultsMax: v.optional(int(1, 10_000_000), 65_536),
+  sessionEventsMax: v.optional(int(1, 10_000_000), 65_536),
+  forwardTimeoutMs: v.optional(int(1, 3_600_000), 10_000),
+  compactionLagEntriesMax: v.optional(int(0, 2 ** 40), 10_000),
+  balancerActiveMembers: v.optional(int(0, 1024), 0),
+  balancerPassiveMembers: v.optional(int(0, 1024), 0),
+  balancerFailureElectionTimeouts: v.optional(int(1, 1_000_000), 3),
+  applyBatchEntriesMax: v.optional(int(1, 1_048_576), 1024),
   applyBatchMsMax: v.optional(v.pipe(v.number(), v.minValue(0.01), v.maxValue(60_000)), 5),
 });
 
 /** Every option of the driver: the core's tunables and its own. */
-export const DriverOptionsSchema = v.object({
+export const DriverOptionsSchema: v.ObjectSchema<
+  typeof RaftTunablesSchema.entries & DriverTunablesEntries,
+  undefined
+> = v.object({
   ...RaftTunablesSchema.entries,
   ...DriverTunablesSchema.entries,
 });

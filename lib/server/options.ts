@@ -8,7 +8,7 @@
 import * as v from 'valibot';
 import { DialAddressSchema, ListenAddressSchema } from '../base/address.ts';
 import { MemberIdSchema, MembersSchema } from '../base/messages.ts';
-import { parseOptions } from '../base/validate.ts';
+import { intInRange as int, type IntOption, parseOptions } from '../base/validate.ts';
 import { checkDriverOptions, type DriverOptions, DriverOptionsSchema } from '../member/options.ts';
 import type { MemberLogger } from '../member/ports.ts';
 import { logFormats, logLevels } from './log.ts';
@@ -19,120 +19,176 @@ import { controlBytesReserved } from '../transport/options.ts';
 /** Where the server reports what an operator should see. */
 export type ServerLogger = MemberLogger;
 
-const int = (min: number, max: number) =>
-  v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
-
 /** Bytes a frame may carry beyond its payload limit (message envelope, snapshot chunk header). */
 export const frameEnvelopeBytes = 64 * 1024;
 
-const ServerOptionsSchema = v.strictObject({
-  /** This member's id. */
-  id: MemberIdSchema,
-  /** The cluster's name: peers and clients of another cluster are refused. */
-  cluster: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
-  /** Directory of this member's LMDB environment (created if missing). */
-  dataDir: v.pipe(v.string(), v.minLength(1)),
-  /** Peer listen address (`host:port`, port 0 picks one). */
-  peerAddress: ListenAddressSchema,
-  /** Client listen address (`host:port`, port 0 picks one). */
-  clientAddress: ListenAddressSchema,
-  /**
-   * The founding configuration, used only when the data directory is new: every founding member
-   * bootstraps with the same list. Omit it to join an existing cluster (the leader adds you).
-   */
-  members: v.optional(MembersSchema),
-  /**
-   * Client addresses of existing members: a member whose data directory holds no configuration
-   * asks one of them to add it (as `joinAs`), retrying until the change is committed, and learns
-   * its peers from the answer. Ignored once the member is in a configuration. Not with `members`.
-   */
-  join: v.optional(v.pipe(v.array(DialAddressSchema), v.minLength(1), v.maxLength(64))),
-  /** The type a joining member asks for: PASSIVE (fed by followers) or RESERVE. */
-  joinAs: v.optional(v.picklist(['PASSIVE', 'RESERVE']), 'PASSIVE'),
-  /** In memory (`StateMachine`) or on disk in the data directory (`DiskStateMachine`). */
-  stateMachine: v.custom<AnyStateMachine<unknown, unknown, unknown, unknown>>(
-    (x) =>
-      typeof x === 'object' && x !== null &&
-      typeof (x as { apply?: unknown }).apply === 'function' &&
-      ((x as { onDisk?: unknown }).onDisk !== true ||
-        typeof (x as { open?: unknown }).open === 'function'),
-    'Expected a state machine (apply, query, snapshot and restore; or onDisk: true, open, apply and query)',
-  ),
-  codec: v.optional(
-    v.custom<CommandCodec<unknown>>(
-      (x) => typeof x === 'object' && x !== null,
-      'Expected a command codec',
-    ),
-  ),
-  ...DriverOptionsSchema.entries,
-  /** Largest frame on the peer and client ports, in bytes. */
-  frameBytesMax: v.optional(int(64 * 1024, 256 * 1024 * 1024), 8 * 1024 * 1024),
-  /**
-   * Bytes queued or socket-buffered towards one peer before sends are dropped (Raft retries):
-   * bounds the memory a slow or paused follower can cost the leader.
-   */
-  peerInflightBytesMax: v.optional(int(64 * 1024, 2 ** 40), 64 * 1024 * 1024),
-  /**
-   * Most client connections at once. When full, a newcomer sheds the connection that has been idle
-   * longest with no request in flight (it gets a `closing` notice, so its client resends what it
-   * had not yet had read); only when every connection has a request in flight is the newcomer
-   * refused. Idle connections therefore never lock real clients out.
-   */
-  clientConnectionsMax: v.optional(int(1, 1_000_000), 1024),
-  /** Once a client frame has started, the rest must arrive within this time (slow-drip senders). */
-  clientFrameDeadlineMs: v.optional(int(1, 3_600_000), 10_000),
-  /**
-   * A new client connection must complete its first request within this time, or it is closed:
-   * the client port's handshake deadline (the peer port's `handshakeDeadlineMs`). At most
-   * `clientIdleDeadlineMs`.
-   */
-  clientFirstRequestDeadlineMs: v.optional(int(1, 3_600_000), 5_000),
-  /**
-   * A client connection with no request in flight that has not completed a request for this long
-   * is closed with a `closing` notice (a `RaftClient` reconnects when it next needs to, and
-   * resends safely whatever the server had not read). Idle means since its last request arrived
-   * or its last answer left, whichever is later.
-   */
-  clientIdleDeadlineMs: v.optional(int(1, 24 * 3_600_000), 60_000),
-  /** Client requests being served at once per connection; more are refused with PROPOSAL_DROPPED. */
-  clientRequestsPerConnectionMax: v.optional(int(1, 1_000_000), 4096),
-  /**
-   * Log lines of one kind (the same text up to its numbers) written per `logIntervalMs`; more are
-   * counted and reported in one summary line when the interval ends (the client port's lines
-   * today). A flood of bad connections then costs a few lines, not thousands.
-   */
-  logLinesPerKindMax: v.optional(int(1, 1_000_000), 10),
-  /** The interval of `logLinesPerKindMax`, counted from the first line of a kind. */
-  logIntervalMs: v.optional(int(1, 3_600_000), 10_000),
-  /**
-   * A logger of your own: `info`, `warn`, `debug` (and optionally `error`), each called with the
-   * message and its structured fields (`member`, `component`, ...). Default: lines on stderr in
-   * `logFormat`.
-   */
-  logger: v.optional(
-    v.custom<ServerLogger>(
+type ServerOptionsEntries =
+  & {
+    /** This member's id. */
+    id: typeof MemberIdSchema;
+    /** The cluster's name: peers and clients of another cluster are refused. */
+    cluster: v.SchemaWithPipe<
+      readonly [
+        v.StringSchema<undefined>,
+        v.MinLengthAction<string, 1, undefined>,
+        v.MaxLengthAction<string, 128, undefined>,
+      ]
+    >;
+    /** Directory of this member's LMDB environment (created if missing). */
+    dataDir: v.SchemaWithPipe<
+      readonly [v.StringSchema<undefined>, v.MinLengthAction<string, 1, undefined>]
+    >;
+    /** Peer listen address (`host:port`, port 0 picks one). */
+    peerAddress: typeof ListenAddressSchema;
+    /** Client listen address (`host:port`, port 0 picks one). */
+    clientAddress: typeof ListenAddressSchema;
+    /**
+     * The founding configuration, used only when the data directory is new: every founding member
+     * bootstraps with the same list. Omit it to join an existing cluster (the leader adds you).
+     */
+    members: v.OptionalSchema<typeof MembersSchema, undefined>;
+    /**
+     * Client addresses of existing members: a member whose data directory holds no configuration
+     * asks one of them to add it (as `joinAs`), retrying until the change is committed, and learns
+     * its peers from the answer. Ignored once the member is in a configuration. Not with `members`.
+     */
+    join: v.OptionalSchema<
+      v.SchemaWithPipe<
+        readonly [
+          v.ArraySchema<typeof DialAddressSchema, undefined>,
+          v.MinLengthAction<string[], 1, undefined>,
+          v.MaxLengthAction<string[], 64, undefined>,
+        ]
+      >,
+      undefined
+    >;
+    /** The type a joining member asks for: PASSIVE (fed by followers) or RESERVE. */
+    joinAs: v.OptionalSchema<v.PicklistSchema<['PASSIVE', 'RESERVE'], undefined>, 'PASSIVE'>;
+    /** In memory (`StateMachine`) or on disk in the data directory (`DiskStateMachine`). */
+    stateMachine: v.CustomSchema<
+      AnyStateMachine<unknown, unknown, unknown, unknown>,
+      v.ErrorMessage<v.CustomIssue> | undefined
+    >;
+    codec: v.OptionalSchema<
+      v.CustomSchema<CommandCodec<unknown>, v.ErrorMessage<v.CustomIssue> | undefined>,
+      undefined
+    >;
+  }
+  & typeof DriverOptionsSchema.entries
+  & {
+    /** Largest frame on the peer and client ports, in bytes. */
+    frameBytesMax: IntOption;
+    /**
+     * Bytes queued or socket-buffered towards one peer before sends are dropped (Raft retries):
+     * bounds the memory a slow or paused follower can cost the leader.
+     */
+    peerInflightBytesMax: IntOption;
+    /**
+     * Most client connections at once. When full, a newcomer sheds the connection that has been idle
+     * longest with no request in flight (it gets a `closing` notice, so its client resends what it
+     * had not yet had read); only when every connection has a request in flight is the newcomer
+     * refused. Idle connections therefore never lock real clients out.
+     */
+    clientConnectionsMax: IntOption;
+    /** Once a client frame has started, the rest must arrive within this time (slow-drip senders). */
+    clientFrameDeadlineMs: IntOption;
+    /**
+     * A new client connection must complete its first request within this time, or it is closed:
+     * the client port's handshake deadline (the peer port's `handshakeDeadlineMs`). At most
+     * `clientIdleDeadlineMs`.
+     */
+    clientFirstRequestDeadlineMs: IntOption;
+    /**
+     * A client connection with no request in flight that has not completed a request for this long
+     * is closed with a `closing` notice (a `RaftClient` reconnects when it next needs to, and
+     * resends safely whatever the server had not read). Idle means since its last request arrived
+     * or its last answer left, whichever is later.
+     */
+    clientIdleDeadlineMs: IntOption;
+    /** Client requests being served at once per connection; more are refused with PROPOSAL_DROPPED. */
+    clientRequestsPerConnectionMax: IntOption;
+    /**
+     * Log lines of one kind (the same text up to its numbers) written per `logIntervalMs`; more are
+     * counted and reported in one summary line when the interval ends (the client port's lines
+     * today). A flood of bad connections then costs a few lines, not thousands.
+     */
+    logLinesPerKindMax: IntOption;
+    /** The interval of `logLinesPerKindMax`, counted from the first line of a kind. */
+    logIntervalMs: IntOption;
+    /**
+     * A logger of your own: `info`, `warn`, `debug` (and optionally `error`), each called with the
+     * message and its structured fields (`member`, `component`, ...). Default: lines on stderr in
+     * `logFormat`.
+     */
+    logger: v.OptionalSchema<
+      v.CustomSchema<ServerLogger, v.ErrorMessage<v.CustomIssue> | undefined>,
+      undefined
+    >;
+    /** Lines below this level are dropped before any logger sees them (the custom one too). */
+    logLevel: v.OptionalSchema<v.PicklistSchema<typeof logLevels, undefined>, 'info'>;
+    /** The built-in logger's format: `text` (one line for people) or `json` (one object a line). */
+    logFormat: v.OptionalSchema<v.PicklistSchema<typeof logFormats, undefined>, 'text'>;
+    /**
+     * Where to serve `/metrics`, `/health` and `/ready` over plain HTTP (`host:port`, port 0 picks
+     * one: see `server.metricsAddress`). Omitted: no HTTP port (`server.metricsText()` still works).
+     */
+    metricsAddress: v.OptionalSchema<typeof ListenAddressSchema, undefined>;
+    /** HTTP connections open at once on the metrics port; more are closed on arrival. */
+    metricsConnectionsMax: IntOption;
+    /** An HTTP connection is closed this many milliseconds after it was accepted, answered or not. */
+    metricsRequestDeadlineMs: IntOption;
+  };
+
+const ServerOptionsSchema: v.StrictObjectSchema<ServerOptionsEntries, undefined> = v
+  .strictObject({
+    id: MemberIdSchema,
+    cluster: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+    dataDir: v.pipe(v.string(), v.minLength(1)),
+    peerAddress: ListenAddressSchema,
+    clientAddress: ListenAddressSchema,
+    members: v.optional(MembersSchema),
+    join: v.optional(v.pipe(v.array(DialAddressSchema), v.minLength(1), v.maxLength(64))),
+    joinAs: v.optional(v.picklist(['PASSIVE', 'RESERVE']), 'PASSIVE'),
+    stateMachine: v.custom<AnyStateMachine<unknown, unknown, unknown, unknown>>(
       (x) =>
         typeof x === 'object' && x !== null &&
-        ['info', 'warn', 'debug'].every((k) =>
-          typeof (x as Record<string, unknown>)[k] === 'function'
-        ),
-      'Expected a logger with info, warn, debug',
+        typeof (x as { apply?: unknown }).apply === 'function' &&
+        ((x as { onDisk?: unknown }).onDisk !== true ||
+          typeof (x as { open?: unknown }).open === 'function'),
+      'Expected a state machine (apply, query, snapshot and restore; or onDisk: true, open, apply and query)',
     ),
-  ),
-  /** Lines below this level are dropped before any logger sees them (the custom one too). */
-  logLevel: v.optional(v.picklist(logLevels), 'info'),
-  /** The built-in logger's format: `text` (one line for people) or `json` (one object a line). */
-  logFormat: v.optional(v.picklist(logFormats), 'text'),
-  /**
-   * Where to serve `/metrics`, `/health` and `/ready` over plain HTTP (`host:port`, port 0 picks
-   * one: see `server.metricsAddress`). Omitted: no HTTP port (`server.metricsText()` still works).
-   */
-  metricsAddress: v.optional(ListenAddressSchema),
-  /** HTTP connections open at once on the metrics port; more are closed on arrival. */
-  metricsConnectionsMax: v.optional(int(1, 100_000), 64),
-  /** An HTTP connection is closed this many milliseconds after it was accepted, answered or not. */
-  metricsRequestDeadlineMs: v.optional(int(100, 3_600_000), 10_000),
-});
+    codec: v.optional(
+      v.custom<CommandCodec<unknown>>(
+        (x) => typeof x === 'object' && x !== null,
+        'Expected a command codec',
+      ),
+    ),
+    ...DriverOptionsSchema.entries,
+    frameBytesMax: v.optional(int(64 * 1024, 256 * 1024 * 1024), 8 * 1024 * 1024),
+    peerInflightBytesMax: v.optional(int(64 * 1024, 2 ** 40), 64 * 1024 * 1024),
+    clientConnectionsMax: v.optional(int(1, 1_000_000), 1024),
+    clientFrameDeadlineMs: v.optional(int(1, 3_600_000), 10_000),
+    clientFirstRequestDeadlineMs: v.optional(int(1, 3_600_000), 5_000),
+    clientIdleDeadlineMs: v.optional(int(1, 24 * 3_600_000), 60_000),
+    clientRequestsPerConnectionMax: v.optional(int(1, 1_000_000), 4096),
+    logLinesPerKindMax: v.optional(int(1, 1_000_000), 10),
+    logIntervalMs: v.optional(int(1, 3_600_000), 10_000),
+    logger: v.optional(
+      v.custom<ServerLogger>(
+        (x) =>
+          typeof x === 'object' && x !== null &&
+          ['info', 'warn', 'debug'].every((k) =>
+            typeof (x as Record<string, unknown>)[k] === 'function'
+          ),
+        'Expected a logger with info, warn, debug',
+      ),
+    ),
+    logLevel: v.optional(v.picklist(logLevels), 'info'),
+    logFormat: v.optional(v.picklist(logFormats), 'text'),
+    metricsAddress: v.optional(ListenAddressSchema),
+    metricsConnectionsMax: v.optional(int(1, 100_000), 64),
+    metricsRequestDeadlineMs: v.optional(int(100, 3_600_000), 10_000),
+  });
 
 /** What callers pass to `RaftServer.start`. */
 export type RaftServerOptionsInput = v.InferInput<typeof ServerOptionsSchema>;
@@ -183,3 +239,14 @@ export function parseServerOptions(input: unknown): RaftServerOptions {
   }
   return o;
 }
+
+/** `RaftServer.ready`'s default limit, in milliseconds. */
+export const readyTimeoutMsDefault = 10_000;
+
+/** Options of `RaftServer.ready`, validated at each call. */
+export const ReadyOptionsSchema: v.StrictObjectSchema<{
+  /** Longest wait for a leader that can take writes, in milliseconds. */
+  readonly timeoutMs: IntOption;
+}, undefined> = v.strictObject({
+  timeoutMs: v.optional(int(1, 24 * 3_600_000), readyTimeoutMsDefault),
+});

@@ -48,8 +48,10 @@ import {
   parseServerOptions,
   type RaftServerOptions,
   type RaftServerOptionsInput,
+  ReadyOptionsSchema,
   type ServerLogger,
 } from './options.ts';
+import { parseOptions } from '../base/validate.ts';
 
 /** What `status()` reports: the driver's view plus the bound addresses. */
 export type ServerStatus = MemberStatus & {
@@ -305,6 +307,25 @@ export class RaftServer<
 
   get role(): Role {
     return this.#driver.role;
+  }
+
+  /**
+   * Resolves once this member knows a leader that can take writes (a leader exists and has
+   * committed an entry of its term), with that leader's id and term; from then on `propose` on
+   * the leader and `query` anywhere succeed unless leadership moves again. Rejects with
+   * `TimeoutError` naming the limit if that does not happen within `timeoutMs` (10 s by default),
+   * and `ShutdownError` if the member stops first. A fresh cluster needs a majority of its
+   * members started, and each refuses votes for two election timeouts after its first start.
+   *
+   * @example
+   * ```ts
+   * const { leaderId } = await server.ready({ timeoutMs: 5_000 });
+   * if (leaderId === server.status().id) await server.propose(command);
+   * ```
+   */
+  ready(options: { timeoutMs?: number } = {}): Promise<{ leaderId: string; term: number }> {
+    const { timeoutMs } = parseOptions(ReadyOptionsSchema, options, 'RaftServer.ready');
+    return this.#driver.ready(timeoutMs);
   }
 
   /**

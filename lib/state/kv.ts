@@ -58,12 +58,52 @@ export const kvSnapshotFrameBytesMax = Math.max(
   3 * (kvKeyLengthMax + kvValueLengthMax) + 64,
 );
 
-const KeySchema = v.pipe(v.string(), v.minLength(1), v.maxLength(kvKeyLengthMax));
-const ValueSchema = v.pipe(v.string(), v.maxLength(kvValueLengthMax));
-const PrefixSchema = v.pipe(v.string(), v.maxLength(kvKeyLengthMax));
+/** A string of at most `L` characters. */
+type StringMaxSchema<L extends number> = v.SchemaWithPipe<
+  readonly [v.StringSchema<undefined>, v.MaxLengthAction<string, L, undefined>]
+>;
+/** A strict object schema whose `op` is `Op`, with the entries `E` besides. */
+type OpSchema<Op extends string, E extends v.ObjectEntries> = v.StrictObjectSchema<
+  { readonly op: v.LiteralSchema<Op, undefined> } & E,
+  undefined
+>;
+
+const KeySchema: v.SchemaWithPipe<
+  readonly [
+    v.StringSchema<undefined>,
+    v.MinLengthAction<string, 1, undefined>,
+    v.MaxLengthAction<string, typeof kvKeyLengthMax, undefined>,
+  ]
+> = v.pipe(v.string(), v.minLength(1), v.maxLength(kvKeyLengthMax));
+const ValueSchema: StringMaxSchema<typeof kvValueLengthMax> = v.pipe(
+  v.string(),
+  v.maxLength(kvValueLengthMax),
+);
+const PrefixSchema: StringMaxSchema<typeof kvKeyLengthMax> = v.pipe(
+  v.string(),
+  v.maxLength(kvKeyLengthMax),
+);
+type Key = { readonly key: typeof KeySchema };
+type KeyValue = { readonly key: typeof KeySchema; readonly value: typeof ValueSchema };
+type Prefix = { readonly prefix: typeof PrefixSchema };
 
 /** Every command the key-value state machine accepts, as a valibot schema. */
-export const KvCommandSchema = v.variant('op', [
+export const KvCommandSchema: v.VariantSchema<
+  'op',
+  [
+    OpSchema<'put', KeyValue>,
+    OpSchema<'get', Key>,
+    OpSchema<'delete', Key>,
+    OpSchema<
+      'cas',
+      KeyValue & { readonly expected: v.NullableSchema<typeof ValueSchema, undefined> }
+    >,
+    OpSchema<'append', KeyValue>,
+    OpSchema<'watch', Prefix>,
+    OpSchema<'unwatch', Prefix>,
+  ],
+  undefined
+> = v.variant('op', [
   v.strictObject({ op: v.literal('put'), key: KeySchema, value: ValueSchema }),
   v.strictObject({ op: v.literal('get'), key: KeySchema }),
   v.strictObject({ op: v.literal('delete'), key: KeySchema }),
@@ -81,7 +121,25 @@ export const KvCommandSchema = v.variant('op', [
 export type KvCommand = v.InferOutput<typeof KvCommandSchema>;
 
 /** Every query the key-value state machine answers, as a valibot schema. */
-export const KvQuerySchema = v.variant('op', [
+export const KvQuerySchema: v.VariantSchema<
+  'op',
+  [
+    OpSchema<'get', Key>,
+    OpSchema<'size', Record<never, never>>,
+    OpSchema<'scan', {
+      readonly prefix: typeof PrefixSchema;
+      readonly limit: v.SchemaWithPipe<
+        readonly [
+          v.NumberSchema<undefined>,
+          v.SafeIntegerAction<number, undefined>,
+          v.MinValueAction<number, 1, undefined>,
+          v.MaxValueAction<number, typeof kvScanLimitMax, undefined>,
+        ]
+      >;
+    }>,
+  ],
+  undefined
+> = v.variant('op', [
   v.strictObject({ op: v.literal('get'), key: KeySchema }),
   v.strictObject({ op: v.literal('size') }),
   v.strictObject({

@@ -261,14 +261,61 @@ export class SessionTable {
   }
 }
 
-const Natural = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
-const CachedResultSchema = v.union([
+type NaturalSchema = v.SchemaWithPipe<
+  readonly [
+    v.NumberSchema<undefined>,
+    v.SafeIntegerAction<number, undefined>,
+    v.MinValueAction<number, 0, undefined>,
+  ]
+>;
+type Str = v.StringSchema<undefined>;
+type Unknown = v.UnknownSchema;
+const Natural: NaturalSchema = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
+const CachedResultSchema: v.UnionSchema<
+  [
+    v.ObjectSchema<{
+      readonly index: NaturalSchema;
+      readonly ok: v.LiteralSchema<true, undefined>;
+      readonly output: Unknown;
+    }, undefined>,
+    v.ObjectSchema<{
+      readonly index: NaturalSchema;
+      readonly ok: v.LiteralSchema<false, undefined>;
+      readonly code: Str;
+      readonly message: Str;
+    }, undefined>,
+  ],
+  undefined
+> = v.union([
   v.object({ index: Natural, ok: v.literal(true), output: v.unknown() }),
   v.object({ index: Natural, ok: v.literal(false), code: v.string(), message: v.string() }),
 ]);
 
 /** The session table in a snapshot. */
-export const SessionTableDataSchema = v.array(v.object({
+export const SessionTableDataSchema: v.ArraySchema<
+  v.ObjectSchema<{
+    readonly id: NaturalSchema;
+    readonly timeoutMs: NaturalSchema;
+    readonly lastActiveMs: NaturalSchema;
+    readonly nextSequence: NaturalSchema;
+    readonly results: v.ArraySchema<
+      v.TupleSchema<[NaturalSchema, typeof CachedResultSchema], undefined>,
+      undefined
+    >;
+    readonly events: v.ArraySchema<
+      v.ObjectSchema<{
+        readonly eventIndex: NaturalSchema;
+        readonly index: NaturalSchema;
+        readonly name: Str;
+        readonly payload: Unknown;
+      }, undefined>,
+      undefined
+    >;
+    readonly nextEventIndex: NaturalSchema;
+    readonly eventsDropped: NaturalSchema;
+  }, undefined>,
+  undefined
+> = v.array(v.object({
   id: Natural,
   timeoutMs: Natural,
   lastActiveMs: Natural,

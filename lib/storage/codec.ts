@@ -26,7 +26,7 @@ import { Decoder } from 'cbor-x/decode';
 import * as v from 'valibot';
 import { cborHeadBytesMax, cborNumberBytesMax, CborWriter } from '../base/cbor-writer.ts';
 import { StorageError } from '../base/errors.ts';
-import { type Entry, EntrySchema, MemberSchema } from '../base/messages.ts';
+import { type Entry, EntrySchema, type MemberSchema } from '../base/messages.ts';
 
 /**
  * cbor-x options, all spelled out: plain CBOR maps and arrays (no records, no shared structures),

@@ -40,7 +40,7 @@ import {
 import type { SnapshotInfo, Storage, WriteBatch } from './storage.ts';
 import { configurationAt, configurationOf, planBatch } from './batch.ts';
 import { decodeEntry, decodeRecord, encodeEntry, encodeRecord } from './codec.ts';
-import { parseOptions } from '../base/validate.ts';
+import { intInRange, type IntOption, parseOptions } from '../base/validate.ts';
 import { LmdbSnapshotStore, snapshotChunkBytesMaxDefault } from './snapshot-store.ts';
 import { TermRuns, termRunsMaxDefault } from './term-runs.ts';
 import { commitDurably } from './commit.ts';
@@ -51,25 +51,35 @@ import { LmdbMachineStore } from './lmdb-machine-store.ts';
 export const mapSizeBytesDefault = 16 * 1024 ** 3;
 
 /** Options of `LmdbStorage.open`, validated once. */
-export const LmdbStorageOptionsSchema = v.strictObject({
+type LmdbStorageOptionsEntries = {
   /** Folder of the LMDB environment (created if missing). */
-  path: v.pipe(v.string(), v.minLength(1)),
+  path: v.SchemaWithPipe<
+    readonly [v.StringSchema<undefined>, v.MinLengthAction<string, 1, undefined>]
+  >;
   /** Initial LMDB map size in bytes: at least 1 MiB, at most 2^46. */
-  mapSizeBytes: v.optional(
-    v.pipe(v.number(), v.safeInteger(), v.minValue(1024 ** 2), v.maxValue(2 ** 46)),
-    mapSizeBytesDefault,
-  ),
+  mapSizeBytes: IntOption;
   /** Most term runs kept in memory for `term(index)` (see `TermRuns`). */
-  termRunsMax: v.optional(
-    v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(1_000_000)),
-    termRunsMaxDefault,
-  ),
+  termRunsMax: IntOption;
   /** Largest chunk the snapshot store keeps, in bytes (snapshots are re-chunked to this size). */
-  snapshotChunkBytesMax: v.optional(
-    v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(64 * 1024 ** 2)),
-    snapshotChunkBytesMaxDefault,
-  ),
-});
+  snapshotChunkBytesMax: IntOption;
+};
+
+export const LmdbStorageOptionsSchema: v.StrictObjectSchema<LmdbStorageOptionsEntries, undefined> =
+  v.strictObject({
+    path: v.pipe(v.string(), v.minLength(1)),
+    mapSizeBytes: v.optional(
+      intInRange(1024 ** 2, 2 ** 46),
+      mapSizeBytesDefault,
+    ),
+    termRunsMax: v.optional(
+      intInRange(1, 1_000_000),
+      termRunsMaxDefault,
+    ),
+    snapshotChunkBytesMax: v.optional(
+      intInRange(1, 64 * 1024 ** 2),
+      snapshotChunkBytesMaxDefault,
+    ),
+  });
 export type LmdbStorageOptions = v.InferInput<typeof LmdbStorageOptionsSchema>;
 
 /**

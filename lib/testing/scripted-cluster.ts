@@ -78,7 +78,7 @@ function inertMachine(): StateMachine<Uint8Array, null, unknown, null> {
 /** See the module comment. Create with `ScriptedCluster.start`. */
 export class ScriptedCluster {
   readonly ids: string[];
-  readonly checker = new SafetyChecker();
+  readonly checker: SafetyChecker = new SafetyChecker();
   /** Every message delivered so far, in order (for assertions about round trips). */
   readonly delivered: RaftMessage[] = [];
   readonly #nodes = new Map<string, Node>();

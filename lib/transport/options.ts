@@ -52,49 +52,71 @@ assert(
   'a refusal backs off longer than a peer that is down',
 );
 
-const count = (min: number, max: number) =>
+/** An integer in [min, max]: the type of `count`'s schemas. */
+type CountSchema = v.SchemaWithPipe<
+  readonly [
+    v.NumberSchema<undefined>,
+    v.SafeIntegerAction<number, undefined>,
+    v.MinValueAction<number, number, undefined>,
+    v.MaxValueAction<number, number, undefined>,
+  ]
+>;
+/** An optional count whose default is filled in. */
+type CountWithDefault = v.OptionalSchema<CountSchema, number>;
+
+const count = (min: number, max: number): CountSchema =>
   v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
 
-const LoggerSchema = v.custom<TransportLogger>(
-  (value) =>
-    typeof value === 'object' && value !== null &&
-    ['warn', 'info', 'debug'].every((k) =>
-      typeof (value as Record<string, unknown>)[k] === 'function'
-    ),
-  'Expected an object with warn, info and debug functions',
-);
+const LoggerSchema: v.CustomSchema<TransportLogger, v.ErrorMessage<v.CustomIssue> | undefined> = v
+  .custom<TransportLogger>(
+    (value) =>
+      typeof value === 'object' && value !== null &&
+      ['warn', 'info', 'debug'].every((k) =>
+        typeof (value as Record<string, unknown>)[k] === 'function'
+      ),
+    'Expected an object with warn, info and debug functions',
+  );
 
 /** The options of `TcpTransport` (and the limits `MemoryTransport` shares). */
-export const TransportOptionsSchema = v.strictObject({
+export const TransportOptionsSchema: v.StrictObjectSchema<{
   /** Cluster name, sent in the handshake: a peer naming another cluster is refused. */
-  cluster: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  readonly cluster: v.SchemaWithPipe<
+    readonly [
+      v.StringSchema<undefined>,
+      v.MinLengthAction<string, 1, undefined>,
+      v.MaxLengthAction<string, 128, undefined>,
+    ]
+  >;
   /** This member's id, sent in the handshake. */
-  member: MemberIdSchema,
+  readonly member: typeof MemberIdSchema;
   /** Interface to listen on. Default 127.0.0.1. */
-  host: v.optional(v.pipe(v.string(), v.minLength(1)), '127.0.0.1'),
+  readonly host: v.OptionalSchema<
+    v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.MinLengthAction<string, 1, undefined>]>,
+    string
+  >;
   /** TCP port to listen on; 0 picks a free one (see `TcpTransport.port`). */
-  port: v.optional(count(0, 65_535), 0),
+  readonly port: CountWithDefault;
   /** Largest frame body accepted or sent. Size it above the largest AppendEntries batch. */
-  frameBytesMax: v.optional(count(64, frameLengthMax), 4 * 1024 * 1024),
+  readonly frameBytesMax: CountWithDefault;
   /** Once a frame has started, the rest must arrive within this time (slow-drip senders). */
-  frameDeadlineMs: v.optional(count(1, 3_600_000), 10_000),
+  readonly frameDeadlineMs: CountWithDefault;
   /** An inbound connection must complete the handshake within this time. */
-  handshakeDeadlineMs: v.optional(count(1, 3_600_000), 5_000),
+  readonly handshakeDeadlineMs: CountWithDefault;
   /** Most inbound connections held by the listener at once; more are refused. */
-  connectionsMax: v.optional(count(1, 1_000_000), 1024),
+  readonly connectionsMax: CountWithDefault;
   /**
    * Most bytes queued or buffered in the socket per peer. Bulk sends (appends, snapshots) beyond
    * `inflightBytesMax - controlBytesReserved` are dropped, control sends beyond it too.
    */
-  inflightBytesMax: v.optional(count(1024, 2 ** 40), 16 * 1024 * 1024),
+  readonly inflightBytesMax: CountWithDefault;
   /** Deepest CBOR nesting accepted in a message (entries sit at depth 3). */
-  nestingDepthMax: v.optional(count(4, 1024), 16),
+  readonly nestingDepthMax: CountWithDefault;
   /**
    * First reconnect delay to a peer whose connection failed or closed; doubles per failed
    * attempt, with full jitter, up to `reconnectDelayMsMax`. Default 50, or `reconnectDelayMsMax`
    * when that is lower.
    */
-  reconnectDelayMsMin: v.optional(count(1, 3_600_000)),
+  readonly reconnectDelayMsMin: v.OptionalSchema<CountSchema, undefined>;
   /**
    * Longest reconnect delay to a peer that is down. Size it at about one election timeout
    * (`tickMs × electionTicks`; `RaftServer` passes its own): a member that comes back is then
@@ -103,8 +125,22 @@ export const TransportOptionsSchema = v.strictObject({
    * caps leave a restarted follower unfed for seconds, and the cluster without fault tolerance
    * meanwhile. (A peer that dials us is redialled at once anyway; see `TcpTransport`.)
    */
-  reconnectDelayMsMax: v.optional(count(1, 3_600_000), reconnectDelayMsMaxDefault),
+  readonly reconnectDelayMsMax: CountWithDefault;
   /** Where closed connections are reported. Default: stderr. */
+  readonly logger: v.OptionalSchema<typeof LoggerSchema, TransportLogger>;
+}, undefined> = v.strictObject({
+  cluster: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  member: MemberIdSchema,
+  host: v.optional(v.pipe(v.string(), v.minLength(1)), '127.0.0.1'),
+  port: v.optional(count(0, 65_535), 0),
+  frameBytesMax: v.optional(count(64, frameLengthMax), 4 * 1024 * 1024),
+  frameDeadlineMs: v.optional(count(1, 3_600_000), 10_000),
+  handshakeDeadlineMs: v.optional(count(1, 3_600_000), 5_000),
+  connectionsMax: v.optional(count(1, 1_000_000), 1024),
+  inflightBytesMax: v.optional(count(1024, 2 ** 40), 16 * 1024 * 1024),
+  nestingDepthMax: v.optional(count(4, 1024), 16),
+  reconnectDelayMsMin: v.optional(count(1, 3_600_000)),
+  reconnectDelayMsMax: v.optional(count(1, 3_600_000), reconnectDelayMsMaxDefault),
   logger: v.optional(LoggerSchema, stderrLogger),
 });
 /** What callers pass. */

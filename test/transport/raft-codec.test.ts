@@ -4,7 +4,7 @@ import { Buffer } from 'node:buffer';
 import { Encoder } from 'cbor-x/encode';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import * as v from 'valibot';
+import type * as v from 'valibot';
 import {
   appendEntriesCountMax,
   BytesSchema,

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RaftMessage } from '../../lib/base/messages.ts';
-import { TcpTransport } from '../../lib/transport/tcp.ts';
+import type { TcpTransport } from '../../lib/transport/tcp.ts';
 import {
   appendMessage,
   captureLogger,
