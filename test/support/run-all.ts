@@ -15,7 +15,10 @@ import process from 'node:process';
 
 type Step = { name: string; command: string; args: string[]; suite: boolean };
 
-/** Longest any one step may take, in milliseconds (the whole of `npm test` takes ~3 minutes). */
+/**
+ * Longest any one step may take, in milliseconds (on a quiet 2-core machine a suite takes 4-6
+ * minutes and the whole of `npm test` about 15).
+ */
 const stepTimeMsMax = 10 * 60 * 1000;
 
 const bin = (name: string) => `node_modules/.bin/${name}`;
@@ -71,9 +74,24 @@ for (const s of ['check', 'lint', 'fmt']) if (stepNames.includes(s)) steps.push(
 function run(step: Step): Promise<{ code: number; passed: number; failed: number }> {
   return new Promise((resolve) => {
     let tail = '';
+    // Its own process group, so that a step past its time limit is ended with every process it
+    // started (tsx runs the suite in a child of its own: killing tsx alone left it running).
     const child = spawn(step.command, step.args, {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+      detached: process.platform !== 'win32',
+    });
+    // Ctrl-C on `npm test` reaches our group only: pass it on to the step's.
+    const forward = (signal: NodeJS.Signals) => {
+      try {
+        process.kill(process.platform === 'win32' ? child.pid! : -child.pid!, signal);
+      } catch { /* already gone */ }
+    };
+    process.once('SIGINT', forward);
+    process.once('SIGTERM', forward);
+    child.once('close', () => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
     });
     child.stdout.on('data', (chunk: Buffer) => {
       process.stdout.write(chunk);
@@ -87,7 +105,12 @@ function run(step: Step): Promise<{ code: number; passed: number; failed: number
           stepTimeMsMax / 1000
         } s, killing it (pid ${child.pid})`,
       );
-      child.kill('SIGKILL');
+      try {
+        if (process.platform === 'win32') child.kill('SIGKILL');
+        else process.kill(-child.pid!, 'SIGKILL'); // the step's group: only what it started
+      } catch {
+        child.kill('SIGKILL');
+      }
     }, stepTimeMsMax);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
