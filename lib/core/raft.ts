@@ -1498,7 +1498,10 @@ export class Raft {
 
   /** Committed entries from a feeder (see `fan-out.ts`): only a member that does not vote takes them. */
   #onFeed(m: FeedMessage): void {
-    if (!this.#isFed()) return; // voters are fed by the leader; a feed never raises their term
+    // Only a leader ignores feeds. A member that still thinks it votes is fed when the leader
+    // counts it a non-voter: it missed its demotion (down while it was a departing target), and
+    // feeds are how it learns it. Their entries are committed, so any member may take them.
+    if (this.#role === 'leader') return;
     if (m.term > this.#term) this.#becomeFollower(m.term, m.leaderId);
     if (m.term === this.#term) {
       this.#leaderId = m.leaderId;
