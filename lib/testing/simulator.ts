@@ -241,7 +241,7 @@ type SimMember = {
 };
 
 /** The moments crashes are aimed at: right after a member sent or promised something. */
-type AimKind = 'vote' | 'ack' | 'commit' | 'answer';
+type AimKind = 'vote' | 'ack' | 'commit' | 'answer' | 'promote';
 /** Most crashes aimed at one kind of moment per run. */
 const aimedCrashesMax = 3;
 
@@ -1285,6 +1285,13 @@ export class Simulation {
         raft.commitIndex,
         raft.termAt(raft.commitIndex),
       );
+      // A leader that proposes a promotion is sometimes crashed at once: the promoted member (and
+      // whoever else got the change) then campaigns as ACTIVE among voters that never heard of it.
+      const actives = rules.latestMembers().filter((x) => x.type === 'ACTIVE').length;
+      const promotes = entries.some((e) =>
+        e.type === 'config' && e.members.filter((x) => x.type === 'ACTIVE').length > actives
+      );
+      if (promotes) this.#maybeAimedCrash(m, 'promote', 'right after proposing a promotion', 0.5);
     } else if (fedPassive(raft)) {
       rules.observePassiveStores(
         m.id,

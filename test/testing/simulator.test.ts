@@ -1,5 +1,7 @@
 // The deterministic simulator runs the real member driver with the key-value machine, plain
-// clients and clients with sessions: a thousand seeded clusters stay safe and live, runs replay
+// clients and clients with sessions, and on every third seed membership churn (passive and
+// reserve members, joins, leaves, promotions, demotions, the balancer): a thousand seeded
+// clusters stay safe and live, runs replay
 // exactly (on every runtime alike), every deliberately unsafe variant of the core, the driver and
 // the session handling is caught within a few hundred seeds (the mutation table), a user's own
 // state machine runs under it and a non-deterministic one is reported, and the `npm run sim` CLI
@@ -15,7 +17,7 @@ import {
   type SimulationResult,
   type Workload,
 } from '../../lib/testing/mod.ts';
-import { unsafeFaultCompanions } from '../../lib/testing/simulator.ts';
+import { unsafeFaultCompanions, unsafeFaultOptions } from '../../lib/testing/simulator.ts';
 import { currentRuntime, repoRoot, type Runtime, runtimes, spawnTs } from '../support/child.ts';
 
 /**
@@ -44,6 +46,7 @@ test(`seeds 1..${safeSeedCount} pass (3- and 5-member clusters)`, async () => {
   let installs = 0;
   let checked = 0;
   const sessions = { commands: 0, duplicates: 0, events: 0, sequentialReads: 0, expired: 0 };
+  const churn = { joined: 0, promoted: 0, demoted: 0, left: 0 };
   for (let seed = 1; seed <= safeSeedCount; seed++) {
     const r = await runSimulation({ seed });
     if (!r.ok) assert.unreachable(report(r));
@@ -57,6 +60,10 @@ test(`seeds 1..${safeSeedCount} pass (3- and 5-member clusters)`, async () => {
     sessions.events += r.stats.sessionEvents;
     sessions.sequentialReads += r.stats.sequentialReads;
     sessions.expired += r.stats.sessionsExpired;
+    churn.joined += r.stats.joined;
+    churn.promoted += r.stats.promoted;
+    churn.demoted += r.stats.demoted;
+    churn.left += r.stats.left;
     assert.ok(
       r.stats.acknowledged > 0,
       `seed ${seed} acknowledged no write: the workload did not run`,
@@ -75,6 +82,10 @@ test(`seeds 1..${safeSeedCount} pass (3- and 5-member clusters)`, async () => {
   assert.ok(sessions.events > n * 10, `only ${sessions.events} session events delivered`);
   assert.ok(sessions.sequentialReads > n * 5, `only ${sessions.sequentialReads} sequential reads`);
   assert.ok(sessions.expired > n / 2, `only ${sessions.expired} sessions expired`);
+  // Membership churn ran on every third seed: members joined, were promoted, demoted and left.
+  for (const [what, count] of Object.entries(churn)) {
+    assert.ok(count > n / 30, `only ${count} committed changes of kind ${what} in ${n} seeds`);
+  }
 });
 
 // One seed is one run: failure, stats and trace are identical on a second run, and whatever ran
@@ -157,16 +168,31 @@ const mutations: Array<{ fault: keyof SimulationFaults; caughtBy: RegExp }> = [
     fault: 'voteWithoutLogCheck',
     caughtBy: /Leader completeness|State machine safety|Log matching|Assertion/,
   },
+  // The membership rules (lib/testing/sim-membership.ts), with membership churn on every seed
+  // (`unsafeFaultOptions`).
+  { fault: 'feedUncommittedEntries', caughtBy: /^Feed from n\d+ to n\d+ carries entry/ },
+  {
+    fault: 'passiveAcceptsUncommitted',
+    caughtBy: /^PASSIVE member n\d+ (stores entry|holds entries|stored)/,
+  },
+  { fault: 'passiveKeepsUncommitted', caughtBy: /^PASSIVE member n\d+ (holds entries|stored)/ },
+  { fault: 'adoptTermFromNonVoters', caughtBy: /^(Vote request from|Removed member) n\d+/ },
+  { fault: 'balancerDemotesFirst', caughtBy: /^Balancer: configuration committed/ },
 ];
 
 for (const { fault, caughtBy } of mutations) {
   // Each unsafe variant is caught by the simulator within the first 300 seeds, by the check that
   // guards against it (with the faults it needs to show at all, `unsafeFaultCompanions`).
   const companions = unsafeFaultCompanions[fault] ?? {};
+  const options = unsafeFaultOptions[fault] ?? {};
   const name = [fault, ...Object.keys(companions)].join(' + ');
   test(`mutation ${name} is caught within ${unsafeSeedCount} seeds`, async () => {
     for (let seed = 1; seed <= unsafeSeedCount; seed++) {
-      const r = await runSimulation({ seed, unsafeFaults: { ...companions, [fault]: true } });
+      const r = await runSimulation({
+        seed,
+        unsafeFaults: { ...companions, [fault]: true },
+        ...options,
+      });
       if (r.ok) continue;
       assert.match(r.failure!, caughtBy, report(r));
       console.log(`  ${fault}: first caught by seed ${seed}: ${r.failure!.slice(0, 100)}`);
@@ -319,6 +345,7 @@ test('sim CLI: bad flags exit 2 naming the flag', async () => {
     [['--unsafe', 'nope'], /--unsafe must be one of/],
     [['--seed', '1', '--seeds', '3'], /--seed replays one seed/],
     [['--speed', '3'], /Unknown flag '--speed'/],
+    [['--membership', 'maybe'], /--membership must be on or off/],
   ];
   const results = await Promise.all(cases.map(([args]) => sim(args)));
   for (const [i, [args, message]] of cases.entries()) {
