@@ -301,7 +301,13 @@ async function mutationTable(o: CliOptions): Promise<number> {
     let first: SimulationResult | null = null;
     const companions = unsafeFaultCompanions[fault] ?? {};
     for (let seed = o.fromSeed; seed <= last; seed++) {
-      const r = await runSeed(seed, { ...o, unsafe: fault, with: companions }, sweepTraceLines);
+      // As in the test's table: churn only for the membership faults (unless --membership says).
+      const membership = o.membership ?? unsafeFaultOptions[fault]?.membership ?? false;
+      const r = await runSeed(
+        seed,
+        { ...o, unsafe: fault, with: companions, membership },
+        sweepTraceLines,
+      );
       if (r.ok) continue;
       caught++;
       first ??= r;

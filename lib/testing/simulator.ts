@@ -20,6 +20,12 @@
  * member; every member's state is the same (whether it got there by the log or by snapshots); the
  * history is linearizable. One seed replays one run exactly, on every runtime.
  *
+ * With membership churn (every third seed by default, `membership`): PASSIVE and RESERVE members
+ * beside the ACTIVE ones, joins of members with empty storage, promotions, demotions, leaves, the
+ * balancer on some seeds, all through `changeMembership` on a random member, mixed with the faults
+ * above; the rules of `sim-membership.ts` are checked throughout, and the end checks cover the
+ * ACTIVE and PASSIVE members of the committed configuration.
+ *
  * @example
  * ```ts
  * const result = await runSimulation({ seed: 7, memberCount: 3 });
@@ -1310,9 +1316,12 @@ export class Simulation {
     const pick = <T>(xs: readonly T[]): T | undefined =>
       xs.length === 0 ? undefined : xs[randomInt(r, 0, xs.length)];
     const roll = r();
-    // With the balancer on, ACTIVE members are its to replace: the simulator never demotes or
-    // removes one (so the balancer's target is a floor the checks hold it to).
-    const mayReduce = (x: Member) => !(this.#balancer && x.type === 'ACTIVE');
+    // With the balancer on, ACTIVE and PASSIVE members are its to replace: the simulator demotes
+    // and removes only RESERVE and INACTIVE ones, checked again before each attempt (one may have
+    // been promoted meanwhile), so that the balancer's ACTIVE target is a floor the checks hold
+    // it to.
+    const mayReduce = (x: Pick<Member, 'type'>) =>
+      !this.#balancer || x.type === 'RESERVE' || x.type === 'INACTIVE';
     if (roll < 0.2 && this.#joinsLeft > 0) {
       this.#joinsLeft--;
       const id = `n${this.#members.size + 1}`;
@@ -1326,10 +1335,10 @@ export class Simulation {
       if (x !== undefined) this.#requestChange({ op: 'promote', id: x.id });
     } else if (roll < 0.6) {
       const x = pick(committed.filter((c) => c.type !== 'INACTIVE' && mayReduce(c)));
-      if (x !== undefined) this.#requestChange({ op: 'demote', id: x.id });
+      if (x !== undefined) this.#requestChange({ op: 'demote', id: x.id }, 1, mayReduce);
     } else if (roll < 0.7) {
       const x = pick(committed.filter(mayReduce));
-      if (x !== undefined) this.#requestChange({ op: 'leave', id: x.id });
+      if (x !== undefined) this.#requestChange({ op: 'leave', id: x.id }, 1, mayReduce);
     } else if (roll < 0.85) {
       // A passive (or reserve) member crashes and comes back.
       const x = pick(this.#up().filter((m) => rules.typeOf(m.id) !== 'ACTIVE'));
@@ -1346,9 +1355,18 @@ export class Simulation {
     }
   }
 
-  /** Ask a random running member for `change`; a retryable refusal is retried a little later. */
-  #requestChange(change: MembershipRequest, attempt = 1): void {
+  /**
+   * Ask a random running member for `change`; a retryable refusal is retried a little later.
+   * `still`: whether the target's committed type still allows the change (checked each attempt).
+   */
+  #requestChange(
+    change: MembershipRequest,
+    attempt = 1,
+    still: (x: { type: Member['type'] }) => boolean = () => true,
+  ): void {
     if (this.#healed) return;
+    const type = this.#membership!.typeOf(change.id);
+    if (change.op !== 'join' && (type === null || !still({ type }))) return;
     const via = this.#up().filter((m) => !this.#membership!.hasLeft(m.id));
     const m = via[randomInt(this.#random, 0, via.length)];
     if (m === undefined) return;
@@ -1362,7 +1380,7 @@ export class Simulation {
       } else if (retryableChange.has(reply.code) && attempt < changeAttemptsMax) {
         this.#time.schedule(
           randomInt(this.#random, 50, 300),
-          () => this.#requestChange(change, attempt + 1),
+          () => this.#requestChange(change, attempt + 1, still),
         );
       } else this.#log(`membership: ${what} not made: ${reply.code}: ${reply.message}`);
     }, (error: unknown) => this.#noteViolation(error));
