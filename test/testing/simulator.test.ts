@@ -1,7 +1,6 @@
 // The deterministic simulator runs the real member driver with the key-value machine, plain
-// clients and clients with sessions, and on every third seed membership churn (passive and
-// reserve members, joins, leaves, promotions, demotions, the balancer): a thousand seeded
-// clusters stay safe and live, runs replay
+// clients and clients with sessions (membership churn, off by default, runs in the membership
+// mutation rows): a thousand seeded clusters stay safe and live, runs replay
 // exactly (on every runtime alike), every deliberately unsafe variant of the core, the driver and
 // the session handling is caught within a few hundred seeds (the mutation table), a user's own
 // state machine runs under it and a non-deterministic one is reported, and the `npm run sim` CLI
@@ -46,7 +45,6 @@ test(`seeds 1..${safeSeedCount} pass (3- and 5-member clusters)`, async () => {
   let installs = 0;
   let checked = 0;
   const sessions = { commands: 0, duplicates: 0, events: 0, sequentialReads: 0, expired: 0 };
-  const churn = { joined: 0, promoted: 0, demoted: 0, left: 0 };
   for (let seed = 1; seed <= safeSeedCount; seed++) {
     const r = await runSimulation({ seed });
     if (!r.ok) assert.unreachable(report(r));
@@ -60,10 +58,6 @@ test(`seeds 1..${safeSeedCount} pass (3- and 5-member clusters)`, async () => {
     sessions.events += r.stats.sessionEvents;
     sessions.sequentialReads += r.stats.sequentialReads;
     sessions.expired += r.stats.sessionsExpired;
-    churn.joined += r.stats.joined;
-    churn.promoted += r.stats.promoted;
-    churn.demoted += r.stats.demoted;
-    churn.left += r.stats.left;
     assert.ok(
       r.stats.acknowledged > 0,
       `seed ${seed} acknowledged no write: the workload did not run`,
@@ -82,10 +76,6 @@ test(`seeds 1..${safeSeedCount} pass (3- and 5-member clusters)`, async () => {
   assert.ok(sessions.events > n * 10, `only ${sessions.events} session events delivered`);
   assert.ok(sessions.sequentialReads > n * 5, `only ${sessions.sequentialReads} sequential reads`);
   assert.ok(sessions.expired > n / 2, `only ${sessions.expired} sessions expired`);
-  // Membership churn ran on every third seed: members joined, were promoted, demoted and left.
-  for (const [what, count] of Object.entries(churn)) {
-    assert.ok(count > n / 30, `only ${count} committed changes of kind ${what} in ${n} seeds`);
-  }
 });
 
 // One seed is one run: failure, stats and trace are identical on a second run, and whatever ran
