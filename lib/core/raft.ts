@@ -219,6 +219,8 @@ export class Raft {
   #receivedGlobalIndex = 0;
   /** This member was a non-voter in a committed configuration after the last input. */
   #wasFedPassive = false;
+  /** The member that sent the last feed this member took (see `#fedBy`). */
+  #feederId: string | null = null;
 
   constructor(storage: LogReader, options: RaftOptionsInput) {
     this.#o = parseRaftOptions(options);
@@ -347,7 +349,7 @@ export class Raft {
         return this.#onConfigureResponse(m);
       case 'snapshot':
         // A fed member answers a snapshot as a feed (the leader takes that as an append answer).
-        if (this.#isFed()) return this.#onFeedSnapshot(m);
+        if (this.#isFed() || this.#fedBy(m.from)) return this.#onFeedSnapshot(m);
         break;
       case 'vote':
         if (
@@ -590,7 +592,7 @@ export class Raft {
    * be older than ours: committed state is the same everywhere).
    */
   acceptsSnapshotFrom(from: string, term: number): boolean {
-    if (this.#isFed()) return true;
+    if (this.#isFed() || this.#fedBy(from)) return true;
     return term === this.#term && from === this.#leaderId;
   }
 
@@ -1311,6 +1313,15 @@ export class Raft {
     return this.#role !== 'leader' && !this.#tracker.selfVotes();
   }
 
+  /**
+   * `from` is the feeder this member last took a feed from, and this member is no leader: its
+   * snapshots are taken like a feeder's even by a member that still thinks it votes (it missed its
+   * demotion, and the entries it lacks were compacted).
+   */
+  #fedBy(from: string): boolean {
+    return this.#role !== 'leader' && from === this.#feederId;
+  }
+
   /** Fed, and the configuration that made it so is committed: a PASSIVE (or lower) member. */
   #fedPassive(): boolean {
     const latest = this.#tracker.latest();
@@ -1498,7 +1509,11 @@ export class Raft {
 
   /** Committed entries from a feeder (see `fan-out.ts`): only a member that does not vote takes them. */
   #onFeed(m: FeedMessage): void {
-    if (!this.#isFed()) return; // voters are fed by the leader; a feed never raises their term
+    // Only a leader ignores feeds. A member that still thinks it votes is fed when the leader
+    // counts it a non-voter: it missed its demotion (down while it was a departing target), and
+    // feeds are how it learns it. Their entries are committed, so any member may take them.
+    if (this.#role === 'leader') return;
+    this.#feederId = m.from;
     if (m.term > this.#term) this.#becomeFollower(m.term, m.leaderId);
     if (m.term === this.#term) {
       this.#leaderId = m.leaderId;

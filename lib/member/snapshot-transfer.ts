@@ -203,6 +203,15 @@ export class SnapshotTransfers {
     }
     let r = this.#receiving;
     if (
+      r !== null && r.from !== m.from && m.term <= r.term &&
+      this.#h.clock.nowMs() - r.lastChunkAtMs < this.#h.chunkTimeoutMs
+    ) {
+      // Another sender's transfer is under way (a leader and a feeder, or two feeders): it goes
+      // on, and this one is refused (its sender retries later). Two senders that took turns
+      // starting over would never finish.
+      return answer(0, false);
+    }
+    if (
       r === null || r.from !== m.from || r.term !== m.term || r.meta.index !== m.index ||
       r.meta.term !== m.snapshotTerm || r.totalBytes !== m.totalBytes
     ) {

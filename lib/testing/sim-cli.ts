@@ -6,7 +6,9 @@
  *   npm run sim -- --seeds 500 --from 9001 seeds 9001..9500
  *   npm run sim -- --seed 42               replay seed 42: its failure (if any), trace and stats
  *   npm run sim -- --seeds 300 --unsafe voteTwiceInTerm   against a deliberately broken core
- *   npm run sim -- --members 5 ...         force the cluster size
+ *   npm run sim -- --members 5 ...         force the cluster size (its ACTIVE members)
+ *   npm run sim -- --membership on ...     membership churn on every seed (default off); with it,
+ *                                          --balancer on|off forces the balancer
  *   npm run sim -- --mutations --seeds 300 the mutation table: for every unsafe variant, how many
  *                                          of the seeds catch it, and the first one
  *
@@ -23,7 +25,7 @@
  * @module
  */
 import process from 'node:process';
-import { unsafeFaultNames as coreFaultNames } from '../core/options.ts';
+import { membershipFaultNames, unsafeFaultNames as coreFaultNames } from '../core/options.ts';
 import { driverUnsafeFaultNames } from '../member/options.ts';
 import { requestsUnsafeFaultNames } from '../member/requests.ts';
 import { executorUnsafeFaultNames } from '../state/executor.ts';
@@ -33,6 +35,7 @@ import {
   type SimulationFaults,
   type SimulationResult,
   unsafeFaultCompanions,
+  unsafeFaultOptions,
 } from './simulator.ts';
 
 /** The unsafe variants of the core, the driver and the sessions that `--unsafe` selects. */
@@ -41,6 +44,8 @@ const unsafeFaultNames = [
   ...driverUnsafeFaultNames,
   ...requestsUnsafeFaultNames,
   ...executorUnsafeFaultNames,
+  ...membershipFaultNames,
+  'balancerDemotesFirst',
 ] as const;
 type UnsafeFaultName = (typeof unsafeFaultNames)[number];
 
@@ -57,11 +62,14 @@ const replayTraceLinesDefault = 400;
 const traceLinesMax = 100_000;
 
 const usage = `Usage: sim-cli.ts [--seeds N] [--from S] [--seed S] [--members N] [--unsafe FAULT]
-                  [--mutations] [--trace-lines N] [--help]
+                  [--membership on|off] [--balancer on|off] [--mutations] [--trace-lines N] [--help]
   --seeds N        run N seeds, S..S+N-1 (default 1000)
   --from S         first seed of the sweep (default 1)
   --seed S         replay one seed: print its failure, full trace and stats
   --members N      members per cluster, ${memberCountMin}-${memberCountMax} (default: 3 for even seeds, 5 for odd)
+  --membership X   membership churn (joins, leaves, promotions, demotions, passive members):
+                   on for every seed, or off (default: off; on for a membership FAULT)
+  --balancer X     with churn, the balancer on or off (default: 40% of the churn seeds)
   --unsafe FAULT   run against a deliberately unsafe core or driver: ${unsafeFaultNames.join(', ')}
   --mutations      print the mutation table: per unsafe variant, the seeds that catch it
   --trace-lines N  trace lines kept for --seed (default ${replayTraceLinesDefault})
@@ -83,6 +91,8 @@ type CliOptions = {
   unsafe: UnsafeFaultName | undefined;
   /** Faults run together with `unsafe` (the mutation table's companions). */
   with: SimulationFaults;
+  membership: boolean | undefined;
+  balancer: boolean | undefined;
   traceLines: number;
 };
 
@@ -103,6 +113,8 @@ function parseArgs(argv: readonly string[]): CliOptions {
     memberCount: undefined,
     unsafe: undefined,
     with: {},
+    membership: undefined,
+    balancer: undefined,
     traceLines: replayTraceLinesDefault,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -136,6 +148,15 @@ function parseArgs(argv: readonly string[]): CliOptions {
       case '--members':
         o.memberCount = parseInteger(flag, value(), memberCountMin, memberCountMax);
         break;
+      case '--membership':
+      case '--balancer': {
+        const text = value();
+        if (text !== 'on' && text !== 'off') {
+          throw new UsageError(`${flag} must be on or off, got '${text ?? ''}'`);
+        }
+        o[flag === '--membership' ? 'membership' : 'balancer'] = text === 'on';
+        break;
+      }
       case '--trace-lines':
         o.traceLines = parseInteger(flag, value(), 1, traceLinesMax);
         break;
@@ -186,7 +207,12 @@ async function runSeed(
       seed,
       traceLinesMax,
       ...(o.memberCount === undefined ? {} : { memberCount: o.memberCount }),
-      ...(o.unsafe === undefined ? {} : { unsafeFaults: { ...o.with, [o.unsafe]: true } }),
+      ...(o.unsafe === undefined ? {} : {
+        unsafeFaults: { ...o.with, [o.unsafe]: true },
+        ...unsafeFaultOptions[o.unsafe],
+      }),
+      ...(o.membership === undefined ? {} : { membership: o.membership }),
+      ...(o.balancer === undefined ? {} : { balancer: o.balancer }),
     });
   } catch (e) {
     const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
@@ -203,7 +229,9 @@ async function runSeed(
 function describeRun(o: CliOptions): string {
   const size = o.memberCount === undefined ? '3/5 members' : `${o.memberCount} members`;
   const unsafe = o.unsafe === undefined ? '' : `, unsafe ${o.unsafe}`;
-  return `${size}${unsafe}`;
+  const churn = o.membership === undefined ? '' : `, membership ${o.membership ? 'on' : 'off'}`;
+  const balancer = o.balancer === undefined ? '' : `, balancer ${o.balancer ? 'on' : 'off'}`;
+  return `${size}${unsafe}${churn}${balancer}`;
 }
 
 async function replay(o: CliOptions): Promise<number> {
@@ -247,8 +275,10 @@ async function sweep(o: CliOptions): Promise<number> {
   if (firstFailure !== null) {
     const members = o.memberCount === undefined ? '' : ` --members ${o.memberCount}`;
     const unsafe = o.unsafe === undefined ? '' : ` --unsafe ${o.unsafe}`;
+    const churn = o.membership === undefined ? '' : ` --membership ${o.membership ? 'on' : 'off'}`;
+    const balancer = o.balancer === undefined ? '' : ` --balancer ${o.balancer ? 'on' : 'off'}`;
     process.stderr.write(
-      `replay the first failure: npm run sim -- --seed ${firstFailure}${members}${unsafe}\n`,
+      `replay the first failure: npm run sim -- --seed ${firstFailure}${members}${unsafe}${churn}${balancer}\n`,
     );
   }
   process.stdout.write(`${passed} passed, ${failed} failed\n`);
@@ -271,7 +301,13 @@ async function mutationTable(o: CliOptions): Promise<number> {
     let first: SimulationResult | null = null;
     const companions = unsafeFaultCompanions[fault] ?? {};
     for (let seed = o.fromSeed; seed <= last; seed++) {
-      const r = await runSeed(seed, { ...o, unsafe: fault, with: companions }, sweepTraceLines);
+      // As in the test's table: churn only for the membership faults (unless --membership says).
+      const membership = o.membership ?? unsafeFaultOptions[fault]?.membership ?? false;
+      const r = await runSeed(
+        seed,
+        { ...o, unsafe: fault, with: companions, membership },
+        sweepTraceLines,
+      );
       if (r.ok) continue;
       caught++;
       first ??= r;

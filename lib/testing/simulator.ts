@@ -20,6 +20,12 @@
  * member; every member's state is the same (whether it got there by the log or by snapshots); the
  * history is linearizable. One seed replays one run exactly, on every runtime.
  *
+ * With membership churn (`membership`, off by default for now): PASSIVE and RESERVE members
+ * beside the ACTIVE ones, joins of members with empty storage, promotions, demotions, leaves, the
+ * balancer on some seeds, all through `changeMembership` on a random member, mixed with the faults
+ * above; the rules of `sim-membership.ts` are checked throughout, and the end checks cover the
+ * ACTIVE and PASSIVE members of the committed configuration.
+ *
  * @example
  * ```ts
  * const result = await runSimulation({ seed: 7, memberCount: 3 });
@@ -28,9 +34,10 @@
  * @module
  */
 import { AssertionError } from '../base/errors.ts';
-import { type Member, type RaftMessage, RaftMessageSchema } from '../base/messages.ts';
-import type { UnsafeFaults } from '../core/options.ts';
+import { type Entry, type Member, type RaftMessage, RaftMessageSchema } from '../base/messages.ts';
+import type { MembershipUnsafeFaults, UnsafeFaults } from '../core/options.ts';
 import { randomInt, type RandomSource, seededRandom } from '../core/random.ts';
+import type { BalancerFaults } from '../member/balancer.ts';
 import { MemberDriver } from '../member/driver.ts';
 import { type DriverUnsafeFaults, parseDriverOptions } from '../member/options.ts';
 import type { RequestsUnsafeFaults } from '../member/requests.ts';
@@ -46,6 +53,7 @@ import { fingerprint, SafetyChecker, SafetyViolation } from './checkers.ts';
 import { checkLinearizability } from './linearizability/check.ts';
 import type { Operation } from './linearizability/history.ts';
 import { SimDisk } from './sim-disk.ts';
+import { emptyMembershipStats, MembershipChecker, type MembershipStats } from './sim-membership.ts';
 import { calmNetwork, type NetworkFaults, SimNetwork } from './sim-network.ts';
 import { VirtualTime } from './sim-time.ts';
 import { kvWorkload, type SimOperation, type Workload } from './sim-workload.ts';
@@ -64,7 +72,9 @@ export type SimulationFaults =
   & UnsafeFaults
   & DriverUnsafeFaults
   & RequestsUnsafeFaults
-  & ExecutorUnsafeFaults;
+  & ExecutorUnsafeFaults
+  & MembershipUnsafeFaults
+  & BalancerFaults;
 
 /**
  * Faults that a planted bug needs beside it to show at all. With the leader's sequencing intact a
@@ -76,13 +86,51 @@ const settleProgressFactor = 3;
 
 export const unsafeFaultCompanions: Partial<Record<keyof SimulationFaults, SimulationFaults>> = {
   applyDuplicateSequences: { relogRetries: true },
+  // A passive member's own filter is what the fault removes; the feeders' filter would hide it.
+  passiveAcceptsUncommitted: { feedUncommittedEntries: true },
+};
+
+/**
+ * Options an unsafe fault needs to show at all, beside its companions: the membership faults need
+ * membership churn (and the balancer's, the balancer); a passive member that accepts uncommitted
+ * entries shows only when the feeds carry them (`feedUncommittedEntries`, a companion), and only
+ * if the check of the feeds themselves, which would catch the companion first, is off.
+ */
+export const unsafeFaultOptions: Partial<
+  Record<keyof SimulationFaults, Pick<SimulationOptions, 'membership' | 'balancer' | 'feedChecks'>>
+> = {
+  feedUncommittedEntries: { membership: true },
+  passiveAcceptsUncommitted: { membership: true, feedChecks: false },
+  passiveKeepsUncommitted: { membership: true },
+  adoptTermFromNonVoters: { membership: true },
+  balancerDemotesFirst: { membership: true, balancer: true },
 };
 
 /** What to simulate. Every field but `seed` has a default. */
 export type SimulationOptions = {
   seed: number;
-  /** Members in the cluster (all ACTIVE). Default: 3 for even seeds, 5 for odd ones. */
+  /** ACTIVE members the cluster starts with. Default: 3 for even seeds, 5 for odd ones. */
   memberCount?: number;
+  /**
+   * Membership churn (default off: some churn seeds still fail liveness, see the h-msim report;
+   * meant to become on for every third seed once they pass): the cluster starts
+   * with 1-2 PASSIVE and 0-1 RESERVE members beside the ACTIVE ones, and the fault loop also joins
+   * new members (fresh storage, as PASSIVE or RESERVE), promotes, demotes and removes members
+   * (each through `changeMembership` on a random member, retried later when refused retryably),
+   * crashes passive members and kills ACTIVE ones for long; on some seeds the balancer runs. The
+   * membership rules of `sim-membership.ts` are checked throughout.
+   */
+  membership?: boolean;
+  /**
+   * With membership churn: run the balancer (targets: the founding ACTIVE and PASSIVE counts).
+   * Default: on for 40% of the churn seeds, by seed.
+   */
+  balancer?: boolean;
+  /**
+   * Check that every feed carries committed entries only (default true). Off, only what passive
+   * members store is judged: a test turns it off to prove that check bites on its own.
+   */
+  feedChecks?: boolean;
   /** Virtual milliseconds of faults (partitions, crashes, loss) while clients run. */
   chaosMs?: number;
   /**
@@ -149,7 +197,8 @@ export type SimulationResult = {
       sessionsExpired: number;
       /** Sessions said to be unknown while they lived (any fails the run). */
       falseExpiries: number;
-    };
+    }
+    & MembershipStats;
 };
 
 /** The statistics of a run that has not started (all zero). */
@@ -168,6 +217,7 @@ export function emptyStats(): SimulationResult['stats'] {
     ...emptySessionStats(),
     sessionsExpired: 0,
     falseExpiries: 0,
+    ...emptyMembershipStats(),
   };
 }
 
@@ -191,10 +241,14 @@ type SimMember = {
   stragglerDisk: boolean;
   /** Tells this member's driver that a peer's connection broke (a peer crashed). */
   onPeerDown: (peer: string) => void;
+  /** A founding member (bootstraps the founding configuration); a joined one starts empty. */
+  founder: boolean;
+  /** It left the cluster and was shut down for good. */
+  gone: boolean;
 };
 
 /** The moments crashes are aimed at: right after a member sent or promised something. */
-type AimKind = 'vote' | 'ack' | 'commit' | 'answer';
+type AimKind = 'vote' | 'ack' | 'commit' | 'answer' | 'promote';
 /** Most crashes aimed at one kind of moment per run. */
 const aimedCrashesMax = 3;
 
@@ -256,6 +310,15 @@ export class Simulation {
   readonly #cutAfterTimeoutNow = new Set<string>();
   /** Vote answers (`voter>candidate@term`) whose delivery cuts the candidate off. */
   readonly #isolateOnDelivery = new Set<string>();
+  /** The membership rules and the committed configuration (null: no membership churn). */
+  readonly #membership: MembershipChecker | null = null;
+  readonly #feedChecks: boolean;
+  /** Per seed, with churn: the balancer runs (the simulator then leaves ACTIVE members to it). */
+  #balancer = false;
+  /** Members the churn may still add. */
+  #joinsLeft = 0;
+  /** When each member that left was first seen gone from the committed configuration. */
+  readonly #leftSeenMs = new Map<string, number>();
   #healed = false;
   #workloadStopped = false;
   #violation: Error | null = null;
@@ -330,7 +393,7 @@ export class Simulation {
     };
     this.#sessionTimeoutMs = [250, 500, 1500][randomInt(r, 0, 3)]!;
     this.#sessionAttemptMs = [40, 120, 400][randomInt(r, 0, 3)]!;
-    this.#driverOptions = parseDriverOptions({
+    const driverInput = {
       tickMs: this.#o.tickMs,
       electionTicks: this.#o.electionTicks,
       heartbeatTicks: [2, 3, 4][randomInt(r, 0, 3)]!,
@@ -347,7 +410,7 @@ export class Simulation {
       stopGraceMs: 0,
       applyBatchEntriesMax: [1, 4, 1024][randomInt(r, 0, 3)]!,
       ...sessionOptions,
-    }, 'runSimulation');
+    };
     this.#sessionOracle = this.#o.sessionClientCount === 0 ? null : new SessionOracle({
       eventsMax: sessionEventsMax,
       fail: (message) => this.#noteViolation(new SafetyViolation(message)),
@@ -357,23 +420,64 @@ export class Simulation {
     for (let i = 0; i < this.#o.memberCount; i++) {
       this.#founders.push({ id: `n${i + 1}`, type: 'ACTIVE' });
     }
-    const stragglers = r() < 0.35 ? randomInt(r, 1, 3) : 0;
-    for (const m of this.#founders) {
-      this.#members.set(m.id, {
-        id: m.id,
-        memory: new MemoryStorage(),
-        disk: null,
-        driver: null,
-        machine: null,
-        incarnation: 0,
-        random: seededRandom(randomInt(r, 1, 2 ** 31)),
-        wasLeaderInTerm: 0,
-        skewMs: 0,
-        stragglerDisk: false,
-        onPeerDown: () => {},
+    this.#feedChecks = options.feedChecks ?? true;
+    let balancerOptions = {};
+    if (options.membership ?? false) {
+      // Every draw for churn comes after the others: seeds without churn run as they always did.
+      const passives = randomInt(r, 1, 3);
+      const reserves = randomInt(r, 0, 2);
+      for (let i = 0; i < passives + reserves; i++) {
+        const id = `n${this.#founders.length + 1}`;
+        this.#founders.push({ id, type: i < passives ? 'PASSIVE' : 'RESERVE' });
+      }
+      this.#joinsLeft = randomInt(r, 1, 4);
+      this.#balancer = options.balancer ?? r() < 0.4;
+      balancerOptions = {
+        // At most 4 feeds in flight: with 64 of one entry each over a reordering network, a
+        // feeder rewinds and refills its window again and again (a storm of feeds that still
+        // converges, but costs seconds of CPU per seed; see the report of the churn's commit).
+        inflightMessagesMax: Math.min(driverInput.inflightMessagesMax, 4),
+        // Small on some seeds, so that promotions are refused (retryably) until caught up.
+        promotionLagEntriesMax: [5, 1000][randomInt(r, 0, 2)]!,
+        ...(this.#balancer
+          ? {
+            balancerActiveMembers: this.#o.memberCount,
+            balancerPassiveMembers: passives,
+            balancerFailureElectionTimeouts: randomInt(r, 2, 4),
+          }
+          : {}),
+      };
+      this.#membership = new MembershipChecker({
+        activeTarget: this.#balancer ? this.#o.memberCount : 0,
       });
     }
+    this.#driverOptions = parseDriverOptions(
+      { ...driverInput, ...balancerOptions },
+      'runSimulation',
+    );
+    const stragglers = r() < 0.35 ? randomInt(r, 1, 3) : 0;
+    for (const m of this.#founders) this.#addMember(m.id, true);
     for (const m of [...this.#members.values()].slice(0, stragglers)) m.stragglerDisk = true;
+  }
+
+  #addMember(id: string, founder: boolean): SimMember {
+    const m: SimMember = {
+      id,
+      memory: new MemoryStorage(),
+      disk: null,
+      driver: null,
+      machine: null,
+      incarnation: 0,
+      random: seededRandom(randomInt(this.#random, 1, 2 ** 31)),
+      wasLeaderInTerm: 0,
+      skewMs: 0,
+      stragglerDisk: false,
+      onPeerDown: () => {},
+      founder,
+      gone: false,
+    };
+    this.#members.set(id, m);
+    return m;
   }
 
   /** Run to the end: chaos with clients, heal, settle, final checks. */
@@ -482,7 +586,7 @@ export class Simulation {
       stateMachine: machine,
       options: this.#driverOptions,
       logger: this.#logger(m.id),
-      ...(first ? { members: this.#founders } : {}),
+      ...(first && m.founder ? { members: this.#founders } : {}),
       unsafeFaults: this.#o.unsafeFaults,
       probe: this.#probe(m, incarnation),
     }).then((driver) => {
@@ -521,7 +625,11 @@ export class Simulation {
     const live = () => m.incarnation === incarnation;
     return {
       ready: (rd) => {
-        if (!live() || rd.snapshot === null) return;
+        if (!live()) return;
+        if (this.#membership !== null && rd.entries.length > 0) {
+          this.#guard(() => this.#checkStores(m, rd.entries));
+        }
+        if (rd.snapshot === null) return;
         this.#guard(() => {
           this.#checker.observeSnapshot(m.id, rd.snapshot!.index, rd.snapshot!.term);
           this.#checker.resetApplied(m.id, rd.snapshot!.index);
@@ -541,6 +649,7 @@ export class Simulation {
         this.#guard(() => {
           for (const e of entries) {
             this.#checker.observeApplied(m.id, e);
+            this.#membership?.observeCommitted(e);
             this.#stats.applied++;
           }
           this.#sessionOracle?.observeCommitted(entries);
@@ -568,13 +677,13 @@ export class Simulation {
     };
   }
 
-  #crash(m: SimMember, why: string): void {
+  #crash(m: SimMember, why: string, downMs = randomInt(this.#random, 20, 400)): void {
     if (m.driver === null || this.#healed) return;
     this.#halt(m);
     this.#stats.crashes++;
     this.#log(`crash ${m.id} (${why})`);
-    this.#time.schedule(randomInt(this.#random, 20, 400), () => {
-      if (m.driver === null && m.disk === null) this.#start(m);
+    this.#time.schedule(downMs, () => {
+      if (m.driver === null && m.disk === null && !m.gone) this.#start(m);
     });
   }
 
@@ -614,6 +723,17 @@ export class Simulation {
       }
       msg = result.value;
     }
+    const rules = this.#membership;
+    let senderRemoved = false;
+    if (rules !== null) {
+      const core = from.driver?.core;
+      const own = core?.configuration() ?? null;
+      if (msg.type === 'feed' && this.#feedChecks && core !== undefined) {
+        const feed = msg;
+        this.#guard(() => rules.checkFeed(feed, core.commitIndex, this.#committedMax));
+      }
+      senderRemoved = own !== null && rules.knowsRemoved(from.id, own.members, own.index);
+    }
     const delays = this.#net.deliveryDelays(msg.from, msg.to);
     // The core steps a message synchronously (and defers its pump): only snapshot chunks, which
     // are staged in storage, set promise continuations going.
@@ -633,7 +753,18 @@ export class Simulation {
         // A partition that began while the message was on its way loses it too.
         if (!this.#net.connected(msg.from, msg.to)) return;
         this.#log(msg);
-        to.driver.receive(msg);
+        const driver = to.driver;
+        if (rules === null) driver.receive(msg);
+        else {
+          const before = driver.core.term;
+          const config = driver.core.configuration();
+          const senderType = config === null
+            ? undefined
+            : config.members.find((x) => x.id === msg.from)?.type ?? null;
+          driver.receive(msg);
+          const after = driver.core.term;
+          this.#guard(() => rules.observeTermRaised(msg, before, after, senderType, senderRemoved));
+        }
         this.#afterDelivery(msg);
       }, settles);
     }
@@ -980,7 +1111,12 @@ export class Simulation {
 
   #faultLoop(): void {
     if (this.#healed) return;
-    if (this.#time.nowMs >= this.#faultsPausedUntilMs) this.#guard(() => this.#injectFault());
+    if (this.#membership !== null) this.#retireLeft();
+    if (this.#time.nowMs >= this.#faultsPausedUntilMs) {
+      this.#guard(() =>
+        this.#membership !== null && this.#random() < 0.35 ? this.#churn() : this.#injectFault()
+      );
+    }
     this.#time.schedule(randomInt(this.#random, 50, 400), () => this.#faultLoop());
   }
 
@@ -991,6 +1127,11 @@ export class Simulation {
       (best, m) => best === undefined || m.driver!.core.term > best.driver!.core.term ? m : best,
       undefined,
     );
+    // With churn, transfers and the lease pattern concern the leader's voters only.
+    const voters = this.#membership === null || leader === undefined
+      ? ids
+      : (leader.driver!.core.configuration()?.members ?? [])
+        .filter((x) => x.type === 'ACTIVE').map((x) => x.id);
     const roll = this.#random();
     if (roll < 0.25) {
       // Symmetric partition into two random groups (Fisher-Yates: same order on every engine).
@@ -1010,16 +1151,17 @@ export class Simulation {
       this.#log(`isolate leader ${leader.id}`);
     } else if (roll < 0.4 && leader !== undefined) {
       // Transfer leadership, then cut the old leader off at once (etcd-io/raft#99).
-      const others = ids.filter((x) => x !== leader.id);
-      const to = others[randomInt(this.#random, 0, others.length)]!;
+      const others = voters.filter((x) => x !== leader.id);
+      const to = others[randomInt(this.#random, 0, others.length)];
+      if (to === undefined) return;
       this.#log(`transfer ${leader.id} -> ${to}, cut ${leader.id} off once it sent timeoutNow`);
       this.#cutAfterTimeoutNow.add(leader.id);
       this.#faultsPausedUntilMs = this.#time.nowMs + 4 * this.#o.tickMs * this.#o.electionTicks;
       // Commands pause meanwhile (they would hang on the old leader): clients keep reading.
       this.#quietUntilMs = this.#time.nowMs + 3 * this.#o.tickMs * this.#o.electionTicks;
       leader.driver!.transferLeadership(to).catch(() => {});
-    } else if (roll < 0.48 && leader !== undefined && ids.length >= 3) {
-      this.#leaseAfterRestart(leader, ids);
+    } else if (roll < 0.48 && leader !== undefined && voters.length >= 3) {
+      this.#leaseAfterRestart(leader, voters);
     } else if (roll < 0.52) {
       const from = ids[randomInt(this.#random, 0, ids.length)]!;
       const to = ids.filter((x) => x !== from)[randomInt(this.#random, 0, ids.length - 1)]!;
@@ -1113,7 +1255,7 @@ export class Simulation {
     this.#net.heal();
     this.#net.faults = calmNetwork;
     for (const m of this.#members.values()) {
-      if (m.driver === null && m.disk === null) this.#start(m);
+      if (m.driver === null && m.disk === null && !m.gone) this.#start(m);
     }
     this.#log('heal: network calm, all members up, workload stopped');
     // The healed cluster must commit new work: one write, retried until acknowledged.
@@ -1133,6 +1275,146 @@ export class Simulation {
       this.#time.schedule(100, attempt);
     };
     this.#time.schedule(10, attempt);
+  }
+
+  // ---- Membership churn (see `sim-membership.ts` for the rules checked) --------------------
+
+  /** Entries `m` is about to store: a leader's configurations, a passive member's entries. */
+  #checkStores(m: SimMember, entries: readonly Entry[]): void {
+    const rules = this.#membership!;
+    const raft = m.driver?.core;
+    if (raft === undefined) return;
+    if (raft.role === 'leader') {
+      rules.observeLeaderAppends(
+        m.id,
+        raft.term,
+        entries,
+        raft.commitIndex,
+        raft.termAt(raft.commitIndex),
+      );
+      // A leader that proposes a promotion is sometimes crashed at once: the promoted member (and
+      // whoever else got the change) then campaigns as ACTIVE among voters that never heard of it.
+      const actives = rules.latestMembers().filter((x) => x.type === 'ACTIVE').length;
+      const promotes = entries.some((e) =>
+        e.type === 'config' && e.members.filter((x) => x.type === 'ACTIVE').length > actives
+      );
+      if (promotes) this.#maybeAimedCrash(m, 'promote', 'right after proposing a promotion', 0.5);
+    } else if (fedPassive(raft)) {
+      rules.observePassiveStores(
+        m.id,
+        entries,
+        this.#committedMax,
+        (i) => this.#checker.appliedAt(i),
+      );
+    }
+  }
+
+  /** One membership change or membership fault (the fault loop's share for churn). */
+  #churn(): void {
+    const r = this.#random;
+    const rules = this.#membership!;
+    const committed = rules.latestMembers();
+    const pick = <T>(xs: readonly T[]): T | undefined =>
+      xs.length === 0 ? undefined : xs[randomInt(r, 0, xs.length)];
+    const roll = r();
+    // With the balancer on, ACTIVE and PASSIVE members are its to replace: the simulator demotes
+    // and removes only RESERVE and INACTIVE ones, checked again before each attempt (one may have
+    // been promoted meanwhile), so that the balancer's ACTIVE target is a floor the checks hold
+    // it to.
+    const mayReduce = (x: Pick<Member, 'type'>) =>
+      !this.#balancer || x.type === 'RESERVE' || x.type === 'INACTIVE';
+    if (roll < 0.2 && this.#joinsLeft > 0) {
+      this.#joinsLeft--;
+      const id = `n${this.#members.size + 1}`;
+      const type = r() < 0.7 ? 'PASSIVE' : 'RESERVE';
+      const m = this.#addMember(id, false);
+      this.#log(`new member ${id} (empty storage)`);
+      this.#start(m);
+      this.#requestChange({ op: 'join', id, type });
+    } else if (roll < 0.45) {
+      const x = pick(committed.filter((c) => c.type !== 'ACTIVE'));
+      if (x !== undefined) this.#requestChange({ op: 'promote', id: x.id });
+    } else if (roll < 0.6) {
+      const x = pick(committed.filter((c) => c.type !== 'INACTIVE' && mayReduce(c)));
+      if (x !== undefined) this.#requestChange({ op: 'demote', id: x.id }, 1, mayReduce);
+    } else if (roll < 0.7) {
+      const x = pick(committed.filter(mayReduce));
+      if (x !== undefined) this.#requestChange({ op: 'leave', id: x.id }, 1, mayReduce);
+    } else if (roll < 0.85) {
+      // A passive (or reserve) member crashes and comes back.
+      const x = pick(this.#up().filter((m) => rules.typeOf(m.id) !== 'ACTIVE'));
+      if (x !== undefined) this.#crash(x, 'passive fault');
+    } else {
+      // An ACTIVE member is down for long: on balancer seeds, long enough to be replaced.
+      const x = pick(
+        this.#up().filter((m) => rules.typeOf(m.id) === 'ACTIVE' && m.driver!.role !== 'leader'),
+      );
+      const electionMs = this.#o.tickMs * this.#o.electionTicks;
+      if (x !== undefined) {
+        this.#crash(x, 'long kill', electionMs * (3 + r() * 4));
+      }
+    }
+  }
+
+  /**
+   * Ask a random running member for `change`; a retryable refusal is retried a little later.
+   * `still`: whether the target's committed type still allows the change (checked each attempt).
+   */
+  #requestChange(
+    change: MembershipRequest,
+    attempt = 1,
+    still: (x: { type: Member['type'] }) => boolean = () => true,
+  ): void {
+    if (this.#healed) return;
+    const type = this.#membership!.typeOf(change.id);
+    if (change.op !== 'join' && (type === null || !still({ type }))) return;
+    const via = this.#up().filter((m) => !this.#membership!.hasLeft(m.id));
+    const m = via[randomInt(this.#random, 0, via.length)];
+    if (m === undefined) return;
+    if (attempt === 1) this.#membership!.stats.changesRequested++;
+    const what = `${change.op} ${change.id}${change.op === 'join' ? ` as ${change.type}` : ''}`;
+    this.#log(`membership: ${what} via ${m.id}${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
+    m.driver!.changeMembership(change).then((reply) => {
+      if (reply.ok) {
+        this.#membership!.stats.changesAnswered++;
+        this.#log(`membership: ${what} committed at ${reply.index}`);
+      } else if (retryableChange.has(reply.code) && attempt < changeAttemptsMax) {
+        this.#time.schedule(
+          randomInt(this.#random, 50, 300),
+          () => this.#requestChange(change, attempt + 1, still),
+        );
+      } else this.#log(`membership: ${what} not made: ${reply.code}: ${reply.message}`);
+    }, (error: unknown) => this.#noteViolation(error));
+  }
+
+  /**
+   * Members whose removal is committed run on a while (their messages must not disturb anyone),
+   * then are shut down for good, as an operator would.
+   */
+  #retireLeft(): void {
+    const rules = this.#membership!;
+    for (const m of this.#members.values()) {
+      if (m.gone || !rules.hasLeft(m.id)) continue;
+      const since = this.#leftSeenMs.get(m.id);
+      if (since === undefined) this.#leftSeenMs.set(m.id, this.#time.nowMs);
+      else if (this.#time.nowMs - since > 500) {
+        m.gone = true;
+        this.#halt(m);
+        this.#log(`${m.id} left: shut down`);
+      }
+    }
+  }
+
+  /**
+   * Members that must be live and caught up at the end: with churn, the ACTIVE and PASSIVE
+   * members of the committed configuration (members that left are excluded, joined ones must
+   * have caught up; RESERVE members keep no state machine).
+   */
+  #appliers(): SimMember[] {
+    const rules = this.#membership;
+    if (rules === null) return [...this.#members.values()];
+    return rules.latestMembers().filter((x) => x.type === 'ACTIVE' || x.type === 'PASSIVE')
+      .map((x) => this.#members.get(x.id)!);
   }
 
   // ---- Checks -------------------------------------------------------------------------------
@@ -1166,6 +1448,9 @@ export class Simulation {
       const raft = driver.core;
       this.#checker.observeCommit(m.id, raft.commitIndex);
       if (raft.commitIndex > this.#committedMax) this.#committedMax = raft.commitIndex;
+      if (this.#membership !== null && fedPassive(raft)) {
+        this.#membership.checkPassiveLog(m.id, raft.lastIndex, raft.commitIndex);
+      }
       if (raft.role === 'leader') {
         this.#checker.observeLeader(m.id, raft.term);
         if (m.wasLeaderInTerm !== raft.term) {
@@ -1181,6 +1466,7 @@ export class Simulation {
         }
       }
     }
+    this.#membership?.checkPending((i) => this.#checker.appliedAt(i));
   }
 
   /** Null once the healed cluster committed a new write and every member applied every acknowledged one. */
@@ -1189,7 +1475,7 @@ export class Simulation {
     for (const [i, c] of this.#sessionClients.entries()) {
       if (!c.done) return `session client ${101 + i} still has ${c.unanswered} commands unanswered`;
     }
-    for (const m of this.#members.values()) {
+    for (const m of this.#appliers()) {
       if (m.driver === null) return `${m.id} is down`;
       const st = m.driver.status();
       if (st.lastAppliedIndex < this.#ackedIndexMax) {
@@ -1220,17 +1506,19 @@ export class Simulation {
         );
       }
     }
-    // Every member's state, once all have applied the same index, is the same.
-    const target = Math.max(...this.#up().map((m) => m.driver!.core.commitIndex));
+    // Every member's state, once all have applied the same index, is the same (passive members'
+    // too: with churn, the ACTIVE and PASSIVE members of the committed configuration).
+    const appliers = () => this.#appliers().filter((m) => m.driver !== null);
+    const target = Math.max(...appliers().map((m) => m.driver!.core.commitIndex));
     await this.#time.runUntil(
       this.#time.nowMs + 2000,
       () => this.#checkAfterStep(),
-      () => this.#up().every((m) => m.driver!.lastAppliedIndex >= target),
+      () => appliers().every((m) => m.driver!.lastAppliedIndex >= target),
     );
-    const applied = new Set(this.#up().map((m) => m.driver!.lastAppliedIndex));
+    const applied = new Set(appliers().map((m) => m.driver!.lastAppliedIndex));
     if (applied.size === 1) {
       let first: { id: string; digest: string } | null = null;
-      for (const m of this.#up()) {
+      for (const m of appliers()) {
         const digest = await this.#fingerprintState(m.machine!);
         if (first === null) first = { id: m.id, digest };
         else if (digest !== first.digest) {
@@ -1245,7 +1533,7 @@ export class Simulation {
     const oracle = this.#sessionOracle;
     if (oracle !== null) {
       oracle.finalCheck();
-      const machine = this.#up()[0]!.machine!;
+      const machine = appliers()[0]!.machine!;
       checkExactlyOnce(
         this.#sessionClients,
         Simulation.sessionKeys,
@@ -1299,6 +1587,7 @@ export class Simulation {
     this.#stats.events = this.#time.events;
     this.#stats.sessionsExpired = this.#sessionOracle?.expiries ?? 0;
     this.#stats.falseExpiries = this.#sessionOracle?.falseExpiries ?? 0;
+    if (this.#membership !== null) Object.assign(this.#stats, this.#membership.stats);
     return {
       seed: this.seed,
       ok: failure === null,
@@ -1310,6 +1599,31 @@ export class Simulation {
     };
   }
 }
+
+/**
+ * A member fed by followers whose configuration says so and is committed in its own view: PASSIVE
+ * (or lower, or removed). It must hold committed entries only (`sim-membership.ts`).
+ */
+function fedPassive(raft: MemberDriver['core']): boolean {
+  if (raft.role === 'leader' || raft.memberType === 'ACTIVE') return false;
+  const config = raft.configuration();
+  return config !== null && config.index <= raft.commitIndex;
+}
+
+/** A configuration change as the churn asks a member for it. */
+type MembershipRequest = Parameters<MemberDriver['changeMembership']>[0];
+/** Refusals of a change that certainly was not made: tried again a little later. */
+const retryableChange = new Set([
+  'NOT_LEADER',
+  'NO_LEADER',
+  'CONFIG_CHANGE_IN_PROGRESS',
+  'NOT_CAUGHT_UP',
+  'SHUTDOWN',
+  'LEADERSHIP_TRANSFER',
+  'PROPOSAL_DROPPED',
+]);
+/** Attempts of one change before the churn gives up on it. */
+const changeAttemptsMax = 8;
 
 /** What a simulated client's wait ends with when it gives up (not an error of the member's). */
 const clientTimeout = { retryable: false, code: 'CLIENT_TIMEOUT' } as const;
@@ -1394,7 +1708,11 @@ export function fmt(m: RaftMessage): string {
     case 'forward':
     case 'forwardResponse':
       return `${head} request=${m.requestId} bytes=${m.data.byteLength}`;
+    case 'feed':
+      return `${head} prev=${m.prevLogIndex}/${m.prevLogTerm} n=${m.entries.length} commit=${m.commitIndex}`;
+    case 'feedResponse':
+      return `${head} ${m.success ? 'ok' : 'refused'} match=${m.matchIndex} hint=${m.hintIndex}`;
     default:
-      return head; // membership messages (lib/core/fan-out.ts)
+      return head; // the other membership messages (lib/core/fan-out.ts)
   }
 }

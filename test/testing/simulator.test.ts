@@ -1,5 +1,6 @@
 // The deterministic simulator runs the real member driver with the key-value machine, plain
-// clients and clients with sessions: a thousand seeded clusters stay safe and live, runs replay
+// clients and clients with sessions (membership churn, off by default, runs in the membership
+// mutation rows): a thousand seeded clusters stay safe and live, runs replay
 // exactly (on every runtime alike), every deliberately unsafe variant of the core, the driver and
 // the session handling is caught within a few hundred seeds (the mutation table), a user's own
 // state machine runs under it and a non-deterministic one is reported, and the `npm run sim` CLI
@@ -15,7 +16,7 @@ import {
   type SimulationResult,
   type Workload,
 } from '../../lib/testing/mod.ts';
-import { unsafeFaultCompanions } from '../../lib/testing/simulator.ts';
+import { unsafeFaultCompanions, unsafeFaultOptions } from '../../lib/testing/simulator.ts';
 import { currentRuntime, repoRoot, type Runtime, runtimes, spawnTs } from '../support/child.ts';
 
 /**
@@ -157,16 +158,33 @@ const mutations: Array<{ fault: keyof SimulationFaults; caughtBy: RegExp }> = [
     fault: 'voteWithoutLogCheck',
     caughtBy: /Leader completeness|State machine safety|Log matching|Assertion/,
   },
+  // The membership rules (lib/testing/sim-membership.ts), with membership churn on every seed
+  // (`unsafeFaultOptions`).
+  { fault: 'feedUncommittedEntries', caughtBy: /^Feed from n\d+ to n\d+ carries entry/ },
+  {
+    fault: 'passiveAcceptsUncommitted',
+    caughtBy: /^PASSIVE member n\d+ (stores entry|holds entries|stored)/,
+  },
+  { fault: 'passiveKeepsUncommitted', caughtBy: /^PASSIVE member n\d+ (holds entries|stored)/ },
+  { fault: 'adoptTermFromNonVoters', caughtBy: /^(Vote request from|Removed member) n\d+/ },
+  { fault: 'balancerDemotesFirst', caughtBy: /^Balancer: configuration committed/ },
 ];
 
 for (const { fault, caughtBy } of mutations) {
   // Each unsafe variant is caught by the simulator within the first 300 seeds, by the check that
   // guards against it (with the faults it needs to show at all, `unsafeFaultCompanions`).
   const companions = unsafeFaultCompanions[fault] ?? {};
+  // The core's, the driver's and the sessions' faults run without churn, as they always did (a
+  // broken core under churn may fail liveness first); the membership faults with it.
+  const options = unsafeFaultOptions[fault] ?? { membership: false };
   const name = [fault, ...Object.keys(companions)].join(' + ');
   test(`mutation ${name} is caught within ${unsafeSeedCount} seeds`, async () => {
     for (let seed = 1; seed <= unsafeSeedCount; seed++) {
-      const r = await runSimulation({ seed, unsafeFaults: { ...companions, [fault]: true } });
+      const r = await runSimulation({
+        seed,
+        unsafeFaults: { ...companions, [fault]: true },
+        ...options,
+      });
       if (r.ok) continue;
       assert.match(r.failure!, caughtBy, report(r));
       console.log(`  ${fault}: first caught by seed ${seed}: ${r.failure!.slice(0, 100)}`);
@@ -319,6 +337,7 @@ test('sim CLI: bad flags exit 2 naming the flag', async () => {
     [['--unsafe', 'nope'], /--unsafe must be one of/],
     [['--seed', '1', '--seeds', '3'], /--seed replays one seed/],
     [['--speed', '3'], /Unknown flag '--speed'/],
+    [['--membership', 'maybe'], /--membership must be on or off/],
   ];
   const results = await Promise.all(cases.map(([args]) => sim(args)));
   for (const [i, [args, message]] of cases.entries()) {
