@@ -50,6 +50,12 @@ const checks: Record<string, Step[]> = {
   fmt: [{ name: 'deno fmt --check', command: bin('deno'), args: ['fmt', '--check'], suite: false }],
 };
 
+function withoutNoColor(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  delete copy['NO_COLOR'];
+  return copy;
+}
+
 function listFromEnv(name: string, all: string[]): string[] {
   const value = process.env[name];
   if (value === undefined || value === '') return all;
@@ -78,7 +84,9 @@ function run(step: Step): Promise<{ code: number; passed: number; failed: number
     // started (tsx runs the suite in a child of its own: killing tsx alone left it running).
     const child = spawn(step.command, step.args, {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+      // FORCE_COLOR=0 alone: with NO_COLOR as well, Node warns on stderr of every child process
+      // ("The 'NO_COLOR' env is ignored due to the 'FORCE_COLOR' env being set").
+      env: { ...withoutNoColor(process.env), FORCE_COLOR: '0' },
       detached: process.platform !== 'win32',
     });
     // Ctrl-C on `npm test` reaches our group only: pass it on to the step's.
