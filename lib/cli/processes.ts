@@ -27,6 +27,9 @@ export type ServeProcess = {
  */
 const localPortRange = { first: 20_000, last: 32_767 } as const;
 
+/** Ports `freePort` returned in this process. */
+const handedOut = new Set<number>();
+
 function tryListen(port: number): Promise<number | null> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -49,8 +52,14 @@ export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const span = localPortRange.last - localPortRange.first + 1;
     const port = localPortRange.first + Math.floor(Math.random() * span);
+    // Never the same port twice in one process: a cluster's members pick theirs one after the
+    // other, each released before the next pick, so a repeat would give two members one port.
+    if (handedOut.has(port)) continue;
     const bound = await tryListen(port);
-    if (bound !== null) return bound;
+    if (bound !== null) {
+      handedOut.add(bound);
+      return bound;
+    }
   }
   const any = await tryListen(0);
   if (any === null) throw new Error('No free TCP port on 127.0.0.1');

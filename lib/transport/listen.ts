@@ -29,12 +29,17 @@ export async function listenRetrying(
   for (;;) {
     try {
       await new Promise<void>((resolve, reject) => {
-        const onError = (error: Error) => reject(error);
-        server.once('error', onError);
-        server.listen(port, host, () => {
+        const onListening = () => {
           server.off('error', onError);
           resolve();
-        });
+        };
+        const onError = (error: Error) => {
+          server.off('listening', onListening); // else each failed attempt leaves one behind
+          reject(error);
+        };
+        server.once('error', onError);
+        server.once('listening', onListening);
+        server.listen(port, host);
       });
       return;
     } catch (error) {

@@ -27,6 +27,9 @@ test('a port released within the bound is listened on, after one warning', async
   assert.is((server.address() as net.AddressInfo).port, port);
   assert.is(warnings.length, 1);
   assert.match(warnings[0]!, /in use; trying again/);
+  // Failed attempts leave no listener behind (Bun warned of 11 'listening' listeners).
+  assert.is(server.listenerCount('listening'), 0);
+  assert.is(server.listenerCount('error'), 0);
   await close(server);
 });
 
