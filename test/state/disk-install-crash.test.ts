@@ -99,13 +99,17 @@ test('an install SIGKILLed at random moments leaves the old state or the new, ne
     // Each snapshot: up to `killsPerInstall` attempts killed at random moments, then one let finish.
     let at = 0; // the state the target holds: 0 its own, n snapshot n - 1
     let interrupted = 0;
+    // Kill moments are drawn from [0, spanMs); an install that completes before its kill halves
+    // the span (down to 5 ms), so that a fast machine still has its installs interrupted.
+    let spanMs = 500;
     for (let kill = 0; at < snapshots.length; kill++) {
       const last = kill % (killsPerInstall + 1) === killsPerInstall;
       const done = await install(
         target.path,
         snapshots[at]!.file,
-        last ? 60_000 : Math.floor(random() * 500),
+        last ? 60_000 : Math.floor(random() * spanMs),
       );
+      if (done && !last) spanMs = Math.max(5, Math.floor(spanMs / 2));
       b = await openDiskMember(target.path);
       const now = digest(b);
       await b.close();
