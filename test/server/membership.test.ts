@@ -148,6 +148,8 @@ test('invalid and concurrent changes are refused with their codes', async () => 
   });
   try {
     const leader = await leaderOf(nodes);
+    // A new leader refuses changes until it has committed an entry of its term: wait for that.
+    await leader.ready({ timeoutMs: 10_000 });
     // One change at a time: a second one while the first is uncommitted is refused, retryably.
     const [first, second] = await Promise.all([
       code(() => leader.join({ id: 'c1', address: '127.0.0.1:1' })),
