@@ -20,9 +20,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
-import { LocalCluster, localMembers, signalAndWait } from '../lib/cli/processes.ts';
-import { currentRuntime, spawnTs } from '../lib/runtime.ts';
-import { type ClusterClientResult, parseClusterResult } from './support/cluster-result.ts';
+import { LocalCluster, localMembers } from '../lib/cli/processes.ts';
+import { currentRuntime } from '../lib/runtime.ts';
+import { runClusterClient } from './support/run-cluster-client.ts';
 import { printRow, progress } from './support/rows.ts';
 
 function flag(name: string, fallback: string): string {
@@ -33,59 +33,7 @@ const durationMs = Number(flag('--duration-ms', '3000'));
 const warmupMs = Number(flag('--warmup-ms', '1000'));
 const inflightList = flag('--inflight', '1,16,256');
 const commandBytes = 100;
-/** The client gets this long beyond its planned running time before it is killed, in ms. */
-const clientSlackMs = 60_000;
 const runtime = currentRuntime();
-
-/** Run the client process to completion and collect its result lines. */
-function runClient(servers: string[]): Promise<ClusterClientResult[]> {
-  const settings = inflightList.split(',').length * 2; // sessions on and off
-  const child = spawnTs('bench/support/cluster-client.ts', [
-    '--servers',
-    servers.join(','),
-    '--inflight',
-    inflightList,
-    '--duration-ms',
-    String(durationMs),
-    '--warmup-ms',
-    String(warmupMs),
-    '--command-bytes',
-    String(commandBytes),
-  ], { runtime });
-  const results: ClusterClientResult[] = [];
-  let out = '';
-  let errTail = '';
-  child.stdout!.on('data', (chunk: Uint8Array) => {
-    out += new TextDecoder().decode(chunk);
-    const lines = out.split('\n');
-    out = lines.pop()!;
-    for (const line of lines) {
-      const result = parseClusterResult(line);
-      if (result !== null) results.push(result);
-    }
-  });
-  child.stderr!.on('data', (chunk: Uint8Array) => {
-    const text = new TextDecoder().decode(chunk);
-    errTail = (errTail + text).slice(-4000);
-    for (const line of text.split('\n')) if (line.trim() !== '') progress(`${runtime}: ${line}`);
-  });
-  const limitMs = warmupMs + settings * durationMs + clientSlackMs;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void signalAndWait(child, 'SIGKILL', 5_000);
-      reject(new Error(`Client did not finish in ${limitMs} ms: ${errTail}`));
-    }, limitMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0 && results.length === settings) resolve(results);
-      else reject(new Error(`Client failed (code ${code}, signal ${signal}): ${errTail}`));
-    });
-  });
-}
 
 const dataRoot = mkdtempSync(join(tmpdir(), 'edgeraft-bench-cluster-'));
 let cluster: LocalCluster | null = null;
@@ -97,7 +45,14 @@ try {
     cluster: 'bench',
     runtime,
   });
-  const results = await runClient(cluster.clientAddresses());
+  const results = await runClusterClient(cluster.clientAddresses(), {
+    inflight: inflightList,
+    durationMs,
+    warmupMs,
+    commandBytes,
+    runtime,
+    onProgress: (line) => progress(`${runtime}: ${line}`),
+  });
   progress(`${runtime}: inflight  sessions  commands/s   p50 ms   p99 ms  p99.9 ms  errors`);
   for (const r of results) {
     progress(

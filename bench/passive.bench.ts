@@ -16,10 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { RaftClient } from '../lib/client/client.ts';
-import { LocalCluster, localMembers, signalAndWait } from '../lib/cli/processes.ts';
-import { currentRuntime, spawnTs } from '../lib/runtime.ts';
+import { LocalCluster, localMembers } from '../lib/cli/processes.ts';
+import { currentRuntime } from '../lib/runtime.ts';
 import type { ServerStatus } from '../lib/server/server.ts';
-import { type ClusterClientResult, parseClusterResult } from './support/cluster-result.ts';
+import { runClusterClient } from './support/run-cluster-client.ts';
 import { printRow, progress } from './support/rows.ts';
 
 function flag(name: string, fallback: string): string {
@@ -44,46 +44,6 @@ async function statuses(addresses: string[]): Promise<ServerStatus[]> {
       await c.close();
     }
   }));
-}
-
-function runClient(servers: string[]): Promise<ClusterClientResult[]> {
-  const child = spawnTs('bench/support/cluster-client.ts', [
-    '--servers',
-    servers.join(','),
-    '--inflight',
-    String(inflight),
-    '--duration-ms',
-    String(durationMs),
-    '--warmup-ms',
-    String(warmupMs),
-  ], { runtime });
-  const results: ClusterClientResult[] = [];
-  let out = '';
-  let errTail = '';
-  child.stdout!.on('data', (chunk: Uint8Array) => {
-    out += new TextDecoder().decode(chunk);
-    const lines = out.split('\n');
-    out = lines.pop()!;
-    for (const line of lines) {
-      const r = parseClusterResult(line);
-      if (r !== null) results.push(r);
-    }
-  });
-  child.stderr!.on('data', (chunk: Uint8Array) => {
-    errTail = (errTail + new TextDecoder().decode(chunk)).slice(-4000);
-  });
-  const limitMs = warmupMs + 2 * durationMs + 60_000;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void signalAndWait(child, 'SIGKILL', 5_000);
-      reject(new Error(`Client did not finish in ${limitMs} ms: ${errTail}`));
-    }, limitMs);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0 && results.length === 2) resolve(results);
-      else reject(new Error(`Client failed (code ${code}): ${errTail}`));
-    });
-  });
 }
 
 async function measure(passives: number): Promise<void> {
@@ -116,7 +76,12 @@ async function measure(passives: number): Promise<void> {
     }
     await admin.close();
     const before = await statuses(addresses);
-    const results = await runClient(addresses.slice(0, 3));
+    const results = await runClusterClient(addresses.slice(0, 3), {
+      inflight: String(inflight),
+      durationMs,
+      warmupMs,
+      runtime,
+    });
     const after = await statuses(addresses);
     const leader = after.find((s) => s.role === 'leader');
     if (leader === undefined) throw new Error('No leader at the end');
