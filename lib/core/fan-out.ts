@@ -58,7 +58,15 @@ export type FeederHost = {
  * One fed passive's state. `sentSinceHeard`: something was sent since its last answer;
  * `silentBeat`: that was already so at the previous heartbeat (a whole interval unanswered).
  */
-type Fed = { progress: Progress; heardTick: number; sentSinceHeard: boolean; silentBeat: boolean };
+type Fed = {
+  progress: Progress;
+  heardTick: number;
+  sentSinceHeard: boolean;
+  silentBeat: boolean;
+  /** At the previous heartbeat: the match index, and whether feeds were in flight. */
+  beatMatchIndex: number;
+  beatInflight: boolean;
+};
 
 /** What `status()` shows of one fed passive. */
 export type FedStatus = {
@@ -111,6 +119,8 @@ export class Feeder {
         heardTick: -Infinity,
         sentSinceHeard: false,
         silentBeat: false,
+        beatMatchIndex: 0,
+        beatInflight: false,
       });
       this.#send(id, true);
       changed = true;
@@ -134,14 +144,22 @@ export class Feeder {
       const pr = fed.progress;
       if (pr.state === 'snapshot' && now - pr.snapshotSinceTick > this.#h.snapshotSendTicksMax) {
         pr.becomeProbe();
-      } else if (pr.state === 'replicate' && fed.silentBeat && fed.sentSinceHeard) {
-        // A whole interval without an answer to what we sent: the feeds (or the answers) may be lost.
+      } else if (
+        pr.state === 'replicate' &&
+        ((fed.silentBeat && fed.sentSinceHeard) ||
+          (fed.beatInflight && pr.matchIndex === fed.beatMatchIndex))
+      ) {
+        // A whole interval without an answer to what we sent, or with feeds in flight all along
+        // and no progress (only stale answers came): the feeds or their answers were lost. Without
+        // the second test a full window whose feeds were lost stays full forever.
         pr.becomeProbe();
       }
       if (pr.state === 'probe') pr.probeSent = false;
       this.#send(id, true);
       while (this.#send(id, false)) { /* fill the window */ }
       fed.silentBeat = fed.sentSinceHeard;
+      fed.beatMatchIndex = pr.matchIndex;
+      fed.beatInflight = pr.state === 'replicate' && pr.inflights.count > 0;
       if (now - fed.heardTick <= this.#h.silenceTicks) {
         reports.push({ member: id, matchIndex: pr.matchIndex });
       }
