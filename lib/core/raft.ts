@@ -601,8 +601,9 @@ export class Raft {
   /** True when there is something for the driver to do. */
   hasReady(): boolean {
     return (
-      this.#broadcastNeeded ||
-      this.#reads.roundNeeded ||
+      // Only a leader broadcasts: a flag left by one that stepped down is no work (it would make
+      // a driver that pumps while this is true spin forever).
+      (this.#role === 'leader' && (this.#broadcastNeeded || this.#reads.roundNeeded)) ||
       this.#messages.length > 0 ||
       this.#messagesAfterPersist.length > 0 ||
       this.#reads.readStates.length > 0 ||
@@ -673,7 +674,10 @@ export class Raft {
     if (rd.truncateFromIndex !== null) this.#log.stableTruncation();
     const last = rd.entries[rd.entries.length - 1];
     if (last !== undefined) this.#log.stableTo(last.index, last.term);
-    if (this.#role === 'leader' && this.#maybeCommit()) this.#broadcastNeeded = true;
+    // Committing may make the leader step down (it removed or demoted itself): check again.
+    if (this.#role === 'leader' && this.#maybeCommit() && this.#role === 'leader') {
+      this.#broadcastNeeded = true;
+    }
     this.#checkBecamePassive();
     this.#noteState();
   }
@@ -908,7 +912,7 @@ export class Raft {
   }
 
   #promotable(): boolean {
-    return this.#tracker.selfVotes();
+    return this.#tracker.mayCampaign();
   }
 
   #heardFromLeader(leaderId: string): void {
@@ -1116,7 +1120,10 @@ export class Raft {
     else if (pr.state === 'snapshot' && pr.matchIndex >= pr.pendingSnapshotIndex) {
       pr.becomeReplicate();
     } else if (pr.state === 'replicate') pr.inflights.freeTo(pr.matchIndex);
-    if (this.#maybeCommit()) this.#broadcastNeeded = true;
+    if (this.#maybeCommit()) {
+      if (this.#role !== 'leader') return; // it committed its own removal or demotion
+      this.#broadcastNeeded = true;
+    }
     if (wasPaused || pr.state === 'replicate') {
       while (this.#sendAppend(m.from, false)) { /* fill the window */ }
     }
@@ -1229,7 +1236,11 @@ export class Raft {
 
   /** Send what proposals and commits since the last ready left pending. */
   #flushBroadcasts(): void {
-    if (this.#role !== 'leader') return;
+    if (this.#role !== 'leader') {
+      this.#broadcastNeeded = false;
+      this.#reads.roundNeeded = false;
+      return;
+    }
     if (this.#broadcastNeeded) {
       this.#broadcastNeeded = false;
       for (const to of [...this.#tracker.progress.keys()]) {

@@ -73,6 +73,25 @@ export class Tracker {
     return this.voters.includes(this.#self);
   }
 
+  /**
+   * True when this member may campaign: it is ACTIVE in the latest configuration, or that
+   * configuration is not known to be committed and this member is ACTIVE in an earlier tracked
+   * one. A member being removed or demoted may be needed to commit that change: when the leader
+   * that logged it restarts, it may hold the only copy a majority of the new configuration lacks
+   * (Raft thesis, 4.2.2). Its own vote is not counted (`voters` leaves it out), and members that
+   * stored the change refuse it, so it cannot win once a majority of the new configuration has.
+   */
+  mayCampaign(): boolean {
+    if (this.selfVotes()) return true;
+    const latest = this.#configs[this.#configs.length - 1];
+    if (latest === undefined || latest.index <= this.#commitIndex || latest.pushed === true) {
+      return false;
+    }
+    return this.#configs.some((c) =>
+      c !== latest && c.members.some((m) => m.id === this.#self && m.type === MemberType.ACTIVE)
+    );
+  }
+
   /** The newest configuration known to be committed (at or below the commit index), or `null`. */
   committed(): Configuration | null {
     let found: Configuration | null = null;

@@ -285,4 +285,50 @@ for (const [fault, scenario] of mutations) {
   });
 }
 
+// A leader that removes itself steps down once the change commits, and leaves no work behind: a
+// broadcast it owed as leader is no work for a follower (the driver pumps while `hasReady()`; a
+// flag left set made a real member spin at 100% CPU, and the simulator's virtual time stand still).
+test('a leader that removes itself steps down once that commits, with nothing left to do', async () => {
+  const c = await ScriptedCluster.start(['a', 'b', 'c']);
+  await elect(c, 'a');
+  await write(c, 'a', 3, 'r');
+  const members = c.raft('a').configuration()!.members.filter((m) => m.id !== 'a');
+  const { index } = c.raft('a').proposeConfiguration(members, 0);
+  await c.process();
+  await c.stabilize();
+  for (let i = 0; i < 4; i++) {
+    await c.tick(1);
+    await c.stabilize();
+  }
+  const a = c.raft('a');
+  assert.ok(a.commitIndex >= index, `the removal (${index}) committed on a: ${a.commitIndex}`);
+  assert.is.not(a.role, 'leader');
+  assert.is(a.hasReady(), false, 'the removed leader still has work to do');
+});
+
+// The leader that logged its own removal restarts before anyone else stored it: it holds the only
+// copy, so the remaining voter cannot be elected (its log is behind), and only the old leader can
+// commit the change. It campaigns (without counting its own vote), is elected by the voter of the
+// new configuration, commits its removal, and steps down for that voter (Raft thesis, 4.2.2).
+test('a removed leader that restarted before its removal committed gets it committed', async () => {
+  const c = await ScriptedCluster.start(['a', 'b']);
+  await elect(c, 'a');
+  await write(c, 'a', 2, 'q');
+  c.isolate('b');
+  const { index } = c.raft('a').proposeConfiguration([{ id: 'b', type: 'ACTIVE' }], 0);
+  await c.process();
+  await c.stabilize();
+  await c.restart('a', 0);
+  c.heal();
+  let leader: string | undefined;
+  for (let i = 0; i < 200 && leader !== 'b'; i++) {
+    await c.tick(1);
+    await c.stabilize();
+    leader = ['a', 'b'].find((id) => c.raft(id).role === 'leader');
+  }
+  assert.is(leader, 'b', 'no leader of the new configuration {b}');
+  assert.ok(c.raft('b').commitIndex >= index, `b committed the removal at ${index}`);
+  assert.equal(c.raft('b').configuration()!.members, [{ id: 'b', type: 'ACTIVE' }]);
+});
+
 test.run();
