@@ -1073,7 +1073,9 @@ export class MemberDriver<
       this.#clock.setTimer(this.#o.tickMs, () => this.#onSnapshotReceived(s));
       return;
     }
-    if (this.#staged !== null) void this.#staged.stage.abort().catch(() => {});
+    // Two senders (a leader and a feeder, or two feeders) may finish at once: the one the core
+    // takes is kept staged, the other aborted (the core may keep an earlier one pending).
+    const previous = this.#staged;
     this.#staged = s;
     this.#raft.step({
       type: 'snapshot',
@@ -1086,11 +1088,16 @@ export class MemberDriver<
       members: s.meta.members,
     });
     const taken = this.#raft.snapshotToInstall();
-    if (taken === null || taken.index !== s.meta.index || taken.term !== s.meta.term) {
-      // Refused (a stale term) or not needed (the log already holds what it covers: the core
-      // just committed it and answers the leader): the staged data is not needed.
-      this.#staged = null;
+    const isTaken = (r: ReceivedSnapshot | null) =>
+      r !== null && taken !== null && taken.index === r.meta.index && taken.term === r.meta.term;
+    if (isTaken(s)) {
+      if (previous !== null) void previous.stage.abort().catch(() => {});
+    } else {
+      // Refused (a stale term, or older than one already pending) or not needed (the log already
+      // holds what it covers: the core just committed it and answers the leader).
       void s.stage.abort().catch(() => {});
+      this.#staged = isTaken(previous) ? previous : null;
+      if (previous !== null && this.#staged === null) void previous.stage.abort().catch(() => {});
     }
     this.#schedulePump();
   }
