@@ -7,7 +7,8 @@
  *   npm run sim -- --seed 42               replay seed 42: its failure (if any), trace and stats
  *   npm run sim -- --seeds 300 --unsafe voteTwiceInTerm   against a deliberately broken core
  *   npm run sim -- --members 5 ...         force the cluster size (its ACTIVE members)
- *   npm run sim -- --membership on ...     membership churn on every seed (default off); with it,
+ *   npm run sim -- --membership on ...     membership churn on every seed (default: every third
+ *                                          seed, seed % 3 = 0; off for none); with it,
  *                                          --balancer on|off forces the balancer
  *   npm run sim -- --mutations --seeds 300 the mutation table: for every unsafe variant, how many
  *                                          of the seeds catch it, and the first one
@@ -68,7 +69,8 @@ const usage = `Usage: sim-cli.ts [--seeds N] [--from S] [--seed S] [--members N]
   --seed S         replay one seed: print its failure, full trace and stats
   --members N      members per cluster, ${memberCountMin}-${memberCountMax} (default: 3 for even seeds, 5 for odd)
   --membership X   membership churn (joins, leaves, promotions, demotions, passive members):
-                   on for every seed, or off (default: off; on for a membership FAULT)
+                   on for every seed, or off (default: every third seed, seed % 3 = 0;
+                   with --unsafe, on only for a membership FAULT)
   --balancer X     with churn, the balancer on or off (default: 40% of the churn seeds)
   --unsafe FAULT   run against a deliberately unsafe core or driver: ${unsafeFaultNames.join(', ')}
   --mutations      print the mutation table: per unsafe variant, the seeds that catch it

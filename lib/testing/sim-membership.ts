@@ -235,6 +235,7 @@ export class MembershipChecker {
    * `msg` from `from` raised `to`'s term from `before` to `after`. `senderType` is the sender's type
    * in the receiver's configuration before delivery (`undefined`: the receiver knows none);
    * `senderRemoved`: the sender's removal was committed and it stored it when it sent this.
+   * `termMax`: the highest term of any member that has not left, before delivery.
    */
   observeTermRaised(
     msg: RaftMessage,
@@ -242,9 +243,16 @@ export class MembershipChecker {
     after: number,
     senderType: Member['type'] | null | undefined,
     senderRemoved: boolean,
+    termMax: number,
   ): void {
     if (after <= before) return;
-    if (senderRemoved) {
+    // A member that left too matters to no one: a removed member that does not know its removal
+    // committed still polls its old peers (it may be needed to commit that change, see
+    // `Tracker.mayCampaign`), and another removed one may answer it with the term it was given.
+    if (this.hasLeft(msg.to)) return;
+    // A removed member that answers a lagging member with the term the cluster's leader gave it
+    // brings it up to date, as any member would: it disrupts only with a term of its own making.
+    if (senderRemoved && after > termMax) {
       throw new SafetyViolation(
         `Removed member ${msg.from} raised ${msg.to}'s term from ${before} to ${after} (${msg.type}) after its removal committed`,
       );

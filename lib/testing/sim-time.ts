@@ -11,6 +11,18 @@ import { setImmediate } from 'node:timers';
 import type { Clock } from '../member/ports.ts';
 import { MinHeap } from '../state/heap.ts';
 
+/**
+ * Events one virtual instant may hold before the run is declared a livelock: a busy cluster runs
+ * a few hundred at one instant; a driver that keeps rescheduling itself at delay 0 runs millions
+ * (a real process would spin at 100% CPU).
+ */
+const livelockEventsMax = 200_000;
+
+/** Virtual time stopped passing: something reschedules itself at delay 0 forever. */
+export class LivelockError extends Error {
+  override name = 'LivelockError';
+}
+
 type Scheduled = {
   at: number;
   seq: number;
@@ -40,6 +52,8 @@ export class VirtualTime {
   readonly #queue = new MinHeap<Scheduled>(before);
   /** Events run so far. */
   events = 0;
+  /** Events run since virtual time last moved (see `livelockEventsMax`). */
+  #eventsAtNow = 0;
 
   get nowMs(): number {
     return this.#now;
@@ -83,6 +97,12 @@ export class VirtualTime {
       if (next.at > endMs) break;
       this.#queue.pop();
       if (next.cancelled) continue;
+      if (next.at > this.#now) this.#eventsAtNow = 0;
+      else if (++this.#eventsAtNow > livelockEventsMax) {
+        throw new LivelockError(
+          `Livelock: ${livelockEventsMax} events at virtual time ${this.#now} ms without time passing`,
+        );
+      }
       this.#now = next.at;
       this.events++;
       next.run();

@@ -20,8 +20,8 @@
  * member; every member's state is the same (whether it got there by the log or by snapshots); the
  * history is linearizable. One seed replays one run exactly, on every runtime.
  *
- * With membership churn (`membership`, off by default for now): PASSIVE and RESERVE members
- * beside the ACTIVE ones, joins of members with empty storage, promotions, demotions, leaves, the
+ * With membership churn (`membership`, on by default for every third seed): PASSIVE and RESERVE
+ * members beside the ACTIVE ones, joins of members with empty storage, promotions, demotions, leaves, the
  * balancer on some seeds, all through `changeMembership` on a random member, mixed with the faults
  * above; the rules of `sim-membership.ts` are checked throughout, and the end checks cover the
  * ACTIVE and PASSIVE members of the committed configuration.
@@ -55,7 +55,7 @@ import type { Operation } from './linearizability/history.ts';
 import { SimDisk } from './sim-disk.ts';
 import { emptyMembershipStats, MembershipChecker, type MembershipStats } from './sim-membership.ts';
 import { calmNetwork, type NetworkFaults, SimNetwork } from './sim-network.ts';
-import { VirtualTime } from './sim-time.ts';
+import { LivelockError, VirtualTime } from './sim-time.ts';
 import { kvWorkload, type SimOperation, type Workload } from './sim-workload.ts';
 import {
   checkExactlyOnce,
@@ -112,8 +112,8 @@ export type SimulationOptions = {
   /** ACTIVE members the cluster starts with. Default: 3 for even seeds, 5 for odd ones. */
   memberCount?: number;
   /**
-   * Membership churn (default off: some churn seeds still fail liveness, see the h-msim report;
-   * meant to become on for every third seed once they pass): the cluster starts
+   * Membership churn (default: on for every third seed, `seed % 3 === 0`, with the built-in
+   * key-value workload; off with your own `stateMachine` unless set): the cluster starts
    * with 1-2 PASSIVE and 0-1 RESERVE members beside the ACTIVE ones, and the fault loop also joins
    * new members (fresh storage, as PASSIVE or RESERVE), promotes, demotes and removes members
    * (each through `changeMembership` on a random member, retried later when refused retryably),
@@ -330,6 +330,12 @@ export class Simulation {
   /** The output every member produced at each index (JSON), as first seen. */
   readonly #outputs = new Map<number, string>();
   readonly #history: Operation[] = [];
+  /**
+   * Commands whose client stopped waiting and whose member has not answered yet: each records
+   * its command as of unknown outcome when called (at the end, before the history is checked; a
+   * command missing from the history would make its effect look like one from nowhere).
+   */
+  readonly #unanswered = new Set<() => void>();
   /** What the session clients are checked against (null: no session clients). */
   readonly #sessionOracle: SessionOracle | null;
   readonly #sessionClients: SessionClient[] = [];
@@ -422,7 +428,8 @@ export class Simulation {
     }
     this.#feedChecks = options.feedChecks ?? true;
     let balancerOptions = {};
-    if (options.membership ?? false) {
+    const churnByDefault = options.stateMachine === undefined && membershipByDefault(options.seed);
+    if (options.membership ?? churnByDefault) {
       // Every draw for churn comes after the others: seeds without churn run as they always did.
       const passives = randomInt(r, 1, 3);
       const reserves = randomInt(r, 0, 2);
@@ -530,7 +537,7 @@ export class Simulation {
         return this.#result(
           `Liveness: ${unsettled} ${
             Math.round(this.#time.nowMs - this.#o.chaosMs)
-          } ms after the network healed`,
+          } ms after the network healed; ${this.#membersSummary()}`,
         );
       }
       await this.#finalChecks();
@@ -539,6 +546,7 @@ export class Simulation {
       this.#stats.virtualMs = Math.round(this.#time.nowMs);
       if (e instanceof SafetyViolation) return this.#result(e.message);
       if (e instanceof AssertionError) return this.#result(`Assertion: ${e.message}`);
+      if (e instanceof LivelockError) return this.#result(`Liveness: ${e.message}`);
       throw e;
     } finally {
       for (const m of this.#members.values()) this.#halt(m);
@@ -761,9 +769,17 @@ export class Simulation {
           const senderType = config === null
             ? undefined
             : config.members.find((x) => x.id === msg.from)?.type ?? null;
+          let termMax = 0;
+          for (const m of this.#members.values()) {
+            if (m.driver !== null && !rules.hasLeft(m.id)) {
+              termMax = Math.max(termMax, m.driver.core.term);
+            }
+          }
           driver.receive(msg);
           const after = driver.core.term;
-          this.#guard(() => rules.observeTermRaised(msg, before, after, senderType, senderRemoved));
+          this.#guard(() =>
+            rules.observeTermRaised(msg, before, after, senderType, senderRemoved, termMax)
+          );
         }
         this.#afterDelivery(msg);
       }, settles);
@@ -966,10 +982,31 @@ export class Simulation {
           } catch (error) {
             if (!isClientTimeout(error)) throw error;
             // The client stops waiting; the member's answer, when it comes, still says what
-            // happened (and when, at the latest): record that instead of an unknown outcome.
+            // happened (and when, at the latest): record that instead of an unknown outcome (one
+            // still unanswered at the end is recorded unknown then).
+            const waiting = { recorded: false };
+            const recordUnknown = () => {
+              if (!waiting.recorded) this.#record(client, op, callMs, 'unknown');
+              waiting.recorded = true;
+            };
+            this.#unanswered.add(recordUnknown);
             settled.then(
-              (output) => this.#record(client, op, callMs, 'ok', output),
-              (late) => this.#record(client, op, callMs, outcomeOf(late)),
+              (output) => {
+                this.#unanswered.delete(recordUnknown);
+                if (!waiting.recorded) this.#record(client, op, callMs, 'ok', output);
+                waiting.recorded = true;
+              },
+              (late) => {
+                this.#unanswered.delete(recordUnknown);
+                if (waiting.recorded) return;
+                waiting.recorded = true;
+                this.#log(
+                  `client ${client}: late answer from ${m.id}: ${outcomeOf(late)}: ${
+                    (late as { code?: string }).code ?? 'error'
+                  } (${(late as Error).message})`,
+                );
+                this.#record(client, op, callMs, outcomeOf(late));
+              },
             );
             return null;
           }
@@ -1012,7 +1049,13 @@ export class Simulation {
           await this.#sleep(target === null ? randomInt(this.#random, 20, 60) : 1);
           continue;
         }
-        this.#record(client, op, callMs, op.kind === 'query' ? 'fail' : outcomeOf(error));
+        const outcome = op.kind === 'query' ? 'fail' : outcomeOf(error);
+        this.#log(
+          `client ${client}: ${op.kind} on ${m.id} ended ${outcome}: ${e.code ?? 'error'} (${
+            (error as Error).message
+          })`,
+        );
+        this.#record(client, op, callMs, outcome);
         return null;
       }
     }
@@ -1469,6 +1512,24 @@ export class Simulation {
     this.#membership?.checkPending((i) => this.#checker.appliedAt(i));
   }
 
+  /** One line per member for a liveness failure: role, term, leader, log and configuration. */
+  #membersSummary(): string {
+    const parts: string[] = [];
+    for (const m of this.#members.values()) {
+      if (m.driver === null) {
+        parts.push(`${m.id} down`);
+        continue;
+      }
+      const st = m.driver.core.status();
+      const config = st.members.map((x) => `${x.id}:${x.type[0]}`).join(',');
+      parts.push(
+        `${m.id} ${st.role} t${st.term} leader=${st.leaderId ?? '-'} commit=${st.commitIndex} ` +
+          `last=${st.lastIndex} config@${st.configurationIndex}[${config}]`,
+      );
+    }
+    return `members: ${parts.join('; ')}`;
+  }
+
   /** Null once the healed cluster committed a new write and every member applied every acknowledged one. */
   #unsettled(): string | null {
     if (this.#ackedAfterHeal === 0) return 'no write acknowledged after the network healed';
@@ -1542,6 +1603,8 @@ export class Simulation {
       );
       if (this.#violation !== null) throw this.#violation;
     }
+    for (const recordUnknown of this.#unanswered) recordUnknown();
+    this.#unanswered.clear();
     const model = this.#workload.model;
     this.#stats.historyOperations = this.#history.length + this.#sessionHistory.length;
     if (model !== undefined && this.#history.length > 0) {
@@ -1632,6 +1695,11 @@ function isClientTimeout(error: unknown): boolean {
   return error === clientTimeout;
 }
 
+/** Whether a seed runs with membership churn when `membership` is not given: every third one. */
+export function membershipByDefault(seed: number): boolean {
+  return seed % 3 === 0;
+}
+
 /**
  * The history outcome of a command that ended in `error`: a refusal (retryable) was certainly not
  * carried out; an application error was applied (and refused by the machine); anything else
@@ -1712,6 +1780,8 @@ export function fmt(m: RaftMessage): string {
       return `${head} prev=${m.prevLogIndex}/${m.prevLogTerm} n=${m.entries.length} commit=${m.commitIndex}`;
     case 'feedResponse':
       return `${head} ${m.success ? 'ok' : 'refused'} match=${m.matchIndex} hint=${m.hintIndex}`;
+    case 'assign':
+      return `${head} [${m.members.map((x) => x.id).join(',')}]`;
     default:
       return head; // the other membership messages (lib/core/fan-out.ts)
   }
