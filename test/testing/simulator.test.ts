@@ -1,6 +1,6 @@
 // The deterministic simulator runs the real member driver with the key-value machine, plain
-// clients and clients with sessions (membership churn, off by default, runs in the membership
-// mutation rows): a thousand seeded clusters stay safe and live, runs replay
+// clients and clients with sessions, and membership churn on every third seed: a thousand seeded
+// clusters stay safe and live, runs replay
 // exactly (on every runtime alike), every deliberately unsafe variant of the core, the driver and
 // the session handling is caught within a few hundred seeds (the mutation table), a user's own
 // state machine runs under it and a non-deterministic one is reported, and the `npm run sim` CLI
@@ -16,7 +16,11 @@ import {
   type SimulationResult,
   type Workload,
 } from '../../lib/testing/mod.ts';
-import { unsafeFaultCompanions, unsafeFaultOptions } from '../../lib/testing/simulator.ts';
+import {
+  membershipByDefault,
+  unsafeFaultCompanions,
+  unsafeFaultOptions,
+} from '../../lib/testing/simulator.ts';
 import { currentRuntime, repoRoot, type Runtime, runtimes, spawnTs } from '../support/child.ts';
 
 /**
@@ -45,8 +49,9 @@ function report(r: SimulationResult): string {
 }
 
 // Safety and liveness hold on this runtime's seeds, with both cluster sizes.
-test(`seeds ${firstSeed}..${lastSeed} pass (3- and 5-member clusters)`, async () => {
+test(`seeds ${firstSeed}..${lastSeed} pass (3- and 5-member clusters, churn on every third)`, async () => {
   const sizes = new Set<number>();
+  const churn = { seeds: 0, configurations: 0, joined: 0, promoted: 0, demoted: 0, left: 0 };
   let elections = 0;
   let reads = 0;
   let installs = 0;
@@ -65,6 +70,14 @@ test(`seeds ${firstSeed}..${lastSeed} pass (3- and 5-member clusters)`, async ()
     sessions.events += r.stats.sessionEvents;
     sessions.sequentialReads += r.stats.sequentialReads;
     sessions.expired += r.stats.sessionsExpired;
+    if (membershipByDefault(seed)) {
+      churn.seeds++;
+      churn.configurations += r.stats.configurationsCommitted;
+      churn.joined += r.stats.joined;
+      churn.promoted += r.stats.promoted;
+      churn.demoted += r.stats.demoted;
+      churn.left += r.stats.left;
+    }
     assert.ok(
       r.stats.acknowledged > 0,
       `seed ${seed} acknowledged no write: the workload did not run`,
@@ -83,6 +96,16 @@ test(`seeds ${firstSeed}..${lastSeed} pass (3- and 5-member clusters)`, async ()
   assert.ok(sessions.events > n * 10, `only ${sessions.events} session events delivered`);
   assert.ok(sessions.sequentialReads > n * 5, `only ${sessions.sequentialReads} sequential reads`);
   assert.ok(sessions.expired > n / 2, `only ${sessions.expired} sessions expired`);
+  // The churn seeds changed the membership in every way, many times.
+  const c = churn.seeds;
+  assert.ok(c >= n / 3 - 1, `only ${c} churn seeds`);
+  assert.ok(churn.configurations > c, `only ${churn.configurations} configurations committed`);
+  for (const kind of ['joined', 'promoted', 'demoted', 'left'] as const) {
+    assert.ok(churn[kind] > c / 10, `only ${churn[kind]} members ${kind} in ${c} churn seeds`);
+  }
+  console.log(
+    `  churn on ${c} seeds: ${churn.configurations} configurations committed, ${churn.joined} joined, ${churn.promoted} promoted, ${churn.demoted} demoted, ${churn.left} left`,
+  );
 });
 
 // One seed is one run: failure, stats and trace are identical on a second run, and whatever ran
