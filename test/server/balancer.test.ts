@@ -6,7 +6,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import process from 'node:process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RaftClient } from '../../lib/client/client.ts';
@@ -17,22 +16,7 @@ import { waitFor } from './support.ts';
 
 const test = suite('balancer');
 
-/**
- * Known failure, not diagnosed: under Deno, inside the full suite (after the packaging tests, on a
- * loaded machine), the joiners sometimes never catch up (2 of 2 full runs; 5 of 6 runs alone or
- * with the packaging tests passed). It is the same family as the simulator's membership-churn
- * liveness failures (README, "Not yet"). Until that is fixed the test runs under Deno only with
- * EDGERAFT_DENO_BALANCER=1; under Node and Bun always.
- */
-const skipped = currentRuntime() === 'deno' && process.env['EDGERAFT_DENO_BALANCER'] !== '1';
-
 test('a SIGKILLed ACTIVE member is replaced by a PASSIVE one, and a RESERVE one moves up', async () => {
-  if (skipped) {
-    console.log(
-      '  balancer (deno): skipped, a known failure (set EDGERAFT_DENO_BALANCER=1 to run it)',
-    );
-    return;
-  }
   const specs = await localMembers(6);
   const root = mkdtempSync(join(tmpdir(), 'edgeraft-balancer-'));
   const [a, b, c, p1, p2, r1] = specs as [
