@@ -160,7 +160,9 @@ export class Feeder {
       fed.silentBeat = fed.sentSinceHeard;
       fed.beatMatchIndex = pr.matchIndex;
       fed.beatInflight = pr.state === 'replicate' && pr.inflights.count > 0;
-      if (now - fed.heardTick <= this.#h.silenceTicks) {
+      // One being sent a snapshot answers only once it is installed: it is reported while the
+      // transfer lasts (bounded by snapshotSendTicksMax), or the leader would take it for failed.
+      if (now - fed.heardTick <= this.#h.silenceTicks || pr.state === 'snapshot') {
         reports.push({ member: id, matchIndex: pr.matchIndex });
       }
     }

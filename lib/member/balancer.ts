@@ -12,7 +12,10 @@
  *    Promotion comes first, so the cluster never has fewer live voters than before: the balancer
  *    never removes quorum;
  * 4. fewer live PASSIVE members than the target: a live RESERVE member is promoted to PASSIVE;
- * 5. more PASSIVE members than the target and one of them failed: it is demoted to RESERVE.
+ * 5. more PASSIVE members than the target and one of them failed: it is demoted to RESERVE;
+ * 6. more live PASSIVE members than a target above 0: the least caught-up one is demoted to
+ *    RESERVE (a passive that only looked failed, on a loaded machine, comes back after a RESERVE
+ *    member took its place: without this rule the cluster stays one PASSIVE member over).
  *
  * A failed ACTIVE member thus ends as a RESERVE member (two demotions), its place taken by a
  * PASSIVE member, whose place is taken by a RESERVE member. The leader never acts on itself.
@@ -109,6 +112,12 @@ export function balance(
   }
   if (passive.length > o.passiveMembers && passiveFailed[0] !== undefined) {
     return { op: 'demote', id: passiveFailed[0].id };
+  }
+  if (o.passiveMembers > 0 && passive.length > o.passiveMembers) {
+    const behind = passive
+      .map((m) => ({ id: m.id, match: facts.passiveMatch(m.id) ?? -1 }))
+      .sort((a, b) => a.match - b.match || (a.id < b.id ? 1 : -1));
+    if (behind[0] !== undefined) return { op: 'demote', id: behind[0].id };
   }
   return null;
 }

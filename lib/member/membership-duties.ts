@@ -52,6 +52,8 @@ export class MembershipDuties {
   #feedingKey = '';
   #assignmentKey = '';
   readonly #caughtUp = new Map<string, boolean>();
+  /** `id:TYPE` to the tick at which this leader first saw the member with that type. */
+  readonly #typeSince = new Map<string, number>();
 
   constructor(host: MembershipHost) {
     this.#h = host;
@@ -145,10 +147,23 @@ export class MembershipDuties {
     const o = this.#h.options;
     const leading = this.#ticks - this.#leaderSinceTick;
     const m = status.membership;
+    // Since when each member has had its current type: one never heard of since is silent only
+    // that long (a passive that just joined, or was just promoted from RESERVE, and is still
+    // being sent its first snapshot, has not failed).
+    const typeKeys = new Set(status.members.map((x) => `${x.id}:${x.type}`));
+    for (const key of [...this.#typeSince.keys()]) {
+      if (!typeKeys.has(key)) this.#typeSince.delete(key);
+    }
+    for (const key of typeKeys) {
+      if (!this.#typeSince.has(key)) this.#typeSince.set(key, this.#ticks);
+    }
     const silentTicks = (id: string): number => {
       const known = status.progress[id]?.heardTicksAgo ?? m.passives[id]?.reportedTicksAgo ??
         m.pushed[id]?.heardTicksAgo ?? null;
-      return known === null ? leading : Math.min(known, leading);
+      const type = status.members.find((x) => x.id === id)?.type;
+      const since = this.#typeSince.get(`${id}:${type}`);
+      const typed = since === undefined ? leading : this.#ticks - since;
+      return known === null ? Math.min(leading, typed) : Math.min(known, leading);
     };
     const change = balance({
       selfId: status.id,
