@@ -41,6 +41,7 @@ export type { LogFormat, LogLevel } from './lib/server/log.ts';
 export {
   ClientError,
   type ClientEvent,
+  type KvClient,
   RaftClient,
   type RaftClientOptions,
 } from './lib/client/client.ts';

@@ -54,6 +54,7 @@ import {
   parseOptions,
 } from '../base/validate.ts';
 import { cborCodec, type CommandCodec } from '../state/codec.ts';
+import type { KvCommand, KvOutput, KvQuery, KvQueryOutput } from '../state/kv.ts';
 import { MessageCodec } from '../transport/codec.ts';
 import { FramedConnection } from '../transport/connection.ts';
 import { controlBytesReserved, type TransportLogger } from '../transport/options.ts';
@@ -247,8 +248,19 @@ export const refusedAttemptGraceMsMin = 100;
  */
 export const suspectMs = 1_000;
 
-/** See the module comment. Create with `RaftClient.connect`. */
-export class RaftClient {
+/**
+ * See the module comment. Create with `RaftClient.connect`. The type parameters are the state
+ * machine's command, output, query and query-output types (`KvClient` for the key-value machine),
+ * so that `command` and `query` are checked and return typed results; they default to `unknown`.
+ * The client does not validate the outputs it receives against them: they are what the server's
+ * state machine returned, decoded.
+ */
+export class RaftClient<
+  Command = unknown,
+  Output = unknown,
+  Query = unknown,
+  QueryOutput = unknown,
+> {
   readonly #o: v.InferOutput<typeof ClientOptionsSchema>;
   readonly #codec: CommandCodec<unknown>;
   readonly #wire = new MessageCodec(ClientResponseSchema, { nestingDepthMax: 64 });
@@ -313,8 +325,12 @@ export class RaftClient {
   }
 
   /** Validate options (TypeError/RangeError naming the option) and connect to some server. */
-  static async connect(options: RaftClientOptions): Promise<RaftClient> {
-    const client = new RaftClient(parseOptions(ClientOptionsSchema, options, 'RaftClient.connect'));
+  static async connect<C = unknown, O = unknown, Q = unknown, QO = unknown>(
+    options: RaftClientOptions,
+  ): Promise<RaftClient<C, O, Q, QO>> {
+    const client = new RaftClient<C, O, Q, QO>(
+      parseOptions(ClientOptionsSchema, options, 'RaftClient.connect'),
+    );
     await client.#ensureConnected().catch(() => {}); // requests retry on their own
     return client;
   }
@@ -334,17 +350,17 @@ export class RaftClient {
    * `ClientError`: APPLICATION_ERROR (applied, and the machine refused it), UNKNOWN_SESSION (the
    * session expired: see `openSession`), TIMEOUT (outcome unknown), or a refusal.
    */
-  async command(command: unknown): Promise<unknown> {
+  async command(command: Command): Promise<Output> {
     return (await this.commandWithIndex(command)).output;
   }
 
   /** Like `command`, with the log index the command was applied at. */
-  async commandWithIndex(command: unknown): Promise<{ index: number; output: unknown }> {
+  async commandWithIndex(command: Command): Promise<{ index: number; output: Output }> {
     const data = this.#codec.encode(command);
     if (!this.#o.session) {
       return this.#noteIndex(
         await this.#request({ type: 'command', id: 0, session: 0, sequence: 0, data }, false),
-      );
+      ) as { index: number; output: Output };
     }
     await this.#ensureSession();
     const sequence = this.#nextSequence++;
@@ -352,7 +368,7 @@ export class RaftClient {
     try {
       return this.#noteIndex(
         await this.#request({ type: 'command', id: 0, session, sequence, data }, true),
-      );
+      ) as { index: number; output: Output };
     } catch (error) {
       if (error instanceof ClientError && error.code === 'UNKNOWN_SESSION') {
         this.#loseSession(session, error);
@@ -366,7 +382,7 @@ export class RaftClient {
    * `sequential` read is answered by the member the client is connected to once it has applied
    * every command and read this client has seen answered.
    */
-  async query(query: unknown, consistency: Consistency = 'linearizable'): Promise<unknown> {
+  async query(query: Query, consistency: Consistency = 'linearizable'): Promise<QueryOutput> {
     const data = cborCodec<unknown>().encode(query);
     return this.#noteIndex(
       await this.#request({
@@ -378,7 +394,7 @@ export class RaftClient {
         minIndex: this.#minIndex,
         data,
       }, false),
-    ).output;
+    ).output as QueryOutput;
   }
 
   /**
@@ -1073,3 +1089,6 @@ export class RaftClient {
 }
 
 const quietLogger: TransportLogger = { warn: () => {}, info: () => {}, debug: () => {} };
+
+/** A client of the built-in key-value machine (`KvStateMachine`, `LmdbKvStateMachine`). */
+export type KvClient = RaftClient<KvCommand, KvOutput, KvQuery, KvQueryOutput>;
