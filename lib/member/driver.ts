@@ -447,6 +447,7 @@ export class MemberDriver<
       });
       // Log time 0: every founding member writes the very same entry 1.
       if (fresh && h.members !== undefined) raft.bootstrap(h.members, 0);
+      else if (h.members !== undefined) warnIfOtherMembers(h, raft);
       const driver = new MemberDriver(h, raft, executor, recovery);
       onApplied = (result) => driver.#onApplied(result);
       onEvent = (session, event) => {
@@ -1280,3 +1281,24 @@ function configurationAt(configs: Configuration[], index: number): Member[] {
 }
 
 export type { OutcomeUnknownError };
+
+/**
+ * A storage that already holds a configuration keeps it: the founding members given at a restart
+ * are not used (as etcd ignores `--initial-cluster` once its data directory exists). When they
+ * differ from the stored configuration, say so, naming both, instead of ignoring them silently.
+ */
+function warnIfOtherMembers(h: { members?: Member[]; logger: MemberLogger }, raft: Raft): void {
+  const stored = raft.configuration();
+  if (stored === null || h.members === undefined) return;
+  const key = (ms: readonly Member[]) =>
+    ms.map((m) => `${m.id}=${m.type}@${m.address ?? ''}`).sort().join(',');
+  if (key(stored.members) === key(h.members)) return;
+  const list = (ms: readonly Member[]) => ms.map((m) => `${m.id}=${m.type}`).join(',');
+  h.logger.warn(
+    `the founding members given (${
+      list(h.members)
+    }) are ignored: the storage already holds the configuration at index ${stored.index} (${
+      list(stored.members)
+    }); change members with join, leave, promote and demote`,
+  );
+}

@@ -1,6 +1,9 @@
 // Proves the in-process API of `RaftServer` over real LMDB files and real TCP on 127.0.0.1:
 // outputs for each proposal's own index, typed errors, option errors naming the option, a
 // numbered event stream, barrier, leadership transfer, graceful stop, and snapshots installed.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NotLeaderError, ShutdownError } from '../../lib/base/errors.ts';
@@ -231,6 +234,52 @@ test('graceful stop settles in-flight proposals; a second stop is harmless; rest
     );
   } finally {
     await stopCluster(nodes);
+  }
+});
+
+// A restart with other founding members than the storage holds keeps the stored configuration,
+// and says so (never silently): the warning names both.
+test('founding members that differ from the stored configuration are ignored with a warning', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'edgeraft-members-'));
+  const warnings: string[] = [];
+  const logger = {
+    info: () => {},
+    debug: () => {},
+    warn: (message: string) => void warnings.push(message),
+  };
+  const one = [{
+    id: 'a',
+    type: 'ACTIVE' as const,
+    address: '127.0.0.1:1',
+    clientAddress: '127.0.0.1:2',
+  }];
+  const options = {
+    id: 'a',
+    cluster: 'members-test',
+    dataDir,
+    peerAddress: '127.0.0.1:0',
+    clientAddress: '127.0.0.1:0',
+    stateMachine: new KvStateMachine(),
+    logger,
+  };
+  try {
+    const first = await RaftServer.start({ ...options, members: one });
+    await first.ready();
+    await first.stop();
+    assert.equal(warnings.filter((w) => w.includes('ignored')), [], 'warned at the first start');
+    const two = [...one, { id: 'b', type: 'ACTIVE' as const, address: '127.0.0.1:3' }];
+    const again = await RaftServer.start({
+      ...options,
+      stateMachine: new KvStateMachine(),
+      members: two,
+    });
+    await again.stop();
+    const warned = warnings.filter((w) => w.includes('ignored'));
+    assert.is(warned.length, 1, `warnings: ${JSON.stringify(warnings)}`);
+    assert.match(warned[0]!, /a=ACTIVE,b=ACTIVE/);
+    assert.match(warned[0]!, /configuration at index 1 \(a=ACTIVE\)/);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
 
