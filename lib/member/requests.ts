@@ -73,6 +73,13 @@ export type RequestHost = {
   reconfigure(request: ReconfigureRequest): Promise<Reply>;
   /** The leader's view of the members. */
   members(): Reply;
+  /**
+   * As the leader, hand leadership to `to`: resolves once `to` leads, with `{ leaderId, term }`;
+   * rejects with `TransferInvalidError` (not a member, not ACTIVE) or `TimeoutError`.
+   */
+  transferLeadership(to: string): Promise<Reply>;
+  /** The current term. */
+  term(): number;
   /** Deliberate bugs, for tests only. */
   unsafeFaults?: RequestsUnsafeFaults;
 };
@@ -106,6 +113,7 @@ type Sequencer = {
 type Forwarded = {
   /** The leader it was handed to. */
   to: string;
+  request: MemberRequest;
   resolve: (reply: MemberReply) => void;
   cancelTimer: () => void;
 };
@@ -251,6 +259,17 @@ export class Requests {
       if (f.to === leader && f.to !== lost) continue;
       this.#forwarded.delete(id);
       f.cancelTimer();
+      if (f.request.kind === 'transferLeader' && f.request.id === leader) {
+        // The transfer did what it was asked: this member saw its target take office, perhaps
+        // before the old leader's answer arrived (that answer is dropped, its id forgotten).
+        f.resolve({
+          ok: true,
+          index: 0,
+          output: { leaderId: leader, term: this.#h.term() },
+          forwardedTo: leader,
+        });
+        continue;
+      }
       f.resolve(errorReply(
         new EdgeraftError(
           'OUTCOME_UNKNOWN',
@@ -307,6 +326,8 @@ export class Requests {
         return await this.#h.reconfigure(request);
       case 'members':
         return this.#h.members();
+      case 'transferLeader':
+        return await this.#h.transferLeadership(request.id);
     }
   }
 
@@ -428,7 +449,7 @@ export class Requests {
           ));
         }
       });
-      this.#forwarded.set(requestId, { to: leader, resolve, cancelTimer });
+      this.#forwarded.set(requestId, { to: leader, request, resolve, cancelTimer });
       this.#h.send({
         type: 'forward',
         from: this.#h.id,
@@ -439,12 +460,12 @@ export class Requests {
       });
     });
     if (!reply.ok) return reply;
-    // Membership answers are not state-machine results: nothing to apply here first (a RESERVE
-    // member never applies anything).
+    // Membership and leadership answers are not state-machine results: nothing to apply here
+    // first (a RESERVE member never applies anything).
     const applies = request.kind !== 'query' && request.kind !== 'reconfigure' &&
-      request.kind !== 'members';
+      request.kind !== 'members' && request.kind !== 'transferLeader';
     const early = this.#h.unsafeFaults?.relayBeforeApplied === true; // a planted bug
     if (applies && !early) await this.#h.waitForApplied(reply.index);
-    return { ...reply, forwardedTo: leader };
+    return { ...reply, forwardedTo: reply.forwardedTo ?? leader };
   }
 }
