@@ -256,20 +256,13 @@ export class Requests {
   leaderChanged(lost: string | null = null): void {
     const leader = this.#h.leaderId();
     for (const [id, f] of this.#forwarded) {
+      if (f.request.kind === 'transferLeader') {
+        this.#transferSeen(id, f, f.request.id, leader);
+        continue;
+      }
       if (f.to === leader && f.to !== lost) continue;
       this.#forwarded.delete(id);
       f.cancelTimer();
-      if (f.request.kind === 'transferLeader' && f.request.id === leader) {
-        // The transfer did what it was asked: this member saw its target take office, perhaps
-        // before the old leader's answer arrived (that answer is dropped, its id forgotten).
-        f.resolve({
-          ok: true,
-          index: 0,
-          output: { leaderId: leader, term: this.#h.term() },
-          forwardedTo: leader,
-        });
-        continue;
-      }
       f.resolve(errorReply(
         new EdgeraftError(
           'OUTCOME_UNKNOWN',
@@ -281,6 +274,28 @@ export class Requests {
         leader,
       ));
     }
+  }
+
+  /**
+   * The leader changed while a leadership transfer to `target` was forwarded: the change is what
+   * was asked for, so it is not an unknown outcome. The target took office: success (perhaps
+   * before the old leader's answer arrives; that answer is then dropped, its id forgotten). No
+   * leader yet (the target campaigns), or the old leader still: wait, bounded by the forward
+   * timer. Another member took office: NOT_LEADER naming it (nothing to undo; the client asks the
+   * new leader to make the transfer).
+   */
+  #transferSeen(id: number, f: Forwarded, target: string, leader: string | null): void {
+    if (leader === null || (leader === f.to && leader !== target)) return;
+    this.#forwarded.delete(id);
+    f.cancelTimer();
+    if (leader === target) {
+      f.resolve({
+        ok: true,
+        index: 0,
+        output: { leaderId: leader, term: this.#h.term() },
+        forwardedTo: leader,
+      });
+    } else f.resolve(errorReply(new NotLeaderError(leader), leader));
   }
 
   /** A session expired: forget its sequencing. */
