@@ -14,6 +14,8 @@
  * ```
  * @module
  */
+import * as v from 'valibot';
+import { DialAddressSchema } from '../base/address.ts';
 import { RaftClient } from '../client/client.ts';
 import { type FlagSpec, UsageError } from './args.ts';
 
@@ -92,10 +94,15 @@ export function outputFormat(flags: Record<string, unknown>): 'table' | 'json' {
   return oneOf(flags, 'o', ['table', 'json'] as const);
 }
 
-/** The addresses of `--servers`, at least one (else a `UsageError`). */
+/** The addresses of `--servers`: at least one, each `host:port` (else a `UsageError`). */
 export function serverList(flags: Record<string, unknown>): string[] {
   const servers = String(flags['servers']).split(',').filter((s) => s !== '');
   if (servers.length === 0) throw new UsageError('Flag --servers: no address given');
+  for (const address of servers) {
+    if (!v.is(DialAddressSchema, address)) {
+      throw new UsageError(`Flag --servers: expected host:port, got ${JSON.stringify(address)}`);
+    }
+  }
   return servers;
 }
 

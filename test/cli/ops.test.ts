@@ -235,6 +235,7 @@ test('bad flags of the operator commands exit 2 naming the flag', async () => {
     cli(['cas', 'k', 'v']),
     cli(['transfer-leader']),
     cli(['append', 'k', 'v', '--bogus']),
+    cli(['health', '--servers', '127.0.0.1:1,nohost']),
   ]);
   const expected = [
     /Flag --timeout: 0 is below the minimum 1/,
@@ -246,6 +247,7 @@ test('bad flags of the operator commands exit 2 naming the flag', async () => {
     /cas takes KEY, EXPECTED and NEW/,
     /transfer-leader takes a member ID/,
     /Unknown flag: --bogus/,
+    /Flag --servers: expected host:port, got "nohost"/,
   ];
   runs.forEach((run, i) => {
     exited(run, 2, String(expected[i]));
