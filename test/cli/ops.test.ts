@@ -165,7 +165,7 @@ test('del, cas (set and not set), append and scan print the machine outputs', as
 
 // transfer-leader ID, sent through the one member that is neither leader nor target (so it is
 // forwarded), answers once ID leads, and every member's status then names ID; a target that is
-// not a member is refused by name, exit 1.
+// not a member, or not ACTIVE, is refused by name, exit 1.
 test('transfer-leader moves leadership; status agrees; an unknown member is refused', async () => {
   const leader = await agreedLeader();
   const members = live().options.members;
@@ -183,10 +183,24 @@ test('transfer-leader moves leadership; status agrees; an unknown member is refu
   assert.is(s.term, answer.term);
   assert.is(await agreedLeader(), target.id);
 
-  const [unknown, same] = await Promise.all([
+  const joined = await cli([
+    'join',
+    'spare',
+    '--as',
+    'reserve',
+    '--peer-address',
+    '127.0.0.1:1',
+    '--servers',
+    servers(),
+  ]);
+  exited(joined, 0, 'join a RESERVE member');
+  const [unknown, same, reserve] = await Promise.all([
     cli(['transfer-leader', 'nobody', '--servers', servers()]),
     cli(['transfer-leader', target.id, '--servers', servers()]),
+    cli(['transfer-leader', 'spare', '--servers', servers()]),
   ]);
+  exited(reserve, 1, 'transfer-leader to a RESERVE member');
+  assert.match(reserve.stderr, /refused: spare is RESERVE; only an ACTIVE member can lead/);
   exited(unknown, 1, 'transfer-leader to a non-member');
   assert.match(unknown.stderr, /Leadership transfer refused: nobody is not a member/);
   assert.is(unknown.stderr.trim().split('\n').length, 1, 'one line');
@@ -299,7 +313,8 @@ test('cluster reports a member that dies and removes its temporary data folder',
 
 // health asks every member for its own status: exit 0, one row each, while all answer and agree
 // on one leader; after a SIGKILL of one member (a process this test started, by its pid) exit 1,
-// with that member's row and the verdict saying "connection refused". Last: it breaks the cluster.
+// with that member's row and the verdict saying "connection refused"; a transfer to the dead
+// member times out. Last: it breaks the cluster.
 test('health: exit 0 on a healthy cluster, 1 once a member was killed', async () => {
   const leader = await agreedLeader();
   const [table, asJson] = await Promise.all([
@@ -337,6 +352,11 @@ test('health: exit 0 on a healthy cluster, 1 once a member was killed', async ()
   const broken = json(afterJson) as { healthy: boolean; members: Array<{ reachable: boolean }> };
   assert.is(broken.healthy, false);
   assert.is(broken.members.filter((m) => !m.reachable).length, 1);
+
+  // A transfer to the dead member (ACTIVE, so allowed) cannot finish: it times out, naming it.
+  const stuck = await cli(['transfer-leader', victim.id, '--servers', servers()]);
+  exited(stuck, 1, 'transfer-leader to a dead member');
+  assert.match(stuck.stderr, new RegExp(`Timed out: leadership transfer to ${victim.id}`));
 });
 
 test.run();
