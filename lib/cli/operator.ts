@@ -42,6 +42,8 @@ export type MemberHealthStatus = {
   commitIndex: number;
   lastAppliedIndex: number;
   stopped: boolean;
+  /** The configuration it knows: names the members that did not answer by their address. */
+  members?: ReadonlyArray<{ id: string; clientAddress?: string }>;
 };
 
 /** One member as `health` asked it: its status, or why it could not be asked. */
@@ -90,6 +92,9 @@ export function healthOf(probes: readonly MemberProbe[]): HealthReport {
     problems.push(`members disagree on the leader: ${named.join('; ')}`);
   }
   const terms = answered.map((s) => s.term);
+  /** The id of the member at `address`, as the members that answered know it. */
+  const idAt = (address: string) =>
+    answered.flatMap((s) => s.members ?? []).find((m) => m.clientAddress === address)?.id ?? null;
   return {
     healthy: problems.length === 0,
     leaderId,
@@ -99,7 +104,7 @@ export function healthOf(probes: readonly MemberProbe[]): HealthReport {
       address: p.address,
       reachable: p.status !== undefined,
       error: p.error ?? null,
-      id: p.status?.id ?? null,
+      id: p.status?.id ?? idAt(p.address),
       role: p.status?.role ?? null,
       term: p.status?.term ?? null,
       leaderId: p.status?.leaderId ?? null,

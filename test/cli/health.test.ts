@@ -46,6 +46,13 @@ test('a member unreachable: unhealthy, naming it', () => {
   assert.is(report.healthy, false);
   assert.equal(report.problems, ['10.0.0.3:8001 unreachable: connection refused']);
   assert.match(healthTable(report), /-\s+10\.0\.0\.3:8001\s+unreachable: connection refused\s+-/);
+  // Named by the configuration the others know, when it lists the address.
+  const known = healthOf([
+    member('a', 'a', { members: [{ id: 'c', clientAddress: '10.0.0.3:8001' }] }),
+    { address: '10.0.0.3:8001', error: 'connection refused' },
+  ]);
+  assert.is(known.members[1]!.id, 'c');
+  assert.is(known.members[1]!.reachable, false);
 });
 
 // All answered but none knows a leader, or they name different ones, or one stopped: unhealthy.

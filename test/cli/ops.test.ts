@@ -345,7 +345,7 @@ test('health: exit 0 on a healthy cluster, 1 once a member was killed', async ()
   exited(after, 1, 'health with a member killed');
   assert.match(
     after.stdout,
-    new RegExp(`-\\s+${victim.clientAddress}\\s+unreachable: connection refused`),
+    new RegExp(`${victim.id}\\s+${victim.clientAddress}\\s+unreachable: connection refused`),
   );
   assert.match(after.stdout, /unhealthy: .* unreachable: connection refused/);
   exited(afterJson, 1, 'health -o json with a member killed');
