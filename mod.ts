@@ -68,6 +68,7 @@ export {
   ShutdownError,
   StorageError,
   TimeoutError,
+  TransferInvalidError,
   UnknownSessionError,
 } from './lib/base/errors.ts';
 export { ApplicationError, QueryError } from './lib/base/errors.ts';

@@ -3,39 +3,39 @@
  * The `edgeraft` command line. Bun is the primary way to run it (`bun lib/cli.ts serve ...`); it
  * also runs under Node (`tsx lib/cli.ts`) and Deno (`deno run -A lib/cli.ts`).
  *
- * Commands: `serve` (one member), `cluster` (a local N-member cluster of child processes),
- * `put`, `get`, `status` (talk to a running cluster), `demo` (the guided tour). `--help` on each.
+ * Commands: `serve` (one member), `cluster` (a local N-member cluster of child processes), `put`,
+ * `get`, `del`, `cas`, `append`, `scan`, `watch` (the key-value machine), `status`, `health`,
+ * `members`, `join`, `leave`, `promote`, `demote`, `transfer-leader` (talk to a running cluster),
+ * `demo` (the guided tour). `--help` on each, `--version` at the top.
  *
  * @module
  */
 import process from 'node:process';
-import { RaftClient } from './client/client.ts';
 import { parseAddress } from './base/address.ts';
 import { RaftServer } from './server/server.ts';
 import type { MembersView } from './member/reconfigure.ts';
 import { logFormats, logLevels } from './server/log.ts';
 import { KvStateMachine } from './state/kv.ts';
 import { LmdbKvStateMachine } from './state/lmdb-kv.ts';
-import { describeFlags, type FlagSpec, parseArgs, parseMembers, UsageError } from './cli/args.ts';
+import { describeFlags, parseArgs, parseMembers, UsageError } from './cli/args.ts';
+import {
+  clientFlags,
+  type Command,
+  formatTable,
+  oneOf,
+  outputFlag,
+  outputFormat,
+  withClient,
+} from './cli/command.ts';
 import { runDemo } from './cli/demo.ts';
-import { LocalCluster, localMembers } from './cli/processes.ts';
-import { mkdtempSync, realpathSync } from 'node:fs';
+import { kvCommands } from './cli/kv.ts';
+import { operatorCommands } from './cli/operator.ts';
+import { describeExit, LocalCluster, localMembers } from './cli/processes.ts';
+import { packageVersion } from './cli/version.ts';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-type Command = {
-  summary: string;
-  flags: Record<string, FlagSpec>;
-  usage: string;
-  run: (flags: Record<string, unknown>, positionals: string[]) => Promise<number>;
-};
-
-const serversFlag: FlagSpec = {
-  kind: 'string',
-  help: 'client addresses of the members, comma-separated (host:port,...)',
-  default: '127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003',
-};
 
 const commands: Record<string, Command> = {
   serve: {
@@ -135,13 +135,15 @@ const commands: Record<string, Command> = {
     run: serve,
   },
   cluster: {
-    summary: 'run a local cluster of N members as child processes until Ctrl-C',
+    summary:
+      'run a local cluster of N members as child processes until Ctrl-C; reports a member that dies',
     usage: 'cluster [--size N] [--data DIR]',
     flags: {
       size: { kind: 'int', help: 'number of members', default: 3, min: 1, max: 9 },
       data: {
         kind: 'string',
-        help: 'data root (one folder per member); default: a fresh temporary folder',
+        help:
+          'data root (one folder per member), kept; default: a fresh temporary folder, removed at the end',
       },
       cluster: { kind: 'string', help: 'cluster name', default: 'edgeraft' },
     },
@@ -149,8 +151,8 @@ const commands: Record<string, Command> = {
   },
   put: {
     summary: 'write KEY=VALUE through the log',
-    usage: 'put KEY VALUE [--servers ...]',
-    flags: { servers: serversFlag },
+    usage: 'put KEY VALUE [--servers ...] [--timeout MS]',
+    flags: clientFlags(),
     run: (flags, pos) => {
       if (pos.length !== 2) throw new UsageError('put takes KEY and VALUE');
       return withClient(
@@ -164,25 +166,17 @@ const commands: Record<string, Command> = {
   },
   get: {
     summary: 'read KEY',
-    usage: 'get KEY [--consistency linearizable|lease|sequential] [--servers ...]',
-    flags: {
-      servers: serversFlag,
+    usage: 'get KEY [--consistency linearizable|lease|sequential] [--servers ...] [--timeout MS]',
+    flags: clientFlags({
       consistency: {
         kind: 'string',
         help: 'linearizable, lease or sequential',
         default: 'linearizable',
       },
-    },
+    }),
     run: (flags, pos) => {
       if (pos.length !== 1) throw new UsageError('get takes KEY');
-      const consistency = String(flags['consistency']);
-      if (
-        consistency !== 'linearizable' && consistency !== 'lease' && consistency !== 'sequential'
-      ) {
-        throw new UsageError(
-          `Flag --consistency: expected linearizable, lease or sequential, got ${consistency}`,
-        );
-      }
+      const consistency = oneOf(flags, 'consistency', ['linearizable', 'lease', 'sequential']);
       return withClient(
         flags,
         async (c) =>
@@ -190,13 +184,11 @@ const commands: Record<string, Command> = {
       );
     },
   },
+  ...kvCommands,
   watch: {
     summary: 'print every change of KEY (or of the keys under it, --prefix) until Ctrl-C',
-    usage: 'watch KEY [--prefix] [--servers ...]',
-    flags: {
-      servers: serversFlag,
-      prefix: { kind: 'bool', help: 'watch every key that starts with KEY' },
-    },
+    usage: 'watch KEY [--prefix] [--servers ...] [--timeout MS]',
+    flags: clientFlags({ prefix: { kind: 'bool', help: 'watch every key that starts with KEY' } }),
     run: (flags, pos) => {
       if (pos.length !== 1) throw new UsageError('watch takes KEY');
       const key = pos[0]!;
@@ -218,20 +210,17 @@ const commands: Record<string, Command> = {
   },
   join: {
     summary: 'add a member to the cluster as passive (default) or reserve',
-    usage: 'join ID --peer-address HOST:PORT --client-address HOST:PORT [--as passive|reserve]',
-    flags: {
-      servers: serversFlag,
+    usage:
+      'join ID --peer-address HOST:PORT --client-address HOST:PORT [--as passive|reserve] [--servers ...]',
+    flags: clientFlags({
       'peer-address': { kind: 'string', help: "the new member's peer address" },
       'client-address': { kind: 'string', help: "the new member's client address" },
       as: { kind: 'string', help: 'passive or reserve', default: 'passive' },
-    },
+    }),
     run: (flags, pos) => {
       if (pos.length !== 1) throw new UsageError("join takes the new member's ID");
       if (flags['peer-address'] === undefined) throw new UsageError('join needs --peer-address');
-      const as = String(flags['as']);
-      if (as !== 'passive' && as !== 'reserve') {
-        throw new UsageError(`Flag --as: expected passive or reserve, got ${JSON.stringify(as)}`);
-      }
+      const as = oneOf(flags, 'as', ['passive', 'reserve']);
       return withClient(flags, async (c) => {
         const members = await c.join({
           id: pos[0]!,
@@ -253,16 +242,10 @@ const commands: Record<string, Command> = {
   demote: memberChange('demote', 'member ID one type down'),
   members: {
     summary: "every member: type, who feeds it, lag, last contact, addresses (the leader's view)",
-    usage: 'members [--servers ...] [-o table|json]',
-    flags: {
-      servers: serversFlag,
-      o: { kind: 'string', help: 'output: table or json', default: 'table' },
-    },
+    usage: 'members [--servers ...] [--timeout MS] [-o table|json]',
+    flags: clientFlags({ o: outputFlag }),
     run: (flags) => {
-      const format = String(flags['o']);
-      if (format !== 'table' && format !== 'json') {
-        throw new UsageError(`Flag -o: expected table or json, got ${JSON.stringify(format)}`);
-      }
+      const format = outputFormat(flags);
       return withClient(flags, async (c) => {
         const view = await c.members() as MembersView;
         if (format === 'json') console.log(JSON.stringify(view, null, 2));
@@ -272,11 +255,12 @@ const commands: Record<string, Command> = {
   },
   status: {
     summary: 'print the status of the member the client reaches',
-    usage: 'status [--servers ...]',
-    flags: { servers: serversFlag },
+    usage: 'status [--servers ...] [--timeout MS]',
+    flags: clientFlags(),
     run: (flags) =>
       withClient(flags, async (c) => console.log(JSON.stringify(await c.status(), null, 2))),
   },
+  ...operatorCommands,
   demo: {
     summary:
       'start a 3-member cluster, drive a workload, kill the leader half-way, verify nothing acknowledged was lost',
@@ -404,37 +388,45 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
   return await endBySignal(signal);
 }
 
-/** The value of string flag `--name`, which must be one of `allowed`. */
-function oneOf<T extends string>(
-  flags: Record<string, unknown>,
-  name: string,
-  allowed: readonly T[],
-): T {
-  const value = String(flags[name]);
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw new UsageError(
-      `Flag --${name}: expected ${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}, got ${
-        JSON.stringify(value)
-      }`,
-    );
-  }
-  return value as T;
-}
-
+/**
+ * `cluster`: start `--size` members, report any that dies (which, and its exit code or signal),
+ * and on Ctrl-C stop them all; a data folder the user did not name is removed at the end.
+ */
 async function cluster(flags: Record<string, unknown>): Promise<number> {
   const size = Number(flags['size']);
-  const dataRoot = typeof flags['data'] === 'string'
-    ? flags['data']
-    : mkdtempSync(join(tmpdir(), 'edgeraft-cluster-'));
-  const members = await localMembers(size);
-  const local = await LocalCluster.start({
-    members,
-    dataRoot,
-    cluster: String(flags['cluster']),
-    inheritStderr: true,
-  });
+  const ownData = typeof flags['data'] !== 'string';
+  const dataRoot = ownData
+    ? mkdtempSync(join(tmpdir(), 'edgeraft-cluster-'))
+    : String(flags['data']);
+  const removeData = () => {
+    if (!ownData) return;
+    rmSync(dataRoot, { recursive: true, force: true });
+    console.log(`data in ${dataRoot} removed`);
+  };
+  let running = size;
+  let allDied: () => void = () => {};
+  const everyMemberDied = new Promise<'died'>((resolve) => (allDied = () => resolve('died')));
+  let local: LocalCluster;
+  try {
+    const members = await localMembers(size);
+    local = await LocalCluster.start({
+      members,
+      dataRoot,
+      cluster: String(flags['cluster']),
+      inheritStderr: true,
+      onMemberExit: (exit) => {
+        console.error(
+          `edgeraft cluster: member ${exit.id} (pid ${exit.pid}) died: ${describeExit(exit)}`,
+        );
+        if (--running === 0) allDied();
+      },
+    });
+  } catch (error) {
+    removeData();
+    throw error;
+  }
   console.log(`cluster of ${size} running, data in ${dataRoot}`);
-  for (const m of members) {
+  for (const m of local.options.members) {
     console.log(
       `  ${m.id}: peer ${m.address}, client ${m.clientAddress}, pid ${
         local.processes.get(m.id)?.child.pid
@@ -443,9 +435,14 @@ async function cluster(flags: Record<string, unknown>): Promise<number> {
   }
   console.log(`try: ${invocation()} put k v --servers ${local.clientAddresses().join(',')}`);
   console.log('Ctrl-C stops every member');
-  const signal = await untilSignalled();
+  const ended = await Promise.race([untilSignalled(), everyMemberDied]);
   await local.stopAll();
-  return await endBySignal(signal);
+  removeData();
+  if (ended === 'died') {
+    console.error('edgeraft cluster: every member has died');
+    return 1;
+  }
+  return await endBySignal(ended);
 }
 
 /**
@@ -476,8 +473,8 @@ async function endBySignal(signal: 'SIGTERM' | 'SIGINT'): Promise<number> {
 function memberChange(op: 'leave' | 'promote' | 'demote', summary: string): Command {
   return {
     summary,
-    usage: `${op} ID [--servers ...]`,
-    flags: { servers: serversFlag },
+    usage: `${op} ID [--servers ...] [--timeout MS]`,
+    flags: clientFlags(),
     run: (flags, pos) => {
       if (pos.length !== 1) throw new UsageError(`${op} takes a member ID`);
       return withClient(flags, async (c) => {
@@ -503,29 +500,11 @@ export function membersTable(view: MembersView): string {
       m.clientAddress ?? '-',
     ]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
-  lines.push(
-    `term ${view.term}, commit index ${view.commitIndex}, configuration at ${view.configurationIndex}${
-      view.committed ? '' : ' (not yet committed)'
-    }`,
-  );
-  return lines.join('\n');
-}
-
-async function withClient(
-  flags: Record<string, unknown>,
-  body: (c: RaftClient) => Promise<void>,
-): Promise<number> {
-  const client = await RaftClient.connect({
-    servers: String(flags['servers']).split(',').filter((s) => s !== ''),
-  });
-  try {
-    await body(client);
-    return 0;
-  } finally {
-    await client.close();
-  }
+  return `${
+    formatTable(rows)
+  }\nterm ${view.term}, commit index ${view.commitIndex}, configuration at ${view.configurationIndex}${
+    view.committed ? '' : ' (not yet committed)'
+  }`;
 }
 
 /** How a user runs this command line: the npm package's bin, or the sources in a checkout. */
@@ -534,10 +513,13 @@ function invocation(): string {
 }
 
 function usage(): string {
-  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
+  const lines = Object.entries(commands).map(([name, c]) =>
+    `  ${name.padEnd(width)}  ${c.summary}`
+  );
   return `edgeraft: a Raft cluster with a key-value state machine\n\nUsage: edgeraft <command> [flags]   (${invocation()} <command> ...)\n\nCommands:\n${
     lines.join('\n')
-  }\n\nRun edgeraft <command> --help for its flags.`;
+  }\n\nRun edgeraft <command> --help for its flags; edgeraft --version prints the version.`;
 }
 
 /** Run the command line with `argv` (without the runtime and script); resolves to the exit code. */
@@ -546,6 +528,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === 'version') {
+    console.log(packageVersion());
+    return 0;
   }
   const command = commands[name];
   if (command === undefined) {

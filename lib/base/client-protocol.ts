@@ -127,10 +127,24 @@ export const ReconfigureRequestSchema = v.strictObject({
 /** The leader's view of the members (types, who feeds whom, each passive member's lag). */
 export const MembersRequestSchema = v.strictObject({ type: v.literal('members'), ...requestHead });
 
+/**
+ * Make the leader hand leadership to `member` (an ACTIVE member): the leader catches it up and
+ * tells it to campaign at once. Answered once `member` leads, with `{ leaderId, term }`; or with
+ * TRANSFER_INVALID (not a member, not ACTIVE) or TIMEOUT (not done within two election timeouts:
+ * the old leader goes on leading, or another member won). Plain (not in a session): sending it
+ * again is harmless, a transfer to the leader itself is answered at once.
+ */
+export const TransferLeaderRequestSchema = v.strictObject({
+  type: v.literal('transferLeader'),
+  ...requestHead,
+  member: MemberIdSchema,
+});
+
 /** Everything a client may send. */
 export const ClientRequestSchema = v.variant('type', [
   ReconfigureRequestSchema,
   MembersRequestSchema,
+  TransferLeaderRequestSchema,
   CommandRequestSchema,
   QueryRequestSchema,
   RegisterRequestSchema,
@@ -173,6 +187,8 @@ export const clientErrorCodes = {
   CONFIG_CHANGE_INVALID: false,
   /** A PASSIVE member to promote has not caught up yet. Retryable: refused before it was proposed. */
   NOT_CAUGHT_UP: true,
+  /** A leadership transfer to a member that is not in the configuration, or not ACTIVE. Not retryable: it would be refused again. */
+  TRANSFER_INVALID: false,
   /** The request was not answered in time. Not retryable: its outcome is unknown. */
   TIMEOUT: false,
   /** The command was proposed, then the member stopped, failed or lost its log to a snapshot. Not retryable: it may still be applied. */

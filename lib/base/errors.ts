@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'CONFIG_CHANGE_IN_PROGRESS'
   | 'CONFIG_CHANGE_INVALID'
   | 'NOT_CAUGHT_UP'
+  | 'TRANSFER_INVALID'
   | 'SHUTDOWN'
   | 'OUTCOME_UNKNOWN'
   | 'TIMEOUT'
@@ -135,6 +136,17 @@ export class ConfigChangeInvalidError extends EdgeraftError {
 export class NotCaughtUpError extends EdgeraftError {
   constructor(detail: string) {
     super('NOT_CAUGHT_UP', `Member not caught up: ${detail}`, true);
+  }
+}
+
+/**
+ * A leadership transfer that cannot be made: its target is not a member of the configuration, or
+ * is not ACTIVE (only a voter can lead). Not retryable: nothing was started, and it would be
+ * refused again.
+ */
+export class TransferInvalidError extends EdgeraftError {
+  constructor(detail: string) {
+    super('TRANSFER_INVALID', `Leadership transfer refused: ${detail}`, false);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * What a member is asked on behalf of a client, whichever member the client reached: a command
- * (in a session or not), a session's registration, keep-alive or unregistration, or a query at a
- * consistency level. A member that is not the leader forwards commands, session requests and
+ * (in a session or not), a session's registration, keep-alive or unregistration, a query at a
+ * consistency level, a configuration change, the members view, or a leadership transfer. A member that is not the leader forwards commands, session requests and
  * strong queries to the leader in `forward` peer messages (the request CBOR-encoded in `data`) and
  * relays the leader's `MemberReply`; it answers sequential queries itself.
  *
@@ -94,6 +94,7 @@ export const MemberRequestSchema: v.VariantSchema<
     }>,
     typeof ReconfigureRequestSchema,
     KindSchema<'kind', 'members', Record<never, never>>,
+    KindSchema<'kind', 'transferLeader', { readonly id: typeof MemberIdSchema }>,
   ],
   undefined
 > = v.variant('kind', [
@@ -120,6 +121,11 @@ export const MemberRequestSchema: v.VariantSchema<
   ReconfigureRequestSchema,
   /** The leader's view of the members: types, who feeds whom, each passive member's lag. */
   v.strictObject({ kind: v.literal('members') }),
+  /**
+   * The leader hands leadership to ACTIVE member `id`; answered once `id` leads, with
+   * `{ leaderId, term }` (see `TransferLeaderRequestSchema` in client-protocol.ts).
+   */
+  v.strictObject({ kind: v.literal('transferLeader'), id: MemberIdSchema }),
 ]);
 export type MemberRequest = v.InferOutput<typeof MemberRequestSchema>;
 

@@ -94,8 +94,31 @@ export type LocalClusterOptions = {
   joiners?: Array<MemberSpec & { as: 'passive' | 'reserve' }>;
   /** Pass each child's stderr through to ours. */
   inheritStderr?: boolean;
+  /**
+   * Called when a member that had reported ready exits, unless this cluster ended it (`kill`,
+   * `stopAll`): with its exit code, or the signal that ended it.
+   */
+  onMemberExit?: (exit: MemberExit) => void;
   readyTimeoutMs?: number;
 };
+
+/** How a member of a local cluster ended. */
+export type MemberExit = {
+  id: string;
+  pid: number | undefined;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Its last lines on stderr, oldest first (at most `stderrTailLinesMax`). */
+  stderrTail: string[];
+};
+
+/** Lines of a member's stderr kept for its exit report. */
+export const stderrTailLinesMax = 50;
+
+/** "exit code 1" or "signal SIGKILL". */
+export function describeExit(exit: Pick<MemberExit, 'code' | 'signal'>): string {
+  return exit.signal !== null ? `signal ${exit.signal}` : `exit code ${exit.code}`;
+}
 
 /**
  * A local cluster of `serve` children.
@@ -110,6 +133,8 @@ export type LocalClusterOptions = {
 export class LocalCluster {
   readonly options: LocalClusterOptions;
   readonly processes = new Map<string, ServeProcess>();
+  /** Children this cluster is ending itself: their exits are not reported. */
+  readonly #ending = new Set<ChildProcess>();
 
   private constructor(options: LocalClusterOptions) {
     this.options = options;
@@ -168,7 +193,9 @@ export class LocalCluster {
       const text = chunk.toString('utf8');
       if (this.options.inheritStderr === true) process.stderr.write(text);
       proc.stderrTail.push(...text.split('\n').filter((l) => l !== ''));
-      if (proc.stderrTail.length > 50) proc.stderrTail.splice(0, proc.stderrTail.length - 50);
+      if (proc.stderrTail.length > stderrTailLinesMax) {
+        proc.stderrTail.splice(0, proc.stderrTail.length - stderrTailLinesMax);
+      }
     });
     return new Promise((resolve, reject) => {
       let buffered = '';
@@ -188,6 +215,16 @@ export class LocalCluster {
           clearTimeout(timer);
           child.stdout!.off('data', onData);
           child.stdout!.resume();
+          child.once('exit', (code, signal) => {
+            if (this.#ending.has(child)) return;
+            this.options.onMemberExit?.({
+              id,
+              pid: child.pid,
+              code,
+              signal,
+              stderrTail: [...proc.stderrTail],
+            });
+          });
           resolve(proc);
         }
       };
@@ -209,6 +246,7 @@ export class LocalCluster {
   async kill(id: string): Promise<void> {
     const proc = this.processes.get(id);
     if (proc === undefined) return;
+    this.#ending.add(proc.child);
     await signalAndWait(proc.child, 'SIGKILL', 10_000);
     this.processes.delete(id);
   }
@@ -216,6 +254,7 @@ export class LocalCluster {
   /** SIGTERM every member (graceful stop), SIGKILL any still running after `graceMs`. */
   async stopAll(graceMs = 10_000): Promise<void> {
     await Promise.all([...this.processes.values()].map(async (p) => {
+      this.#ending.add(p.child);
       const stopped = await signalAndWait(p.child, 'SIGTERM', graceMs);
       if (!stopped) await signalAndWait(p.child, 'SIGKILL', 5_000);
     }));

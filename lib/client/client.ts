@@ -155,6 +155,15 @@ type ClientOptionsEntries = {
    * kernel's minutes of retries.
    */
   connectTimeoutMs: IntOption;
+  /**
+   * Fail fast when no server is there: once every server has refused the connection (nothing
+   * listens: ECONNREFUSED; or its host is unknown or unreachable) since the client last connected
+   * anywhere, every request not yet sent fails at once with NO_LEADER, naming each address and
+   * why, instead of being retried until its deadline (it was never sent: retryable). Commands in a
+   * session are left to their deadline (their sequence must not be given up). Off by default: a
+   * long-lived client rides out a cluster that is restarting; the command line turns it on.
+   */
+  failFastUnreachable: BooleanOption;
   codec: v.OptionalSchema<
     v.CustomSchema<CommandCodec<unknown>, v.ErrorMessage<v.CustomIssue> | undefined>,
     undefined
@@ -179,6 +188,7 @@ const ClientOptionsSchema: v.StrictObjectSchema<ClientOptionsEntries, undefined>
   keepAliveIntervalMs: v.optional(int(0, 60_000), 100),
   keepAliveTimeoutMs: v.optional(int(1, 600_000), 300),
   connectTimeoutMs: v.optional(int(1, 600_000), 1_000),
+  failFastUnreachable: v.optional(v.boolean(), false),
   codec: v.optional(
     v.custom<CommandCodec<unknown>>(
       (x) => typeof x === 'object' && x !== null,
@@ -212,6 +222,19 @@ type Outstanding = {
   orphan: boolean;
   /** Attempts that failed so far (the backoff doubles with each). */
   attempts: number;
+  /** It was sent at least once (then its outcome may be anything but "never sent"). */
+  everSent: boolean;
+};
+
+/**
+ * Connection errors that say nobody can be reached at an address (as opposed to a slow or lost
+ * connection), with how `failFastUnreachable` names them.
+ */
+const unreachableErrors: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'host not found',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
 };
 
 /** A session event as `onEvent` delivers it. */
@@ -273,6 +296,11 @@ export class RaftClient<
     FramedConnection<ClientResponse>,
     { keepAlive: KeepAlive; address: string }
   >();
+  /**
+   * Servers whose last connection attempt found nobody there (see `unreachableErrors`), with the
+   * reason, since the client last connected anywhere (then it is cleared).
+   */
+  readonly #unreachable = new Map<string, string>();
   /** Servers the keep-alive gave up on, until when they are passed over (see `suspectMs`). */
   readonly #suspectUntilMs = new Map<string, number>();
   /** Runs while requests are outstanding and keep-alive is on. */
@@ -434,6 +462,33 @@ export class RaftClient<
   async members(): Promise<unknown> {
     return (await this.#request({ type: 'members', id: 0, session: 0, sequence: 0 }, false))
       .output;
+  }
+
+  /**
+   * Make the leader hand leadership to ACTIVE member `id` (any member takes the request and
+   * forwards it). Resolves once `id` leads, with the new leader and its term. Rejects with a
+   * `ClientError`: TRANSFER_INVALID (`id` is not a member, or not ACTIVE), TIMEOUT (not done
+   * within the server's two election timeouts, or the request deadline); NO_LEADER and
+   * LEADERSHIP_TRANSFER (another transfer under way) are retried until the deadline.
+   *
+   * @example
+   * ```ts
+   * const { leaderId, term } = await client.transferLeader('b');
+   * ```
+   */
+  async transferLeader(id: string): Promise<{ leaderId: string; term: number }> {
+    const { output } = await this.#request(
+      { type: 'transferLeader', id: 0, session: 0, sequence: 0, member: id },
+      false,
+    );
+    const answer = output as { leaderId?: unknown; term?: unknown } | null;
+    if (typeof answer?.leaderId !== 'string' || typeof answer.term !== 'number') {
+      throw new ClientError(
+        'INTERNAL_ERROR',
+        'The server answered a leadership transfer without the new leader',
+      );
+    }
+    return { leaderId: answer.leaderId, term: answer.term };
   }
 
   async #reconfigure(
@@ -675,6 +730,7 @@ export class RaftClient<
         inSession,
         orphan: false,
         attempts: 0,
+        everSent: false,
       };
       o.timer = setTimeout(() => this.#expire(o), timeoutMs);
       const stop = () => {
@@ -757,7 +813,10 @@ export class RaftClient<
     if (c === null || c.closed) {
       void this.#ensureConnected().then(
         () => this.#flush(),
-        () => setTimeout(() => this.#flush(), this.#o.retryDelayMs),
+        () => {
+          this.#failIfUnreachable();
+          setTimeout(() => this.#flush(), this.#o.retryDelayMs);
+        },
       );
       return;
     }
@@ -766,6 +825,7 @@ export class RaftClient<
       if (o.settled) continue;
       o.request = { ...o.request, id: this.#nextId++ };
       o.sent = true;
+      o.everSent = true;
       o.connection = c;
       // The member that receives a session's request sends it the session's events from then on.
       if (o.request.session !== 0 && o.request.session === this.#sessionId) {
@@ -790,9 +850,11 @@ export class RaftClient<
       const { host, port } = parseAddress(address);
       const socket = net.connect({ host, port });
       let settled = false;
-      const fail = (reason: string) => {
+      const fail = (reason: string, nobodyThere: string | undefined = undefined) => {
         if (settled) return;
         settled = true;
+        if (nobodyThere === undefined) this.#unreachable.delete(address);
+        else this.#unreachable.set(address, nobodyThere);
         clearTimeout(deadline);
         socket.destroy();
         this.#connecting = null;
@@ -803,13 +865,18 @@ export class RaftClient<
         () => fail(`Connect deadline exceeded: not connected in ${this.#o.connectTimeoutMs} ms`),
         this.#o.connectTimeoutMs,
       );
-      const onError = (error: Error & { code?: string }) => fail(error.code ?? error.message);
+      const onError = (error: Error & { code?: string }) =>
+        fail(
+          error.code ?? error.message,
+          error.code === undefined ? undefined : unreachableErrors[error.code],
+        );
       socket.once('error', onError);
       socket.once('connect', () => {
         if (settled) return;
         settled = true;
         clearTimeout(deadline);
         socket.off('error', onError);
+        this.#unreachable.clear();
         if (this.#closed) {
           // close() ran while we were connecting: nothing may keep this socket (or the process) alive.
           socket.destroy();
@@ -843,6 +910,22 @@ export class RaftClient<
       });
     });
     return this.#connecting;
+  }
+
+  /**
+   * With `failFastUnreachable`, once every server found nobody there: fail the requests never
+   * sent (outside a session) at once, naming each address and why.
+   */
+  #failIfUnreachable(): void {
+    if (!this.#o.failFastUnreachable || this.#closed) return;
+    if (!this.#servers.every((a) => this.#unreachable.has(a))) return;
+    const why = this.#servers.map((a) => `${a} ${this.#unreachable.get(a)}`).join(', ');
+    const failing = this.#queue.filter((o) => !o.inSession && !o.everSent && !o.settled);
+    if (failing.length === 0) return;
+    this.#queue = this.#queue.filter((o) => !failing.includes(o));
+    for (const o of failing) {
+      o.reject(new ClientError('NO_LEADER', `No server reachable: ${why}`));
+    }
   }
 
   #onResponse(response: ClientResponse, c: FramedConnection<ClientResponse>): void {

@@ -49,8 +49,15 @@ import {
   ShutdownError,
   StorageError,
   TimeoutError,
+  TransferInvalidError,
 } from '../base/errors.ts';
-import type { Configuration, Member, RaftMessage, SnapshotMeta } from '../base/messages.ts';
+import {
+  type Configuration,
+  type Member,
+  MemberType,
+  type RaftMessage,
+  type SnapshotMeta,
+} from '../base/messages.ts';
 import {
   membershipFaultNames,
   type MembershipUnsafeFaults,
@@ -78,7 +85,12 @@ import type { DriverOptions, DriverUnsafeFaults } from './options.ts';
 import type { Clock, DriverProbe, MemberLogger, MemberTransport } from './ports.ts';
 import type { DriverMeter } from './meter.ts';
 import { Proposals } from './proposals.ts';
-import { Requests, requestsUnsafeFaultNames, type RequestsUnsafeFaults } from './requests.ts';
+import {
+  type Reply,
+  Requests,
+  requestsUnsafeFaultNames,
+  type RequestsUnsafeFaults,
+} from './requests.ts';
 import type { MemberReply, MemberRequest, ReconfigureRequest } from '../base/member-requests.ts';
 import type { BalancerFaults } from './balancer.ts';
 import { MembershipDuties } from './membership-duties.ts';
@@ -291,6 +303,8 @@ export class MemberDriver<
       forwardTimeoutMs: o.forwardTimeoutMs,
       reconfigure: (request) => this.#membership.reconfigure(request),
       members: () => this.#membership.members(),
+      transferLeadership: (to) => this.#transferForClient(to),
+      term: () => this.#raft.term,
       unsafeFaults: pickFaults(h.unsafeFaults, requestsUnsafeFaultNames),
     });
     this.#events = new EventLog(h.options.eventsRetainedMax, () => h.clock.nowMs());
@@ -700,17 +714,47 @@ export class MemberDriver<
   transferLeadership(to: string): Promise<void> {
     this.#raft.transferLeadership(to);
     this.#schedulePump();
-    const deadlineMs = this.#clock.nowMs() + this.#o.tickMs * this.#o.electionTicks * 2;
+    const limitMs = this.#o.tickMs * this.#o.electionTicks * 2;
+    const deadlineMs = this.#clock.nowMs() + limitMs;
     return new Promise((resolve, reject) => {
       const check = () => {
         if (this.#raft.leaderId === to) return resolve();
         if (this.#clock.nowMs() >= deadlineMs || this.#stopped) {
-          return reject(new TimeoutError(`leadership transfer to ${to}`));
+          const now = this.#raft.leaderId;
+          return reject(
+            new TimeoutError(
+              `leadership transfer to ${to}: not leader within ${limitMs} ms (leader now: ${
+                now ?? 'none'
+              })`,
+            ),
+          );
         }
         this.#clock.setTimer(this.#o.tickMs, check);
       };
       this.#clock.setTimer(this.#o.tickMs, check);
     });
+  }
+
+  /**
+   * A client's leadership transfer, on the leader: `to` must be an ACTIVE member of the latest
+   * configuration (`TransferInvalidError` otherwise); resolves once it leads.
+   */
+  async #transferForClient(to: string): Promise<Reply> {
+    const member = this.#raft.configuration()?.members.find((m) => m.id === to);
+    if (member === undefined) {
+      throw new TransferInvalidError(`${to} is not a member of the configuration`);
+    }
+    if (member.type !== MemberType.ACTIVE) {
+      throw new TransferInvalidError(`${to} is ${member.type}; only an ACTIVE member can lead`);
+    }
+    try {
+      await this.transferLeadership(to);
+    } catch (error) {
+      // The core's own check (the voters in effect) refuses a member being promoted or demoted.
+      if (error instanceof RangeError) throw new TransferInvalidError(error.message);
+      throw error;
+    }
+    return { index: this.#raft.commitIndex, output: { leaderId: to, term: this.#raft.term } };
   }
 
   /** Role, term, leader, commit index, last applied, members and replication progress. */

@@ -72,7 +72,10 @@ export class MembershipDuties {
    * Membership requests are forwarded as usual. `null`: handle it normally.
    */
   redirect(request: MemberRequest): MemberReply | null {
-    if (request.kind === 'reconfigure' || request.kind === 'members') return null;
+    if (
+      request.kind === 'reconfigure' || request.kind === 'members' ||
+      request.kind === 'transferLeader'
+    ) return null;
     const type = this.#h.raft.memberType;
     const raft = this.#h.raft;
     if (raft.configuration() === null) return null; // a new member: it forwards, as it will apply

@@ -73,6 +73,13 @@ export type RequestHost = {
   reconfigure(request: ReconfigureRequest): Promise<Reply>;
   /** The leader's view of the members. */
   members(): Reply;
+  /**
+   * As the leader, hand leadership to `to`: resolves once `to` leads, with `{ leaderId, term }`;
+   * rejects with `TransferInvalidError` (not a member, not ACTIVE) or `TimeoutError`.
+   */
+  transferLeadership(to: string): Promise<Reply>;
+  /** The current term. */
+  term(): number;
   /** Deliberate bugs, for tests only. */
   unsafeFaults?: RequestsUnsafeFaults;
 };
@@ -106,6 +113,7 @@ type Sequencer = {
 type Forwarded = {
   /** The leader it was handed to. */
   to: string;
+  request: MemberRequest;
   resolve: (reply: MemberReply) => void;
   cancelTimer: () => void;
 };
@@ -248,6 +256,10 @@ export class Requests {
   leaderChanged(lost: string | null = null): void {
     const leader = this.#h.leaderId();
     for (const [id, f] of this.#forwarded) {
+      if (f.request.kind === 'transferLeader') {
+        this.#transferSeen(id, f, f.request.id, leader);
+        continue;
+      }
       if (f.to === leader && f.to !== lost) continue;
       this.#forwarded.delete(id);
       f.cancelTimer();
@@ -262,6 +274,28 @@ export class Requests {
         leader,
       ));
     }
+  }
+
+  /**
+   * The leader changed while a leadership transfer to `target` was forwarded: the change is what
+   * was asked for, so it is not an unknown outcome. The target took office: success (perhaps
+   * before the old leader's answer arrives; that answer is then dropped, its id forgotten). No
+   * leader yet (the target campaigns), or the old leader still: wait, bounded by the forward
+   * timer. Another member took office: NOT_LEADER naming it (nothing to undo; the client asks the
+   * new leader to make the transfer).
+   */
+  #transferSeen(id: number, f: Forwarded, target: string, leader: string | null): void {
+    if (leader === null || (leader === f.to && leader !== target)) return;
+    this.#forwarded.delete(id);
+    f.cancelTimer();
+    if (leader === target) {
+      f.resolve({
+        ok: true,
+        index: 0,
+        output: { leaderId: leader, term: this.#h.term() },
+        forwardedTo: leader,
+      });
+    } else f.resolve(errorReply(new NotLeaderError(leader), leader));
   }
 
   /** A session expired: forget its sequencing. */
@@ -307,6 +341,8 @@ export class Requests {
         return await this.#h.reconfigure(request);
       case 'members':
         return this.#h.members();
+      case 'transferLeader':
+        return await this.#h.transferLeadership(request.id);
     }
   }
 
@@ -428,7 +464,7 @@ export class Requests {
           ));
         }
       });
-      this.#forwarded.set(requestId, { to: leader, resolve, cancelTimer });
+      this.#forwarded.set(requestId, { to: leader, request, resolve, cancelTimer });
       this.#h.send({
         type: 'forward',
         from: this.#h.id,
@@ -439,12 +475,12 @@ export class Requests {
       });
     });
     if (!reply.ok) return reply;
-    // Membership answers are not state-machine results: nothing to apply here first (a RESERVE
-    // member never applies anything).
+    // Membership and leadership answers are not state-machine results: nothing to apply here
+    // first (a RESERVE member never applies anything).
     const applies = request.kind !== 'query' && request.kind !== 'reconfigure' &&
-      request.kind !== 'members';
+      request.kind !== 'members' && request.kind !== 'transferLeader';
     const early = this.#h.unsafeFaults?.relayBeforeApplied === true; // a planted bug
     if (applies && !early) await this.#h.waitForApplied(reply.index);
-    return { ...reply, forwardedTo: leader };
+    return { ...reply, forwardedTo: reply.forwardedTo ?? leader };
   }
 }

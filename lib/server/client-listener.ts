@@ -421,6 +421,8 @@ function memberRequestOf(
     }
     case 'members':
       return { kind: 'members' };
+    case 'transferLeader':
+      return { kind: 'transferLeader', id: request.member };
   }
 }
 

@@ -10,30 +10,12 @@ import { waitFor } from '../server/support.ts';
 import { cleanUp, leaderOf, startCluster, stopCluster } from '../server/in-process.ts';
 import { localMembers } from '../../lib/cli/processes.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { cli } from './support.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const test = suite('command line');
 test.after(cleanUp);
-
-type Run = { code: number | null; stdout: string; stderr: string };
-
-/** Run `lib/cli.ts` with `args`; killed (by its own pid) if it takes longer than 30 s. */
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawnTs('lib/cli.ts', args);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 const commandFlags: Record<string, string[]> = {
   serve: [
@@ -46,15 +28,21 @@ const commandFlags: Record<string, string[]> = {
     '--state-machine',
   ],
   cluster: ['--size', '--data', '--cluster'],
-  put: ['--servers'],
-  get: ['--servers', '--consistency'],
-  status: ['--servers'],
-  watch: ['--servers', '--prefix'],
-  join: ['--servers', '--peer-address', '--client-address', '--as'],
-  leave: ['--servers'],
-  promote: ['--servers'],
-  demote: ['--servers'],
-  members: ['--servers', '-o'],
+  put: ['--servers', '--timeout'],
+  get: ['--servers', '--timeout', '--consistency'],
+  del: ['--servers', '--timeout'],
+  cas: ['--servers', '--timeout', '--expect-absent'],
+  append: ['--servers', '--timeout'],
+  scan: ['--servers', '--timeout', '--prefix', '--limit', '--consistency', '-o'],
+  status: ['--servers', '--timeout'],
+  health: ['--servers', '--timeout', '-o'],
+  'transfer-leader': ['--servers', '--timeout'],
+  watch: ['--servers', '--timeout', '--prefix'],
+  join: ['--servers', '--timeout', '--peer-address', '--client-address', '--as'],
+  leave: ['--servers', '--timeout'],
+  promote: ['--servers', '--timeout'],
+  demote: ['--servers', '--timeout'],
+  members: ['--servers', '--timeout', '-o'],
   demo: ['--seconds', '--size', '--workers', '--keep'],
 };
 

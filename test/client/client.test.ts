@@ -1,6 +1,7 @@
 // Proves `RaftClient` against real in-process members over TCP on 127.0.0.1: it finds the leader
 // from any server, follows NOT_LEADER hints without losing pipelined commands, waits out
-// NO_LEADER and reports it as retryable, and refuses bad options by name.
+// NO_LEADER and reports it as retryable, fails fast when asked and no server listens, and refuses
+// bad options by name.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClientError, RaftClient } from '../../lib/client/client.ts';
@@ -91,6 +92,39 @@ test('waits out NO_LEADER and succeeds once a leader is elected', async () => {
       await client.close();
     }
   } finally {
+    await stopCluster(nodes);
+  }
+});
+
+// With failFastUnreachable, a request fails at once (NO_LEADER, retryable: never sent) when every
+// server refuses the connection, naming each address; without it (the default) the client rides
+// out a cluster that is not up yet. Once servers listen, the fail-fast client works again.
+test('failFastUnreachable: every server refusing fails at once; off, the client waits', async () => {
+  const nodes = await members(3);
+  const servers = nodes.map((n) => n.member.clientAddress!);
+  const fast = await RaftClient.connect({ servers, failFastUnreachable: true });
+  const patient = await RaftClient.connect({ servers, requestTimeoutMs: 10_000 });
+  try {
+    const startedMs = Date.now();
+    const error = await fast.status().then(() => null, (e: unknown) => e);
+    const elapsedMs = Date.now() - startedMs;
+    assert.instance(error, ClientError);
+    assert.is((error as ClientError).code, 'NO_LEADER');
+    assert.ok((error as ClientError).retryable);
+    for (const a of servers) {
+      assert.ok((error as Error).message.includes(`${a} connection refused`), String(error));
+    }
+    assert.ok(elapsedMs < 5_000, `failed after ${elapsedMs} ms, the deadline is 10000 ms`);
+    const write = patient.commandWithIndex({ op: 'put', key: 'k', value: 'v' });
+    write.catch(() => {}); // awaited below: a failure must fail the test, not the process
+    await new Promise((r) => setTimeout(r, 300));
+    await Promise.all(nodes.map((n) => startNode(n, nodes)));
+    assert.equal((await write).output, { previous: null });
+    const status = await fast.status() as { id: string };
+    assert.ok(nodes.some((n) => n.member.id === status.id));
+  } finally {
+    await fast.close();
+    await patient.close();
     await stopCluster(nodes);
   }
 });

@@ -3,9 +3,9 @@
 // clone needs nothing else). Each runtime's suite runs its own ways (all of them under every
 // runtime would repeat the same child processes): under Node, the tarball's contents and size (the
 // README's figure within 20%), an offline install, tsc against its declarations, plain `node`,
-// `npx edgeraft --help`, `npx edgeraft cluster` with members on the installed JavaScript (put and
-// get through it; Ctrl-C, as SIGINT to the cluster's pid, stops it and every member gracefully;
-// members orphaned by a SIGKILL stop by themselves); under Bun, `bun app.ts` importing the
+// `npx edgeraft --help` and `--version`, `npx edgeraft cluster` with members on the installed
+// JavaScript (put and get through it; Ctrl-C, as SIGINT to the cluster's pid, stops it and every
+// member gracefully; members orphaned by a SIGKILL stop by themselves); under Bun, `bun app.ts` importing the
 // installed package and its cluster's orphans; under Deno, `npm:edgeraft` from the installed
 // package (run and check), `deno publish --dry-run` and its cluster's orphans. The README's
 // checkout way for Deno runs in examples.test.ts, with the examples.
@@ -206,6 +206,17 @@ if (runtime === 'node') {
       );
       assert.ok(help.stdout.includes('Usage: edgeraft <command>'), help.stdout);
       assert.ok(help.stdout.includes('(npx edgeraft <command> ...)'), 'names the way it was run');
+      // The built command line finds the package's package.json from dist/lib/cli/ too.
+      const version = await runOk(
+        'npx edgeraft --version',
+        'npx',
+        ['--no', '--', 'edgeraft', '--version'],
+        dir,
+      );
+      const { version: packageVersion } = JSON.parse(
+        readFileSync(join(repoRoot, 'package.json'), 'utf8'),
+      ) as { version: string };
+      assert.is(version.stdout.trim(), packageVersion);
       const cluster = await startCluster(
         'npx',
         ['--no', '--', 'edgeraft', 'cluster', '--size', '3'],
