@@ -7,6 +7,7 @@
 // snapshots taken, sent and installed are counted on the members that did them.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { checkNoDecrease, type Family, parseExposition, valueOf } from '../support/prometheus.ts';
 import {
@@ -161,6 +162,26 @@ test('a scrape is cheap', async () => {
     `  scrape: ${bytes} bytes, render ${renderMs.toFixed(3)} ms, over HTTP ${httpMs.toFixed(2)} ms`,
   );
   assert.ok(bytes > 1_000);
+});
+
+// Prometheus's own checker, where it is installed (Debian: `apt-get install prometheus`, which
+// `.ci/run` does): every member's /metrics, leader and followers, passes `promtool check metrics`
+// (the exposition format and Prometheus's naming rules). Without promtool the test says so and
+// checks nothing more than the parser above did.
+test("promtool check metrics accepts every member's /metrics", async () => {
+  const probe = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+  if (probe.error !== undefined || probe.status !== 0) {
+    console.log('  promtool: not found on PATH (Debian: apt-get install prometheus); not checked');
+    return;
+  }
+  for (const n of nodes) {
+    const { status, body } = await get(n.server!, '/metrics');
+    assert.is(status, 200);
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
+    assert.is(r.status, 0, `promtool on ${n.server!.id}: ${r.stdout}${r.stderr}`);
+    assert.is(`${r.stdout}${r.stderr}`.trim(), '', `promtool lint on ${n.server!.id}`);
+  }
+  console.log(`  promtool check metrics: ${nodes.length} members, no problem`);
 });
 
 test('/health and /ready are 200 with a leader, 503 once the member has lost it', async () => {
