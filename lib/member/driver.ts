@@ -95,7 +95,11 @@ import type { MemberReply, MemberRequest, ReconfigureRequest } from '../base/mem
 import type { BalancerFaults } from './balancer.ts';
 import { MembershipDuties } from './membership-duties.ts';
 import type { SessionEvent } from '../state/sessions.ts';
-import { type ReceivedSnapshot, SnapshotTransfers } from './snapshot-transfer.ts';
+import {
+  type ReceivedSnapshot,
+  snapshotProgressIntervalMs,
+  SnapshotTransfers,
+} from './snapshot-transfer.ts';
 
 /** A read's consistency: see `MemberDriver.read`. */
 export type ReadConsistency = 'linearizable' | 'lease' | 'sequential';
@@ -329,6 +333,7 @@ export class MemberDriver<
       chunkBytes: h.options.snapshotChunkBytes,
       chunkTimeoutMs: h.options.snapshotChunkTimeoutMs,
       receiveBytesMax: h.options.snapshotReceiveBytesMax,
+      progressIntervalMs: snapshotProgressIntervalMs,
       send: (m) => this.#transport.send(m),
       currentTerm: () => this.#raft.term,
       leaderId: () => this.#raft.leaderId,

@@ -23,6 +23,13 @@ import type { DriverOptions } from './options.ts';
 import type { MemberLogger } from './ports.ts';
 import { changeOf, membersView } from './reconfigure.ts';
 import type { Reply } from './requests.ts';
+import { progressLine, snapshotProgressIntervalMs } from './snapshot-transfer.ts';
+
+/**
+ * A member further behind the leader's commit index than this, in entries, is reported as
+ * catching up (its progress logged every `snapshotProgressIntervalMs`).
+ */
+export const catchUpLagEntriesMin = 1_000;
 
 /** What the duties need from their driver. */
 export type MembershipHost = {
@@ -52,6 +59,11 @@ export class MembershipDuties {
   #feedingKey = '';
   #assignmentKey = '';
   readonly #caughtUp = new Map<string, boolean>();
+  /** Members catching up (see `#reportCatchUps`), by id. */
+  readonly #catchUps = new Map<
+    string,
+    { fromMatch: number; startedAtMs: number; reportedAtMs: number }
+  >();
   /** `id:TYPE` to the tick at which this leader first saw the member with that type. */
   readonly #typeSince = new Map<string, number>();
 
@@ -63,6 +75,7 @@ export class MembershipDuties {
   becameLeader(): void {
     this.#leaderSinceTick = this.#ticks;
     this.#caughtUp.clear();
+    this.#catchUps.clear();
     this.#assignmentKey = '';
   }
 
@@ -143,7 +156,51 @@ export class MembershipDuties {
         this.#h.events.emit({ type: 'passiveLag', member: id, lagEntries: p.lag, caughtUp });
       }
     }
+    this.#reportCatchUps(status);
     if (o.balancerActiveMembers > 0 && !this.#balancing) this.#balance(status);
+  }
+
+  /**
+   * On the leader, every heartbeat interval: a member more than `catchUpLagEntriesMin` entries
+   * behind is catching up; every `snapshotProgressIntervalMs` its progress is logged (entries,
+   * rate, time left), and once it is within the bound again, how long it took.
+   */
+  #reportCatchUps(status: ReturnType<Raft['status']>): void {
+    const now = this.#h.nowMs();
+    const commit = status.commitIndex;
+    const matches = new Map<string, number>();
+    for (const [id, p] of Object.entries(status.progress)) matches.set(id, p.matchIndex);
+    for (const [id, p] of Object.entries(status.membership.passives)) {
+      if (p.reportedTicksAgo !== null) matches.set(id, p.matchIndex);
+    }
+    for (const id of [...this.#catchUps.keys()]) {
+      if (!matches.has(id)) this.#catchUps.delete(id);
+    }
+    for (const [id, match] of matches) {
+      const lag = commit - match;
+      const c = this.#catchUps.get(id);
+      if (c === undefined) {
+        if (lag > catchUpLagEntriesMin) {
+          this.#catchUps.set(id, { fromMatch: match, startedAtMs: now, reportedAtMs: now });
+          this.#h.log.info(`${id} is catching up: ${lag} entries behind`);
+        }
+        continue;
+      }
+      const done = Math.max(0, match - c.fromMatch);
+      if (lag <= catchUpLagEntriesMin) {
+        this.#catchUps.delete(id);
+        this.#h.log.info(
+          `${id} caught up: ${done} entries in ${
+            Math.round(now - c.startedAtMs)
+          } ms, ${lag} behind`,
+        );
+      } else if (now - c.reportedAtMs >= snapshotProgressIntervalMs) {
+        c.reportedAtMs = now;
+        this.#h.log.info(
+          `${id} catching up: ${progressLine(done, done + lag, 'entries', now - c.startedAtMs)}`,
+        );
+      }
+    }
   }
 
   #balance(status: ReturnType<Raft['status']>): void {

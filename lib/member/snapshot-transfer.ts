@@ -23,7 +23,19 @@ import type {
 import type { SnapshotStage, SnapshotStore } from '../storage/storage.ts';
 import type { Clock, MemberLogger } from './ports.ts';
 
-type Sending = { meta: SnapshotMessage; offset: number; sentAtMs: number };
+/**
+ * How often a transfer under way says how far it is, in milliseconds: a transfer that ends
+ * sooner logs only its start and its end.
+ */
+export const snapshotProgressIntervalMs = 2_000;
+
+type Sending = {
+  meta: SnapshotMessage;
+  offset: number;
+  sentAtMs: number;
+  startedAtMs: number;
+  reportedAtMs: number;
+};
 type Receiving = {
   from: string;
   term: number;
@@ -33,7 +45,36 @@ type Receiving = {
   /** A chunk is being stored: later chunks wait for its answer. */
   busy: boolean;
   lastChunkAtMs: number;
+  startedAtMs: number;
+  reportedAtMs: number;
 };
+
+/**
+ * One line of progress for a long operation: how much of it is done, the rate so far and what
+ * remains at that rate.
+ *
+ * @example
+ * ```ts
+ * progressLine(12.5e6, 40e6, 'B', 1_500); // '12.5 of 40.0 MB (31%), 8.3 MB/s, about 3 s left'
+ * ```
+ */
+export function progressLine(
+  done: number,
+  total: number,
+  unit: 'B' | 'entries',
+  ms: number,
+): string {
+  const rate = ms > 0 ? (done * 1000) / ms : 0;
+  const pct = total > 0 ? Math.floor((100 * done) / total) : 100;
+  const left = rate > 0 ? Math.ceil((total - done) / rate) : null;
+  const eta = left === null ? 'time left unknown' : `about ${left} s left`;
+  if (unit === 'B') {
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    return `${mb(done)} of ${mb(total)} MB (${pct}%), ${mb(rate)} MB/s, ${eta}`;
+  }
+  const n = (x: number) => Math.round(x).toLocaleString('en-US');
+  return `${n(done)} of ${n(total)} entries (${pct}%), ${n(rate)} entries/s, ${eta}`;
+}
 
 /** A complete snapshot received from the leader, staged and ready to install. */
 export type ReceivedSnapshot = {
@@ -54,6 +95,8 @@ export type SnapshotTransferHost = {
   chunkTimeoutMs: number;
   /** Largest snapshot accepted, in bytes. */
   receiveBytesMax: number;
+  /** How often a long transfer logs its progress, in ms (`snapshotProgressIntervalMs`). */
+  progressIntervalMs: number;
   send: (m: RaftMessage) => void;
   currentTerm: () => number;
   leaderId: () => string | null;
@@ -95,8 +138,18 @@ export class SnapshotTransfers {
 
   /** The core asked to send a snapshot to `m.to`: start (or restart) streaming it. */
   startSending(m: SnapshotMessage): void {
-    this.#sending.set(m.to, { meta: m, offset: 0, sentAtMs: this.#h.clock.nowMs() });
-    this.#h.log.info(`sending snapshot ${m.index} to ${m.to}`);
+    const now = this.#h.clock.nowMs();
+    this.#sending.set(m.to, {
+      meta: m,
+      offset: 0,
+      sentAtMs: now,
+      startedAtMs: now,
+      reportedAtMs: now,
+    });
+    const bytes = this.#h.snapshots.info()?.bytes;
+    this.#h.log.info(
+      `sending snapshot ${m.index} to ${m.to}${bytes === undefined ? '' : ` (${bytes} bytes)`}`,
+    );
     this.#sendChunk(m.to);
   }
 
@@ -169,11 +222,23 @@ export class SnapshotTransfers {
       return;
     }
     const total = this.#h.snapshots.info()?.bytes ?? -1;
+    const now = this.#h.clock.nowMs();
     if (m.nextOffset >= total) {
       this.#sending.delete(m.from); // complete: the follower's core now answers as usual
       this.sentCount += 1;
-      this.#h.log.info(`snapshot ${s.meta.index} delivered to ${m.from}`);
+      const ms = now - s.startedAtMs;
+      this.#h.log.info(
+        `snapshot ${s.meta.index} delivered to ${m.from}: ${total} bytes in ${Math.round(ms)} ms`,
+      );
       return;
+    }
+    if (now - s.reportedAtMs >= this.#h.progressIntervalMs) {
+      s.reportedAtMs = now;
+      this.#h.log.info(
+        `sending snapshot ${s.meta.index} to ${m.from}: ${
+          progressLine(m.nextOffset, total, 'B', now - s.startedAtMs)
+        }`,
+      );
     }
     s.offset = m.nextOffset;
     this.#sendChunk(m.from);
@@ -230,8 +295,11 @@ export class SnapshotTransfers {
         stage: this.#h.snapshots.stage(m.index, m.snapshotTerm),
         busy: false,
         lastChunkAtMs: this.#h.clock.nowMs(),
+        startedAtMs: this.#h.clock.nowMs(),
+        reportedAtMs: this.#h.clock.nowMs(),
       };
       this.#receiving = r;
+      this.#h.log.info(`receiving snapshot ${m.index} from ${m.from} (${m.totalBytes} bytes)`);
     }
     if (r.busy) return; // the chunk being stored answers; the leader resends on its timeout
     if (m.offset !== r.stage.bytes) return answer(r.stage.bytes, true); // resume where we are
@@ -241,7 +309,18 @@ export class SnapshotTransfers {
     void current.stage.append(m.data).then(async () => {
       current.busy = false;
       if (this.#receiving !== current) return;
-      if (current.stage.bytes < current.totalBytes) return answer(current.stage.bytes, true);
+      const now = this.#h.clock.nowMs();
+      if (current.stage.bytes < current.totalBytes) {
+        if (now - current.reportedAtMs >= this.#h.progressIntervalMs) {
+          current.reportedAtMs = now;
+          this.#h.log.info(
+            `receiving snapshot ${current.meta.index} from ${current.from}: ${
+              progressLine(current.stage.bytes, current.totalBytes, 'B', now - current.startedAtMs)
+            }`,
+          );
+        }
+        return answer(current.stage.bytes, true);
+      }
       await current.stage.finish();
       if (this.#receiving !== current) return;
       this.#receiving = null;

@@ -283,6 +283,45 @@ test('founding members that differ from the stored configuration are ignored wit
   }
 });
 
+// A member far behind says how it catches up: the leader logs that it is catching up (more than
+// catchUpLagEntriesMin entries behind), its progress while that lasts, and when it caught up.
+test('the leader reports a member catching up from far behind, and when it caught up', async () => {
+  const lines: string[] = [];
+  const logger = {
+    info: (message: string) => void lines.push(message),
+    warn: () => {},
+    debug: () => {},
+  };
+  const nodes = await startCluster(3, { logger, snapshotEntriesThreshold: 100_000 });
+  try {
+    const leader = await leaderOf(nodes);
+    const lagging = nodes.find((n) => n.server !== leader)!;
+    await stopNode(lagging);
+    for (let round = 0; round < 12; round++) {
+      await Promise.all(
+        Array.from(
+          { length: 100 },
+          (_, i) => leader.propose({ op: 'put', key: `c${i}`, value: 'v' }),
+        ),
+      );
+    }
+    const server = await startNode(lagging, nodes, { logger, snapshotEntriesThreshold: 100_000 });
+    const id = lagging.member.id;
+    await waitFor(
+      'the leader to report it caught up',
+      () => lines.some((l) => l.startsWith(`${id} caught up: `)) || undefined,
+      10_000,
+    );
+    assert.ok(
+      lines.some((l) => new RegExp(`^${id} is catching up: \\d+ entries behind$`).test(l)),
+      JSON.stringify(lines.filter((l) => l.includes('catch') || l.includes('caught'))),
+    );
+    assert.ok(server.status().lastAppliedIndex > 1_000);
+  } finally {
+    await stopCluster(nodes);
+  }
+});
+
 // A member that was down while the others compacted their logs receives the snapshot in many
 // small chunks, installs it, reports it, and then replicates normally.
 test('a lagging member installs a multi-chunk snapshot and resumes replication', async () => {
