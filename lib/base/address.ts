@@ -33,7 +33,7 @@ export const DialAddressSchema: v.GenericSchema<string> = v.pipe(
 );
 
 /** Why `address` is not a valid `host:port`, or `null` when it is. */
-function addressError(address: string, portZero: boolean): string | null {
+export function addressError(address: string, portZero: boolean): string | null {
   if (address.length > addressLengthMax) return `longer than ${addressLengthMax} characters`;
   const match = addressPattern.exec(address);
   if (match === null) return 'expected host:port';

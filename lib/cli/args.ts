@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { addressError } from '../base/address.ts';
 
 /** How one flag is read. */
 export type FlagSpec = {
@@ -105,6 +106,10 @@ export function parseMembers(text: string, flag: string): MemberSpec[] {
       throw new UsageError(
         `Flag --${flag}: expected id=peerHost:port/clientHost:port, got ${part}`,
       );
+    }
+    for (const address of [m[2]!, m[3]!]) {
+      const problem = addressError(address, false);
+      if (problem !== null) throw new UsageError(`Flag --${flag}: ${part}: ${problem}`);
     }
     out.push({ id: m[1]!, address: m[2]!, clientAddress: m[3]! });
   }

@@ -9,7 +9,7 @@ import { spawnTs } from '../../lib/runtime.ts';
 import { waitFor } from '../server/support.ts';
 import { cleanUp, leaderOf, startCluster, stopCluster } from '../server/in-process.ts';
 import { localMembers } from '../../lib/cli/processes.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cli } from './support.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,7 +65,8 @@ test('--help on every command prints its flags and exits 0', async () => {
 
 // Bad input exits 2 with a message saying what was wrong.
 test('unknown commands, unknown flags and bad values exit 2 with a message', async () => {
-  const [none, unknown, flag, value, missing, machine] = await Promise.all([
+  const dataDir = join(tmpdir(), `edgeraft-badport-${process.pid}`);
+  const [none, unknown, flag, value, missing, machine, port] = await Promise.all([
     cli([]),
     cli(['frobnicate']),
     cli(['put', 'k', 'v', '--bogus', '1']),
@@ -82,7 +83,12 @@ test('unknown commands, unknown flags and bad values exit 2 with a message', asy
       '--state-machine',
       'rocksdb',
     ]),
+    cli(['serve', '--id', 'a', '--data', dataDir, '--members', 'a=127.0.0.1:99999/127.0.0.1:2']),
   ]);
+  // A bad port in --members names the flag and the entry, and creates nothing on disk.
+  assert.is(port!.code, 2);
+  assert.match(port!.stderr, /Flag --members: a=127\.0\.0\.1:99999\/127\.0\.0\.1:2: port 99999/);
+  assert.not.ok(existsSync(dataDir), 'the data directory was created');
   assert.is(machine!.code, 2);
   assert.match(machine!.stderr, /--state-machine: expected memory-kv or lmdb-kv, got "rocksdb"/);
   assert.is(none!.code, 2);
