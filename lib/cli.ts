@@ -29,7 +29,7 @@ import {
 } from './cli/command.ts';
 import { runDemo } from './cli/demo.ts';
 import { kvCommands } from './cli/kv.ts';
-import { operatorCommands } from './cli/operator.ts';
+import { operatorCommands, probe } from './cli/operator.ts';
 import { describeExit, LocalCluster, localMembers } from './cli/processes.ts';
 import { packageVersion } from './cli/version.ts';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
@@ -241,15 +241,36 @@ const commands: Record<string, Command> = {
   promote: memberChange('promote', 'member ID one type up (to ACTIVE only once caught up)'),
   demote: memberChange('demote', 'member ID one type down'),
   members: {
-    summary: "every member: type, who feeds it, lag, last contact, addresses (the leader's view)",
+    summary:
+      'every member: type, role, its own term, commit and applied index, who feeds it, lag, last contact, addresses',
     usage: 'members [--servers ...] [--timeout MS] [-o table|json]',
     flags: clientFlags({ o: outputFlag }),
     run: (flags) => {
       const format = outputFormat(flags);
       return withClient(flags, async (c) => {
         const view = await c.members() as MembersView;
-        if (format === 'json') console.log(JSON.stringify(view, null, 2));
-        else console.log(membersTable(view));
+        // Each member's own term, commit and applied index, asked of it directly (a member that
+        // cannot be reached shows its error instead).
+        const own = await Promise.all(view.members.map(async (m) => {
+          if (m.clientAddress === undefined) return null;
+          return await probe(flags, m.clientAddress);
+        }));
+        const members = view.members.map((m, i) => {
+          const p = own[i];
+          if (p === null || p === undefined) return m;
+          return p.status === undefined ? { ...m, self: { error: p.error } } : {
+            ...m,
+            self: {
+              role: p.status.role,
+              term: p.status.term,
+              commitIndex: p.status.commitIndex,
+              appliedIndex: p.status.lastAppliedIndex,
+            },
+          };
+        });
+        const full = { ...view, members };
+        if (format === 'json') console.log(JSON.stringify(full, null, 2));
+        else console.log(membersTable(full));
       });
     },
   },
@@ -485,14 +506,44 @@ function memberChange(op: 'leave' | 'promote' | 'demote', summary: string): Comm
   };
 }
 
+/** One member of the members view, with what it said of itself when asked directly. */
+type MemberRow = MembersView['members'][number] & {
+  self?:
+    | { role: string; term: number; commitIndex: number; appliedIndex: number; error?: undefined }
+    | {
+      error: string;
+      role?: undefined;
+      term?: undefined;
+      commitIndex?: undefined;
+      appliedIndex?: undefined;
+    };
+};
+
 /** The members view as a table, one member per line. */
-export function membersTable(view: MembersView): string {
-  const rows = [['ID', 'TYPE', 'ROLE', 'FED BY', 'LAG', 'LAST CONTACT', 'PEER', 'CLIENT']];
+export function membersTable(view: MembersView & { members: MemberRow[] }): string {
+  const rows = [[
+    'ID',
+    'TYPE',
+    'ROLE',
+    'TERM',
+    'COMMIT',
+    'APPLIED',
+    'FED BY',
+    'LAG',
+    'LAST CONTACT',
+    'PEER',
+    'CLIENT',
+  ]];
   for (const m of view.members) {
+    const self = m.self;
+    const known = self !== undefined && self.error === undefined;
     rows.push([
       m.id,
       m.type,
       m.id === view.leaderId ? 'leader' : m.type === 'ACTIVE' ? 'follower' : '-',
+      known ? String(self.term) : self?.error === undefined ? '-' : 'unreachable',
+      known ? String(self.commitIndex) : '-',
+      known ? String(self.appliedIndex) : '-',
       m.fedBy ?? '-',
       m.lagEntries === undefined ? '-' : String(m.lagEntries),
       m.heardMsAgo === null ? 'never' : `${m.heardMsAgo} ms ago`,

@@ -138,7 +138,7 @@ export function healthTable(report: HealthReport): string {
 }
 
 /** Ask the member at `address`, and only it, for its status. */
-async function probe(flags: Record<string, unknown>, address: string): Promise<MemberProbe> {
+export async function probe(flags: Record<string, unknown>, address: string): Promise<MemberProbe> {
   const client = await RaftClient.connect({
     ...clientOptions(flags, [address]),
     session: false,

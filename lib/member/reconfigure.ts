@@ -68,7 +68,11 @@ export function membersView(s: RaftStatus, tickMs: number): MembersView {
     const view: MemberView = { ...member, heardMsAgo: null };
     if (member.id === s.id) view.heardMsAgo = 0;
     const pr = s.progress[member.id];
-    if (pr !== undefined) view.heardMsAgo = pr.heardTicksAgo * tickMs;
+    if (pr !== undefined) {
+      view.heardMsAgo = pr.heardTicksAgo * tickMs;
+      view.matchIndex = pr.matchIndex;
+      view.lagEntries = Math.max(0, s.commitIndex - pr.matchIndex);
+    }
     const passive = m.passives[member.id];
     if (passive !== undefined) {
       const feeder = fedBy.get(member.id);

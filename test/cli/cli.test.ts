@@ -200,9 +200,22 @@ test('join, members, promote, demote and leave', async () => {
     assert.equal((await types())['x'], 'RESERVE');
     const table = await cli(['members', '--servers', servers]);
     assert.is(table.code, 0, table.stderr);
-    assert.match(table.stdout, /^ID\s+TYPE\s+ROLE/);
+    assert.match(table.stdout, /^ID\s+TYPE\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+FED BY\s+LAG/);
     assert.match(table.stdout, /\nx\s+RESERVE/);
-    assert.match(table.stdout, /leader/);
+    // Each ACTIVE member's own term, commit and applied index, asked of it directly.
+    assert.match(table.stdout, /\n\S+\s+ACTIVE\s+leader\s+\d+\s+\d+\s+\d+\s/);
+    assert.match(table.stdout, /\n\S+\s+ACTIVE\s+follower\s+\d+\s+\d+\s+\d+\s+-\s+\d+\s/);
+    const full = JSON.parse(
+      (await cli(['members', '-o', 'json', '--servers', servers])).stdout,
+    ) as {
+      members: Array<{ type: string; self?: { term: number; appliedIndex: number } }>;
+    };
+    for (const m of full.members.filter((x) => x.type === 'ACTIVE')) {
+      assert.ok(
+        m.self !== undefined && m.self.term > 0 && m.self.appliedIndex > 0,
+        JSON.stringify(m),
+      );
+    }
     assert.is((await cli(['promote', 'x', '--servers', servers])).code, 0);
     assert.equal((await types())['x'], 'PASSIVE');
     assert.is((await cli(['demote', 'x', '--servers', servers])).code, 0);
