@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { MemberHealthStatus } from './operator.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,14 +19,7 @@ import { LocalCluster, localMembers } from './processes.ts';
 /** Settings of the demo. */
 export type DemoOptions = { seconds: number; size: number; workers: number; keep: boolean };
 
-type Status = {
-  id: string;
-  role: string;
-  term: number;
-  leaderId: string | null;
-  commitIndex: number;
-  lastAppliedIndex: number;
-};
+type Status = Omit<MemberHealthStatus, 'stopped' | 'members'>;
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
