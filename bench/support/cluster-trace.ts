@@ -123,7 +123,9 @@ function analyse(traces: Trace[]): void {
       `  ${t.id}: CPU ${t.cpuMs.toFixed(0)} ms over ${t.upMs.toFixed(0)} ms up\n`,
     );
   }
-  const leader = traces.find((t) => t.events.some((e) => e.k === 'proposed'))!;
+  // The leader proposed the most (a follower's few are the client's first commands, forwarded).
+  const proposedCount = (t: Trace) => t.events.filter((e) => e.k === 'proposed').length;
+  const leader = traces.reduce((a, b) => (proposedCount(b) > proposedCount(a) ? b : a));
   const followers = traces.filter((t) => t !== leader);
   const proposed = leader.events.filter((e) => e.k === 'proposed').sort((x, y) => x.a! - y.a!);
   const L = leader.events;
