@@ -14,7 +14,8 @@
  * - with `--against etcd`, a 3-member etcd from the `etcd` binary on the PATH
  *   (`bench/support/etcd-cluster.ts`), driven through its HTTP/JSON gateway with 100-byte values
  *   (`bench/support/target-etcd.ts`); `vsEtcd` is edgeraft's commands/s over etcd's, or says
- *   that no etcd was found (nothing fails then).
+ *   that no etcd was found (nothing fails then) or that etcd failed (the run fails, after
+ *   printing edgeraft's rows).
  * The systems run one after the other, each alone on the machine.
  *
  * Per setting and system also: CPU µs per committed command of the leader, of the followers (their
@@ -113,15 +114,24 @@ if (ceiling === 'on') {
   progress(`${runtime}: starting the ceiling`);
   results.push(...await measure('ceiling', () => startCeilingCluster(tmpdir(), runtime)));
 }
-let etcdFound = false;
+/** What the `vsEtcd` column says instead of a ratio, or `null` when etcd was measured. */
+let etcdNote: string | null = null;
+let failed = false;
 if (against.includes('etcd')) {
   const binary = findOnPath('etcd');
-  if (binary === null) progress(`${runtime}: ${etcdMissing}`);
+  if (binary === null) etcdNote = etcdMissing;
   else {
-    etcdFound = true;
     progress(`${runtime}: starting 3 etcd members (${await versionOf(binary) ?? binary})`);
-    results.push(...await measure('etcd', () => startEtcdCluster(binary, tmpdir())));
+    try {
+      results.push(...await measure('etcd', () => startEtcdCluster(binary, tmpdir())));
+    } catch (error) {
+      // edgeraft's rows are still printed; the run fails.
+      etcdNote = 'etcd failed (see stderr)';
+      failed = true;
+      progress(`${runtime}: etcd failed: ${error}`);
+    }
   }
+  if (etcdNote !== null) progress(`${runtime}: ${etcdNote}`);
 }
 
 const mean = (xs: number[]) => xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -157,7 +167,7 @@ function rowOf(r: ClusterClientResult): Row {
     errors: r.errors,
   };
   if (r.target === 'edgeraft') {
-    if (against.includes('etcd')) row['vsEtcd'] = etcdFound ? ratio(peer('etcd')) : etcdMissing;
+    if (against.includes('etcd')) row['vsEtcd'] = etcdNote ?? ratio(peer('etcd'));
     if (ceiling === 'on') row['vsCeiling'] = ratio(peer('ceiling'));
   }
   row['leaderCpuUs'] = leader === null ? NaN : r.cpuUsPerCommand[leader] ?? NaN;
@@ -197,4 +207,4 @@ for (const [i, row] of rows.entries()) {
   );
   printRow(row);
 }
-process.exit(0);
+process.exit(failed ? 1 : 0);
