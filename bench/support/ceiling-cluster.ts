@@ -20,6 +20,7 @@ import { type Child, type RunningCluster, stopChildren, watchChild } from './chi
 /** Longest wait for a ceiling member to listen, in ms. */
 const readyTimeoutMs = 30_000;
 
+/** Start the ceiling's three members; `stop` stops them by pid and removes their folder. */
 export async function startCeilingCluster(
   dataRoot: string,
   runtime: Runtime,

@@ -190,6 +190,7 @@ async function leader(): Promise<void> {
     socket.setNoDelay(true);
     readFrames(socket, (body) => {
       lastIndex++;
+      if (lastIndex > 0xffff_ffff) throw new RangeError('Ceiling: log index past the u32 field');
       if (turn.length === 0) setImmediate(flush);
       turn.push(body.slice(u32Bytes));
       waiting.push({ socket, id: body.slice(0, u32Bytes) });

@@ -56,6 +56,7 @@ export function versionOf(binary: string): Promise<string | null> {
   });
 }
 
+/** Start three etcd members of `binary`; `stop` stops them by pid and removes their folder. */
 export async function startEtcdCluster(binary: string, dataRoot: string): Promise<RunningCluster> {
   const dir = mkdtempSync(join(dataRoot, 'edgeraft-bench-etcd-'));
   const members = [];

@@ -20,6 +20,7 @@ import type { LoadTarget } from './load.ts';
 /** Largest answer frame accepted, in bytes (an answer is 4). */
 const answerBytesMax = 64;
 
+/** Connect to the ceiling's leader at `leader`; commands are `commandBytes` opaque bytes. */
 export async function ceilingTarget(o: {
   leader: string;
   commandBytes: number;

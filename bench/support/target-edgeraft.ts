@@ -34,6 +34,7 @@ function commandsOf(keyCount: number, bytes: number): KvCommand[] {
   return Array.from({ length: keyCount }, (_, i) => ({ op: 'put', key: keyOf(i), value }));
 }
 
+/** Connect one `RaftClient` per mode to `servers`; commands are KV puts of `commandBytes` bytes. */
 export async function edgeraftTarget(o: {
   servers: string[];
   /** `on` (sessions) and/or `off` (plain commands). */

@@ -122,6 +122,7 @@ async function postOnce(address: string, path: string, json: unknown): Promise<u
 
 type MemberList = { members?: { ID: string; name: string; clientURLs?: string[] }[] };
 
+/** Drive the etcd members at `servers` (client URLs' `host:port`); the leader is found in `ready`. */
 export function etcdTarget(o: {
   /** Client addresses (`host:port`) of the etcd members. */
   servers: string[];
