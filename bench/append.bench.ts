@@ -2,11 +2,16 @@
  * Append throughput of `LmdbStorage`, in this runtime: durable writes of command entries with
  * 100-byte and 1-KiB data in batches of 1, 64 and 1,024, each write awaited before the next, next
  * to the ceiling measured in the same run: raw `lmdb` puts of values of the same encoded size in
- * one event turn, then `await db.flushed`, with no project code. Each case alternates the two for
- * `rounds` rounds of `roundMs` and keeps each one's best round (the machine is shared). A fresh
- * temporary folder per case. Prints ROW lines (see bench/support/rows.ts).
+ * one event turn, then `await db.flushed`, with no project code. A fresh temporary folder per case.
  *
- * Usage: `tsx bench/append.bench.ts [--round-ms 400] [--rounds 3]`; `npm run bench:append` runs it
+ * Made to be trusted on a noisy machine, where the disk's sync latency drifts by more than the
+ * difference measured: each case interleaves `rounds` pairs of rounds of `roundMs` (raw, ours, raw,
+ * ours, ...), and the ratio reported is the median of the per-pair ratios (ours / raw of the
+ * same pair, seconds apart, so a drift slower than a pair cancels out), with their spread
+ * (`ratioMin`, `ratioMax`). `entriesPerSec` and `ceilingEntriesPerSec` are the medians of each
+ * side's rounds. Prints ROW lines (see bench/support/rows.ts).
+ *
+ * Usage: `tsx bench/append.bench.ts [--round-ms 400] [--rounds 5]`; `npm run bench:append` runs it
  * under Node, Bun and Deno.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,11 +30,19 @@ function flag(name: string, fallback: number): number {
   return at === -1 ? fallback : Number(process.argv[at + 1]);
 }
 const roundMs = flag('--round-ms', 400);
-const rounds = flag('--rounds', 3);
+const rounds = flag('--rounds', 5);
+if (!Number.isSafeInteger(rounds) || rounds < 1) throw new RangeError(`Flag --rounds: ${rounds}`);
 const entryDataBytesList = [100, 1024];
 const batchList = [1, 64, 1024];
 const mapSizeBytes = 4 * 1024 ** 3;
 const runtime = currentRuntime();
+
+/** The median of `values` (the mean of the middle two for an even count). */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
 
 function entriesFor(first: number, count: number, data: Uint8Array): Entry[] {
   const out: Entry[] = new Array(count);
@@ -87,12 +100,18 @@ for (const dataBytes of entryDataBytesList) {
     const db = root.openDB({ name: 'entries', encoding: 'binary', keyEncoding: 'ordered-binary' });
     const value = new Uint8Array(valueBytes).fill(7);
     const next = { index: 1 };
-    let ours = 0;
-    let ceiling = 0;
+    const oursRounds: number[] = [];
+    const rawRounds: number[] = [];
+    const ratios: number[] = [];
     for (let round = 0; round < rounds; round++) {
-      ours = Math.max(ours, await oursRound(storage, data, batch));
-      ceiling = Math.max(ceiling, await rawRound(root, db, value, batch, next));
+      const raw = await rawRound(root, db, value, batch, next);
+      const ours = await oursRound(storage, data, batch);
+      rawRounds.push(raw);
+      oursRounds.push(ours);
+      ratios.push(ours / raw);
     }
+    const ours = median(oursRounds);
+    const ceiling = median(rawRounds);
     await storage.close();
     await root.close();
     rmSync(dir, { recursive: true, force: true });
@@ -104,7 +123,10 @@ for (const dataBytes of entryDataBytesList) {
       entriesPerSec: Math.round(ours),
       mbPerSec: Number(((ours * dataBytes) / 1e6).toFixed(2)),
       ceilingEntriesPerSec: Math.round(ceiling),
-      ratio: Number((ours / ceiling).toFixed(3)),
+      ratio: Number(median(ratios).toFixed(3)),
+      ratioMin: Number(Math.min(...ratios).toFixed(3)),
+      ratioMax: Number(Math.max(...ratios).toFixed(3)),
+      pairs: rounds,
     });
   }
 }

@@ -5,16 +5,34 @@
  * 16 and 256 `put` commands of 100 encoded bytes in flight for `--duration-ms` each after a
  * warm-up, once with every command in an exactly-once session (the client's default) and once
  * without (the `sessions` column), alternating. A command counts when the leader has applied it
- * and answered. Servers and client run
- * under the runtime this bench runs in.
+ * and answered. Servers and client run under the runtime this bench runs in.
+ *
+ * In the same run, under the same load (in-flight settings, durations, 100-byte commands):
+ * - the ceiling (always, unless `--ceiling off`): three processes doing only what the
+ *   architecture physically needs, with no Raft, validation or state machine
+ *   (`bench/support/ceiling-member.ts`); `vsCeiling` is edgeraft's commands/s over the ceiling's.
+ * - with `--against etcd`, a 3-member etcd from the `etcd` binary on the PATH
+ *   (`bench/support/etcd-cluster.ts`), driven through its HTTP/JSON gateway with 100-byte values
+ *   (`bench/support/target-etcd.ts`); `vsEtcd` is edgeraft's commands/s over etcd's, or says
+ *   that no etcd was found (nothing fails then) or that etcd failed (the run fails, after
+ *   printing edgeraft's rows).
+ * The systems run one after the other, each alone on the machine.
+ *
+ * Per setting and system also: CPU µs per committed command of the leader, of the followers (their
+ * mean) and of the client, from `/proc/PID/stat` over the setting's spans; CPU shares (CPU time
+ * over wall time, 1 = a whole core) of the client (near 1 would make the client the bottleneck),
+ * of the leader, and of all four processes together (the machine's cores bound it); and peak
+ * resident memory so far (`VmHWM`) of the leader and of the larger follower, in MiB. Linux only;
+ * elsewhere these are blank.
  *
  * Goals on a 2-core machine: at least 2,000/s with p50 at most 0.5 ms at 1 in flight, and at
  * least 65,000/s with p99 at most 10 ms at 256 in flight (etcd 3.4 on such a machine: about
  * 1,000/s at 1 in flight, 6,700/s at 256).
  *
  * Usage: `tsx bench/cluster.bench.ts [--duration-ms 3000] [--warmup-ms 1000] [--inflight
- * 1,16,256]`; `npm run bench:cluster` runs it under Node, Bun and Deno. Prints a human table on
- * stderr and one ROW line per setting on stdout (see bench/support/rows.ts).
+ * 1,16,256] [--against etcd] [--ceiling on|off]`; `npm run bench:cluster` runs it under Node, Bun
+ * and Deno (`npm run bench:cluster -- --against etcd`). Prints a human table on stderr and one ROW
+ * line per setting and system on stdout (see bench/support/rows.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,8 +40,12 @@ import { join } from 'node:path';
 import process from 'node:process';
 import { LocalCluster, localMembers } from '../lib/cli/processes.ts';
 import { currentRuntime } from '../lib/runtime.ts';
+import { startCeilingCluster } from './support/ceiling-cluster.ts';
+import type { RunningCluster } from './support/children.ts';
+import type { ClusterClientResult, TargetName } from './support/cluster-result.ts';
+import { findOnPath, startEtcdCluster, versionOf } from './support/etcd-cluster.ts';
 import { runClusterClient } from './support/run-cluster-client.ts';
-import { printRow, progress } from './support/rows.ts';
+import { printRow, progress, type Row } from './support/rows.ts';
 
 function flag(name: string, fallback: string): string {
   const at = process.argv.indexOf(name);
@@ -32,53 +54,157 @@ function flag(name: string, fallback: string): string {
 const durationMs = Number(flag('--duration-ms', '3000'));
 const warmupMs = Number(flag('--warmup-ms', '1000'));
 const inflightList = flag('--inflight', '1,16,256');
+const against = flag('--against', '').split(',').filter((a) => a !== '');
+for (const a of against) if (a !== 'etcd') throw new RangeError(`Flag --against: ${a} (etcd)`);
+const ceiling = flag('--ceiling', 'on');
+if (ceiling !== 'on' && ceiling !== 'off') throw new RangeError(`Flag --ceiling: ${ceiling}`);
 const commandBytes = 100;
 const runtime = currentRuntime();
+const etcdMissing = 'etcd not found on PATH';
 
-const dataRoot = mkdtempSync(join(tmpdir(), 'edgeraft-bench-cluster-'));
-let cluster: LocalCluster | null = null;
-try {
-  progress(`${runtime}: starting 3 members in ${dataRoot}`);
-  cluster = await LocalCluster.start({
-    members: await localMembers(3),
-    dataRoot,
-    cluster: 'bench',
-    runtime,
-  });
-  const results = await runClusterClient(cluster.clientAddresses(), {
-    inflight: inflightList,
-    durationMs,
-    warmupMs,
-    commandBytes,
-    runtime,
-    onProgress: (line) => progress(`${runtime}: ${line}`),
-  });
-  progress(`${runtime}: inflight  sessions  commands/s   p50 ms   p99 ms  p99.9 ms  errors`);
-  for (const r of results) {
-    progress(
-      `${runtime}: ${String(r.inflight).padStart(8)}  ${(r.sessions ? 'on' : 'off').padStart(8)}  ${
-        String(r.commandsPerSec).padStart(10)
-      }  ${r.p50Ms.toFixed(3).padStart(7)}  ${r.p99Ms.toFixed(3).padStart(7)}  ${
-        r.p999Ms.toFixed(3).padStart(8)
-      }  ${String(r.errors).padStart(6)}${
-        r.firstError === null ? '' : `  first error: ${r.firstError}`
-      }`,
-    );
-    printRow({
-      bench: 'cluster',
+async function startEdgeraft(): Promise<RunningCluster> {
+  const dataRoot = mkdtempSync(join(tmpdir(), 'edgeraft-bench-cluster-'));
+  progress(`${runtime}: starting 3 edgeraft members in ${dataRoot}`);
+  let cluster: LocalCluster | null = null;
+  const stop = async () => {
+    await cluster?.stopAll();
+    rmSync(dataRoot, { recursive: true, force: true });
+  };
+  try {
+    cluster = await LocalCluster.start({
+      members: await localMembers(3),
+      dataRoot,
+      cluster: 'bench',
       runtime,
-      inflight: String(r.inflight),
-      sessions: r.sessions ? 'on' : 'off',
-      commandBytes,
-      commandsPerSec: r.commandsPerSec,
-      p50Ms: r.p50Ms,
-      p99Ms: r.p99Ms,
-      p999Ms: r.p999Ms,
-      errors: r.errors,
     });
+    const watched = Object.fromEntries(
+      [...cluster.processes].map(([id, p]) => [id, p.child.pid!]),
+    );
+    return { clientAddresses: cluster.clientAddresses(), watched, stop };
+  } catch (error) {
+    await stop();
+    throw error;
   }
-} finally {
-  await cluster?.stopAll();
-  rmSync(dataRoot, { recursive: true, force: true });
 }
-process.exit(0);
+
+/** Start a system, drive it with the bench client, stop it. */
+async function measure(
+  target: TargetName,
+  start: () => Promise<RunningCluster>,
+): Promise<ClusterClientResult[]> {
+  const system = await start();
+  try {
+    return await runClusterClient(system.clientAddresses, {
+      target,
+      watched: system.watched,
+      inflight: inflightList,
+      durationMs,
+      warmupMs,
+      commandBytes,
+      runtime,
+      onProgress: (line) => progress(`${runtime}: ${line}`),
+    });
+  } finally {
+    await system.stop();
+  }
+}
+
+const results: ClusterClientResult[] = await measure('edgeraft', startEdgeraft);
+if (ceiling === 'on') {
+  progress(`${runtime}: starting the ceiling`);
+  results.push(...await measure('ceiling', () => startCeilingCluster(tmpdir(), runtime)));
+}
+/** What the `vsEtcd` column says instead of a ratio, or `null` when etcd was measured. */
+let etcdNote: string | null = null;
+let failed = false;
+if (against.includes('etcd')) {
+  const binary = findOnPath('etcd');
+  if (binary === null) etcdNote = etcdMissing;
+  else {
+    progress(`${runtime}: starting 3 etcd members (${await versionOf(binary) ?? binary})`);
+    try {
+      results.push(...await measure('etcd', () => startEtcdCluster(binary, tmpdir())));
+    } catch (error) {
+      // edgeraft's rows are still printed; the run fails.
+      etcdNote = 'etcd failed (see stderr)';
+      failed = true;
+      progress(`${runtime}: etcd failed: ${error}`);
+    }
+  }
+  if (etcdNote !== null) progress(`${runtime}: ${etcdNote}`);
+}
+
+const mean = (xs: number[]) => xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
+const mib = (kb: number | undefined) => kb === undefined ? NaN : Math.round((10 * kb) / 1024) / 10;
+
+/** The leader's name: as the client reported it, else the member that used the most CPU. */
+function leaderOf(r: ClusterClientResult): string | null {
+  const members = Object.entries(r.cpuUsPerCommand).filter(([name]) => name !== 'client');
+  if (r.leader !== null && members.some(([name]) => name === r.leader)) return r.leader;
+  return members.sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
+}
+
+function rowOf(r: ClusterClientResult): Row {
+  const peer = (system: TargetName) =>
+    results.find((x) => x.target === system && x.inflight === r.inflight);
+  const ratio = (other: ClusterClientResult | undefined) =>
+    other === undefined || other.commandsPerSec === 0
+      ? NaN
+      : Math.round((100 * r.commandsPerSec) / other.commandsPerSec) / 100;
+  const leader = leaderOf(r);
+  const followers = Object.keys(r.cpuUsPerCommand).filter((n) => n !== 'client' && n !== leader);
+  const row: Row = {
+    bench: 'cluster',
+    runtime,
+    system: r.target,
+    inflight: String(r.inflight),
+    sessions: r.target === 'edgeraft' ? (r.sessions ? 'on' : 'off') : '-',
+    commandBytes,
+    commandsPerSec: r.commandsPerSec,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+    p999Ms: r.p999Ms,
+    errors: r.errors,
+  };
+  if (r.target === 'edgeraft') {
+    if (against.includes('etcd')) row['vsEtcd'] = etcdNote ?? ratio(peer('etcd'));
+    if (ceiling === 'on') row['vsCeiling'] = ratio(peer('ceiling'));
+  }
+  row['leaderCpuUs'] = leader === null ? NaN : r.cpuUsPerCommand[leader] ?? NaN;
+  row['followerCpuUs'] = Math.round(mean(followers.map((n) => r.cpuUsPerCommand[n]!)));
+  row['clientCpuUs'] = r.cpuUsPerCommand['client'] ?? NaN;
+  row['clientCpuShare'] = r.cpuShare['client'] ?? NaN;
+  row['leaderCpuShare'] = leader === null ? NaN : r.cpuShare[leader] ?? NaN;
+  row['allCpuShare'] = Math.round(100 * Object.values(r.cpuShare).reduce((a, b) => a + b, 0)) / 100;
+  row['leaderRssMb'] = leader === null ? NaN : mib(r.peakRssKb[leader]);
+  row['followerRssMb'] = Math.max(...followers.map((n) => mib(r.peakRssKb[n])));
+  return row;
+}
+
+const order: TargetName[] = ['edgeraft', 'ceiling', 'etcd'];
+const rows = results
+  .sort((a, b) => a.inflight - b.inflight || order.indexOf(a.target) - order.indexOf(b.target))
+  .map(rowOf);
+progress(
+  `${runtime}: system    inflight  sessions  commands/s   p50 ms   p99 ms  errors  µs/cmd leader follower client  RSS MiB leader follower`,
+);
+for (const [i, row] of rows.entries()) {
+  const r = results[i]!;
+  const cell = (value: unknown, width: number) =>
+    (typeof value === 'number'
+      ? (Number.isInteger(value) ? String(value) : value.toFixed(3))
+      : String(value ?? '')).padStart(width);
+  progress(
+    `${runtime}: ${String(row['system']).padEnd(8)}  ${cell(row['inflight'], 8)}  ${
+      cell(row['sessions'], 8)
+    }  ${cell(row['commandsPerSec'], 10)}  ${cell(row['p50Ms'], 7)}  ${cell(row['p99Ms'], 7)}  ${
+      cell(row['errors'], 6)
+    }  ${cell(row['leaderCpuUs'], 13)} ${cell(row['followerCpuUs'], 8)} ${
+      cell(row['clientCpuUs'], 6)
+    }  ${cell(row['leaderRssMb'], 14)} ${cell(row['followerRssMb'], 8)}${
+      r.firstError === null ? '' : `  first error: ${r.firstError}`
+    }`,
+  );
+  printRow(row);
+}
+process.exit(failed ? 1 : 0);

@@ -1,19 +1,24 @@
 /**
  * The client side of `bench/cluster.bench.ts`, run as its own process so the servers' CPU and the
- * client's are not the same event loop: connects one `RaftClient` to the given client addresses,
- * waits until a write succeeds (a leader is known), warms up, then for each in-flight setting
- * keeps exactly that many `put` commands outstanding for a fixed time and prints one
- * `RESULT <json>` line on stdout per setting and mode: `{ inflight, sessions, commandBytes,
- * commands, commandsPerSec, p50Ms, p99Ms, p999Ms, maxMs, errors, firstError }`. Two modes: every
- * command in an exactly-once session (`sessions: true`, the client's default) and plain commands
- * (`sessions: false`), from two clients; per setting the modes alternate in two halves each
- * (session, plain, session, plain), so a drift of the machine affects both alike. Each command's latency is
- * `performance.now()` around its promise. Every command is a KV `put` whose CBOR encoding is
- * exactly `--command-bytes` bytes (the key is fixed-width, the value is padded to fit), over
- * `--keys` keys in turn. Progress goes to stderr.
+ * client's are not the same event loop: connects to a system (`--target`: edgeraft, etcd or the
+ * ceiling, see `bench/support/target-*.ts`), waits until a write succeeds (a leader is known),
+ * warms up, then for each in-flight setting keeps exactly that many commands outstanding for a
+ * fixed time (`bench/support/load.ts`) and prints one `RESULT <json>` line on stdout per setting
+ * and mode (`bench/support/cluster-result.ts`). edgeraft has two modes: every command in an
+ * exactly-once session (`on`, the client's default) and plain commands (`off`), from two clients;
+ * per setting the modes alternate in two halves each (on, off, on, off), so a drift of the machine
+ * affects both alike. Each command's latency is `performance.now()` around its promise. edgeraft's
+ * commands are KV `put`s whose CBOR encoding is exactly `--command-bytes` bytes; etcd's are puts
+ * of `--command-bytes`-byte values; the ceiling's are `--command-bytes` opaque bytes; all over
+ * `--keys` keys in turn.
  *
- * Usage: `tsx bench/support/cluster-client.ts --servers H:P,H:P,H:P [--inflight 1,16,256]
- * [--duration-ms 3000] [--warmup-ms 1000] [--keys 10000] [--command-bytes 100]`
+ * With `--watch n1=PID,...`, each result also carries the CPU time each watched process (and this
+ * client) used during the setting's spans per committed command, and their peak resident memory
+ * so far (`bench/support/proc-stats.ts`). Progress goes to stderr.
+ *
+ * Usage: `tsx bench/support/cluster-client.ts --servers H:P,H:P,H:P [--target edgeraft]
+ * [--inflight 1,16,256] [--duration-ms 3000] [--warmup-ms 1000] [--keys 10000] [--command-bytes
+ * 100] [--sessions on,off] [--watch n1=PID,n2=PID,n3=PID]`
  *
  * @example
  * ```ts
@@ -22,10 +27,12 @@
  * @module
  */
 import process from 'node:process';
-import { RaftClient } from '../../lib/client/client.ts';
-import { cborCodec } from '../../lib/state/codec.ts';
-import type { KvCommand } from '../../lib/state/kv.ts';
-import { type ClusterClientResult, resultPrefix } from './cluster-result.ts';
+import { type ClusterClientResult, resultPrefix, type TargetName } from './cluster-result.ts';
+import { keepInflight, type LoadPart, type LoadTarget, summarize } from './load.ts';
+import { CpuMeter, parseWatched, peakKbOf } from './proc-stats.ts';
+import { ceilingTarget } from './target-ceiling.ts';
+import { edgeraftTarget } from './target-edgeraft.ts';
+import { etcdTarget } from './target-etcd.ts';
 
 /** Longest wait for the first successful write (the cluster electing a leader), in ms. */
 const leaderWaitMsMax = 30_000;
@@ -41,92 +48,47 @@ function numberFlag(name: string, fallback: number): number {
   return value;
 }
 
-/** Make `count` put commands over `keyCount` keys whose encoding is exactly `bytes` bytes. */
-function commandsOf(keyCount: number, bytes: number): KvCommand[] {
-  const codec = cborCodec<KvCommand>();
-  const width = String(keyCount - 1).length;
-  const keyOf = (i: number) => `k${String(i).padStart(width, '0')}`;
-  // The encoding's overhead is the same for every key (fixed width); find the value length once.
-  const overhead = codec.encode({ op: 'put', key: keyOf(0), value: '' }).byteLength;
-  let valueLength = Math.max(0, bytes - overhead);
-  while (
-    valueLength > 0 &&
-    codec.encode({ op: 'put', key: keyOf(0), value: 'x'.repeat(valueLength) }).byteLength > bytes
-  ) valueLength--;
-  const value = 'x'.repeat(valueLength);
-  const got = codec.encode({ op: 'put', key: keyOf(0), value }).byteLength;
-  if (got !== bytes) throw new RangeError(`Cannot make a ${bytes}-byte put command (got ${got})`);
-  return Array.from({ length: keyCount }, (_, i) => ({ op: 'put', key: keyOf(i), value }));
-}
-
-/** The `fraction` quantile of ascending `sorted`, nearest rank. */
-function quantile(sorted: Float64Array, fraction: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1);
-  return sorted[Math.max(0, rank)]!;
-}
-
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
-
-/** Keep `inflight` commands outstanding for `durationMs`; latencies of successes only. */
-async function runSetting(
-  client: RaftClient,
-  commands: KvCommand[],
-  inflight: number,
-  durationMs: number,
-  next: { at: number },
-): Promise<
-  { latenciesMs: number[]; errors: number; firstError: string | null; elapsedMs: number }
-> {
-  const latenciesMs: number[] = [];
-  let errors = 0;
-  let firstError: string | null = null;
-  const started = performance.now();
-  const end = started + durationMs;
-  const worker = async () => {
-    while (performance.now() < end) {
-      const command = commands[next.at++ % commands.length]!;
-      const t0 = performance.now();
-      try {
-        await client.command(command);
-        latenciesMs.push(performance.now() - t0);
-      } catch (error) {
-        errors++;
-        firstError ??= String(error);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: inflight }, worker));
-  return { latenciesMs, errors, firstError, elapsedMs: performance.now() - started };
+async function connect(
+  name: TargetName,
+  servers: string[],
+  keyCount: number,
+  commandBytes: number,
+): Promise<LoadTarget> {
+  switch (name) {
+    case 'edgeraft':
+      return await edgeraftTarget({
+        servers,
+        modes: textFlag('--sessions', 'on,off').split(','),
+        keyCount,
+        commandBytes,
+      });
+    case 'etcd':
+      return etcdTarget({ servers, keyCount, valueBytes: commandBytes });
+    case 'ceiling':
+      return await ceilingTarget({ leader: servers[0]!, commandBytes });
+  }
 }
 
 async function main(): Promise<void> {
   const servers = textFlag('--servers', '').split(',').filter((s) => s !== '');
   if (servers.length === 0) throw new TypeError('Flag --servers is required');
+  const targetName = textFlag('--target', 'edgeraft');
+  if (targetName !== 'edgeraft' && targetName !== 'etcd' && targetName !== 'ceiling') {
+    throw new RangeError(`Flag --target: ${targetName} (edgeraft, etcd, ceiling)`);
+  }
   const inflightList = textFlag('--inflight', '1,16,256').split(',').map(Number);
   const durationMs = numberFlag('--duration-ms', 3000);
   const warmupMs = numberFlag('--warmup-ms', 1000);
   const keyCount = numberFlag('--keys', 10_000);
   const commandBytes = numberFlag('--command-bytes', 100);
-  const commands = commandsOf(keyCount, commandBytes);
-  const modes = textFlag('--sessions', 'on,off').split(',').map((m) => {
-    if (m !== 'on' && m !== 'off') throw new RangeError(`Flag --sessions: ${m} (on, off)`);
-    return m === 'on';
-  });
-  const clients = new Map<boolean, RaftClient>();
-  for (const mode of modes) {
-    clients.set(
-      mode,
-      await RaftClient.connect({ servers, requestTimeoutMs: 10_000, session: mode }),
-    );
-  }
-  const client = clients.get(modes[0]!)!;
+  const watched = { ...parseWatched(textFlag('--watch', '')), client: process.pid };
+  const target = await connect(targetName, servers, keyCount, commandBytes);
   const next = { at: 0 };
   try {
     const waitEnd = Date.now() + leaderWaitMsMax;
     for (;;) {
       try {
-        await client.command(commands[0]!);
+        await target.ready();
         break;
       } catch (error) {
         if (Date.now() > waitEnd) {
@@ -136,66 +98,58 @@ async function main(): Promise<void> {
       }
     }
     process.stderr.write(`client: first write committed, warming up ${warmupMs} ms\n`);
-    for (const c of clients.values()) {
-      await runSetting(c, commands, Math.max(...inflightList), warmupMs / clients.size, next);
+    for (const mode of target.modes) {
+      await keepInflight(
+        target,
+        mode,
+        Math.max(...inflightList),
+        warmupMs / target.modes.length,
+        next,
+      );
     }
     for (const inflight of inflightList) {
-      const byMode = new Map<
-        boolean,
-        { latenciesMs: number[]; errors: number; firstError: string | null; elapsedMs: number }
-      >();
+      const parts = new Map<string, LoadPart[]>(target.modes.map((m) => [m, []]));
+      const meters = new Map(target.modes.map((m) => [m, new CpuMeter(watched)]));
       for (let half = 0; half < 2; half++) {
-        for (const mode of modes) {
+        for (const mode of target.modes) {
           process.stderr.write(
-            `client: ${inflight} in flight, sessions ${mode ? 'on' : 'off'}, for ${
+            `client: ${targetName}, ${inflight} in flight, mode ${mode}, for ${
               durationMs / 2
             } ms\n`,
           );
-          const part = await runSetting(
-            clients.get(mode)!,
-            commands,
-            inflight,
-            durationMs / 2,
-            next,
-          );
-          const sum = byMode.get(mode);
-          if (sum === undefined) byMode.set(mode, part);
-          else {
-            sum.latenciesMs.push(...part.latenciesMs);
-            sum.errors += part.errors;
-            sum.firstError ??= part.firstError;
-            sum.elapsedMs += part.elapsedMs;
-          }
+          const meter = meters.get(mode)!;
+          meter.start();
+          parts.get(mode)!.push(await keepInflight(target, mode, inflight, durationMs / 2, next));
+          meter.stop();
         }
       }
-      for (const mode of modes) emit(inflight, mode, byMode.get(mode)!);
+      const peakKb = peakKbOf(watched);
+      for (const mode of target.modes) {
+        const figures = summarize(parts.get(mode)!);
+        const usedUs = meters.get(mode)!.usedUs();
+        const result: ClusterClientResult = {
+          target: targetName,
+          inflight,
+          mode,
+          sessions: mode === 'on',
+          commandBytes,
+          ...figures,
+          leader: target.leader(),
+          cpuUsPerCommand: Object.fromEntries(
+            Object.entries(usedUs).map(([name, us]) => [name, Math.round(us / figures.commands)]),
+          ),
+          cpuShare: Object.fromEntries(
+            Object.entries(usedUs).map((
+              [name, us],
+            ) => [name, Math.round((100 * us) / (figures.elapsedMs * 1000)) / 100]),
+          ),
+          peakRssKb: peakKb,
+        };
+        process.stdout.write(`${resultPrefix}${JSON.stringify(result)}\n`);
+      }
     }
   } finally {
-    for (const c of clients.values()) await c.close();
-  }
-
-  function emit(
-    inflight: number,
-    sessions: boolean,
-    r: { latenciesMs: number[]; errors: number; firstError: string | null; elapsedMs: number },
-  ): void {
-    {
-      const sorted = Float64Array.from(r.latenciesMs).sort();
-      const result: ClusterClientResult = {
-        inflight,
-        sessions,
-        commandBytes,
-        commands: sorted.length,
-        commandsPerSec: Math.round(sorted.length / (r.elapsedMs / 1000)),
-        p50Ms: round3(quantile(sorted, 0.5)),
-        p99Ms: round3(quantile(sorted, 0.99)),
-        p999Ms: round3(quantile(sorted, 0.999)),
-        maxMs: round3(sorted.length === 0 ? NaN : sorted[sorted.length - 1]!),
-        errors: r.errors,
-        firstError: r.firstError,
-      };
-      process.stdout.write(`${resultPrefix}${JSON.stringify(result)}\n`);
-    }
+    await target.close();
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * The line `bench/support/cluster-client.ts` prints per in-flight setting and
- * `bench/cluster.bench.ts` reads: `RESULT <json>` on stdout.
+ * The line `bench/support/cluster-client.ts` prints per in-flight setting and mode, and the
+ * cluster benches read: `RESULT <json>` on stdout.
  *
  * @example
  * ```ts
@@ -12,10 +12,16 @@
 /** The prefix of a result line on stdout. */
 export const resultPrefix = 'RESULT ';
 
+/** The systems the bench client can drive. */
+export type TargetName = 'edgeraft' | 'etcd' | 'ceiling';
+
 /** One in-flight setting's figures (latencies of successful commands, in ms). */
 export type ClusterClientResult = {
+  target: TargetName;
   inflight: number;
-  /** Every command in an exactly-once session (else plain commands). */
+  /** The target's mode: for edgeraft `on` (sessions) or `off`; `-` for the others. */
+  mode: string;
+  /** Every command in an exactly-once session (edgeraft's mode `on`). */
   sessions: boolean;
   commandBytes: number;
   commands: number;
@@ -26,6 +32,16 @@ export type ClusterClientResult = {
   maxMs: number;
   errors: number;
   firstError: string | null;
+  /** Time the setting's spans of this mode took together, in ms. */
+  elapsedMs: number;
+  /** The leader's name as in `--watch` (edgeraft: its member id), if known. */
+  leader: string | null;
+  /** Per watched process (and `client`): CPU µs used per committed command in those spans. */
+  cpuUsPerCommand: Record<string, number>;
+  /** Per watched process (and `client`): CPU time over wall time in those spans (1 = one core). */
+  cpuShare: Record<string, number>;
+  /** Per watched process (and `client`): peak resident memory so far, in KiB. */
+  peakRssKb: Record<string, number>;
 };
 
 /** Parse a result line, or return `null` for any other line. */

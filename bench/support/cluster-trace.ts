@@ -21,6 +21,7 @@ import process from 'node:process';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { localMembers, signalAndWait } from '../../lib/cli/processes.ts';
 import { repoRoot, spawnTs } from '../../lib/runtime.ts';
+import { watchChild } from './children.ts';
 import type { TraceEvent } from './traced-serve.ts';
 
 function flag(name: string, fallback: string): string {
@@ -31,17 +32,6 @@ const inflight = flag('--inflight', '1');
 const durationMs = flag('--duration-ms', '3000');
 const profileDir = flag('--cpu-prof', '');
 const size = Number(flag('--size', '3'));
-
-function waitReady(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c: Uint8Array) => {
-      out += new TextDecoder().decode(c);
-      if (out.includes('"ready":true')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`member exited ${code}`)));
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'edgeraft-trace-'));
 const children: ChildProcess[] = [];
@@ -72,10 +62,9 @@ try {
         `${repoRoot}bench/support/traced-serve.ts`,
         ...serveArgs,
       ], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stderr!.on('data', () => {});
     children.push(child);
   }
-  await Promise.all(children.map(waitReady));
+  await Promise.all(children.map((c, i) => watchChild(members[i]!.id, c).readyLine(30_000)));
   const client = spawnTs('bench/support/cluster-client.ts', [
     '--servers',
     members.map((m) => m.clientAddress).join(','),
@@ -134,7 +123,9 @@ function analyse(traces: Trace[]): void {
       `  ${t.id}: CPU ${t.cpuMs.toFixed(0)} ms over ${t.upMs.toFixed(0)} ms up\n`,
     );
   }
-  const leader = traces.find((t) => t.events.some((e) => e.k === 'proposed'))!;
+  // The leader proposed the most (a follower's few are the client's first commands, forwarded).
+  const proposedCount = (t: Trace) => t.events.filter((e) => e.k === 'proposed').length;
+  const leader = traces.reduce((a, b) => (proposedCount(b) > proposedCount(a) ? b : a));
   const followers = traces.filter((t) => t !== leader);
   const proposed = leader.events.filter((e) => e.k === 'proposed').sort((x, y) => x.a! - y.a!);
   const L = leader.events;

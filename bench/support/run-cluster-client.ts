@@ -1,6 +1,7 @@
 /**
  * Run `bench/support/cluster-client.ts` as a child process under `runtime` and collect its result
- * lines: one per in-flight setting and mode (sessions on, off). Its stderr goes to `onProgress`
+ * lines: one per in-flight setting and mode (edgeraft: sessions on, off; etcd and the ceiling have
+ * one mode). Its stderr goes to `onProgress`
  * line by line; it is killed (by its pid) if it outlives its planned time by a minute.
  *
  * @example
@@ -11,12 +12,17 @@
  */
 import { signalAndWait } from '../../lib/cli/processes.ts';
 import { type Runtime, spawnTs } from '../../lib/runtime.ts';
-import { type ClusterClientResult, parseClusterResult } from './cluster-result.ts';
+import { type ClusterClientResult, parseClusterResult, type TargetName } from './cluster-result.ts';
+import { formatWatched, type Watched } from './proc-stats.ts';
 
 /** The client gets this long beyond its planned running time before it is killed, in ms. */
 const clientSlackMs = 60_000;
 
 export type ClusterClientRun = {
+  /** The system the client drives (default edgeraft). */
+  target?: TargetName;
+  /** Processes whose CPU and memory the client measures per setting (see `proc-stats.ts`). */
+  watched?: Watched;
   /** Comma-separated in-flight settings, e.g. `'1,16,256'`. */
   inflight: string;
   durationMs: number;
@@ -31,10 +37,15 @@ export function runClusterClient(
   servers: string[],
   o: ClusterClientRun,
 ): Promise<ClusterClientResult[]> {
-  const settings = o.inflight.split(',').length * 2; // sessions on and off
+  const target = o.target ?? 'edgeraft';
+  const modes = target === 'edgeraft' ? 2 : 1; // sessions on and off
+  const settings = o.inflight.split(',').length * modes;
   const child = spawnTs('bench/support/cluster-client.ts', [
     '--servers',
     servers.join(','),
+    '--target',
+    target,
+    ...(o.watched === undefined ? [] : ['--watch', formatWatched(o.watched)]),
     '--inflight',
     o.inflight,
     '--duration-ms',

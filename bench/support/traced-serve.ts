@@ -2,7 +2,7 @@
  * Investigation helper for `bench/support/cluster-trace.ts`: one cluster member like `lib/cli.ts
  * serve` (KV state machine, durable LMDB, the same defaults), with timestamps recorded around the
  * stages of the commit path by wrapping public prototype methods (nothing in lib/ is edited):
- * `RaftServer.proposeBytes` (start and settle, with the index), `LmdbStorage.write`,
+ * `MemberDriver.handle` of client commands (start and settle, with the index), `LmdbStorage.write`,
  * `StateMachineExecutor.applyEntries`, `TcpTransport.send` and the message handler, and the pump's
  * `Raft.ready`/`advance`. Timestamps are `performance.timeOrigin + performance.now()` in ms so the
  * members' traces line up. On SIGTERM the events are written as JSON to `--trace FILE`.
@@ -18,7 +18,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import process from 'node:process';
+import type { MemberReply, MemberRequest } from '../../lib/base/member-requests.ts';
 import type { RaftMessage } from '../../lib/base/messages.ts';
+import { MemberDriver } from '../../lib/member/driver.ts';
 import { Raft } from '../../lib/core/raft.ts';
 import { RaftServer } from '../../lib/server/server.ts';
 import { StateMachineExecutor } from '../../lib/state/executor.ts';
@@ -54,14 +56,21 @@ function wrap(
   p[name] = around(original);
 }
 
+// Client commands reach the driver through `handle` (the client port), not `proposeBytes`.
 wrap(
-  RaftServer.prototype,
-  'proposeBytes',
+  MemberDriver.prototype,
+  'handle',
   (original) =>
     function (this: unknown, ...args: unknown[]) {
       const t = now();
-      const promise = original.apply(this, args) as Promise<{ index: number }>;
-      promise.then((r) => note({ k: 'proposed', t, a: r.index, b: now() }), () => {});
+      const promise = original.apply(this, args) as Promise<MemberReply>;
+      if ((args[0] as MemberRequest).kind === 'command') {
+        promise.then((r) => {
+          if (r.ok && 'index' in r && typeof r.index === 'number') {
+            note({ k: 'proposed', t, a: r.index, b: now() });
+          }
+        }, () => {});
+      }
       return promise;
     },
 );
