@@ -190,6 +190,11 @@ export type SimulationResult = {
       reads: number;
       snapshotsInstalled: number;
       historyOperations: number;
+      /**
+       * Histories (plain, session) whose linearizability check ran out of its time budget: the
+       * verdict is `unknown`, which passes; counted so that a sweep shows how much went unchecked.
+       */
+      linearizabilityUnknown: number;
     }
     & SessionStats
     & {
@@ -214,6 +219,7 @@ export function emptyStats(): SimulationResult['stats'] {
     reads: 0,
     snapshotsInstalled: 0,
     historyOperations: 0,
+    linearizabilityUnknown: 0,
     ...emptySessionStats(),
     sessionsExpired: 0,
     falseExpiries: 0,
@@ -1609,6 +1615,7 @@ export class Simulation {
     this.#stats.historyOperations = this.#history.length + this.#sessionHistory.length;
     if (model !== undefined && this.#history.length > 0) {
       const verdict = checkLinearizability(model, this.#history, { timeBudgetMs: 10_000 });
+      if (verdict.verdict === 'unknown') this.#stats.linearizabilityUnknown++;
       if (verdict.verdict === 'not linearizable') {
         throw new SafetyViolation(
           `History not linearizable: ${verdict.failure?.explanation ?? verdict.reason ?? ''}`,
@@ -1619,6 +1626,7 @@ export class Simulation {
       const verdict = checkLinearizability(appendModel(), this.#sessionHistory, {
         timeBudgetMs: 10_000,
       });
+      if (verdict.verdict === 'unknown') this.#stats.linearizabilityUnknown++;
       if (verdict.verdict === 'not linearizable') {
         throw new SafetyViolation(
           `Session history not linearizable: ${

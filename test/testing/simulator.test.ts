@@ -52,6 +52,7 @@ function report(r: SimulationResult): string {
 test(`seeds ${firstSeed}..${lastSeed} pass (3- and 5-member clusters, churn on every third)`, async () => {
   const sizes = new Set<number>();
   const churn = { seeds: 0, configurations: 0, joined: 0, promoted: 0, demoted: 0, left: 0 };
+  let unknownVerdicts = 0;
   let elections = 0;
   let reads = 0;
   let installs = 0;
@@ -65,6 +66,7 @@ test(`seeds ${firstSeed}..${lastSeed} pass (3- and 5-member clusters, churn on e
     reads += r.stats.reads;
     installs += r.stats.snapshotsInstalled;
     checked += r.stats.historyOperations;
+    unknownVerdicts += r.stats.linearizabilityUnknown;
     sessions.commands += r.stats.sessionCommands;
     sessions.duplicates += r.stats.sessionDuplicates;
     sessions.events += r.stats.sessionEvents;
@@ -101,8 +103,15 @@ test(`seeds ${firstSeed}..${lastSeed} pass (3- and 5-member clusters, churn on e
   assert.ok(c >= n / 3 - 1, `only ${c} churn seeds`);
   assert.ok(churn.configurations > c, `only ${churn.configurations} configurations committed`);
   for (const kind of ['joined', 'promoted', 'demoted', 'left'] as const) {
-    assert.ok(churn[kind] > c / 10, `only ${churn[kind]} members ${kind} in ${c} churn seeds`);
+    assert.ok(
+      churn[kind] >= Math.max(1, c / 10),
+      `only ${churn[kind]} members ${kind} in ${c} churn seeds`,
+    );
   }
+  // A history the checker could not decide within its budget passes: say how many there were.
+  console.log(
+    `  linearizability: ${checked} operations checked, ${unknownVerdicts} histories undecided within the 10 s budget`,
+  );
   console.log(
     `  churn on ${c} seeds: ${churn.configurations} configurations committed, ${churn.joined} joined, ${churn.promoted} promoted, ${churn.demoted} demoted, ${churn.left} left`,
   );
