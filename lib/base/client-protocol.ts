@@ -47,6 +47,7 @@ import {
   MemberIdSchema,
   MemberTypeSchema,
   NaturalSchema,
+  type SnapshotMeta,
   SnapshotMetaSchema,
 } from './messages.ts';
 import { MembershipOpSchema } from './member-requests.ts';
@@ -173,21 +174,30 @@ export const SnapshotReadRequestSchema = v.strictObject({
   bytesMax: v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(snapshotReadBytesMax)),
 });
 /** The output of a `snapshot` request: the snapshot's metadata and size in bytes, or null. */
-export const SnapshotInfoOutputSchema = v.nullable(v.strictObject({
-  meta: SnapshotMetaSchema,
-  totalBytes: NaturalSchema,
-}));
-export type SnapshotInfoOutput = v.InferOutput<typeof SnapshotInfoOutputSchema>;
+export type SnapshotInfoOutput = { meta: SnapshotMeta; totalBytes: number } | null;
+/** The schema of `SnapshotInfoOutput`, which a client checks every answer against. */
+export const SnapshotInfoOutputSchema: v.GenericSchema<unknown, SnapshotInfoOutput> = v.nullable(
+  v.strictObject({ meta: SnapshotMetaSchema, totalBytes: NaturalSchema }),
+);
 /** The output of a `snapshotRead`: the bytes from `offsetBytes`, and whether they reach the end. */
-export const SnapshotReadOutputSchema = v.strictObject({
-  index: NaturalSchema,
-  term: NaturalSchema,
-  totalBytes: NaturalSchema,
-  offsetBytes: NaturalSchema,
-  data: v.pipe(BytesSchema, v.check((d) => d.byteLength <= snapshotReadBytesMax)),
-  done: v.boolean(),
-});
-export type SnapshotReadOutput = v.InferOutput<typeof SnapshotReadOutputSchema>;
+export type SnapshotReadOutput = {
+  index: number;
+  term: number;
+  totalBytes: number;
+  offsetBytes: number;
+  data: Uint8Array;
+  done: boolean;
+};
+/** The schema of `SnapshotReadOutput` (at most `snapshotReadBytesMax` bytes of data). */
+export const SnapshotReadOutputSchema: v.GenericSchema<unknown, SnapshotReadOutput> = v
+  .strictObject({
+    index: NaturalSchema,
+    term: NaturalSchema,
+    totalBytes: NaturalSchema,
+    offsetBytes: NaturalSchema,
+    data: v.pipe(BytesSchema, v.check((d) => d.byteLength <= snapshotReadBytesMax)),
+    done: v.boolean(),
+  });
 
 /** Everything a client may send. */
 export const ClientRequestSchema = v.variant('type', [

@@ -85,6 +85,7 @@ async function saveOnce(
   path: string,
   member: string,
   info: NonNullable<SnapshotInfoOutput>,
+  chunkBytes: number,
 ): Promise<{ header: SnapshotFileHeader; sha256: string; fileBytes: number } | null> {
   const { meta, totalBytes } = info;
   const header: SnapshotFileHeader = {
@@ -104,7 +105,7 @@ async function saveOnce(
     for (;;) {
       let part;
       try {
-        part = await client.snapshotRead(meta.index, meta.term, offsetBytes, snapshotReadBytesMax);
+        part = await client.snapshotRead(meta.index, meta.term, offsetBytes, chunkBytes);
       } catch (error) {
         if (error instanceof ClientError && error.code === 'SNAPSHOT_CHANGED') {
           writer.abort();
@@ -162,7 +163,7 @@ async function save(flags: Record<string, unknown>, pos: string[]): Promise<numb
           `Member ${target.id} holds no snapshot yet: leave out --take=false to have it take one`,
         );
       }
-      const saved = await saveOnce(client, path, target.id, info);
+      const saved = await saveOnce(client, path, target.id, info, Number(flags['chunk-bytes']));
       if (saved === null) {
         console.error(
           `the snapshot of ${target.id} at index ${info.meta.index} was replaced during the save; starting again`,
@@ -245,9 +246,17 @@ export const snapshotCommand: Command = {
     save: {
       summary:
         'fetch the snapshot of the leader (or --member) into FILE (checksummed; written as FILE.part, then renamed)',
-      usage: 'snapshot save FILE [--member ID] [--take=false] [--servers ...] [--timeout MS]',
+      usage:
+        'snapshot save FILE [--member ID] [--take=false] [--chunk-bytes N] [--servers ...] [--timeout MS]',
       flags: clientFlags({
         member: { kind: 'string', help: 'save from this member instead of the leader' },
+        'chunk-bytes': {
+          kind: 'int',
+          help: 'bytes asked for per read of the snapshot',
+          default: snapshotReadBytesMax,
+          min: 1,
+          max: snapshotReadBytesMax,
+        },
         take: {
           kind: 'bool',
           help:
