@@ -83,10 +83,13 @@ test('save, stop, restore three members, and the new cluster serves every saved 
     await client.close();
   }
   saved = join(root, 'backup.snap');
+  // Small ranges: the snapshot crosses the wire in many reads.
   const save = await cli([
     'snapshot',
     'save',
     saved,
+    '--chunk-bytes',
+    '100',
     '--servers',
     first.clientAddresses().join(','),
   ]);
