@@ -43,26 +43,31 @@ type StatusForSave = {
   members: ReadonlyArray<{ id: string; clientAddress?: string }>;
 };
 
-/** The client address of the member to save from: `--member`, else the leader. */
+/** While no leader is known, `save` asks again this often, in milliseconds (up to `--timeout`). */
+export const leaderPollMs = 100;
+
+/** The client address of the member to save from: `--member`, else the leader (waited for). */
 async function targetOf(
   flags: Record<string, unknown>,
 ): Promise<{ id: string; address: string }> {
   const wanted = flags['member'] === undefined ? null : String(flags['member']);
-  const client = await RaftClient.connect({
-    ...clientOptions(flags),
-    session: false,
-    preferLeader: false,
-  });
+  const options = clientOptions(flags);
+  const deadlineMs = Date.now() + options.requestTimeoutMs;
+  const client = await RaftClient.connect({ ...options, session: false, preferLeader: false });
   let status: StatusForSave;
   try {
-    status = await client.status() as StatusForSave;
+    for (;;) {
+      status = await client.status() as StatusForSave;
+      if (wanted !== null || status.leaderId !== null || Date.now() >= deadlineMs) break;
+      await new Promise((resolve) => setTimeout(resolve, leaderPollMs));
+    }
   } finally {
     await client.close();
   }
   const id = wanted ?? status.leaderId;
   if (id === null) {
     throw new Error(
-      `No leader known to member ${status.id}: try again once the cluster has one, or name a member with --member`,
+      `No leader known to member ${status.id} within ${options.requestTimeoutMs} ms: name a member with --member`,
     );
   }
   if (id === status.id) return { id, address: status.clientAddress };

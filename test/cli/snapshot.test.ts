@@ -1,5 +1,6 @@
 // Proves disaster recovery as an operator runs it: the real command line and real `serve`
-// children on 127.0.0.1 under the current runtime. `snapshot save` fetches the leader's snapshot
+// children on 127.0.0.1 under the current runtime. Save refuses a member with no snapshot when
+// told not to take one, and writes nothing. `snapshot save` fetches the leader's snapshot
 // of a 3-member cluster into a file (never leaving FILE.part), the cluster stops, `snapshot
 // restore` makes three fresh data directories from that one file for a new cluster on other
 // ports, and the new cluster serves every key with its saved value (and takes writes). A file with
@@ -74,6 +75,19 @@ test('save, stop, restore three members, and the new cluster serves every saved 
     serveArgs,
   });
   clusters.push(first);
+  // Before any write no member has a snapshot: without taking one, save refuses and writes nothing.
+  const early = join(root, 'early.snap');
+  const none = await cli([
+    'snapshot',
+    'save',
+    early,
+    '--take=false',
+    '--servers',
+    first.clientAddresses().join(','),
+  ]);
+  exited(none, 1, 'snapshot save --take=false with no snapshot');
+  assert.match(none.stderr, /holds no snapshot yet/, none.stderr);
+  assert.not.ok(existsSync(early) || existsSync(`${early}.part`), 'no file was written');
   const client = await kvClient(first.clientAddresses());
   try {
     for (let i = 0; i < keyCount; i++) {
