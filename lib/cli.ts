@@ -544,7 +544,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   let args = rest;
   if (command.subcommands !== undefined) {
     const [sub, ...subRest] = rest;
-    const list = Object.entries(command.subcommands).map(([n, c]) => `  ${n}  ${c.summary}`);
+    const width = Math.max(...Object.keys(command.subcommands).map((n) => n.length));
+    const list = Object.entries(command.subcommands).map(([n, c]) =>
+      `  ${n.padEnd(width)}  ${c.summary}`
+    );
     const help = `${command.summary}\n\nUsage: edgeraft ${command.usage}\n\nSubcommands:\n${
       list.join('\n')
     }\n\nRun edgeraft ${name} <subcommand> --help for its flags.`;

@@ -64,6 +64,9 @@ async function kvClient(servers: string[]): Promise<KvClient> {
 }
 
 const valueOf = (i: number) => `value-${i}-${'x'.repeat(i % 7)}`;
+/** Large values besides: the snapshot spans more than one of the store's 1 MiB chunks. */
+const bigKeyCount = 3;
+const bigValueOf = (i: number) => `${i}`.repeat(400_000);
 
 // The whole round trip: save from a live cluster, restore three members, read every key back.
 test('save, stop, restore three members, and the new cluster serves every saved key', async () => {
@@ -93,17 +96,20 @@ test('save, stop, restore three members, and the new cluster serves every saved 
     for (let i = 0; i < keyCount; i++) {
       await client.command({ op: 'put', key: `k${i}`, value: valueOf(i) });
     }
+    for (let i = 0; i < bigKeyCount; i++) {
+      await client.command({ op: 'put', key: `big${i}`, value: bigValueOf(i) });
+    }
   } finally {
     await client.close();
   }
   saved = join(root, 'backup.snap');
-  // Small ranges: the snapshot crosses the wire in many reads.
+  // Ranges of an odd size: the snapshot crosses the wire in many reads, across store chunks.
   const save = await cli([
     'snapshot',
     'save',
     saved,
     '--chunk-bytes',
-    '100',
+    '65537',
     '--servers',
     first.clientAddresses().join(','),
   ]);
@@ -117,7 +123,7 @@ test('save, stop, restore three members, and the new cluster serves every saved 
   };
   assert.ok(summary.index >= keyCount, `snapshot at ${summary.index} covers the ${keyCount} puts`);
   assert.match(summary.sha256, /^[0-9a-f]{64}$/);
-  assert.ok(summary.dataBytes > 300, `${summary.dataBytes} bytes: read in several ranges`);
+  assert.ok(summary.dataBytes > 1024 ** 2, `${summary.dataBytes} bytes: more than one store chunk`);
   assert.ok(existsSync(saved), 'the file exists');
   assert.not.ok(existsSync(`${saved}.part`), 'no .part file is left');
   await first.stopAll();
@@ -154,6 +160,10 @@ test('save, stop, restore three members, and the new cluster serves every saved 
     for (let i = 0; i < keyCount; i++) {
       const out = await reader.query({ op: 'get', key: `k${i}` });
       assert.equal(out, { value: valueOf(i) }, `key k${i}`);
+    }
+    for (let i = 0; i < bigKeyCount; i++) {
+      const out = await reader.query({ op: 'get', key: `big${i}` }) as { value: string | null };
+      assert.ok(out.value === bigValueOf(i), `key big${i}`);
     }
     // The new cluster is a working cluster of the given members: it takes writes.
     await reader.command({ op: 'put', key: 'after', value: 'restore' });
