@@ -17,7 +17,10 @@
  * ```
  * @module
  */
+import * as v from 'valibot';
+import { DialAddressSchema } from '../base/address.ts';
 import { type SnapshotInfoOutput, snapshotReadBytesMax } from '../base/client-protocol.ts';
+import { configurationMembersMax, MemberIdSchema } from '../base/messages.ts';
 import { ClientError, RaftClient } from '../client/client.ts';
 import { restoreDataDir, RestoreTargetError } from '../storage/restore.ts';
 import {
@@ -35,13 +38,17 @@ export const progressIntervalMs = 1_000;
 /** Snapshots smaller than this, in bytes, get no progress lines (only the summary): 8 MiB. */
 export const progressBytesMin = 8 * 1024 * 1024;
 
-/** What `save` reads of a member's status. */
-type StatusForSave = {
-  id: string;
-  leaderId: string | null;
-  clientAddress: string;
-  members: ReadonlyArray<{ id: string; clientAddress?: string }>;
-};
+/** What `save` reads of a member's status (`RaftServer.status()`), checked like any answer. */
+const StatusForSaveSchema = v.object({
+  id: MemberIdSchema,
+  leaderId: v.nullable(MemberIdSchema),
+  clientAddress: DialAddressSchema,
+  members: v.pipe(
+    v.array(v.object({ id: MemberIdSchema, clientAddress: v.optional(DialAddressSchema) })),
+    v.maxLength(configurationMembersMax),
+  ),
+});
+type StatusForSave = v.InferOutput<typeof StatusForSaveSchema>;
 
 /** While no leader is known, `save` asks again this often, in milliseconds (up to `--timeout`). */
 export const leaderPollMs = 100;
@@ -57,7 +64,11 @@ async function targetOf(
   let status: StatusForSave;
   try {
     for (;;) {
-      status = await client.status() as StatusForSave;
+      const answer = v.safeParse(StatusForSaveSchema, await client.status());
+      if (!answer.success) {
+        throw new Error(`Malformed status answer: ${answer.issues[0].message}`);
+      }
+      status = answer.output;
       if (wanted !== null || status.leaderId !== null || Date.now() >= deadlineMs) break;
       await new Promise((resolve) => setTimeout(resolve, leaderPollMs));
     }
