@@ -6,7 +6,7 @@
  * Commands: `serve` (one member), `cluster` (a local N-member cluster of child processes), `put`,
  * `get`, `del`, `cas`, `append`, `scan`, `watch` (the key-value machine), `status`, `health`,
  * `members`, `join`, `leave`, `promote`, `demote`, `transfer-leader` (talk to a running cluster),
- * `demo` (the guided tour). `--help` on each, `--version` at the top.
+ * `snapshot save` / `snapshot restore` (disaster recovery), `demo` (the guided tour). `--help` on each, `--version` at the top.
  *
  * @module
  */
@@ -30,6 +30,7 @@ import {
 import { runDemo } from './cli/demo.ts';
 import { kvCommands } from './cli/kv.ts';
 import { operatorCommands, probe } from './cli/operator.ts';
+import { snapshotCommand } from './cli/snapshot.ts';
 import { describeExit, LocalCluster, localMembers } from './cli/processes.ts';
 import { packageVersion } from './cli/version.ts';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
@@ -282,6 +283,7 @@ const commands: Record<string, Command> = {
       withClient(flags, async (c) => console.log(JSON.stringify(await c.status(), null, 2))),
   },
   ...operatorCommands,
+  snapshot: snapshotCommand,
   demo: {
     summary:
       'start a 3-member cluster, drive a workload, kill the leader half-way, verify nothing acknowledged was lost',
@@ -584,13 +586,37 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(packageVersion());
     return 0;
   }
-  const command = commands[name];
+  let command = commands[name];
   if (command === undefined) {
     console.error(`Unknown command: ${name}\n\n${usage()}`);
     return 2;
   }
+  let label = name;
+  let args = rest;
+  if (command.subcommands !== undefined) {
+    const [sub, ...subRest] = rest;
+    const width = Math.max(...Object.keys(command.subcommands).map((n) => n.length));
+    const list = Object.entries(command.subcommands).map(([n, c]) =>
+      `  ${n.padEnd(width)}  ${c.summary}`
+    );
+    const help = `${command.summary}\n\nUsage: edgeraft ${command.usage}\n\nSubcommands:\n${
+      list.join('\n')
+    }\n\nRun edgeraft ${name} <subcommand> --help for its flags.`;
+    if (sub === undefined || sub === '--help' || sub === '-h') {
+      (sub === undefined ? console.error : console.log)(help);
+      return sub === undefined ? 2 : 0;
+    }
+    const chosen = command.subcommands[sub];
+    if (chosen === undefined) {
+      console.error(`Unknown subcommand: ${name} ${sub}\n\n${help}`);
+      return 2;
+    }
+    command = chosen;
+    label = `${name} ${sub}`;
+    args = subRest;
+  }
   try {
-    const { flags, positionals, help } = parseArgs(rest, command.flags);
+    const { flags, positionals, help } = parseArgs(args, command.flags);
     if (help) {
       console.log(
         `${command.summary}\n\nUsage: edgeraft ${command.usage}\n\nFlags:\n${
@@ -602,10 +628,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     return await command.run(flags, positionals);
   } catch (error) {
     if (error instanceof UsageError || error instanceof TypeError || error instanceof RangeError) {
-      console.error(`edgeraft ${name}: ${error.message}`);
+      console.error(`edgeraft ${label}: ${error.message}`);
       return 2;
     }
-    console.error(`edgeraft ${name}: ${(error as Error)?.message ?? String(error)}`);
+    console.error(`edgeraft ${label}: ${(error as Error)?.message ?? String(error)}`);
     return 1;
   }
 }

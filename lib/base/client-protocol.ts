@@ -47,6 +47,8 @@ import {
   MemberIdSchema,
   MemberTypeSchema,
   NaturalSchema,
+  type SnapshotMeta,
+  SnapshotMetaSchema,
 } from './messages.ts';
 import { MembershipOpSchema } from './member-requests.ts';
 
@@ -140,6 +142,63 @@ export const TransferLeaderRequestSchema = v.strictObject({
   member: MemberIdSchema,
 });
 
+/**
+ * Largest byte range one `snapshotRead` returns, in bytes: 1 MiB, well inside the default 8 MiB
+ * frame of both ends (a client with a smaller `frameBytesMax` asks for less).
+ */
+export const snapshotReadBytesMax = 1024 * 1024;
+
+/**
+ * The member's current snapshot (`snapshot save`, etcdctl's `snapshot save`), answered by the
+ * member's client port itself, about the member itself (no forwarding). With `take`, the member
+ * first snapshots its state machine (covering every entry it applied) and answers once that
+ * snapshot is stored. Answered with `SnapshotInfoOutputSchema`: the metadata and size, or null when
+ * the member holds no snapshot.
+ */
+export const SnapshotRequestSchema = v.strictObject({
+  type: v.literal('snapshot'),
+  ...requestHead,
+  take: v.boolean(),
+});
+/**
+ * Bytes `offsetBytes` to at most `offsetBytes + bytesMax` of the member's current snapshot, which
+ * must be the one at `index` and `term` (else SNAPSHOT_CHANGED: it was replaced meanwhile).
+ * Answered with `SnapshotReadOutputSchema`.
+ */
+export const SnapshotReadRequestSchema = v.strictObject({
+  type: v.literal('snapshotRead'),
+  ...requestHead,
+  index: NaturalSchema,
+  term: NaturalSchema,
+  offsetBytes: NaturalSchema,
+  bytesMax: v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(snapshotReadBytesMax)),
+});
+/** The output of a `snapshot` request: the snapshot's metadata and size in bytes, or null. */
+export type SnapshotInfoOutput = { meta: SnapshotMeta; totalBytes: number } | null;
+/** The schema of `SnapshotInfoOutput`, which a client checks every answer against. */
+export const SnapshotInfoOutputSchema: v.GenericSchema<unknown, SnapshotInfoOutput> = v.nullable(
+  v.strictObject({ meta: SnapshotMetaSchema, totalBytes: NaturalSchema }),
+);
+/** The output of a `snapshotRead`: the bytes from `offsetBytes`, and whether they reach the end. */
+export type SnapshotReadOutput = {
+  index: number;
+  term: number;
+  totalBytes: number;
+  offsetBytes: number;
+  data: Uint8Array;
+  done: boolean;
+};
+/** The schema of `SnapshotReadOutput` (at most `snapshotReadBytesMax` bytes of data). */
+export const SnapshotReadOutputSchema: v.GenericSchema<unknown, SnapshotReadOutput> = v
+  .strictObject({
+    index: NaturalSchema,
+    term: NaturalSchema,
+    totalBytes: NaturalSchema,
+    offsetBytes: NaturalSchema,
+    data: v.pipe(BytesSchema, v.check((d) => d.byteLength <= snapshotReadBytesMax)),
+    done: v.boolean(),
+  });
+
 /** Everything a client may send. */
 export const ClientRequestSchema = v.variant('type', [
   ReconfigureRequestSchema,
@@ -152,6 +211,8 @@ export const ClientRequestSchema = v.variant('type', [
   UnregisterRequestSchema,
   StatusRequestSchema,
   PingRequestSchema,
+  SnapshotRequestSchema,
+  SnapshotReadRequestSchema,
 ]);
 export type ClientRequest = v.InferOutput<typeof ClientRequestSchema>;
 
@@ -195,6 +256,8 @@ export const clientErrorCodes = {
   OUTCOME_UNKNOWN: false,
   /** The member is stopping and refused the request. Retryable: refused before anything was proposed. */
   SHUTDOWN: true,
+  /** A `snapshotRead` named a snapshot the member no longer holds (a newer one replaced it). Not retryable as it is: start again from the new snapshot. */
+  SNAPSHOT_CHANGED: false,
 } as const satisfies Record<string, boolean>;
 
 /** The error codes a client can receive; see `clientErrorCodes`. */

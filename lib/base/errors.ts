@@ -37,6 +37,7 @@ export type ErrorCode =
   | 'UNKNOWN_SESSION'
   | 'COMMAND_ERROR'
   | 'RESULT_EVICTED'
+  | 'SNAPSHOT_CHANGED'
   | 'INTERNAL_ERROR';
 
 /**

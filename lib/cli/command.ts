@@ -19,12 +19,17 @@ import { DialAddressSchema } from '../base/address.ts';
 import { RaftClient } from '../client/client.ts';
 import { type FlagSpec, UsageError } from './args.ts';
 
-/** One command: its help, its flags, and what it does (resolves to the exit code). */
+/**
+ * One command: its help, its flags, and what it does (resolves to the exit code). A command with
+ * `subcommands` (`snapshot save`, `snapshot restore`) hands its arguments to the one named first;
+ * its own `flags` and `run` are then unused.
+ */
 export type Command = {
   summary: string;
   flags: Record<string, FlagSpec>;
   usage: string;
   run: (flags: Record<string, unknown>, positionals: string[]) => Promise<number>;
+  subcommands?: Record<string, Command>;
 };
 
 /** Longest `--timeout` accepted, in milliseconds (an hour). */

@@ -68,6 +68,10 @@ import {
   type ErrorResponse,
   type EventMessage,
   retryableCodes,
+  type SnapshotInfoOutput,
+  SnapshotInfoOutputSchema,
+  type SnapshotReadOutput,
+  SnapshotReadOutputSchema,
 } from '../base/client-protocol.ts';
 import { KeepAlive } from './keep-alive.ts';
 
@@ -246,6 +250,20 @@ export type ClientEvent = {
   name: string;
   payload: unknown;
 };
+
+/** `output` checked against `schema`; a mismatch is INTERNAL_ERROR naming the request. */
+function validAnswer<S extends v.GenericSchema>(
+  schema: S,
+  output: unknown,
+  request: string,
+): v.InferOutput<S> {
+  const result = v.safeParse(schema, output);
+  if (result.success) return result.output;
+  throw new ClientError(
+    'INTERNAL_ERROR',
+    `Malformed answer to ${request}: ${result.issues[0].message}`,
+  );
+}
 
 /** Codes after which a session command is not sent again: its outcome is final. */
 const finalSessionCodes: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
@@ -510,6 +528,54 @@ export class RaftClient<
   /** The status of the server this client is connected to. */
   async status(): Promise<unknown> {
     return (await this.#request({ type: 'status', id: 0, session: 0, sequence: 0 }, false)).output;
+  }
+
+  /**
+   * The current snapshot of the member this client is connected to (asked of it, not forwarded):
+   * its metadata and size, or null when it holds none. With `take`, the member first snapshots
+   * its state machine and answers once that is stored. The answer is validated.
+   *
+   * @example
+   * ```ts
+   * const info = await client.snapshotInfo(true); // { meta: { index, term, timeMs, members }, totalBytes }
+   * ```
+   */
+  async snapshotInfo(take: boolean): Promise<SnapshotInfoOutput> {
+    const { output } = await this.#request(
+      { type: 'snapshot', id: 0, session: 0, sequence: 0, take },
+      false,
+    );
+    return validAnswer(SnapshotInfoOutputSchema, output, 'snapshot');
+  }
+
+  /**
+   * Bytes `offsetBytes` to at most `offsetBytes + bytesMax` (at most `snapshotReadBytesMax`) of
+   * the connected member's snapshot at `index`/`term`. Rejects with SNAPSHOT_CHANGED once the
+   * member holds another snapshot. The answer is validated.
+   *
+   * @example
+   * ```ts
+   * const part = await client.snapshotRead(120, 3, 0, 65_536); // { data, done, totalBytes, ... }
+   * ```
+   */
+  async snapshotRead(
+    index: number,
+    term: number,
+    offsetBytes: number,
+    bytesMax: number,
+  ): Promise<SnapshotReadOutput> {
+    const { output } = await this.#request(
+      { type: 'snapshotRead', id: 0, session: 0, sequence: 0, index, term, offsetBytes, bytesMax },
+      false,
+    );
+    const part = validAnswer(SnapshotReadOutputSchema, output, 'snapshotRead');
+    if (
+      part.index !== index || part.term !== term || part.offsetBytes !== offsetBytes ||
+      part.data.byteLength > bytesMax || offsetBytes + part.data.byteLength > part.totalBytes
+    ) {
+      throw new ClientError('INTERNAL_ERROR', 'The server answered another snapshot range');
+    }
+    return part;
   }
 
   /**

@@ -49,6 +49,7 @@ import { LogLimiter, type LogLimits } from '../transport/log-limiter.ts';
 import { controlBytesReserved } from '../transport/options.ts';
 import { formatAddress, parseAddress } from '../base/address.ts';
 import type { ServerLogger } from './options.ts';
+import type { SnapshotSource } from './snapshot-reads.ts';
 
 /** What the listener needs from its server. */
 export type ClientHandler = {
@@ -62,6 +63,8 @@ export type ClientHandler = {
   sessionEvents(session: number): readonly SessionEvent[];
   /** The index of the last event published to a session as applied here. */
   sessionEventIndex(session: number): number;
+  /** This member's snapshot for `snapshot save` (absent: `snapshot` requests are refused). */
+  snapshots?: SnapshotSource;
 };
 
 /** The listener's settings; the server passes its validated `client*` and `log*` options. */
@@ -315,6 +318,10 @@ export class ClientListener {
       done({ type: 'ok', id: request.id, index: 0, output: handler.status() });
       return;
     }
+    if (request.type === 'snapshot' || request.type === 'snapshotRead') {
+      this.#snapshotRequest(request, handler).then(done);
+      return;
+    }
     if (request.session !== 0 && request.type !== 'register') this.#attach(client, request.session);
     handler.handle(memberRequestOf(request)).then(
       (reply) => {
@@ -330,6 +337,30 @@ export class ClientListener {
       },
       (error) => done(responseFor(request.id, error, handler)),
     );
+  }
+
+  /** A `snapshot` or `snapshotRead` request, answered here about this member (never rejects). */
+  async #snapshotRequest(
+    request: Extract<ClientRequest, { type: 'snapshot' | 'snapshotRead' }>,
+    handler: ClientHandler,
+  ): Promise<Answer> {
+    const source = handler.snapshots;
+    if (source === undefined) {
+      return errorResponse(
+        request.id,
+        'INTERNAL_ERROR',
+        'This member serves no snapshots',
+        handler,
+      );
+    }
+    try {
+      const output = request.type === 'snapshot'
+        ? await source.info(request.take)
+        : source.read(request.index, request.term, request.offsetBytes, request.bytesMax);
+      return { type: 'ok', id: request.id, index: 0, output };
+    } catch (error) {
+      return responseFor(request.id, error, handler);
+    }
   }
 
   /**
@@ -384,7 +415,10 @@ export class ClientListener {
 
 /** The member's view of a client request (status and ping are answered by the port itself). */
 function memberRequestOf(
-  request: Exclude<ClientRequest, { type: 'ping' } | { type: 'status' }>,
+  request: Exclude<
+    ClientRequest,
+    { type: 'ping' } | { type: 'status' } | { type: 'snapshot' } | { type: 'snapshotRead' }
+  >,
 ): MemberRequest {
   switch (request.type) {
     case 'command':
@@ -486,6 +520,7 @@ function responseFor(id: number, error: unknown, handler: ClientHandler): Answer
       COMMAND_ERROR: 'COMMAND_ERROR',
       UNKNOWN_SESSION: 'UNKNOWN_SESSION',
       OUTCOME_UNKNOWN: 'OUTCOME_UNKNOWN',
+      SNAPSHOT_CHANGED: 'SNAPSHOT_CHANGED',
     };
     const mapped = known[String(code)];
     if (mapped !== undefined) return errorResponse(id, mapped, message, handler);

@@ -38,6 +38,7 @@ import { LogLimiter } from '../transport/log-limiter.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import type { TransportCounters } from '../transport/transport.ts';
 import { ClientListener } from './client-listener.ts';
+import { type SnapshotSource, storageSnapshotSource } from './snapshot-reads.ts';
 import { joinCluster } from './join.ts';
 import { realClock } from './clock.ts';
 import { OpsHttpServer, type ProbeResult } from './http.ts';
@@ -61,6 +62,9 @@ export type ServerStatus = MemberStatus & {
   transport: TransportCounters & { sentBytesByPeer: Record<string, number> };
 };
 
+/** Wait between two attempts of `snapshot save` to take a snapshot, in milliseconds. */
+const snapshotTakeRetryDelayMs = 20;
+
 /** See the module comment. Create with `RaftServer.start`. */
 export class RaftServer<
   Command = unknown,
@@ -69,6 +73,11 @@ export class RaftServer<
   QueryOutput = unknown,
 > {
   readonly id: string;
+  /**
+   * This member's snapshot as `snapshot save` reads it through the client port: its metadata and
+   * size (after taking a new one, if asked), and its bytes by range (see `snapshot-reads.ts`).
+   */
+  readonly snapshots: SnapshotSource;
   readonly #o: RaftServerOptions;
   readonly #codec: CommandCodec<Command>;
   readonly #storage: LmdbStorage;
@@ -101,6 +110,12 @@ export class RaftServer<
     this.#transport = transport;
     this.#clients = clients;
     this.#log = log;
+    this.snapshots = storageSnapshotSource({
+      storage,
+      takeSnapshot: () => driver.takeSnapshot(),
+      appliedIndex: () => driver.status().lastAppliedIndex,
+      retryDelayMs: snapshotTakeRetryDelayMs,
+    });
   }
 
   /**
