@@ -14,7 +14,7 @@
  *   (or RESERVE), catches up from followers, and is promoted afterwards.
  * - Who feeds whom: the leader computes the assignment (`assignPassives`) from its latest
  *   configuration and the followers it heard from within `feederSilenceHeartbeats` heartbeat
- *   intervals, and sends each follower its share in an `assign` message (when it changes, and
+ *   intervals that it is not sending a snapshot (one far behind cannot feed anyone), and sends each follower its share in an `assign` message (when it changes, and
  *   again every election timeout). The leader computes it, rather than every member from shared
  *   facts, because which followers are alive is known only to the leader (every follower answers
  *   it); followers computing it from their own, differing views could leave a passive member with

@@ -1425,7 +1425,9 @@ export class Raft {
       const pr = this.#tracker.progress.get(id);
       if (id === this.id || pr === undefined || pr.departing) continue;
       followers.push(id);
-      if (now - pr.heardTick <= silence) live.push(id);
+      // A follower being sent a snapshot is far behind: it could feed its passives only up to
+      // its own stale commit index, and then only by snapshots it does not have yet.
+      if (now - pr.heardTick <= silence && pr.state !== 'snapshot') live.push(id);
     }
     const passives = this.#tracker.passives;
     const assignment = assignPassives(passives, live.length > 0 ? live : [this.id]);
