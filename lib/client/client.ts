@@ -826,7 +826,7 @@ export class RaftClient<
       o.reject(
         new ClientError(
           'TIMEOUT',
-          `Command not answered within ${this.#o.requestTimeoutMs} ms: outcome unknown (it is still sent in its session and applied at most once)`,
+          `Command not answered within ${this.#o.requestTimeoutMs} ms: outcome unknown (it is still sent in its session and applied at most once)${this.#unreachableNote()}`,
           this.#leaderId,
         ),
       );
@@ -867,10 +867,20 @@ export class RaftClient<
     o.reject(
       new ClientError(
         'TIMEOUT',
-        `Request not answered within ${this.#o.requestTimeoutMs} ms`,
+        `Request not answered within ${this.#o.requestTimeoutMs} ms${this.#unreachableNote()}`,
         this.#leaderId,
       ),
     );
+  }
+
+  /**
+   * When every server found nobody there since the last successful connect, why, for a timeout's
+   * message (`: no server reachable (A connection refused, ...)`); else nothing.
+   */
+  #unreachableNote(): string {
+    if (!this.#servers.every((a) => this.#unreachable.has(a))) return '';
+    const why = this.#servers.map((a) => `${a} ${this.#unreachable.get(a)}`).join(', ');
+    return `: no server reachable (${why})`;
   }
 
   #flush(): void {

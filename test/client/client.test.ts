@@ -98,7 +98,8 @@ test('waits out NO_LEADER and succeeds once a leader is elected', async () => {
 
 // With failFastUnreachable, a request fails at once (NO_LEADER, retryable: never sent) when every
 // server refuses the connection, naming each address; without it (the default) the client rides
-// out a cluster that is not up yet. Once servers listen, the fail-fast client works again.
+// out a cluster that is not up yet, and a request that times out meanwhile says that no server
+// was reachable, naming each. Once servers listen, the fail-fast client works again.
 test('failFastUnreachable: every server refusing fails at once; off, the client waits', async () => {
   const nodes = await members(3);
   const servers = nodes.map((n) => n.member.clientAddress!);
@@ -115,6 +116,16 @@ test('failFastUnreachable: every server refusing fails at once; off, the client 
       assert.ok((error as Error).message.includes(`${a} connection refused`), String(error));
     }
     assert.ok(elapsedMs < 5_000, `failed after ${elapsedMs} ms, the deadline is 10000 ms`);
+    // The default client waits its deadline, then says why nothing answered: every address.
+    const short = await RaftClient.connect({ servers, session: false, requestTimeoutMs: 500 });
+    const late = await short.status().then(() => null, (e: unknown) => e);
+    await short.close();
+    assert.instance(late, ClientError);
+    assert.is((late as ClientError).code, 'TIMEOUT');
+    assert.match((late as Error).message, /no server reachable \(/);
+    for (const a of servers) {
+      assert.ok((late as Error).message.includes(`${a} connection refused`), String(late));
+    }
     const write = patient.commandWithIndex({ op: 'put', key: 'k', value: 'v' });
     write.catch(() => {}); // awaited below: a failure must fail the test, not the process
     await new Promise((r) => setTimeout(r, 300));
