@@ -29,6 +29,7 @@ import process from 'node:process';
 import { setImmediate } from 'node:timers';
 import { open } from 'lmdb';
 import { commitDurably } from '../../lib/storage/commit.ts';
+import { lmdbSettings } from '../../lib/storage/lmdb.ts';
 import { frameBytes, FrameDecoder, writeFrames } from '../../lib/transport/frame.ts';
 import { hostPort } from './children.ts';
 
@@ -47,23 +48,10 @@ function flag(name: string, fallback?: string): string {
 const role = flag('--role');
 if (role !== 'leader' && role !== 'follower') throw new RangeError(`Flag --role: ${role}`);
 const listen = hostPort(flag('--listen'));
-// The settings of lib/storage/lmdb.ts (`lmdbSettings`), spelled out again: durable commits.
+// The settings of lib/storage/lmdb.ts (`lmdbSettings`): durable commits, as edgeraft's log.
 const dataDir = flag('--data');
 mkdirSync(dataDir, { recursive: true });
-const root = open({
-  path: dataDir,
-  encoding: 'binary',
-  keyEncoding: 'ordered-binary',
-  noSync: false,
-  noMetaSync: false,
-  overlappingSync: true,
-  eventTurnBatching: true,
-  commitDelay: 0,
-  cache: false,
-  compression: false,
-  useWritemap: false,
-  maxDbs: 16,
-});
+const root = open({ path: dataDir, ...lmdbSettings });
 const entries = root.openDB({ name: 'entries', encoding: 'binary', keyEncoding: 'ordered-binary' });
 
 /** Append `commands` from index `first` in one durable transaction. */

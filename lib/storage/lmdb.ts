@@ -97,7 +97,7 @@ export type LmdbStorageOptions = v.InferInput<typeof LmdbStorageOptionsSchema>;
  * - `cache: false`, `compression: false`, `useWritemap: false`: plain LMDB, no extra copy of
  *   values in memory, no write map (a stray pointer cannot scribble on the database).
  */
-const lmdbSettings = {
+export const lmdbSettings = {
   encoding: 'binary',
   keyEncoding: 'ordered-binary',
   noSync: false,
