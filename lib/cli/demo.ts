@@ -157,7 +157,13 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     if (killedId !== null) {
       await cluster.startMember(killedId);
       say(`  restarted ${killedId}; waiting for it to catch up`);
-      const target = (await findLeader())?.commitIndex ?? 0;
+      // The commit index of a leader (right after the restart there may be none for a moment).
+      let leaderNow = await findLeader();
+      for (let i = 0; leaderNow === null && i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        leaderNow = await findLeader();
+      }
+      const target = leaderNow?.commitIndex ?? 0;
       const deadline = performance.now() + 30_000;
       for (;;) {
         const s = await statusOf(killedId);

@@ -251,7 +251,8 @@ export class Requests {
    * The leader this member knows changed, or the connection to a member was lost: requests
    * forwarded to a member that is no longer the leader, or to `lost`, will get no answer. They
    * end now with OUTCOME_UNKNOWN (the old leader may have logged them): a session's client sends
-   * its command again, which is safe; a command outside a session has an unknown outcome.
+   * its command again, which is safe; a command outside a session has an unknown outcome. Reads
+   * (queries, the members view) end with NOT_LEADER instead: they had no effect to be unsure of.
    */
   leaderChanged(lost: string | null = null): void {
     const leader = this.#h.leaderId();
@@ -263,6 +264,11 @@ export class Requests {
       if (f.to === leader && f.to !== lost) continue;
       this.#forwarded.delete(id);
       f.cancelTimer();
+      if (f.request.kind === 'query' || f.request.kind === 'members') {
+        // A read changes nothing: whatever became of it, asking again is safe (retryable).
+        f.resolve(errorReply(new NotLeaderError(leader), leader));
+        continue;
+      }
       f.resolve(errorReply(
         new EdgeraftError(
           'OUTCOME_UNKNOWN',
