@@ -52,6 +52,11 @@ export interface MemberTransport {
    * appends into the void and probes the peer again once it is back (etcd's `ReportUnreachable`).
    */
   onPeerDown?(handler: (member: string) => void): void;
+  /**
+   * Optional: hand what `send` queued to the network now instead of at the end of this turn; the
+   * driver calls it before a storage write, which may block the loop while it syncs.
+   */
+  flush?(): void;
 }
 
 /**

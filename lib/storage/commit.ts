@@ -12,6 +12,10 @@ import { StorageError } from '../base/errors.ts';
  * for `root.flushed`. A failure rejects with a `StorageError` that says what failed and carries
  * the I/O error lmdb reports.
  *
+ * With `sync`, `body` runs in `transactionSync`, which lmdb commits and syncs before it returns
+ * (the event loop waits meanwhile); the flush is still awaited, in case the transaction joined a
+ * batch of lmdb's write thread.
+ *
  * @example
  * ```ts
  * await commitDurably(root, 'Write', () => db.put(1, bytes));
@@ -21,8 +25,14 @@ export async function commitDurably(
   root: RootDatabase,
   what: string,
   body: () => void,
+  sync = false,
 ): Promise<void> {
   try {
+    if (sync) {
+      root.transactionSync(body);
+      await new Promise((resolve, reject) => root.flushed.then(resolve, reject));
+      return;
+    }
     const committed = root.transaction(body);
     // Take the flush promise now, synchronously: it is the one of the commit that the
     // transaction just joined (lmdb's `flushed` looks up the current batch when `then` runs).

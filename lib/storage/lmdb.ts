@@ -50,6 +50,16 @@ import { LmdbMachineStore } from './lmdb-machine-store.ts';
 /** Default LMDB map size: address space only, the file grows as needed (lmdb also grows the map). */
 export const mapSizeBytesDefault = 16 * 1024 ** 3;
 
+/**
+ * Default `syncCommitBytesMax`: 256 KiB. A synchronous commit of that much blocks the event loop
+ * for about as long as its sync (a few ms on a slow disk); measured on a 2-core VM, one small
+ * write took p50 0.65 ms synchronously against 1.0-1.5 ms through the write thread.
+ */
+export const syncCommitBytesMaxDefault = 256 * 1024;
+
+/** Most entries a synchronous commit removes (a longer truncation goes to the write thread). */
+const syncCommitRemovalsMax = 1024;
+
 /** Options of `LmdbStorage.open`, validated once. */
 type LmdbStorageOptionsEntries = {
   /** Folder of the LMDB environment (created if missing). */
@@ -62,6 +72,11 @@ type LmdbStorageOptionsEntries = {
   termRunsMax: IntOption;
   /** Largest chunk the snapshot store keeps, in bytes (snapshots are re-chunked to this size). */
   snapshotChunkBytesMax: IntOption;
+  /**
+   * Largest log write, in encoded bytes of its entries, committed synchronously on the calling
+   * thread (`transactionSync`); larger ones go through lmdb's write thread. 0: never.
+   */
+  syncCommitBytesMax: IntOption;
 };
 
 export const LmdbStorageOptionsSchema: v.StrictObjectSchema<LmdbStorageOptionsEntries, undefined> =
@@ -79,6 +94,10 @@ export const LmdbStorageOptionsSchema: v.StrictObjectSchema<LmdbStorageOptionsEn
       intInRange(1, 64 * 1024 ** 2),
       snapshotChunkBytesMaxDefault,
     ),
+    syncCommitBytesMax: v.optional(
+      intInRange(0, 64 * 1024 ** 2),
+      syncCommitBytesMaxDefault,
+    ),
   });
 export type LmdbStorageOptions = v.InferInput<typeof LmdbStorageOptionsSchema>;
 
@@ -94,6 +113,12 @@ export type LmdbStorageOptions = v.InferInput<typeof LmdbStorageOptionsSchema>;
  *   every acknowledged write.
  * - `eventTurnBatching: true`, `commitDelay: 0`: writes queued in one turn share one commit, started
  *   on the next turn; each `write` is in any case one `transaction` callback.
+ * - Small log writes (at most `syncCommitBytesMax` of entries) are committed with `transactionSync`
+ *   on the calling thread instead: lmdb commits those synchronously (the data file's
+ *   `fdatasync`, then the meta page through its `O_DSYNC` descriptor, both before it returns:
+ *   checked with strace), which saves the two thread hops of the write thread; the write still
+ *   waits for `root.flushed` in case it joined a batch of the write thread. The loop waits
+ *   meanwhile: the driver hands queued messages (a leader's appends) to the sockets first.
  * - `cache: false`, `compression: false`, `useWritemap: false`: plain LMDB, no extra copy of
  *   values in memory, no write map (a stray pointer cannot scribble on the database).
  */
@@ -148,8 +173,16 @@ export class LmdbStorage implements Storage {
   #lock: DirLock | null = null;
   #machineStore: LmdbMachineStore | null = null;
 
-  private constructor(root: RootDatabase, termRunsMax: number, snapshotChunkBytesMax: number) {
+  readonly #syncCommitBytesMax: number;
+
+  private constructor(
+    root: RootDatabase,
+    termRunsMax: number,
+    snapshotChunkBytesMax: number,
+    syncCommitBytesMax: number,
+  ) {
     this.#root = root;
+    this.#syncCommitBytesMax = syncCommitBytesMax;
     this.#entries = root.openDB<Uint8Array, number>({ name: 'entries', ...lmdbSettings });
     this.#meta = root.openDB<Uint8Array, string>({ name: 'meta', ...lmdbSettings });
     this.#configs = root.openDB<Uint8Array, number>({ name: 'configs', ...lmdbSettings });
@@ -185,7 +218,12 @@ export class LmdbStorage implements Storage {
         cause: error,
       });
     }
-    const storage = new LmdbStorage(root, o.termRunsMax, o.snapshotChunkBytesMax);
+    const storage = new LmdbStorage(
+      root,
+      o.termRunsMax,
+      o.snapshotChunkBytesMax,
+      o.syncCommitBytesMax,
+    );
     storage.#lock = lock;
     try {
       storage.#recover();
@@ -313,9 +351,9 @@ export class LmdbStorage implements Storage {
   }
 
   /** Commit `body` durably; a failure makes this store failed for good. */
-  async #commit(what: string, body: () => void): Promise<void> {
+  async #commit(what: string, body: () => void, sync = false): Promise<void> {
     try {
-      await commitDurably(this.#root, what, body);
+      await commitDurably(this.#root, what, body, sync);
     } catch (error) {
       this.#failure = error as StorageError;
       throw error;
@@ -346,8 +384,11 @@ export class LmdbStorage implements Storage {
       );
     const droppedConfigs = this.#configList.filter((c) => !keptConfigs.includes(c));
     const newConfigs: Configuration[] = [];
+    let writeBytes = 0;
     for (const entry of entries) {
-      logBytes += entryBytes(entry);
+      const bytes = entryBytes(entry);
+      logBytes += bytes;
+      writeBytes += bytes;
       const config = configurationOf(entry);
       if (config !== null) newConfigs.push(config);
     }
@@ -356,6 +397,9 @@ export class LmdbStorage implements Storage {
       : this.#baseConfig;
     let snapshotData: SnapshotInfo | null = null;
 
+    // Synchronously when small: no snapshot, few removals (see the module comment).
+    const sync = this.#syncCommitBytesMax > 0 && writeBytes <= this.#syncCommitBytesMax &&
+      snapshot === undefined && dropTo - dropFrom < syncCommitRemovalsMax;
     await this.#commit('Write', () => {
       if (batch.snapshotData !== undefined) {
         snapshotData = this.snapshots.commitInTransaction(
@@ -382,7 +426,7 @@ export class LmdbStorage implements Storage {
       if (batch.hardState !== undefined) {
         this.#meta.put(metaKeys.hardState, encodeRecord(batch.hardState));
       }
-    });
+    }, sync);
 
     // Durable: now the cached state may show it.
     if (snapshotData !== null) this.snapshots.committed(snapshotData);

@@ -225,6 +225,11 @@ export class FramedConnection<T> {
     } else this.close(null);
   }
 
+  /** Write what is queued now instead of at the end of this turn (see `Transport.flush`). */
+  flush(): void {
+    this.#flush();
+  }
+
   #flush(): void {
     while (!this.#closed && !this.#waitingDrain && this.#queuedBytes > 0) {
       const bodies: Uint8Array[] = this.#control;

@@ -184,6 +184,11 @@ export class TcpTransport implements Transport {
     if (message.type === 'heartbeat') this.#startProbe(message.to, message.readSeq);
   }
 
+  /** Write what `send` queued to every peer now (see `Transport.flush`). */
+  flush(): void {
+    for (const peer of this.#peers.values()) peer.connection?.flush();
+  }
+
   /**
    * Bytes sent to and received from each member since the transport started, frames with their
    * length prefixes (they only grow; at most `trafficMembersMax` members).

@@ -48,6 +48,12 @@ export interface Transport {
   addPeer(member: string, address: string): void;
   /** Forget one peer and close its connection. */
   removePeer(member: string): void;
+  /**
+   * Hand what `send` queued to the sockets now rather than at the end of this event-loop turn:
+   * the driver calls it before a storage write that may block the loop (a synchronous commit),
+   * so that a leader's appends are on their way while it syncs. Optional.
+   */
+  flush?(): void;
   /** Counters for monitoring and tests. */
   readonly counters: Readonly<TransportCounters>;
   /** Close every connection and timer; resolves when the listener is closed. */
