@@ -646,15 +646,27 @@ export class RaftClient<
     if (this.#sessionId !== 0) return Promise.resolve();
     if (this.#opening !== null) return this.#opening;
     const opening = (async () => {
-      // A registration whose answer is lost leaves a session nobody uses: it expires. So any
-      // failure is simply tried again, until the request deadline.
-      const { output } = await this.#request({
-        type: 'register',
-        id: 0,
-        session: 0,
-        sequence: 0,
-        timeoutMs: this.#o.sessionTimeoutMs,
-      }, false);
+      // A registration whose answer is lost leaves a session nobody uses: it expires. So one of
+      // unknown outcome (its leader was lost on the way) is simply sent again, until the request
+      // deadline; refusals are retried inside `#request` already.
+      const deadlineMs = Date.now() + this.#o.requestTimeoutMs;
+      let output: unknown;
+      for (;;) {
+        try {
+          ({ output } = await this.#request({
+            type: 'register',
+            id: 0,
+            session: 0,
+            sequence: 0,
+            timeoutMs: this.#o.sessionTimeoutMs,
+          }, false));
+          break;
+        } catch (error) {
+          const unknown = error instanceof ClientError && error.code === 'OUTCOME_UNKNOWN';
+          if (!unknown || this.#closed || Date.now() >= deadlineMs) throw error;
+          await new Promise((r) => setTimeout(r, this.#o.retryDelayMs));
+        }
+      }
       const granted = output as { session?: unknown; timeoutMs?: unknown };
       if (typeof granted?.session !== 'number' || typeof granted.timeoutMs !== 'number') {
         throw new ClientError(
