@@ -53,3 +53,10 @@ export type {
   RegisterInput,
   RegisterOutput,
 } from './linearizability/models.ts';
+export {
+  createNamespaceHosts,
+  namespaceHostsMax,
+  namespacesUnavailable,
+  removeStaleHosts,
+} from './netns.ts';
+export type { NamespaceHost, NamespaceHosts } from './netns.ts';
