@@ -29,17 +29,24 @@
  * least 65,000/s with p99 at most 10 ms at 256 in flight (etcd 3.4 on such a machine: about
  * 1,000/s at 1 in flight, 6,700/s at 256).
  *
+ * After the Node run, with 1 in flight among the settings (unless `--breakdown off`): one
+ * command's life stage by stage at 1 in flight (client to leader, leader's write, leader to
+ * followers, their writes, acks back, commit, answer, back to the client), p50 and p90 of each,
+ * from `bench/support/cluster-trace.ts` (members under Node, instrumented), as `cluster-breakdown`
+ * rows.
+ *
  * Usage: `tsx bench/cluster.bench.ts [--duration-ms 3000] [--warmup-ms 1000] [--inflight
- * 1,16,256] [--against etcd] [--ceiling on|off]`; `npm run bench:cluster` runs it under Node, Bun
+ * 1,16,256] [--against etcd] [--ceiling on|off] [--breakdown on|off]`; `npm run bench:cluster` runs it under Node, Bun
  * and Deno (`npm run bench:cluster -- --against etcd`). Prints a human table on stderr and one ROW
  * line per setting and system on stdout (see bench/support/rows.ts).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { LocalCluster, localMembers } from '../lib/cli/processes.ts';
-import { currentRuntime } from '../lib/runtime.ts';
+import { currentRuntime, repoRoot, tsCommand } from '../lib/runtime.ts';
 import { startCeilingCluster } from './support/ceiling-cluster.ts';
 import type { RunningCluster } from './support/children.ts';
 import type { ClusterClientResult, TargetName } from './support/cluster-result.ts';
@@ -58,6 +65,10 @@ const against = flag('--against', '').split(',').filter((a) => a !== '');
 for (const a of against) if (a !== 'etcd') throw new RangeError(`Flag --against: ${a} (etcd)`);
 const ceiling = flag('--ceiling', 'on');
 if (ceiling !== 'on' && ceiling !== 'off') throw new RangeError(`Flag --ceiling: ${ceiling}`);
+const breakdown = flag('--breakdown', 'on');
+if (breakdown !== 'on' && breakdown !== 'off') {
+  throw new RangeError(`Flag --breakdown: ${breakdown}`);
+}
 const commandBytes = 100;
 const runtime = currentRuntime();
 const etcdMissing = 'etcd not found on PATH';
@@ -206,5 +217,31 @@ for (const [i, row] of rows.entries()) {
     }`,
   );
   printRow(row);
+}
+
+// One command's life at 1 in flight, stage by stage (p50 and p90 of each, from traces the members
+// write: bench/support/cluster-trace.ts). Its members are instrumented Node processes whatever
+// this bench's runtime, so it is run once, under Node, after the Node run only.
+if (breakdown === 'on' && runtime === 'node' && inflightList.split(',').includes('1')) {
+  progress(`${runtime}: latency breakdown at 1 in flight (bench/support/cluster-trace.ts)`);
+  const { command, args } = tsCommand(
+    `${repoRoot}bench/support/cluster-trace.ts`,
+    ['--inflight', '1', '--duration-ms', String(durationMs)],
+    'node',
+  );
+  const trace = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000 + durationMs });
+  for (const line of (trace.stdout ?? '').split('\n')) {
+    const m = /^ {2}(.+?)\s+p50\s+([\d.]+)\s+p90\s+([\d.]+)\s+\(n \d+\)$/.exec(line.trimEnd());
+    if (m === null) continue;
+    progress(`${runtime}: ${line.trimEnd()}`);
+    printRow({
+      bench: 'cluster-breakdown',
+      runtime,
+      stage: m[1]!.trim(),
+      p50Ms: Number(m[2]),
+      p90Ms: Number(m[3]),
+    });
+  }
+  if (trace.status !== 0) progress(`${runtime}: the breakdown failed: ${trace.stderr.slice(-500)}`);
 }
 process.exit(failed ? 1 : 0);

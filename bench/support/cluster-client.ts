@@ -18,7 +18,8 @@
  *
  * Usage: `tsx bench/support/cluster-client.ts --servers H:P,H:P,H:P [--target edgeraft]
  * [--inflight 1,16,256] [--duration-ms 3000] [--warmup-ms 1000] [--keys 10000] [--command-bytes
- * 100] [--sessions on,off] [--watch n1=PID,n2=PID,n3=PID]`
+ * 100] [--sessions on,off] [--watch n1=PID,n2=PID,n3=PID] [--times FILE]` (`--times`: the wall-clock
+ * send and answer time of every measured command, as JSON, for `cluster-trace.ts`)
  *
  * @example
  * ```ts
@@ -26,9 +27,16 @@
  * ```
  * @module
  */
+import { writeFileSync } from 'node:fs';
 import process from 'node:process';
 import { type ClusterClientResult, resultPrefix, type TargetName } from './cluster-result.ts';
-import { keepInflight, type LoadPart, type LoadTarget, summarize } from './load.ts';
+import {
+  type CommandTimes,
+  keepInflight,
+  type LoadPart,
+  type LoadTarget,
+  summarize,
+} from './load.ts';
 import { CpuMeter, parseWatched, peakKbOf } from './proc-stats.ts';
 import { ceilingTarget } from './target-ceiling.ts';
 import { edgeraftTarget } from './target-edgeraft.ts';
@@ -82,6 +90,10 @@ async function main(): Promise<void> {
   const keyCount = numberFlag('--keys', 10_000);
   const commandBytes = numberFlag('--command-bytes', 100);
   const watched = { ...parseWatched(textFlag('--watch', '')), client: process.pid };
+  const timesFile = textFlag('--times', '');
+  const times: CommandTimes | undefined = timesFile === ''
+    ? undefined
+    : { sentMs: [], answeredMs: [] };
   const target = await connect(targetName, servers, keyCount, commandBytes);
   const next = { at: 0 };
   try {
@@ -119,7 +131,9 @@ async function main(): Promise<void> {
           );
           const meter = meters.get(mode)!;
           meter.start();
-          parts.get(mode)!.push(await keepInflight(target, mode, inflight, durationMs / 2, next));
+          parts.get(mode)!.push(
+            await keepInflight(target, mode, inflight, durationMs / 2, next, times),
+          );
           meter.stop();
         }
       }
@@ -150,6 +164,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await target.close();
+    if (times !== undefined) writeFileSync(timesFile, JSON.stringify(times));
   }
 }
 

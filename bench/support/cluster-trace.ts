@@ -23,6 +23,7 @@ import { localMembers, signalAndWait } from '../../lib/cli/processes.ts';
 import { repoRoot, spawnTs } from '../../lib/runtime.ts';
 import { watchChild } from './children.ts';
 import type { TraceEvent } from './traced-serve.ts';
+import type { CommandTimes } from './load.ts';
 
 function flag(name: string, fallback: string): string {
   const at = process.argv.indexOf(name);
@@ -74,13 +75,16 @@ try {
     durationMs,
     '--warmup-ms',
     '500',
+    '--times',
+    join(dir, 'client.json'),
   ], { stdio: ['ignore', 'inherit', 'inherit'] });
   await new Promise((r) => client.once('close', r));
   await Promise.all(children.map((c) => signalAndWait(c, 'SIGTERM', 15_000)));
   const traces = members.map((m) =>
     JSON.parse(readFileSync(join(dir, `${m.id}.json`), 'utf8')) as Trace
   );
-  analyse(traces);
+  const times = JSON.parse(readFileSync(join(dir, 'client.json'), 'utf8')) as CommandTimes;
+  analyse(traces, times);
 } finally {
   for (const c of children) await signalAndWait(c, 'SIGKILL', 5_000);
   rmSync(dir, { recursive: true, force: true });
@@ -117,7 +121,7 @@ function rangeCover(
 
 type Trace = { id: string; role: string; events: TraceEvent[]; cpuMs: number; upMs: number };
 
-function analyse(traces: Trace[]): void {
+function analyse(traces: Trace[], times: CommandTimes): void {
   for (const t of traces) {
     process.stdout.write(
       `  ${t.id}: CPU ${t.cpuMs.toFixed(0)} ms over ${t.upMs.toFixed(0)} ms up\n`,
@@ -174,6 +178,37 @@ function analyse(traces: Trace[]): void {
         q(deltas, 0.9).toFixed(3).padStart(8)
       }  (n ${deltas.length})\n`,
     );
+  }
+  // The client's side, matched at 1 in flight only (one command at a time: the leader's next
+  // proposal after a send is that command): from the client's send to the leader's receipt, and
+  // from the leader's answer to the client's receipt (both include the client's own work).
+  if (inflight === '1') {
+    const settledAt = new Map(proposed.map((e) => [e.t, e.b!]));
+    const starts = proposed.map((e) => e.t);
+    const toLeader: number[] = [];
+    const back: number[] = [];
+    const whole: number[] = [];
+    let j = 0;
+    for (let i = 0; i < times.sentMs.length; i++) {
+      const sent = times.sentMs[i]!;
+      const answered = times.answeredMs[i]!;
+      while (j < starts.length && starts[j]! < sent) j++;
+      const at = starts[j];
+      if (at === undefined || at > answered) continue;
+      toLeader.push(at - sent);
+      back.push(answered - settledAt.get(at)!);
+      whole.push(answered - sent);
+    }
+    const line = (name: string, xs: number[]) =>
+      process.stdout.write(
+        `  ${name.padEnd(42)} p50 ${q(xs, 0.5).toFixed(3).padStart(8)}  p90 ${
+          q(xs, 0.9).toFixed(3).padStart(8)
+        }  (n ${xs.length})\n`,
+      );
+    process.stdout.write(`client side (ms):\n`);
+    line('client send -> leader proposeBytes', toLeader);
+    line('leader settled -> client has the answer', back);
+    line('client send -> client has the answer', whole);
   }
   const writes = L.filter((e) => e.k === 'write' && e.a! > 0);
   const sizes = writes.map((e) => e.b! - e.a! + 1);

@@ -37,6 +37,12 @@ export type LoadPart = {
   elapsedMs: number;
 };
 
+/**
+ * Wall-clock times (`performance.timeOrigin + performance.now()`, ms, comparable across processes
+ * of one machine) of each successful command's send and answer, for `cluster-trace.ts`.
+ */
+export type CommandTimes = { sentMs: number[]; answeredMs: number[] };
+
 /** Keep `inflight` commands of `mode` outstanding for `durationMs`. */
 export async function keepInflight(
   target: LoadTarget,
@@ -44,6 +50,7 @@ export async function keepInflight(
   inflight: number,
   durationMs: number,
   next: { at: number },
+  times?: CommandTimes,
 ): Promise<LoadPart> {
   const latenciesMs: number[] = [];
   let errors = 0;
@@ -55,7 +62,12 @@ export async function keepInflight(
       const t0 = performance.now();
       try {
         await target.command(mode, slot, next.at++);
-        latenciesMs.push(performance.now() - t0);
+        const t1 = performance.now();
+        latenciesMs.push(t1 - t0);
+        if (times !== undefined) {
+          times.sentMs.push(performance.timeOrigin + t0);
+          times.answeredMs.push(performance.timeOrigin + t1);
+        }
       } catch (error) {
         errors++;
         firstError ??= String(error);
