@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import type { MemberStatus } from '../member/driver.ts';
 import type { ServerEvent } from '../member/events.ts';
 import type { DriverMeter } from '../member/meter.ts';
+import { StallWatch } from './stall-watch.ts';
 
 /**
  * Upper bounds of the duration histograms' buckets, in seconds: 100 µs to 10 s, as etcd's disk
@@ -121,9 +122,12 @@ export class ServerMetrics {
   readonly #memberLabel: string;
   /** The driver's measuring port: durations in, histograms out. */
   readonly meter: DriverMeter;
+  /** Event-loop stalls (see `stall-watch.ts`); started and stopped by the server. */
+  readonly stalls: StallWatch;
 
-  constructor(member: string) {
+  constructor(member: string, onStall: (stallMs: number) => void = () => {}) {
     this.member = member;
+    this.stalls = new StallWatch(onStall);
     this.#memberLabel = `member="${escapeLabel(member)}"`;
     this.meter = {
       nowMs: () => performance.now(),
@@ -220,6 +224,22 @@ export class ServerMetrics {
       'edgeraft_disk_write_duration_seconds',
       'Time of one durable storage write (log entries, hard state, snapshot metadata), synced.',
       this.storageWriteDuration,
+    );
+    const stalls = this.stalls.snapshot();
+    out.counter(
+      'edgeraft_event_loop_stalls_total',
+      'Times the event loop was blocked for 100 ms or more since the member started.',
+      stalls.stalls,
+    );
+    out.counter(
+      'edgeraft_event_loop_stalled_seconds_total',
+      'Time the event loop spent in those stalls.',
+      stalls.totalMs / 1000,
+    );
+    out.gauge(
+      'edgeraft_event_loop_stall_longest_seconds',
+      'The longest event-loop stall since the member started.',
+      stalls.longestMs / 1000,
     );
     out.counter(
       'edgeraft_snapshots_sent_total',

@@ -44,6 +44,7 @@ import { realClock } from './clock.ts';
 import { OpsHttpServer, type ProbeResult } from './http.ts';
 import { streamLogger, withFields } from './log.ts';
 import { ServerMetrics } from './metrics.ts';
+import type { StallCounts } from './stall-watch.ts';
 import {
   driverOptionsOf,
   parseServerOptions,
@@ -60,6 +61,8 @@ export type ServerStatus = MemberStatus & {
   clientAddress: string;
   /** The peer transport's counters since start (messages sent, dropped, received) and bytes sent per member. */
   transport: TransportCounters & { sentBytesByPeer: Record<string, number> };
+  /** Event-loop stalls of 100 ms or more since start (see `stall-watch.ts`). */
+  eventLoop: StallCounts;
 };
 
 /** Wait between two attempts of `snapshot save` to take a snapshot, in milliseconds. */
@@ -146,7 +149,12 @@ export class RaftServer<
     const log = logOf('server');
     const codec = (o.codec ?? cborCodec<C>()) as CommandCodec<C>;
     const peer = parseAddress(o.peerAddress, { portZero: true });
-    const metrics = new ServerMetrics(o.id);
+    const stallLog = logOf('member');
+    const metrics = new ServerMetrics(o.id, (stallMs) =>
+      stallLog.warn(
+        `event loop blocked for ${stallMs} ms: no heartbeats sent, no client answered meanwhile`,
+        { stallMs },
+      ));
     // The probes answer 503 "starting" until the member is serving; bound first, so that a bad
     // metrics port is refused before anything is created on disk.
     let serving: RaftServer<C, O, Q, QO> | null = null;
@@ -223,6 +231,7 @@ export class RaftServer<
         if (e.type === 'failed') void server.#close();
       });
       d.start();
+      metrics.stalls.start();
       serving = server;
       log.info(
         `serving: peer ${transport.address}, client ${clients.address}${
@@ -485,6 +494,7 @@ export class RaftServer<
         ...this.#transport.counters,
         sentBytesByPeer: this.#transport.sentBytesByPeer(),
       },
+      eventLoop: this.#metrics?.stalls.snapshot() ?? { stalls: 0, longestMs: 0, totalMs: 0 },
     };
   }
 
@@ -531,6 +541,7 @@ export class RaftServer<
   #close(): Promise<void> {
     if (this.#closing === null) {
       this.#closing = (async () => {
+        this.#metrics?.stalls.stop();
         await this.#driver.stop();
         await this.#clients.close();
         await this.#transport.close();
