@@ -59,6 +59,10 @@ export const syncCommitBytesMaxDefault = 256 * 1024;
 
 /** Most entries a synchronous commit removes (a longer truncation goes to the write thread). */
 const syncCommitRemovalsMax = 1024;
+/** A synchronous commit slower than this, in ms, is a slow disk's: see `syncCommitAvoidMs`. */
+export const syncCommitSlowMs = 20;
+/** How long writes avoid the synchronous path after a slow synchronous commit, in ms. */
+export const syncCommitAvoidMs = 10_000;
 
 /** Options of `LmdbStorage.open`, validated once. */
 type LmdbStorageOptionsEntries = {
@@ -118,7 +122,10 @@ export type LmdbStorageOptions = v.InferInput<typeof LmdbStorageOptionsSchema>;
  *   `fdatasync`, then the meta page through its `O_DSYNC` descriptor, both before it returns:
  *   checked with strace), which saves the two thread hops of the write thread; the write still
  *   waits for `root.flushed` in case it joined a batch of the write thread. The loop waits
- *   meanwhile: the driver hands queued messages (a leader's appends) to the sockets first.
+ *   meanwhile: the driver hands queued messages (a leader's appends) to the sockets first. A
+ *   synchronous commit slower than `syncCommitSlowMs` (a stalling disk) sends the writes of the
+ *   next `syncCommitAvoidMs` through the write thread, so that a member with a slow disk goes on
+ *   heartbeating and answering (its followers commit without it) instead of blocking on each sync.
  * - `cache: false`, `compression: false`, `useWritemap: false`: plain LMDB, no extra copy of
  *   values in memory, no write map (a stray pointer cannot scribble on the database).
  */
@@ -174,6 +181,8 @@ export class LmdbStorage implements Storage {
   #machineStore: LmdbMachineStore | null = null;
 
   readonly #syncCommitBytesMax: number;
+  /** Until when (performance.now() ms) writes avoid the synchronous path after a slow one. */
+  #syncAvoidUntilMs = 0;
 
   private constructor(
     root: RootDatabase,
@@ -399,7 +408,9 @@ export class LmdbStorage implements Storage {
 
     // Synchronously when small: no snapshot, few removals (see the module comment).
     const sync = this.#syncCommitBytesMax > 0 && writeBytes <= this.#syncCommitBytesMax &&
-      snapshot === undefined && dropTo - dropFrom < syncCommitRemovalsMax;
+      snapshot === undefined && dropTo - dropFrom < syncCommitRemovalsMax &&
+      performance.now() >= this.#syncAvoidUntilMs;
+    const startMs = sync ? performance.now() : 0;
     await this.#commit('Write', () => {
       if (batch.snapshotData !== undefined) {
         snapshotData = this.snapshots.commitInTransaction(
@@ -427,6 +438,12 @@ export class LmdbStorage implements Storage {
         this.#meta.put(metaKeys.hardState, encodeRecord(batch.hardState));
       }
     }, sync);
+    // A synchronous commit holds the event loop for as long as the disk takes: after a slow one
+    // (a stalling disk), the next writes go through the write thread for a while, so that this
+    // member keeps heartbeating and answering while its disk is slow.
+    if (sync && performance.now() - startMs > syncCommitSlowMs) {
+      this.#syncAvoidUntilMs = performance.now() + syncCommitAvoidMs;
+    }
 
     // Durable: now the cached state may show it.
     if (snapshotData !== null) this.snapshots.committed(snapshotData);
