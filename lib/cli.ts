@@ -55,6 +55,11 @@ const commands: Record<string, Command> = {
       'join-as': { kind: 'string', help: 'passive or reserve (with --join)', default: 'passive' },
       'peer-address': { kind: 'string', help: 'peer listen address (with --join)' },
       'client-address': { kind: 'string', help: 'client listen address (with --join)' },
+      'peer-listen': {
+        kind: 'string',
+        help:
+          'with --members: listen for peers here instead of at its own --members address (a proxy in front forwards there, as edgeraft torture does)',
+      },
       'balancer-active': {
         kind: 'int',
         help:
@@ -340,7 +345,7 @@ function placement(flags: Record<string, unknown>) {
   const self = members.find((m) => m.id === id);
   if (self === undefined) throw new UsageError(`Flag --id: ${id} is not in --members`);
   return {
-    peerAddress: self.address,
+    peerAddress: flags['peer-listen'] === undefined ? self.address : String(flags['peer-listen']),
     clientAddress: self.clientAddress,
     members: members.map((m) => ({
       id: m.id,
