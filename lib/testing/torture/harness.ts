@@ -172,7 +172,11 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
           : { [hookVariables.unsafe]: o.plantedFaults.join(',') }),
       }),
       onMemberExit: (exit) => {
-        unexpectedExits.push(`${exit.id} exited by itself (${exit.signal ?? exit.code})`);
+        unexpectedExits.push(
+          `${nowMs() / 1000} s: ${exit.id} exited by itself (${
+            exit.signal ?? `code ${exit.code}`
+          }): ${exit.stderrTail.filter((l) => /error|fail/i.test(l)).slice(-3).join(' | ')}`,
+        );
         log(`member ${exit.id} exited by itself: ${exit.signal ?? `code ${exit.code}`}`);
       },
     });
@@ -264,6 +268,9 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
         const proc = c.processes.get(id);
         if (proc === undefined) return Promise.resolve(`${id} is not running`);
         const pid = proc.child.pid!;
+        if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
+          return Promise.resolve(`${id} had exited`);
+        }
         if (!on) {
           execFileSync('prlimit', ['--pid', String(pid), '--fsize=unlimited:'], {
             stdio: 'ignore',
@@ -276,7 +283,17 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
           `${id}'s file size limited to ${bytes} bytes (prlimit --fsize, its LMDB file's size): writes that grow it fail`,
         );
       },
-      answers: async (id) => (await statusOf(id)) !== null,
+      answers: async (id) => {
+        const child = c.processes.get(id)?.child;
+        if (child === undefined || child.exitCode !== null || child.signalCode !== null) {
+          return false;
+        }
+        for (let i = 0; i < 5; i++) {
+          if ((await statusOf(id)) !== null) return true;
+          await sleep(200);
+        }
+        return false;
+      },
     };
 
     const workload = new Workload({

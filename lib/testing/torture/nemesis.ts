@@ -184,11 +184,13 @@ export class Nemesis {
         const how = await m.limitFileSize(target, true);
         record.how = how;
         heal = async () => {
-          await m.limitFileSize(target, false);
+          const lifted = await m.limitFileSize(target, false);
           if (await m.answers(target)) return 'it kept serving';
           await m.kill(target);
           await m.restart(target);
-          return 'it had stopped serving (storage failed): restarted';
+          return `it had stopped serving (${
+            lifted === 'limit lifted' ? 'storage failed' : lifted
+          }): restarted`;
         };
         break;
       }
@@ -206,7 +208,13 @@ export class Nemesis {
     this.faults.push(record);
     o.log?.(`${(record.startMs / 1000).toFixed(1)} s: ${kind}: ${record.how}`);
     await this.#sleep(holdMs);
-    const note = await heal();
+    let note: string | undefined;
+    try {
+      note = await heal();
+    } catch (error) {
+      // A heal that failed is said so; the run goes on (the end checks show what it cost).
+      note = `heal failed: ${(error as Error).message}`;
+    }
     record.endMs = o.nowMs();
     if (note !== undefined) record.note = note;
     o.log?.(
