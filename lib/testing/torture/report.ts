@@ -85,7 +85,20 @@ export function writeReport(result: TortureResult, dir: string): string[] {
   const json = join(dir, 'report.json');
   const svgPath = join(dir, 'timeline.svg');
   const html = join(dir, 'report.html');
-  writeFileSync(json, JSON.stringify({ ...result, availability: avail }, null, 1));
+  // A passing run's outputs (whole values, kilobytes each) are left out of the JSON: they would
+  // make it hundreds of megabytes, and only a failure needs them as evidence.
+  const history = result.verdict === 'ok'
+    ? result.history.map(({ output: _output, ...op }) => op)
+    : result.history;
+  writeFileSync(
+    json,
+    JSON.stringify({
+      ...result,
+      history,
+      historyOutputs: result.verdict === 'ok' ? 'omitted (verdict ok)' : 'included',
+      availability: avail,
+    }),
+  );
   writeFileSync(svgPath, svg);
   writeFileSync(html, reportHtml(result, avail, svg));
   return [json, svgPath, html];
@@ -152,6 +165,16 @@ const faultColors: Record<FaultKind, string> = {
   'disk-full': '#8c564b',
   'slow-sync': '#7f7f7f',
 };
+/** The short labels of a crowded timeline (`*`: the leader was hit). */
+const faultShort: Record<FaultKind, string> = {
+  kill: 'K',
+  stop: 'S',
+  partition: 'P',
+  'one-way': '1W',
+  clock: 'C',
+  'disk-full': 'D',
+  'slow-sync': 'Y',
+};
 const outcomeColors = { ok: '#2ca02c', fail: '#d62728', unknown: '#ff9f1c' } as const;
 const leaderPalette = ['#1f77b4', '#e377c2', '#bcbd22', '#17becf', '#8c564b', '#9467bd', '#7f7f7f'];
 
@@ -170,7 +193,7 @@ export function timelineSvg(result: TortureResult): string {
   const clients = [...new Set(result.history.map((op) => op.client))].sort((a, b) =>
     Number(a.slice(1)) - Number(b.slice(1))
   );
-  const labelRows = 3;
+  const labelRows = 4;
   const top = 40 + labelRows * 13;
   const lanesTop = top + laneH + 8;
   const height = lanesTop + clients.length * laneH + 50;
@@ -190,14 +213,20 @@ export function timelineSvg(result: TortureResult): string {
       result.options.plantedFaults.length > 0
         ? `, PLANTED BUG: ${esc(result.options.plantedFaults.join(','))}`
         : ''
-    }</text>`,
+    }; fault labels: kind (legend), member, * when it was the leader</text>`,
   );
-  // Fault bands and their labels.
+  // Fault bands and their labels: each label on the first row where it fits, else shortened
+  // (the kind's letters), else left out (the band's tooltip and report.html still say it all).
+  const rowEnds: number[] = new Array(labelRows).fill(0);
+  const charW = 6;
   result.faults.forEach((f, i) => {
     const x0 = x(f.startMs);
     const w = Math.max(1, x(f.endMs) - x0);
     const color = faultColors[f.kind];
     const label = `${f.kind} ${f.targets.join(',')}${f.leader ? ' (leader)' : ''}`;
+    const short = `${faultShort[f.kind]}${f.targets.join(',').replace(/^n/, '')}${
+      f.leader ? '*' : ''
+    }`;
     out.push(
       `<rect x="${x0.toFixed(1)}" y="${top - 2}" width="${w.toFixed(1)}" height="${
         height - top - 38
@@ -206,10 +235,19 @@ export function timelineSvg(result: TortureResult): string {
       } s, ${(f.endMs / 1000).toFixed(2)} s]${
         f.note === undefined ? '' : esc(`: ${f.note}`)
       }</title></rect>`,
-      `<text x="${(x0 + 2).toFixed(1)}" y="${40 + (i % labelRows) * 13 + 9}" fill="${color}">${
-        esc(label)
-      }</text>`,
     );
+    // The full label when it fits before the next fault begins, else the short one.
+    const nextX = i + 1 < result.faults.length ? x(result.faults[i + 1]!.startMs) : width;
+    const text = label.length * charW + 4 <= nextX - x0 ? label : short;
+    const row = rowEnds.findIndex((end) => end <= x0);
+    if (row !== -1) {
+      rowEnds[row] = x0 + text.length * charW + 8;
+      out.push(
+        `<text x="${(x0 + 1).toFixed(1)}" y="${40 + row * 13 + 9}" fill="${color}">${
+          esc(text)
+        }</text>`,
+      );
+    }
   });
   // The leader lane.
   out.push(`<text x="4" y="${top + 13}">leader</text>`);
@@ -297,9 +335,9 @@ export function timelineSvg(result: TortureResult): string {
       `<rect x="${lx}" y="${
         legendY - 9
       }" width="10" height="10" fill="${color}" fill-opacity="0.4"/>`,
-      `<text x="${lx + 14}" y="${legendY}">${name}</text>`,
+      `<text x="${lx + 14}" y="${legendY}">${name} (${faultShort[name as FaultKind]})</text>`,
     );
-    lx += 80;
+    lx += 100;
   }
   out.push('</svg>');
   return out.join('\n');
