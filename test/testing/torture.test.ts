@@ -10,6 +10,8 @@ import { checkWrites, runTorture } from '../../lib/testing/torture/harness.ts';
 import { availability, writeReport } from '../../lib/testing/torture/report.ts';
 import { parseDuration, parseFaults } from '../../lib/cli/torture.ts';
 import { main } from '../../lib/cli.ts';
+import { clockFilePollMs, skewedClock } from '../../lib/server/clock.ts';
+import { writeFileSync } from 'node:fs';
 
 const quick = {
   holdMsMin: 1_000,
@@ -110,6 +112,31 @@ test('torture flags: durations, fault kinds, and errors naming the flag', async 
   assert.match(errors.join('\n'), /--members/);
   assert.match(errors.join('\n'), /--faults/);
   assert.match(errors.join('\n'), /--runtime/);
+});
+
+// The clock testing hook: an offset moves the member's time at once, a rate makes it and its
+// timers run fast; an empty file is no skew.
+test('the skewed clock follows its file: offset, rate, and timers scaled', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeraft-clock-'));
+  const file = join(dir, 'clock.json');
+  const clock = skewedClock(file);
+  try {
+    assert.ok(Math.abs(clock.nowMs() - Date.now()) < 50, 'no file: no skew');
+    writeFileSync(file, JSON.stringify({ offsetMs: 60_000, rate: 4 }));
+    await new Promise((r) => setTimeout(r, clockFilePollMs * 3));
+    const skew = clock.nowMs() - Date.now();
+    assert.ok(skew > 59_000 && skew < 62_000, `offset: ${skew}`);
+    const started = performance.now();
+    await new Promise<void>((r) => clock.setTimer(400, r));
+    const tookMs = performance.now() - started;
+    assert.ok(tookMs < 300, `a 400 ms timer at rate 4 took ${tookMs} ms`);
+    writeFileSync(file, '');
+    await new Promise((r) => setTimeout(r, clockFilePollMs * 3));
+    assert.ok(Math.abs(clock.nowMs() - Date.now()) < 2_000, 'healed: the skew is gone');
+  } finally {
+    clock.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -10,7 +10,8 @@
  *   others' traffic to it only.
  * - `clock`: the member's clock (testing hook `EDGERAFT_CLOCK_FILE`) jumps forward (10 to 40 s)
  *   and runs fast or slow (rates 1.1 or 0.9, within the drift a lease allows): its log time, its
- *   deadlines and its ticks. Healed to offset 0, rate 1 (a jump back).
+ *   deadlines and its ticks. Healed to offset 0, rate 1 (a jump back; what the rate gained or
+ *   lost meanwhile, at most half a second, stays, as on a real drifting clock).
  * - `disk-full`: a file-size limit (`prlimit --fsize`) at the member's current LMDB file size; a
  *   write that grows the file fails with EFBIG (SIGXFSZ is ignored through the testing hook), the
  *   storage fails, the member stops serving. Healed by lifting the limit and, if it failed,
