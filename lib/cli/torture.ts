@@ -7,6 +7,9 @@
  * @module
  */
 import process from 'node:process';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { TortureTarget } from '../testing/torture/target.ts';
 import { type Runtime, runtimes } from '../runtime.ts';
 import { runTorture } from '../testing/torture/harness.ts';
 import { type FaultKind, faultKinds } from '../testing/torture/nemesis.ts';
@@ -81,6 +84,11 @@ export const tortureCommand: Command = {
       help:
         'testing only: deliberate member bugs (EDGERAFT_UNSAFE_FAULTS), e.g. resolveWithNextIndex, to see the harness catch them',
     },
+    adapter: {
+      kind: 'string',
+      help:
+        'torture your own cluster: a module whose default export resolves to a TortureTarget (lib/testing/torture/target.ts); --members and --runtime are then unused',
+    },
     quiet: { kind: 'bool', help: 'print only the summary' },
   },
   run: async (flags) => {
@@ -110,6 +118,20 @@ export const tortureCommand: Command = {
       ? []
       : String(flags['planted']).split(',').filter((s) => s !== '');
     const say = (line: string) => process.stdout.write(`${line}\n`);
+    let target: TortureTarget | undefined;
+    if (flags['adapter'] !== undefined) {
+      const file = resolve(String(flags['adapter']));
+      let create: unknown;
+      try {
+        create = (await import(pathToFileURL(file).href)).default;
+      } catch (error) {
+        throw new UsageError(`Flag --adapter: cannot load ${file}: ${(error as Error).message}`);
+      }
+      if (typeof create !== 'function') {
+        throw new UsageError(`Flag --adapter: ${file} has no default export function`);
+      }
+      target = await (create as () => Promise<TortureTarget>)();
+    }
     if (!quiet) {
       say(
         `edgeraft torture: ${flags['members']} members, ${flags['clients']} clients, ${
@@ -126,6 +148,7 @@ export const tortureCommand: Command = {
       checkBudgetMs,
       plantedFaults: planted,
       ...(runtime === undefined ? {} : { runtime }),
+      ...(target === undefined ? {} : { target }),
       ...(quiet ? {} : { log: (line: string) => say(`  ${line}`) }),
     });
     const files = writeReport(result, String(flags['out']));

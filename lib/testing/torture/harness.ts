@@ -15,21 +15,16 @@
  * ```
  * @module
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import process from 'node:process';
 import { RaftClient } from '../../client/client.ts';
 import { seededRandom } from '../../core/random.ts';
-import { LocalCluster, localMembers } from '../../cli/processes.ts';
-import type { MemberSpec } from '../../cli/args.ts';
-import { freePort } from '../../cli/processes.ts';
 import { currentRuntime, type Runtime } from '../../runtime.ts';
 import { checkLinearizability } from '../linearizability/check.ts';
 import { appendModel } from '../session-model.ts';
 import { type FaultKind, type FaultRecord, type Members, Nemesis } from './nemesis.ts';
-import { ProxyNetwork } from './network.ts';
+import { startLocalTarget, type TortureTarget } from './target.ts';
 import { readFinal, type TortureOperation, Workload } from './workload.ts';
 
 /** How a torture run goes. */
@@ -54,6 +49,11 @@ export type TortureOptions = {
    * show that the harness catches a broken member. Never in real use.
    */
   plantedFaults?: string[];
+  /**
+   * The cluster to torture, when not a local one the harness starts (`members`, `runtime` and
+   * `plantedFaults` are then unused): see `TortureTarget`. It is closed at the end.
+   */
+  target?: TortureTarget;
   log?: (line: string) => void;
 };
 
@@ -107,14 +107,6 @@ export type TortureResult = {
   notes: string[];
 };
 
-/** Environment variables the members get (the testing hooks). */
-const hookVariables = {
-  clock: 'EDGERAFT_CLOCK_FILE',
-  syncDelay: 'EDGERAFT_SYNC_DELAY_FILE',
-  ignoreSigxfsz: 'EDGERAFT_IGNORE_SIGXFSZ',
-  unsafe: 'EDGERAFT_UNSAFE_FAULTS',
-} as const;
-
 /** Run one torture; see the module comment. The cluster is stopped and its data removed. */
 export async function runTorture(options: TortureOptions): Promise<TortureResult> {
   const o = {
@@ -135,52 +127,25 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
   let t0 = performance.now();
   const nowMs = () => Math.round((performance.now() - t0) * 10) / 10;
 
-  // Each member: the address in the configuration (its proxy) and the one it listens at.
-  const plain = await localMembers(o.members);
-  const specs: MemberSpec[] = plain;
-  const listenAt = new Map<string, string>();
-  for (const m of plain) listenAt.set(m.id, `127.0.0.1:${await freePort()}`);
-  const hookDir = join(root, 'hooks');
-  mkdirSync(hookDir, { recursive: true });
-  const hookFile = (id: string, what: string) => join(hookDir, `${id}.${what}`);
-  const canLimitFiles = hasPrlimit();
-  if (o.kinds.includes('disk-full') && !canLimitFiles) {
-    notes.push('disk-full: prlimit not found, so the fault is skipped');
-  }
-  const kinds = o.kinds.filter((k) => k !== 'disk-full' || canLimitFiles);
-
-  const network = await ProxyNetwork.start(
-    specs.map((m) => ({ id: m.id, listen: m.address, target: listenAt.get(m.id)! })),
-  );
-  const unexpectedExits: string[] = [];
-  let cluster: LocalCluster | null = null;
+  let target: TortureTarget | null = null;
   const statusClients = new Map<string, RaftClient>();
   let monitorTimer: ReturnType<typeof setInterval> | null = null;
   try {
-    cluster = await LocalCluster.start({
-      members: specs,
-      dataRoot: join(root, 'data'),
-      cluster: 'torture',
+    target = o.target ?? await startLocalTarget({
+      members: o.members,
+      root,
       ...(options.runtime === undefined ? {} : { runtime: options.runtime }),
-      memberArgs: (id) => ['--peer-listen', listenAt.get(id)!],
-      memberEnv: (id) => ({
-        [hookVariables.clock]: hookFile(id, 'clock.json'),
-        [hookVariables.syncDelay]: hookFile(id, 'sync-delay'),
-        [hookVariables.ignoreSigxfsz]: '1',
-        ...(o.plantedFaults === undefined || o.plantedFaults.length === 0
-          ? {}
-          : { [hookVariables.unsafe]: o.plantedFaults.join(',') }),
-      }),
-      onMemberExit: (exit) => {
-        unexpectedExits.push(
-          `${nowMs() / 1000} s: ${exit.id} exited by itself (${
-            exit.signal ?? `code ${exit.code}`
-          }): ${exit.stderrTail.filter((l) => /error|fail/i.test(l)).slice(-3).join(' | ')}`,
-        );
-        log(`member ${exit.id} exited by itself: ${exit.signal ?? `code ${exit.code}`}`);
-      },
+      plantedFaults: o.plantedFaults ?? [],
+      nowMs: () => nowMs(),
+      log,
     });
-    const c = cluster;
+    const t = target;
+    for (const k of o.kinds) {
+      if (!t.kinds.includes(k)) notes.push(`${k}: this target cannot make it, so it is skipped`);
+    }
+    notes.push(...t.notes);
+    const kinds = o.kinds.filter((k) => t.kinds.includes(k));
+    const specs = t.members;
     for (const m of specs) {
       statusClients.set(
         m.id,
@@ -194,7 +159,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     }
     const paused = new Set<string>();
     const statusOf = async (id: string) => {
-      if (!c.processes.has(id) || paused.has(id)) return null;
+      if (!t.control.isRunning(id) || paused.has(id)) return null;
       try {
         return await statusClients.get(id)!.status() as { role: string; term: number };
       } catch {
@@ -242,52 +207,26 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       leader: current,
       term: leaders.at(-1)?.term ?? 0,
     });
-    log(`cluster of ${o.members} under ${runtime}; leader ${current}`);
+    log(`${t.description}; leader ${current}`);
 
     const members: Members = {
       ids: specs.map((m) => m.id),
       leader: () => current,
-      kill: (id) => c.kill(id),
-      restart: async (id) => {
-        await c.startMember(id);
-      },
+      kill: (id) => t.control.kill(id),
+      restart: (id) => t.control.restart(id),
       pause: (id) => {
-        const pid = c.processes.get(id)?.child.pid;
-        if (pid === undefined) return;
         paused.add(id);
-        process.kill(pid, 'SIGSTOP');
+        t.control.pause(id);
       },
       resume: (id) => {
-        const pid = c.processes.get(id)?.child.pid;
         paused.delete(id);
-        if (pid !== undefined) process.kill(pid, 'SIGCONT');
+        t.control.resume(id);
       },
-      setClock: (id, skew) => writeFileSync(hookFile(id, 'clock.json'), JSON.stringify(skew)),
-      setSyncDelay: (id, ms) => writeFileSync(hookFile(id, 'sync-delay'), String(ms)),
-      limitFileSize: (id, on) => {
-        const proc = c.processes.get(id);
-        if (proc === undefined) return Promise.resolve(`${id} is not running`);
-        const pid = proc.child.pid!;
-        if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
-          return Promise.resolve(`${id} had exited`);
-        }
-        if (!on) {
-          execFileSync('prlimit', ['--pid', String(pid), '--fsize=unlimited:'], {
-            stdio: 'ignore',
-          });
-          return Promise.resolve('limit lifted');
-        }
-        const bytes = largestFileBytes(proc.dataDir);
-        execFileSync('prlimit', ['--pid', String(pid), `--fsize=${bytes}:`], { stdio: 'ignore' });
-        return Promise.resolve(
-          `${id}'s file size limited to ${bytes} bytes (prlimit --fsize, its LMDB file's size): writes that grow it fail`,
-        );
-      },
+      setClock: (id, skew) => t.control.setClock(id, skew),
+      setSyncDelay: (id, ms) => t.control.setSyncDelay(id, ms),
+      limitFileSize: (id, on) => t.control.limitFileSize(id, on),
       answers: async (id) => {
-        const child = c.processes.get(id)?.child;
-        if (child === undefined || child.exitCode !== null || child.signalCode !== null) {
-          return false;
-        }
+        if (!t.control.isRunning(id)) return false;
         for (let i = 0; i < 5; i++) {
           if ((await statusOf(id)) !== null) return true;
           await sleep(200);
@@ -295,6 +234,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
         return false;
       },
     };
+    const network = t.network;
 
     const workload = new Workload({
       servers: specs.map((m) => m.clientAddress),
@@ -358,7 +298,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     const writes = checkWrites(history, finals, unreadable);
     log('checking linearizability');
     const lin = checkLinearizability(appendModel(), history, { timeBudgetMs: o.checkBudgetMs });
-    for (const exit of unexpectedExits) notes.push(exit);
+    notes.push(...target.exits());
     const writeProblems = writes.lost.length + writes.duplicated.length + writes.phantom.length;
     const verdict = lin.verdict === 'not linearizable' || writeProblems > 0
       ? 'failed'
@@ -404,18 +344,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
   } finally {
     if (monitorTimer !== null) clearInterval(monitorTimer);
     for (const client of statusClients.values()) await client.close().catch(() => {});
-    if (cluster !== null) {
-      // A paused member would never take its SIGTERM: continue any first (ours, by pid).
-      for (const p of cluster.processes.values()) {
-        try {
-          process.kill(p.child.pid!, 'SIGCONT');
-        } catch {
-          // Exited.
-        }
-      }
-      await cluster.stopAll(5_000);
-    }
-    await network.close();
+    await target?.close();
     rmSync(root, { recursive: true, force: true });
   }
 }
@@ -461,29 +390,6 @@ export function checkWrites(
     for (const t of counts.keys()) if (!carried.has(t)) check.phantom.push(`${key}: ${t}`);
   }
   return check;
-}
-
-function hasPrlimit(): boolean {
-  try {
-    execFileSync('prlimit', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Size of the largest file under `dir` (the LMDB data file). */
-function largestFileBytes(dir: string): number {
-  let largest = 0;
-  for (const name of readdirSync(dir)) {
-    try {
-      const s = statSync(join(dir, name));
-      if (s.isFile()) largest = Math.max(largest, s.size);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return largest;
 }
 
 function sleep(ms: number): Promise<void> {
