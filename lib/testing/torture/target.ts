@@ -7,7 +7,8 @@
  *
  * @example
  * ```ts
- * // my-adapter.ts, for `edgeraft torture --adapter my-adapter.ts --faults partition`:
+ * // my-adapter.ts, for `edgeraft torture --adapter my-adapter.ts --faults partition`
+ * // (import type { TortureTarget } from 'edgeraft/testing'):
  * export default async function (): Promise<TortureTarget> {
  *   return { members, control, network, kinds: ['partition'], notes: [], description: 'staging', exits: () => [], close: async () => {} };
  * }
