@@ -6,7 +6,8 @@
  * Commands: `serve` (one member), `cluster` (a local N-member cluster of child processes), `put`,
  * `get`, `del`, `cas`, `append`, `scan`, `watch` (the key-value machine), `status`, `health`,
  * `members`, `join`, `leave`, `promote`, `demote`, `transfer-leader` (talk to a running cluster),
- * `snapshot save` / `snapshot restore` (disaster recovery), `demo` (the guided tour). `--help` on each, `--version` at the top.
+ * `snapshot save` / `snapshot restore` (disaster recovery), `demo` (the guided tour), `torture`
+ * (fault injection on real processes). `--help` on each, `--version` at the top.
  *
  * @module
  */
@@ -31,6 +32,7 @@ import { runDemo } from './cli/demo.ts';
 import { kvCommands } from './cli/kv.ts';
 import { operatorCommands, probe } from './cli/operator.ts';
 import { snapshotCommand } from './cli/snapshot.ts';
+import { tortureCommand } from './cli/torture.ts';
 import { describeExit, LocalCluster, localMembers } from './cli/processes.ts';
 import { packageVersion } from './cli/version.ts';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
@@ -55,6 +57,11 @@ const commands: Record<string, Command> = {
       'join-as': { kind: 'string', help: 'passive or reserve (with --join)', default: 'passive' },
       'peer-address': { kind: 'string', help: 'peer listen address (with --join)' },
       'client-address': { kind: 'string', help: 'client listen address (with --join)' },
+      'peer-listen': {
+        kind: 'string',
+        help:
+          'with --members: listen for peers here instead of at its own --members address (a proxy in front forwards there, as edgeraft torture does)',
+      },
       'balancer-active': {
         kind: 'int',
         help:
@@ -284,6 +291,7 @@ const commands: Record<string, Command> = {
   },
   ...operatorCommands,
   snapshot: snapshotCommand,
+  torture: tortureCommand,
   demo: {
     summary:
       'start a 3-member cluster, drive a workload, kill the leader half-way, verify nothing acknowledged was lost',
@@ -340,7 +348,7 @@ function placement(flags: Record<string, unknown>) {
   const self = members.find((m) => m.id === id);
   if (self === undefined) throw new UsageError(`Flag --id: ${id} is not in --members`);
   return {
-    peerAddress: self.address,
+    peerAddress: flags['peer-listen'] === undefined ? self.address : String(flags['peer-listen']),
     clientAddress: self.clientAddress,
     members: members.map((m) => ({
       id: m.id,

@@ -92,6 +92,10 @@ export type LocalClusterOptions = {
    * addresses), as passive or reserve members.
    */
   joiners?: Array<MemberSpec & { as: 'passive' | 'reserve' }>;
+  /** Extra `serve` flags of one member (after `serveArgs`). */
+  memberArgs?: (id: string) => string[];
+  /** Extra environment variables of one member (testing hooks, e.g. `EDGERAFT_CLOCK_FILE`). */
+  memberEnv?: (id: string) => Record<string, string>;
   /** Pass each child's stderr through to ours. */
   inheritStderr?: boolean;
   /**
@@ -181,10 +185,13 @@ export class LocalCluster {
       dataDir,
       ...placement,
       ...(this.options.serveArgs ?? []),
+      ...(this.options.memberArgs?.(id) ?? []),
     ];
+    const env = this.options.memberEnv?.(id);
     // A member outlives no cluster process: if this one dies (even by SIGKILL), its children stop.
     const child = spawnTs(cliScript, args, {
       exitWithParent: true,
+      ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
       ...(this.options.runtime === undefined ? {} : { runtime: this.options.runtime }),
     });
     const proc: ServeProcess = { spec, child, dataDir, stderrTail: [] };

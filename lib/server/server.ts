@@ -41,6 +41,7 @@ import { ClientListener } from './client-listener.ts';
 import { type SnapshotSource, storageSnapshotSource } from './snapshot-reads.ts';
 import { joinCluster } from './join.ts';
 import { realClock } from './clock.ts';
+import { unsafeFaultsFromEnvironment } from './unsafe-faults.ts';
 import { OpsHttpServer, type ProbeResult } from './http.ts';
 import { streamLogger, withFields } from './log.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -194,6 +195,7 @@ export class RaftServer<
         logger: logOf('transport'),
       });
       transport.onRoundTrip((member, ms) => metrics.observeRoundTrip(member, ms));
+      const planted = unsafeFaultsFromEnvironment(); // a testing hook, unset in real use
       driver = await MemberDriver.open<C, O, Q, QO>({
         id: o.id,
         storage,
@@ -206,6 +208,7 @@ export class RaftServer<
         logger: logOf('member'),
         meter: metrics.meter,
         ...(o.members === undefined ? {} : { members: o.members }),
+        ...(planted === undefined ? {} : { unsafeFaults: planted }),
       });
       const d = driver;
       transport.onMessage((m) => d.receive(m));

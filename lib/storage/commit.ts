@@ -5,6 +5,7 @@
  */
 import type { RootDatabase } from 'lmdb';
 import { StorageError } from '../base/errors.ts';
+import { syncDelayMs } from './test-hooks.ts';
 
 /**
  * Run `body` as one LMDB transaction and resolve once it is synced to disk. With lmdb's
@@ -30,6 +31,9 @@ export async function commitDurably(
   try {
     if (sync) {
       root.transactionSync(body);
+      // The slow-disk testing hook: a slow sync holds a synchronous commit's thread, so it blocks.
+      const delayMs = syncDelayMs();
+      if (delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delayMs);
       await new Promise((resolve, reject) => root.flushed.then(resolve, reject));
       return;
     }
@@ -38,6 +42,9 @@ export async function commitDurably(
     // transaction just joined (lmdb's `flushed` looks up the current batch when `then` runs).
     const flushed = new Promise((resolve, reject) => root.flushed.then(resolve, reject));
     await Promise.all([committed, flushed]);
+    // The slow-disk testing hook (`test-hooks.ts`); 0, and no wait, unless it is set.
+    const delayMs = syncDelayMs();
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
   } catch (error) {
     // lmdb attaches a second rejected promise with the I/O error; observe it so it is not unhandled.
     const commitError = (error as { commitError?: Promise<unknown> }).commitError;

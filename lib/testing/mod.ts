@@ -1,7 +1,9 @@
 /**
  * `edgeraft/testing`: the deterministic simulator, the safety checkers and the scripted cluster,
  * for testing code built on the core (and the core itself) with seeded, replayable runs; and a
- * linearizability checker for histories recorded against a running cluster (or anything else).
+ * linearizability checker for histories recorded against a running cluster (or anything else); and
+ * the torture harness behind `edgeraft torture` (`runTorture`, and `TortureTarget` for an adapter to
+ * a cluster of one's own).
  *
  * @example
  * ```ts
@@ -60,3 +62,12 @@ export {
   removeStaleHosts,
 } from './netns.ts';
 export type { NamespaceHost, NamespaceHosts } from './netns.ts';
+export { runTorture } from './torture/harness.ts';
+export type { TortureOptions, TortureResult } from './torture/harness.ts';
+export { startLocalTarget } from './torture/target.ts';
+export type { MemberControl, TortureTarget } from './torture/target.ts';
+export { ProxyNetwork } from './torture/network.ts';
+export type { Network, PartitionMode } from './torture/network.ts';
+export { faultKinds } from './torture/nemesis.ts';
+export type { FaultKind, FaultRecord } from './torture/nemesis.ts';
+export { writeReport } from './torture/report.ts';

@@ -3,16 +3,19 @@
 // under the runtime the suite runs in: a child does one write under `strace`, and between the
 // moment it starts and the moment it is acknowledged the trace must show the data file synced
 // (`fdatasync`/`fsync`) and then the meta page written through a descriptor opened `O_DSYNC`
-// (LMDB's durable commit point). Needs `strace` (Debian: `apt-get install strace`); without it the
+// (LMDB's durable commit point); and that each path is taken where it should be (the thread that
+// syncs: the main thread for a small write, another after a slow synchronous commit). Needs `strace` (Debian: `apt-get install strace`); without it the
 // test says so and checks nothing.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { LmdbStorage } from '../../lib/storage/lmdb.ts';
+import process from 'node:process';
+import { LmdbStorage, syncCommitSlowMs } from '../../lib/storage/lmdb.ts';
+import { syncDelayFileVariable } from '../../lib/storage/test-hooks.ts';
 import { tsCommand } from '../support/child.ts';
 
 const childScript = fileURLToPath(
@@ -20,12 +23,19 @@ const childScript = fileURLToPath(
 );
 const haveStrace = spawnSync('strace', ['-V']).status === 0;
 
-/** The trace lines of the child's write, from its start marker to its acknowledgement. */
-function traceWrite(syncCommitBytesMax: number): { window: string[]; dsyncFds: Set<string> } {
+type Traced = { window: string[]; dsyncFds: Set<string>; mainPid: string };
+
+/**
+ * The trace lines of the child's write, from its start marker to its acknowledgement; with
+ * `syncDelayMs`, every synchronous commit of the child takes that much longer (the slow-disk hook).
+ */
+function traceWrite(syncCommitBytesMax: number, syncDelayMs = 0): Traced {
   const dir = mkdtempSync(join(tmpdir(), 'edgeraft-sync-commit-'));
   try {
     const out = join(dir, 'trace');
     const { command, args } = tsCommand(childScript, [join(dir, 'db'), String(syncCommitBytesMax)]);
+    const delayFile = join(dir, 'sync-delay');
+    writeFileSync(delayFile, String(syncDelayMs));
     const run = spawnSync('strace', [
       '-f',
       '-qq',
@@ -35,7 +45,11 @@ function traceWrite(syncCommitBytesMax: number): { window: string[]; dsyncFds: S
       'trace=openat,fdatasync,fsync,pwrite64,pwritev,write',
       command,
       ...args,
-    ], { encoding: 'utf8', timeout: 60_000 });
+    ], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, [syncDelayFileVariable]: delayFile },
+    });
     assert.is(run.status, 0, `child failed: ${run.stderr}`);
     const lines = readFileSync(out, 'utf8').split('\n');
     const dsyncFds = new Set<string>();
@@ -46,14 +60,15 @@ function traceWrite(syncCommitBytesMax: number): { window: string[]; dsyncFds: S
     const begin = lines.findIndex((l) => l.includes('MARK-begin'));
     const end = lines.findIndex((l) => l.includes('MARK-acknowledged'));
     assert.ok(begin !== -1 && end > begin, 'both markers are in the trace');
-    return { window: lines.slice(begin + 1, end), dsyncFds };
+    return { window: lines.slice(begin + 1, end), dsyncFds, mainPid: lines[0]!.split(' ')[0]! };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function assertDurable(syncCommitBytesMax: number): void {
-  const { window, dsyncFds } = traceWrite(syncCommitBytesMax);
+/** The write was synced before it resolved; returns the thread (its id) that synced it. */
+function assertDurable(traced: Traced): string {
+  const { window, dsyncFds } = traced;
   assert.ok(dsyncFds.size > 0, 'LMDB opened its data file O_DSYNC for the meta page');
   const synced = window.findIndex((l) => /\b(fdatasync|fsync)\(/.test(l));
   assert.ok(
@@ -65,16 +80,27 @@ function assertDurable(syncCommitBytesMax: number): void {
     return m !== null && dsyncFds.has(m[1]!);
   });
   assert.ok(meta, `no O_DSYNC meta write after the sync:\n${window.join('\n')}`);
+  return window[synced]!.split(' ')[0]!;
 }
 
-test('a small write is synced before it resolves (calling thread)', () => {
+test('a small write is synced before it resolves, on the calling thread', () => {
   if (!haveStrace) return console.log('  strace not found: sync-commit checks skipped');
-  assertDurable(256 * 1024);
+  const traced = traceWrite(256 * 1024);
+  assert.is(assertDurable(traced), traced.mainPid, 'synced by the main thread');
 });
 
-test('a write is synced before it resolves (lmdb write thread)', () => {
+test('a write is synced before it resolves, on lmdb write thread', () => {
   if (!haveStrace) return console.log('  strace not found: sync-commit checks skipped');
-  assertDurable(0);
+  const traced = traceWrite(0);
+  assert.is.not(assertDurable(traced), traced.mainPid, 'synced by another thread');
+});
+
+// The child's first write, synchronous, is slow (the hook holds it 40 ms): the next one goes
+// through the write thread, so that a slow disk does not block the member's loop on every sync.
+test('after a slow synchronous commit, writes go through the write thread', () => {
+  if (!haveStrace) return console.log('  strace not found: sync-commit checks skipped');
+  const traced = traceWrite(256 * 1024, syncCommitSlowMs * 2);
+  assert.is.not(assertDurable(traced), traced.mainPid, 'synced by another thread');
 });
 
 test('syncCommitBytesMax is validated by name', async () => {
