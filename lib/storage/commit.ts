@@ -4,6 +4,7 @@
  * @module
  */
 import type { RootDatabase } from 'lmdb';
+import process from 'node:process';
 import { StorageError } from '../base/errors.ts';
 import { syncDelayMs } from './test-hooks.ts';
 
@@ -54,4 +55,38 @@ export async function commitDurably(
       cause,
     });
   }
+}
+
+/**
+ * Whether `reason` is lmdb's rejection of a write in a failed commit ("Commit failed (see
+ * commitError for details)", carrying the I/O error as a rejected `commitError` promise).
+ */
+function isLmdbCommitFailure(reason: unknown): boolean {
+  return reason instanceof Error && reason.message.startsWith('Commit failed') &&
+    (reason as { commitError?: unknown }).commitError instanceof Promise;
+}
+
+let commitFailuresObserved = false;
+
+/**
+ * lmdb (3.x) rejects a promise of its own when a batch's commit fails (the event-turn batch's
+ * start, which it creates and drops), so a failed commit (a full disk, an I/O error) also raised
+ * an unhandled rejection that ended the process, after the storage had already failed the member
+ * and stopped its acknowledgements. This observes such rejections once per process: each is
+ * swallowed (the write that failed reports it through its own promise). Any other unhandled
+ * rejection is thrown on as an uncaught exception, as without this listener, unless the
+ * application listens for them itself.
+ */
+export function observeLmdbCommitFailures(): void {
+  if (commitFailuresObserved) return;
+  commitFailuresObserved = true;
+  process.on('unhandledRejection', (reason) => {
+    if (isLmdbCommitFailure(reason)) {
+      (reason as { commitError: Promise<unknown> }).commitError.catch(() => {});
+      return;
+    }
+    // Someone else listens: theirs decides, as it did before this listener.
+    if (process.listenerCount('unhandledRejection') > 1) return;
+    throw reason;
+  });
 }

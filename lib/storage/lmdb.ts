@@ -43,7 +43,7 @@ import { decodeEntry, decodeRecord, encodeEntry, encodeRecord } from './codec.ts
 import { intInRange, type IntOption, parseOptions } from '../base/validate.ts';
 import { LmdbSnapshotStore, snapshotChunkBytesMaxDefault } from './snapshot-store.ts';
 import { TermRuns, termRunsMaxDefault } from './term-runs.ts';
-import { commitDurably } from './commit.ts';
+import { commitDurably, observeLmdbCommitFailures } from './commit.ts';
 import { acquireDirLock, type DirLock } from './dir-lock.ts';
 import { LmdbMachineStore } from './lmdb-machine-store.ts';
 
@@ -206,6 +206,7 @@ export class LmdbStorage implements Storage {
    */
   static async open(options: LmdbStorageOptions): Promise<LmdbStorage> {
     const o = parseOptions(LmdbStorageOptionsSchema, options, 'LmdbStorage.open');
+    observeLmdbCommitFailures();
     // One process per data directory, taken before LMDB opens it: a second opener must not even
     // read the log (see dir-lock.ts). The lock file lives in the folder, so make it first.
     try {
