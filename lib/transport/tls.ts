@@ -36,7 +36,13 @@ import type { Logger } from '../base/logger.ts';
 /** PEM file paths: the CA that signs the cluster's certificates, this end's certificate and key. */
 export type TlsFiles = { ca: string; cert: string; key: string };
 
-const PathSchema = v.pipe(v.string(), v.minLength(1), v.maxLength(4096));
+const PathSchema: v.SchemaWithPipe<
+  readonly [
+    v.StringSchema<undefined>,
+    v.MinLengthAction<string, 1, undefined>,
+    v.MaxLengthAction<string, 4096, undefined>,
+  ]
+> = v.pipe(v.string(), v.minLength(1), v.maxLength(4096));
 
 /** The schema of `TlsFiles`, for the options of the transport, the server and the client. */
 export const TlsFilesSchema: v.StrictObjectSchema<{
@@ -77,9 +83,27 @@ function readLabelled(path: string, label: string): Buffer {
  * loadTls({ ca: 'ca.crt', cert: 'a.crt', key: 'a.key' }, { ca: '--peer-tls-ca', cert: '--peer-tls-cert', key: '--peer-tls-key' });
  * ```
  */
-export function loadTls(files: TlsFiles, labels: TlsFileLabels): TlsMaterial {
-  const mtimesMs = [files.ca, files.cert, files.key].map((p) => mtimeMs(p));
+export function loadTls(
+  files: { ca: string; cert?: string | undefined; key?: string | undefined },
+  labels: TlsFileLabels,
+): TlsMaterial {
+  const paths = [files.ca, files.cert, files.key].filter((p) => p !== undefined);
+  const mtimesMs = paths.map((p) => mtimeMs(p));
   const ca = readLabelled(files.ca, labels.ca);
+  if ((files.cert === undefined) !== (files.key === undefined)) {
+    throw new TypeError(
+      `Invalid TLS files: give both ${labels.cert} and ${labels.key}, or neither`,
+    );
+  }
+  if (files.cert === undefined || files.key === undefined) {
+    let caOnly: X509Certificate;
+    try {
+      caOnly = new X509Certificate(ca);
+    } catch (error) {
+      throw new Error(`Invalid TLS file ${labels.ca} ${files.ca}: ${(error as Error).message}`);
+    }
+    return { ca: caOnly, context: tls.createSecureContext({ ca }), mtimesMs };
+  }
   const cert = readLabelled(files.cert, labels.cert);
   const key = readLabelled(files.key, labels.key);
   let caCert: X509Certificate;
