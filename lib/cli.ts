@@ -33,6 +33,7 @@ import { operatorCommands, probe } from './cli/operator.ts';
 import { snapshotCommand } from './cli/snapshot.ts';
 import { describeExit, LocalCluster, localMembers } from './cli/processes.ts';
 import { packageVersion } from './cli/version.ts';
+import { serveTlsFlags, serveTlsOptions } from './cli/tls-flags.ts';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
@@ -132,6 +133,7 @@ const commands: Record<string, Command> = {
       },
       'log-level': { kind: 'string', help: 'debug, info, warn or error', default: 'info' },
       'log-format': { kind: 'string', help: 'text or json (one object a line)', default: 'text' },
+      ...serveTlsFlags,
     },
     run: serve,
   },
@@ -374,7 +376,9 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
     }
   }
   const place = placement(flags);
+  const tls = serveTlsOptions(flags);
   const server = await RaftServer.start({
+    ...tls,
     id: String(flags['id']),
     cluster: String(flags['cluster']),
     dataDir: String(flags['data']),
@@ -406,6 +410,10 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
       recovery: server.recovery,
     }),
   );
+  // Certificate rotation without a restart (the files are also polled).
+  if (tls.peerTls !== undefined || tls.clientTls !== undefined) {
+    process.on('SIGHUP', () => void server.reloadTls());
+  }
   const signal = await untilSignalled();
   await server.stop();
   return await endBySignal(signal);
