@@ -30,7 +30,6 @@
  */
 import { listenRetrying } from '../transport/listen.ts';
 import * as net from 'node:net';
-import type { Buffer } from 'node:buffer';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { clearInterval, setInterval } from 'node:timers';
 import {
@@ -202,52 +201,36 @@ export class ClientListener {
 
   #accept(raw: net.Socket): void {
     const label = `client ${raw.remoteAddress}:${raw.remotePort}`;
+    const material = this.#o.tls ?? null;
+    // A plaintext port: the connection is a client at once (a TLS handshake on it is refused by
+    // `checkFirstChunk`, before frame parsing would misread it).
+    if (material === null) return this.#start(raw, label, null);
     raw.on('error', () => {});
     const refuse = (reason: string) => {
       this.refusedCount += 1;
       this.#log.warn(`Refusing ${label}: ${reason}`);
     };
-    const material = this.#o.tls ?? null;
-    // Before the first byte the connection is no client yet: the first-request deadline still
-    // applies, through a timer of its own.
+    // Until its TLS handshake completes the connection is no client yet: the first-request
+    // deadline applies to the handshake, through a timer of its own.
     const deadline = setTimeout(() => {
       refuse(
-        `First request deadline exceeded: no ${
-          material === null ? 'request' : 'TLS handshake'
-        } in ${this.#o.firstRequestDeadlineMs} ms`,
+        `First request deadline exceeded: no TLS handshake in ${this.#o.firstRequestDeadlineMs} ms`,
       );
       raw.destroy();
     }, this.#o.firstRequestDeadlineMs);
     deadline.unref();
     raw.once('close', () => clearTimeout(deadline));
-    if (material !== null) {
-      acceptTls(raw, () => material.current, (secure) => {
-        clearTimeout(deadline);
-        let unauthenticated: string | null = null;
-        if (this.#o.auth === 'cert') {
-          const check = checkPeerCertificate(secure, material.current, null);
-          if (!check.ok) unauthenticated = `client certificate refused: ${check.reason}`;
-        }
-        this.#start(secure, label, unauthenticated);
-      }, (reason) => {
-        clearTimeout(deadline);
-        refuse(reason);
-      });
-      return;
-    }
-    raw.once('data', (chunk: Buffer) => {
+    acceptTls(raw, () => material.current, (secure) => {
       clearTimeout(deadline);
-      if (looksLikeTls(chunk)) {
-        refuse(
-          'TLS handshake on a plaintext port: this member does not use TLS on its client port',
-        );
-        raw.destroy();
-        return;
+      let unauthenticated: string | null = null;
+      if (this.#o.auth === 'cert') {
+        const check = checkPeerCertificate(secure, material.current, null);
+        if (!check.ok) unauthenticated = `client certificate refused: ${check.reason}`;
       }
-      raw.pause();
-      raw.unshift(chunk);
-      this.#start(raw, label, null);
-      raw.resume();
+      this.#start(secure, label, unauthenticated);
+    }, (reason) => {
+      clearTimeout(deadline);
+      refuse(reason);
     });
   }
 
@@ -274,6 +257,10 @@ export class ClientListener {
         debug: (m) => log.debug(m),
       },
       label,
+      checkFirstChunk: (chunk) =>
+        (this.#o.tls ?? null) === null && looksLikeTls(chunk)
+          ? 'TLS handshake on a plaintext port: this member does not use TLS on its client port'
+          : null,
       onMessage: (request, c) => this.#onRequest(request, c),
       onClose: (_reason, c) => {
         const gone = this.#clients.get(c);

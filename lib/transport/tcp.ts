@@ -31,7 +31,6 @@
 import { listenRetrying } from './listen.ts';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import type { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { formatAddress, parseAddress } from '../base/address.ts';
@@ -371,6 +370,10 @@ export class TcpTransport implements Transport {
       return;
     }
     const sinceMs = Date.now();
+    const material = this.#tls;
+    // A plaintext port: the connection starts at once (a TLS ClientHello on it is refused by
+    // `checkFirstChunk`, before frame parsing would misread it as a huge length).
+    if (material === null) return this.#startInbound(socket, label, sinceMs, null);
     this.#pending.set(socket, sinceMs);
     socket.once('close', () => this.#pending.delete(socket));
     const refuse = (reason: string) => {
@@ -379,36 +382,17 @@ export class TcpTransport implements Transport {
       this.counters.rejectedCount += 1;
       this.#options.logger.warn(`Refusing ${label}: ${reason}`);
     };
-    const material = this.#tls;
-    if (material !== null) {
-      acceptTls(socket, () => material.current, (secure) => {
-        this.#pending.delete(socket);
-        if (this.#closed) return void secure.destroy();
-        const check = checkPeerCertificate(secure, material.current, null);
-        if (!check.ok) {
-          refuse(`Peer certificate refused: ${check.reason}`);
-          secure.destroy();
-          return;
-        }
-        this.#startInbound(secure, label, sinceMs, check.names);
-      }, refuse);
-      return;
-    }
-    // A plaintext port: a TLS ClientHello is refused before frame parsing would misread it.
-    socket.on('error', () => {});
-    socket.once('data', (chunk: Buffer) => {
+    acceptTls(socket, () => material.current, (secure) => {
       this.#pending.delete(socket);
-      if (this.#closed) return void socket.destroy();
-      if (looksLikeTls(chunk)) {
-        refuse('TLS handshake on a plaintext port: this member does not use TLS on its peer port');
-        socket.destroy();
+      if (this.#closed) return void secure.destroy();
+      const check = checkPeerCertificate(secure, material.current, null);
+      if (!check.ok) {
+        refuse(`Peer certificate refused: ${check.reason}`);
+        secure.destroy();
         return;
       }
-      socket.pause();
-      socket.unshift(chunk);
-      this.#startInbound(socket, label, sinceMs, null);
-      socket.resume();
-    });
+      this.#startInbound(secure, label, sinceMs, check.names);
+    }, refuse);
   }
 
   #startInbound(socket: net.Socket, label: string, sinceMs: number, names: string[] | null): void {
@@ -419,6 +403,10 @@ export class TcpTransport implements Transport {
       frameDeadlineMs: this.#options.frameDeadlineMs,
       logger: this.#options.logger,
       label,
+      checkFirstChunk: (chunk) =>
+        names === null && looksLikeTls(chunk)
+          ? 'TLS handshake on a plaintext port: this member does not use TLS on its peer port'
+          : null,
       onMessage: (message, c) => this.#onInbound(message, c, state),
       onClose: (reason, c) => {
         this.#inbound.delete(c);
