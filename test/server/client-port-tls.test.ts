@@ -3,7 +3,8 @@
 // authenticated clients: with a bearer token, a client without it or with a wrong one gets
 // UNAUTHENTICATED for a write and for a read; with client certificates, a client without one or
 // with one another CA signed gets UNAUTHENTICATED; a plaintext client on the TLS port is refused
-// with a logged reason. Bad TLS options are errors naming the option (and the path).
+// with a logged reason; a new member joins through the TLS client port with the token. Bad TLS
+// options are errors naming the option (and the path).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ClientError, RaftClient } from '../../lib/client/client.ts';
@@ -102,6 +103,33 @@ guarded(
       const check = await RaftClient.connect({ servers, tls: tlsFiles, token, session: false });
       assert.equal(await check.query({ op: 'get', key: 'k' }), { value: 'v' } as never);
       await check.close();
+      // A new member joins through the TLS client port, with the token, and is fed over peer TLS.
+      const [joiner] = await members(1);
+      nodes.push(joiner!);
+      const files = certs.issue(joiner!.member.id, [joiner!.member.id]);
+      const d = await startNode(joiner!, [], {
+        peerTls: files,
+        clientTls: files,
+        clientAuth: 'token',
+        clientToken: token,
+        logger: { ...quiet, warn: (m: string) => void warns.push(m) },
+        members: undefined,
+        join: servers,
+      });
+      await Promise.race([
+        d.joined,
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error('the joiner was not added within 10 s')), 10_000)
+        ),
+      ]);
+      const leader = await leaderOf(nodes.slice(0, 3));
+      const view = await leader.members();
+      assert.is(view.members.find((m) => m.id === joiner!.member.id)?.type, 'PASSIVE');
+      await waitFor(
+        'the joiner to catch up',
+        () => d.status().lastAppliedIndex >= leader.status().commitIndex || undefined,
+        10_000,
+      );
     } finally {
       await stopCluster(nodes);
     }
