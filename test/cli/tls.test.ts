@@ -91,6 +91,22 @@ guarded('put with --tls-ca and --token-file writes; get without the token is ref
     refused.stderr,
     /Unauthenticated: not authenticated: this port requires a bearer token/,
   );
+  // A write in a session (put registers one first): refused too, not retried to its deadline.
+  const write = await cli(['put', 'k', 'stolen', '--servers', servers, '--tls-ca', certs!.ca]);
+  assert.is(write.code, 1);
+  assert.match(write.stderr, /Unauthenticated/);
+  assert.ok(write.elapsedMs < 5_000, `refused in ${write.elapsedMs} ms`);
+  const after = await cli([
+    'get',
+    'k',
+    '--servers',
+    servers,
+    '--tls-ca',
+    certs!.ca,
+    '--token-file',
+    tokenFile,
+  ]);
+  assert.match(after.stdout, /"v"/, 'the refused write changed nothing');
 });
 
 guarded('SIGHUP reloads the certificates of a running member', async () => {
