@@ -180,12 +180,13 @@ guarded(
     await closed(raw);
     await waitFor(() => logged(b, /Plaintext on a TLS port: first byte 0x47/), 'garbage refused');
 
-    // Garbage that starts like a TLS record goes to the TLS layer, which fails on it: the failure is
-    // logged and the connection is destroyed, but on Node, Bun and Deno alike the accepted socket's
-    // file descriptor then stays open until the sender closes its end (a runtime behaviour of a
-    // `TLSSocket` wrapped around a socket whose first chunk was unshifted: seen with
-    // /proc/self/fd). So this asserts only what holds: the good peer is undisturbed and nothing from
-    // the garbage is delivered; the closing of this one socket is not asserted.
+    // Garbage that starts like a TLS record goes to the TLS layer, which fails on it: the failure
+    // is logged and the connection is destroyed, but on Node, Bun and Deno alike the accepted
+    // socket's file descriptor then stays open until the sender closes its end (a runtime
+    // behaviour of a server `TLSSocket` wrapped around an accepted socket, with or without our
+    // first-byte peek: seen with /proc/self/fd; destroying the TLS socket, the raw one or both
+    // does not close it). So this asserts only what holds: the good peer is undisturbed and
+    // nothing from the garbage is delivered; the closing of this one socket is not asserted.
     const raw2 = await rawConnect(b.port);
     raw2.write(new Uint8Array([0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3, 4, 5]));
     await reaches(a, b, toB);
