@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import process from 'node:process';
 import { LocalCluster, localMembers } from '../../lib/cli/processes.ts';
 import { type Certs, makeCerts, opensslMissing } from '../support/certs.ts';
 import { waitFor } from '../server/support.ts';
@@ -111,7 +112,9 @@ guarded('put with --tls-ca and --token-file writes; get without the token is ref
 
 guarded('SIGHUP reloads the certificates of a running member', async () => {
   const member = [...cluster!.processes.values()][0]!;
-  member.child.kill('SIGHUP');
+  // process.kill, not child.kill: Deno's ChildProcess ignores a later kill() (stopAll's SIGTERM)
+  // once kill() has been called.
+  process.kill(member.child.pid!, 'SIGHUP');
   await waitFor(
     'the reload logged',
     () => member.stderrTail.some((l) => /TLS certificates reloaded/.test(l)) || undefined,
