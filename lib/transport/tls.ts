@@ -265,6 +265,8 @@ export class TlsReloader {
   readonly #logger: Pick<Logger, 'warn' | 'info'>;
   readonly #timer: ReturnType<typeof setInterval> | null;
   #current: TlsMaterial;
+  /** The modification times a reload last failed at: polled again only once they change. */
+  #failedMtimesMs: readonly number[] | null = null;
   /** Successful reloads since start. */
   reloadCount = 0;
 
@@ -292,10 +294,12 @@ export class TlsReloader {
   reload(): boolean {
     try {
       this.#current = loadTls(this.#files, this.#labels);
+      this.#failedMtimesMs = null;
       this.reloadCount += 1;
       this.#logger.info(`TLS certificates reloaded from ${this.#files.cert}`);
       return true;
     } catch (error) {
+      this.#failedMtimesMs = this.#mtimes();
       this.#logger.warn(
         `TLS reload failed, keeping the previous certificates: ${(error as Error).message}`,
       );
@@ -307,9 +311,16 @@ export class TlsReloader {
     if (this.#timer !== null) clearInterval(this.#timer);
   }
 
+  #mtimes(): number[] {
+    return [this.#files.ca, this.#files.cert, this.#files.key].map((p) => mtimeMs(p));
+  }
+
   #poll(): void {
-    const now = [this.#files.ca, this.#files.cert, this.#files.key].map((p) => mtimeMs(p));
-    if (now.every((m, i) => m === this.#current.mtimesMs[i])) return;
+    const now = this.#mtimes();
+    const same = (seen: readonly number[] | null) =>
+      seen !== null && now.every((m, i) => m === seen[i]);
+    // Unchanged since the last load, or since the last failed reload (logged once, not per poll).
+    if (same(this.#current.mtimesMs) || same(this.#failedMtimesMs)) return;
     this.reload();
   }
 }
