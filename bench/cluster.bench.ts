@@ -16,6 +16,10 @@
  *   (`bench/support/target-etcd.ts`); `vsEtcd` is edgeraft's commands/s over etcd's, or says
  *   that no etcd was found (nothing fails then) or that etcd failed (the run fails, after
  *   printing edgeraft's rows).
+ * - with `--tls on`, edgeraft again with mutual TLS on the peer port and TLS with bearer-token
+ *   auth on the client port (certificates made by openssl in a temporary folder; one certificate
+ *   naming all three members); its rows say `tls on`, and `vsPlain` is its commands/s over those
+ *   of the plaintext run at the same setting: the throughput cost of TLS.
  * The systems run one after the other, each alone on the machine.
  *
  * Per setting and system also: CPU µs per committed command of the leader, of the followers (their
@@ -36,12 +40,12 @@
  * rows.
  *
  * Usage: `tsx bench/cluster.bench.ts [--duration-ms 3000] [--warmup-ms 1000] [--inflight
- * 1,16,256] [--against etcd] [--ceiling on|off] [--breakdown on|off]`; `npm run bench:cluster` runs it under Node, Bun
+ * 1,16,256] [--against etcd] [--ceiling on|off] [--tls on|off] [--breakdown on|off]`; `npm run bench:cluster` runs it under Node, Bun
  * and Deno (`npm run bench:cluster -- --against etcd`). Prints a human table on stderr and one ROW
  * line per setting and system on stdout (see bench/support/rows.ts).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -53,6 +57,7 @@ import type { ClusterClientResult, TargetName } from './support/cluster-result.t
 import { findOnPath, startEtcdCluster, versionOf } from './support/etcd-cluster.ts';
 import { runClusterClient } from './support/run-cluster-client.ts';
 import { printRow, progress, type Row } from './support/rows.ts';
+import { makeCerts, opensslMissing } from '../test/support/certs.ts';
 
 function flag(name: string, fallback: string): string {
   const at = process.argv.indexOf(name);
@@ -69,11 +74,36 @@ const breakdown = flag('--breakdown', 'on');
 if (breakdown !== 'on' && breakdown !== 'off') {
   throw new RangeError(`Flag --breakdown: ${breakdown}`);
 }
+const tlsFlag = flag('--tls', 'off');
+if (tlsFlag !== 'on' && tlsFlag !== 'off') throw new RangeError(`Flag --tls: ${tlsFlag}`);
+if (tlsFlag === 'on' && opensslMissing() !== null) throw new Error(opensslMissing()!);
 const commandBytes = 100;
 const runtime = currentRuntime();
 const etcdMissing = 'etcd not found on PATH';
 
-async function startEdgeraft(): Promise<RunningCluster> {
+/** The `serve` flags and client files of the TLS run, made once. */
+type TlsSetup = { serveArgs: string[]; client: { ca: string; tokenFile: string } };
+
+function tlsSetup(): TlsSetup & { remove: () => void } {
+  const certs = makeCerts([]);
+  const files = certs.issue('members', ['n1', 'n2', 'n3']);
+  const tokenFile = join(certs.dir, 'token');
+  writeFileSync(tokenFile, 'bench-token-0123456789abcdef\n');
+  return {
+    serveArgs: [
+      ...['ca', 'cert', 'key'].flatMap((k) => [`--peer-tls-${k}`, files[k as 'ca']]),
+      ...['ca', 'cert', 'key'].flatMap((k) => [`--client-tls-${k}`, files[k as 'ca']]),
+      '--client-auth',
+      'token',
+      '--client-token-file',
+      tokenFile,
+    ],
+    client: { ca: files.ca, tokenFile },
+    remove: () => certs.remove(),
+  };
+}
+
+async function startEdgeraft(tls: TlsSetup | null = null): Promise<RunningCluster> {
   const dataRoot = mkdtempSync(join(tmpdir(), 'edgeraft-bench-cluster-'));
   progress(`${runtime}: starting 3 edgeraft members in ${dataRoot}`);
   let cluster: LocalCluster | null = null;
@@ -87,6 +117,7 @@ async function startEdgeraft(): Promise<RunningCluster> {
       dataRoot,
       cluster: 'bench',
       runtime,
+      ...(tls === null ? {} : { serveArgs: tls.serveArgs }),
     });
     const watched = Object.fromEntries(
       [...cluster.processes].map(([id, p]) => [id, p.child.pid!]),
@@ -102,6 +133,7 @@ async function startEdgeraft(): Promise<RunningCluster> {
 async function measure(
   target: TargetName,
   start: () => Promise<RunningCluster>,
+  tls: TlsSetup['client'] | null = null,
 ): Promise<ClusterClientResult[]> {
   const system = await start();
   try {
@@ -114,13 +146,28 @@ async function measure(
       commandBytes,
       runtime,
       onProgress: (line) => progress(`${runtime}: ${line}`),
+      ...(tls === null ? {} : { tls }),
     });
   } finally {
     await system.stop();
   }
 }
 
-const results: ClusterClientResult[] = await measure('edgeraft', startEdgeraft);
+const results: ClusterClientResult[] = await measure('edgeraft', () => startEdgeraft());
+/** The TLS run's results (edgeraft with TLS on both ports), when `--tls on`. */
+const tlsResults = new Set<ClusterClientResult>();
+if (tlsFlag === 'on') {
+  progress(`${runtime}: starting 3 edgeraft members with TLS`);
+  const setup = tlsSetup();
+  try {
+    for (const r of await measure('edgeraft', () => startEdgeraft(setup), setup.client)) {
+      tlsResults.add(r);
+      results.push(r);
+    }
+  } finally {
+    setup.remove();
+  }
+}
 if (ceiling === 'on') {
   progress(`${runtime}: starting the ceiling`);
   results.push(...await measure('ceiling', () => startCeilingCluster(tmpdir(), runtime)));
@@ -157,7 +204,10 @@ function leaderOf(r: ClusterClientResult): string | null {
 
 function rowOf(r: ClusterClientResult): Row {
   const peer = (system: TargetName) =>
-    results.find((x) => x.target === system && x.inflight === r.inflight);
+    results.find((x) =>
+      x.target === system && x.inflight === r.inflight && !tlsResults.has(x) &&
+      (system !== 'edgeraft' || x.sessions === r.sessions)
+    );
   const ratio = (other: ClusterClientResult | undefined) =>
     other === undefined || other.commandsPerSec === 0
       ? NaN
@@ -170,6 +220,7 @@ function rowOf(r: ClusterClientResult): Row {
     system: r.target,
     inflight: String(r.inflight),
     sessions: r.target === 'edgeraft' ? (r.sessions ? 'on' : 'off') : '-',
+    tls: tlsResults.has(r) ? 'on' : 'off',
     commandBytes,
     commandsPerSec: r.commandsPerSec,
     p50Ms: r.p50Ms,
@@ -177,6 +228,9 @@ function rowOf(r: ClusterClientResult): Row {
     p999Ms: r.p999Ms,
     errors: r.errors,
   };
+  if (tlsFlag === 'on' && r.target === 'edgeraft') {
+    row['vsPlain'] = tlsResults.has(r) ? ratio(peer('edgeraft')) : '-';
+  }
   if (r.target === 'edgeraft') {
     if (against.includes('etcd')) row['vsEtcd'] = etcdNote ?? ratio(peer('etcd'));
     if (ceiling === 'on') row['vsCeiling'] = ratio(peer('ceiling'));
@@ -197,7 +251,7 @@ const rows = results
   .sort((a, b) => a.inflight - b.inflight || order.indexOf(a.target) - order.indexOf(b.target))
   .map(rowOf);
 progress(
-  `${runtime}: system    inflight  sessions  commands/s   p50 ms   p99 ms  errors  µs/cmd leader follower client  RSS MiB leader follower`,
+  `${runtime}: system    tls  inflight  sessions  commands/s   p50 ms   p99 ms  errors  µs/cmd leader follower client  RSS MiB leader follower`,
 );
 for (const [i, row] of rows.entries()) {
   const r = results[i]!;
@@ -206,15 +260,17 @@ for (const [i, row] of rows.entries()) {
       ? (Number.isInteger(value) ? String(value) : value.toFixed(3))
       : String(value ?? '')).padStart(width);
   progress(
-    `${runtime}: ${String(row['system']).padEnd(8)}  ${cell(row['inflight'], 8)}  ${
-      cell(row['sessions'], 8)
-    }  ${cell(row['commandsPerSec'], 10)}  ${cell(row['p50Ms'], 7)}  ${cell(row['p99Ms'], 7)}  ${
-      cell(row['errors'], 6)
-    }  ${cell(row['leaderCpuUs'], 13)} ${cell(row['followerCpuUs'], 8)} ${
-      cell(row['clientCpuUs'], 6)
-    }  ${cell(row['leaderRssMb'], 14)} ${cell(row['followerRssMb'], 8)}${
-      r.firstError === null ? '' : `  first error: ${r.firstError}`
-    }`,
+    `${runtime}: ${String(row['system']).padEnd(8)}  ${cell(row['tls'], 3)}  ${
+      cell(row['inflight'], 8)
+    }  ${cell(row['sessions'], 8)}  ${cell(row['commandsPerSec'], 10)}  ${cell(row['p50Ms'], 7)}  ${
+      cell(row['p99Ms'], 7)
+    }  ${cell(row['errors'], 6)}  ${cell(row['leaderCpuUs'], 13)} ${
+      cell(row['followerCpuUs'], 8)
+    } ${cell(row['clientCpuUs'], 6)}  ${cell(row['leaderRssMb'], 14)} ${
+      cell(row['followerRssMb'], 8)
+    }${
+      row['vsPlain'] === undefined || row['vsPlain'] === '-' ? '' : `  vsPlain ${row['vsPlain']}`
+    }${r.firstError === null ? '' : `  first error: ${r.firstError}`}`,
   );
   printRow(row);
 }

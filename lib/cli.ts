@@ -35,6 +35,7 @@ import { snapshotCommand } from './cli/snapshot.ts';
 import { tortureCommand } from './cli/torture.ts';
 import { describeExit, LocalCluster, localMembers } from './cli/processes.ts';
 import { packageVersion } from './cli/version.ts';
+import { serveTlsFlags, serveTlsOptions } from './cli/tls-flags.ts';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
@@ -139,6 +140,7 @@ const commands: Record<string, Command> = {
       },
       'log-level': { kind: 'string', help: 'debug, info, warn or error', default: 'info' },
       'log-format': { kind: 'string', help: 'text or json (one object a line)', default: 'text' },
+      ...serveTlsFlags,
     },
     run: serve,
   },
@@ -382,7 +384,9 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
     }
   }
   const place = placement(flags);
+  const tls = serveTlsOptions(flags);
   const server = await RaftServer.start({
+    ...tls,
     id: String(flags['id']),
     cluster: String(flags['cluster']),
     dataDir: String(flags['data']),
@@ -414,6 +418,10 @@ async function serve(flags: Record<string, unknown>): Promise<number> {
       recovery: server.recovery,
     }),
   );
+  // Certificate rotation without a restart (the files are also polled).
+  if (tls.peerTls !== undefined || tls.clientTls !== undefined) {
+    process.on('SIGHUP', () => void server.reloadTls());
+  }
   const signal = await untilSignalled();
   await server.stop();
   return await endBySignal(signal);

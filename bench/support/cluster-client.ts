@@ -69,6 +69,8 @@ async function connect(
         modes: textFlag('--sessions', 'on,off').split(','),
         keyCount,
         commandBytes,
+        tlsCa: textFlag('--tls-ca', ''),
+        tokenFile: textFlag('--token-file', ''),
       });
     case 'etcd':
       return etcdTarget({ servers, keyCount, valueBytes: commandBytes });

@@ -31,6 +31,8 @@ export type ClusterClientRun = {
   commandBytes?: number;
   runtime: Runtime;
   onProgress?: (line: string) => void;
+  /** edgeraft over TLS: the CA file the client trusts, and the bearer token's file. */
+  tls?: { ca: string; tokenFile: string };
 };
 
 export function runClusterClient(
@@ -53,6 +55,7 @@ export function runClusterClient(
     '--warmup-ms',
     String(o.warmupMs),
     ...(o.commandBytes === undefined ? [] : ['--command-bytes', String(o.commandBytes)]),
+    ...(o.tls === undefined ? [] : ['--tls-ca', o.tls.ca, '--token-file', o.tls.tokenFile]),
   ], { runtime: o.runtime });
   const results: ClusterClientResult[] = [];
   let out = '';

@@ -11,6 +11,7 @@
  * ```
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { RaftClient } from '../../lib/client/client.ts';
 import { cborCodec } from '../../lib/state/codec.ts';
 import type { KvCommand } from '../../lib/state/kv.ts';
@@ -41,7 +42,14 @@ export async function edgeraftTarget(o: {
   modes: readonly string[];
   keyCount: number;
   commandBytes: number;
+  /** TLS to the client ports: the CA file ('' for plain TCP). */
+  tlsCa?: string;
+  /** The bearer token's file ('' for none). */
+  tokenFile?: string;
 }): Promise<LoadTarget> {
+  const tlsCa = o.tlsCa ?? '';
+  const tokenFile = o.tokenFile ?? '';
+  const token = tokenFile === '' ? undefined : readFileSync(tokenFile, 'utf8').trim();
   const commands = commandsOf(o.keyCount, o.commandBytes);
   const clients = new Map<string, RaftClient>();
   for (const mode of o.modes) {
@@ -52,6 +60,8 @@ export async function edgeraftTarget(o: {
         servers: o.servers,
         requestTimeoutMs: 10_000,
         session: mode === 'on',
+        ...(tlsCa === '' ? {} : { tls: { ca: tlsCa } }),
+        ...(token === undefined ? {} : { token }),
       }),
     );
   }

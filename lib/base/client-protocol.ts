@@ -110,6 +110,21 @@ export const StatusRequestSchema = v.strictObject({ type: v.literal('status'), .
 /** Are you there? Answered at once with `ok`, output null, by the client port itself. */
 export const PingRequestSchema = v.strictObject({ type: v.literal('ping'), ...requestHead });
 
+/** Longest bearer token accepted, in characters. */
+export const tokenLengthMax = 4096;
+/**
+ * A bearer token, the first frame of a connection to a port with `clientAuth: 'token'` (a
+ * `RaftClient` with a `token` sends it first on every connection). Answered `ok` (output null) when
+ * it matches, else UNAUTHENTICATED; until a matching one arrives every request on the connection
+ * is answered UNAUTHENTICATED and nothing is read or written. A port without token auth answers
+ * it `ok`.
+ */
+export const AuthRequestSchema = v.strictObject({
+  type: v.literal('auth'),
+  ...requestHead,
+  token: v.pipe(v.string(), v.maxLength(tokenLengthMax)),
+});
+
 /**
  * A configuration change (`join`, `leave`, `promote`, `demote` of `member`), carried out by the
  * leader and answered once committed with `{ members }`. Plain (not in a session): a retryable
@@ -213,6 +228,7 @@ export const ClientRequestSchema = v.variant('type', [
   PingRequestSchema,
   SnapshotRequestSchema,
   SnapshotReadRequestSchema,
+  AuthRequestSchema,
 ]);
 export type ClientRequest = v.InferOutput<typeof ClientRequestSchema>;
 
@@ -256,6 +272,8 @@ export const clientErrorCodes = {
   OUTCOME_UNKNOWN: false,
   /** The member is stopping and refused the request. Retryable: refused before anything was proposed. */
   SHUTDOWN: true,
+  /** The client port requires authentication (a client certificate signed by the cluster's CA, or a bearer token) and this connection has none, or a wrong one. Not retryable: nothing was read or written; fix the credentials. */
+  UNAUTHENTICATED: false,
   /** A `snapshotRead` named a snapshot the member no longer holds (a newer one replaced it). Not retryable as it is: start again from the new snapshot. */
   SNAPSHOT_CHANGED: false,
 } as const satisfies Record<string, boolean>;

@@ -38,6 +38,7 @@ export type ErrorCode =
   | 'COMMAND_ERROR'
   | 'RESULT_EVICTED'
   | 'SNAPSHOT_CHANGED'
+  | 'UNAUTHENTICATED'
   | 'INTERNAL_ERROR';
 
 /**

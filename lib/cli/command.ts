@@ -18,6 +18,7 @@ import * as v from 'valibot';
 import { DialAddressSchema } from '../base/address.ts';
 import { RaftClient } from '../client/client.ts';
 import { type FlagSpec, UsageError } from './args.ts';
+import { clientTlsFlags, clientTlsOptions } from './tls-flags.ts';
 
 /**
  * One command: its help, its flags, and what it does (resolves to the exit code). A command with
@@ -69,7 +70,12 @@ export function clientFlags(
   extra: Record<string, FlagSpec> = {},
   timeoutDefaultMs = timeoutMsDefault,
 ): Record<string, FlagSpec> {
-  return { servers: serversFlag, timeout: timeoutFlag(timeoutDefaultMs), ...extra };
+  return {
+    servers: serversFlag,
+    timeout: timeoutFlag(timeoutDefaultMs),
+    ...clientTlsFlags,
+    ...extra,
+  };
 }
 
 /** How a flag is written on the command line: `-o`, `--servers`. */
@@ -122,6 +128,7 @@ export function clientOptions(flags: Record<string, unknown>, servers = serverLi
     requestTimeoutMs: timeoutMs,
     connectTimeoutMs: Math.min(connectTimeoutMsMax, timeoutMs),
     failFastUnreachable: true,
+    ...clientTlsOptions(flags),
   };
 }
 

@@ -42,6 +42,7 @@
  * @module
  */
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import * as v from 'valibot';
 import { DialAddressSchema, parseAddress } from '../base/address.ts';
@@ -74,6 +75,7 @@ import {
   SnapshotReadOutputSchema,
 } from '../base/client-protocol.ts';
 import { KeepAlive } from './keep-alive.ts';
+import { checkPeerCertificate, loadTls, type TlsMaterial } from '../transport/tls.ts';
 
 /** A request failed. `retryable` says whether sending it again is safe. */
 export class ClientError extends EdgeraftError {
@@ -168,6 +170,43 @@ type ClientOptionsEntries = {
    * long-lived client rides out a cluster that is restarting; the command line turns it on.
    */
   failFastUnreachable: BooleanOption;
+  /**
+   * TLS to the servers' client ports: PEM paths of the CA that signed their certificates, and
+   * this client's certificate and key (for ports with `clientAuth: 'cert'`). The server's
+   * certificate must be signed by `ca` and valid; its name is not checked (any certificate the
+   * cluster's CA signed is trusted). Omitted: plain TCP.
+   */
+  tls: v.OptionalSchema<
+    v.StrictObjectSchema<{
+      readonly ca: v.SchemaWithPipe<
+        readonly [v.StringSchema<undefined>, v.MinLengthAction<string, 1, undefined>]
+      >;
+      readonly cert: v.OptionalSchema<
+        v.SchemaWithPipe<
+          readonly [v.StringSchema<undefined>, v.MinLengthAction<string, 1, undefined>]
+        >,
+        undefined
+      >;
+      readonly key: v.OptionalSchema<
+        v.SchemaWithPipe<
+          readonly [v.StringSchema<undefined>, v.MinLengthAction<string, 1, undefined>]
+        >,
+        undefined
+      >;
+    }, undefined>,
+    undefined
+  >;
+  /** A bearer token, sent first on every connection (for ports with `clientAuth: 'token'`). */
+  token: v.OptionalSchema<
+    v.SchemaWithPipe<
+      readonly [
+        v.StringSchema<undefined>,
+        v.MinLengthAction<string, 1, undefined>,
+        v.MaxLengthAction<string, 4096, undefined>,
+      ]
+    >,
+    undefined
+  >;
   codec: v.OptionalSchema<
     v.CustomSchema<CommandCodec<unknown>, v.ErrorMessage<v.CustomIssue> | undefined>,
     undefined
@@ -193,6 +232,12 @@ const ClientOptionsSchema: v.StrictObjectSchema<ClientOptionsEntries, undefined>
   keepAliveTimeoutMs: v.optional(int(1, 600_000), 300),
   connectTimeoutMs: v.optional(int(1, 600_000), 1_000),
   failFastUnreachable: v.optional(v.boolean(), false),
+  tls: v.optional(v.strictObject({
+    ca: v.pipe(v.string(), v.minLength(1)),
+    cert: v.optional(v.pipe(v.string(), v.minLength(1))),
+    key: v.optional(v.pipe(v.string(), v.minLength(1))),
+  })),
+  token: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(4096))),
   codec: v.optional(
     v.custom<CommandCodec<unknown>>(
       (x) => typeof x === 'object' && x !== null,
@@ -270,6 +315,7 @@ const finalSessionCodes: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>
   'APPLICATION_ERROR',
   'UNKNOWN_SESSION',
   'RESULT_EVICTED',
+  'UNAUTHENTICATED',
 ]);
 
 /**
@@ -363,9 +409,14 @@ export class RaftClient<
   #keepAliveInFlight = false;
   /** The highest log index answered to this client: sequential reads wait for it. */
   #minIndex = 0;
+  /** The TLS files read at `connect` (null: plain TCP). */
+  readonly #tls: TlsMaterial | null;
 
   private constructor(o: v.InferOutput<typeof ClientOptionsSchema>) {
     this.#o = o;
+    this.#tls = o.tls === undefined
+      ? null
+      : loadTls(o.tls, { ca: 'tls.ca', cert: 'tls.cert', key: 'tls.key' });
     this.#codec = (o.codec ?? cborCodec<unknown>()) as CommandCodec<unknown>;
     this.#servers = [...o.servers];
   }
@@ -936,7 +987,15 @@ export class RaftClient<
     this.#connecting = new Promise<void>((resolve, reject) => {
       const address = this.#servers[this.#serverIndex % this.#servers.length]!;
       const { host, port } = parseAddress(address);
-      const socket = net.connect({ host, port });
+      const material = this.#tls;
+      const socket = material === null ? net.connect({ host, port }) : tls.connect({
+        host,
+        port,
+        secureContext: material.context,
+        rejectUnauthorized: true,
+        // Any certificate the cluster's CA signed is trusted (see the option); checked below.
+        checkServerIdentity: () => undefined,
+      });
       let settled = false;
       const fail = (reason: string, nobodyThere: string | undefined = undefined) => {
         if (settled) return;
@@ -959,8 +1018,12 @@ export class RaftClient<
           error.code === undefined ? undefined : unreachableErrors[error.code],
         );
       socket.once('error', onError);
-      socket.once('connect', () => {
+      socket.once(material === null ? 'connect' : 'secureConnect', () => {
         if (settled) return;
+        if (material !== null) {
+          const check = checkPeerCertificate(socket as tls.TLSSocket, material, null);
+          if (!check.ok) return fail(`server certificate refused: ${check.reason}`);
+        }
         settled = true;
         clearTimeout(deadline);
         socket.off('error', onError);
@@ -989,6 +1052,14 @@ export class RaftClient<
         this.#liveness.set(connection, { keepAlive: liveness, address });
         // Any byte counts as a sign of life, also part of a large answer still arriving.
         socket.on('data', () => liveness.heard(Date.now()));
+        // The token goes first: the port reads nothing of ours before it (its answer, to id 0, is
+        // ignored; a wrong token makes every request on the connection fail UNAUTHENTICATED).
+        if (this.#o.token !== undefined) {
+          connection.send(
+            { type: 'auth', id: 0, session: 0, sequence: 0, token: this.#o.token },
+            'control',
+          );
+        }
         this.#connection = connection;
         this.#connecting = null;
         resolve();

@@ -30,6 +30,7 @@
  */
 import { listenRetrying } from '../transport/listen.ts';
 import * as net from 'node:net';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { clearInterval, setInterval } from 'node:timers';
 import {
   type Answer,
@@ -50,6 +51,12 @@ import { controlBytesReserved } from '../transport/options.ts';
 import { formatAddress, parseAddress } from '../base/address.ts';
 import type { ServerLogger } from './options.ts';
 import type { SnapshotSource } from './snapshot-reads.ts';
+import {
+  acceptTls,
+  checkPeerCertificate,
+  looksLikeTls,
+  type TlsReloader,
+} from '../transport/tls.ts';
 
 /** What the listener needs from its server. */
 export type ClientHandler = {
@@ -78,7 +85,24 @@ export type ListenerOptions = {
   idleDeadlineMs: number;
   logLimits: LogLimits;
   logger: ServerLogger;
+  /** TLS on the client port (null: plain TCP; TLS clients are then refused, and vice versa). */
+  tls?: TlsReloader | null;
+  /**
+   * Who may read and write: anyone (`none`), clients presenting a certificate signed by the
+   * `tls` CA (`cert`), or clients whose first frame is an `auth` with the token (`token`).
+   */
+  auth?: ClientAuth;
+  /** With `auth: 'token'`: the SHA-256 digest of the token. */
+  tokenDigest?: Uint8Array | null;
 };
+
+/** How the client port authenticates clients. */
+export type ClientAuth = 'none' | 'cert' | 'token';
+
+/** The SHA-256 digest of a bearer token: what the port keeps and compares. */
+export function tokenDigest(token: string): Uint8Array {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
 
 /** One accepted connection and what the deadlines and the shedding need to know of it. */
 type Client = {
@@ -94,6 +118,8 @@ type Client = {
   idleClose: boolean;
   /** Sessions whose events go to this connection (it sent their latest request here). */
   sessions: Set<number>;
+  /** Null once authenticated (or with no authentication); else why every request is refused. */
+  unauthenticated: string | null;
 };
 
 /** See the module comment. */
@@ -173,8 +199,43 @@ export class ClientListener {
     this.#limiter.flush();
   }
 
-  #accept(socket: net.Socket): void {
-    const label = `client ${socket.remoteAddress}:${socket.remotePort}`;
+  #accept(raw: net.Socket): void {
+    const label = `client ${raw.remoteAddress}:${raw.remotePort}`;
+    const material = this.#o.tls ?? null;
+    // A plaintext port: the connection is a client at once (a TLS handshake on it is refused by
+    // `checkFirstChunk`, before frame parsing would misread it).
+    if (material === null) return this.#start(raw, label, null);
+    raw.on('error', () => {});
+    const refuse = (reason: string) => {
+      this.refusedCount += 1;
+      this.#log.warn(`Refusing ${label}: ${reason}`);
+    };
+    // Until its TLS handshake completes the connection is no client yet: the first-request
+    // deadline applies to the handshake, through a timer of its own.
+    const deadline = setTimeout(() => {
+      refuse(
+        `First request deadline exceeded: no TLS handshake in ${this.#o.firstRequestDeadlineMs} ms`,
+      );
+      raw.destroy();
+    }, this.#o.firstRequestDeadlineMs);
+    deadline.unref();
+    raw.once('close', () => clearTimeout(deadline));
+    acceptTls(raw, () => material.current, (secure) => {
+      clearTimeout(deadline);
+      let unauthenticated: string | null = null;
+      if (this.#o.auth === 'cert') {
+        const check = checkPeerCertificate(secure, material.current, null);
+        if (!check.ok) unauthenticated = `client certificate refused: ${check.reason}`;
+      }
+      this.#start(secure, label, unauthenticated);
+    }, (reason) => {
+      clearTimeout(deadline);
+      refuse(reason);
+    });
+  }
+
+  #start(socket: net.Socket, label: string, certRefusal: string | null): void {
+    if (certRefusal !== null) this.#log.warn(`Unauthenticated ${label}: ${certRefusal}`);
     if (this.#clients.size >= this.#o.connectionsMax && !this.#shedOne()) {
       this.refusedCount += 1;
       this.#log.warn(
@@ -196,6 +257,10 @@ export class ClientListener {
         debug: (m) => log.debug(m),
       },
       label,
+      checkFirstChunk: (chunk) =>
+        (this.#o.tls ?? null) === null && looksLikeTls(chunk)
+          ? 'TLS handshake on a plaintext port: this member does not use TLS on its client port'
+          : null,
       onMessage: (request, c) => this.#onRequest(request, c),
       onClose: (_reason, c) => {
         const gone = this.#clients.get(c);
@@ -214,6 +279,9 @@ export class ClientListener {
       activeSinceMs: Date.now(),
       idleClose: false,
       sessions: new Set(),
+      unauthenticated: this.#o.auth === 'token'
+        ? 'not authenticated: this port requires a bearer token (RaftClient option token, --token-file)'
+        : certRefusal,
     };
     if (!connection.closed) this.#clients.set(connection, client);
   }
@@ -289,6 +357,25 @@ export class ClientListener {
     if (client === undefined) return;
     client.requestsReceived += 1;
     this.#touch(client);
+    if (request.type === 'auth') {
+      if (this.#o.auth !== 'token') {
+        this.#reply(c, { type: 'ok', id: request.id, index: 0, output: null });
+        return;
+      }
+      // Compare digests (equal lengths) in constant time: the token's bytes leak no timing.
+      const expected = this.#o.tokenDigest!;
+      if (timingSafeEqual(tokenDigest(request.token), expected)) {
+        client.unauthenticated = null;
+        this.#reply(c, { type: 'ok', id: request.id, index: 0, output: null });
+        return;
+      }
+      client.unauthenticated = 'wrong bearer token';
+      this.#log.warn(`Refusing ${c.label}: wrong bearer token`);
+      return this.#refuseUnauthenticated(c, request.id, client.unauthenticated);
+    }
+    if (client.unauthenticated !== null) {
+      return this.#refuseUnauthenticated(c, request.id, client.unauthenticated);
+    }
     if (request.type === 'ping') {
       this.#reply(c, { type: 'ok', id: request.id, index: 0, output: null });
       return;
@@ -337,6 +424,18 @@ export class ClientListener {
       },
       (error) => done(responseFor(request.id, error, handler)),
     );
+  }
+
+  /** Answer request `id` UNAUTHENTICATED: nothing of it is read or carried out. */
+  #refuseUnauthenticated(c: FramedConnection<ClientRequest>, id: number, why: string): void {
+    this.#reply(c, {
+      type: 'error',
+      id,
+      code: 'UNAUTHENTICATED',
+      message: `Unauthenticated: ${why}`,
+      leaderId: null,
+      leaderAddress: null,
+    });
   }
 
   /** A `snapshot` or `snapshotRead` request, answered here about this member (never rejects). */
@@ -417,7 +516,11 @@ export class ClientListener {
 function memberRequestOf(
   request: Exclude<
     ClientRequest,
-    { type: 'ping' } | { type: 'status' } | { type: 'snapshot' } | { type: 'snapshotRead' }
+    | { type: 'ping' }
+    | { type: 'status' }
+    | { type: 'snapshot' }
+    | { type: 'snapshotRead' }
+    | { type: 'auth' }
   >,
 ): MemberRequest {
   switch (request.type) {

@@ -31,6 +31,10 @@ export type JoinOptions = {
   type: 'PASSIVE' | 'RESERVE';
   address: string;
   clientAddress: string;
+  /** The client port's TLS files: the joiner dials with them (its certificate, if asked). */
+  tls?: { ca: string; cert: string; key: string };
+  /** The bearer token of the cluster's client ports. */
+  token?: string;
   /** True once the server stops: no more attempts. */
   stopped: () => boolean;
   log: MemberLogger;
@@ -47,6 +51,8 @@ export async function joinCluster(o: JoinOptions): Promise<Member[] | null> {
         servers: o.servers,
         session: false,
         requestTimeoutMs: joinAttemptTimeoutMs,
+        ...(o.tls === undefined ? {} : { tls: o.tls }),
+        ...(o.token === undefined ? {} : { token: o.token }),
       });
       const members = await client.join({
         id: o.id,

@@ -15,6 +15,7 @@ import { logFormats, logLevels } from './log.ts';
 import type { CommandCodec } from '../state/codec.ts';
 import type { AnyStateMachine } from '../state/disk-state-machine.ts';
 import { controlBytesReserved } from '../transport/options.ts';
+import { TlsFilesSchema } from '../transport/tls.ts';
 
 /** Where the server reports what an operator should see. */
 export type ServerLogger = MemberLogger;
@@ -135,6 +136,36 @@ type ServerOptionsEntries =
     metricsAddress: v.OptionalSchema<typeof ListenAddressSchema, undefined>;
     /** HTTP connections open at once on the metrics port; more are closed on arrival. */
     metricsConnectionsMax: IntOption;
+    /**
+     * Mutual TLS on the peer port: PEM paths of the cluster's CA, this member's certificate (naming
+     * its id in a subjectAltName `DNS:` entry) and key. Omitted: plain TCP (loopback, tests). A
+     * member refuses to mix: plaintext on its TLS port, or TLS on its plaintext port.
+     */
+    peerTls: v.OptionalSchema<typeof TlsFilesSchema, undefined>;
+    /**
+     * TLS on the client port: the CA (which signs client certificates, for `clientAuth: 'cert'`),
+     * the certificate and key the port presents. Omitted: plain TCP.
+     */
+    clientTls: v.OptionalSchema<typeof TlsFilesSchema, undefined>;
+    /**
+     * Who may use the client port: anyone (`none`); clients with a certificate signed by the
+     * `clientTls` CA (`cert`, needs `clientTls`); clients that send `clientToken` (`token`).
+     * An unauthenticated client is answered UNAUTHENTICATED and can neither read nor write.
+     */
+    clientAuth: v.OptionalSchema<v.PicklistSchema<['none', 'cert', 'token'], undefined>, 'none'>;
+    /** With `clientAuth: 'token'`: the bearer token, at least 16 characters. */
+    clientToken: v.OptionalSchema<
+      v.SchemaWithPipe<
+        readonly [
+          v.StringSchema<undefined>,
+          v.MinLengthAction<string, 16, undefined>,
+          v.MaxLengthAction<string, 4096, undefined>,
+        ]
+      >,
+      undefined
+    >;
+    /** How often the TLS files' modification times are checked for rotation, in ms (0: never). */
+    tlsReloadMs: IntOption;
     /** An HTTP connection is closed this many milliseconds after it was accepted, answered or not. */
     metricsRequestDeadlineMs: IntOption;
   };
@@ -187,6 +218,11 @@ const ServerOptionsSchema: v.StrictObjectSchema<ServerOptionsEntries, undefined>
     logFormat: v.optional(v.picklist(logFormats), 'text'),
     metricsAddress: v.optional(ListenAddressSchema),
     metricsConnectionsMax: v.optional(int(1, 100_000), 64),
+    peerTls: v.optional(TlsFilesSchema),
+    clientTls: v.optional(TlsFilesSchema),
+    clientAuth: v.optional(v.picklist(['none', 'cert', 'token']), 'none'),
+    clientToken: v.optional(v.pipe(v.string(), v.minLength(16), v.maxLength(4096))),
+    tlsReloadMs: v.optional(int(0, 3_600_000), 1_000),
     metricsRequestDeadlineMs: v.optional(int(100, 3_600_000), 10_000),
   });
 
@@ -230,6 +266,16 @@ export function parseServerOptions(input: unknown): RaftServerOptions {
   if (o.snapshotChunkBytes + frameEnvelopeBytes > o.frameBytesMax) {
     throw new RangeError(
       `Invalid option frameBytesMax for ${where}: ${o.frameBytesMax} must exceed snapshotChunkBytes ${o.snapshotChunkBytes} by ${frameEnvelopeBytes}`,
+    );
+  }
+  if (o.clientAuth === 'cert' && o.clientTls === undefined) {
+    throw new TypeError(
+      `Invalid option clientAuth for ${where}: 'cert' needs clientTls (the CA that signs client certificates)`,
+    );
+  }
+  if ((o.clientAuth === 'token') !== (o.clientToken !== undefined)) {
+    throw new TypeError(
+      `Invalid option clientToken for ${where}: give it exactly when clientAuth is 'token'`,
     );
   }
   if (o.peerInflightBytesMax < o.frameBytesMax + controlBytesReserved) {

@@ -37,7 +37,8 @@ import { LmdbStorage } from '../storage/lmdb.ts';
 import { LogLimiter } from '../transport/log-limiter.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import type { TransportCounters } from '../transport/transport.ts';
-import { ClientListener } from './client-listener.ts';
+import { ClientListener, tokenDigest } from './client-listener.ts';
+import { TlsReloader } from '../transport/tls.ts';
 import { type SnapshotSource, storageSnapshotSource } from './snapshot-reads.ts';
 import { joinCluster } from './join.ts';
 import { realClock } from './clock.ts';
@@ -96,6 +97,8 @@ export class RaftServer<
   #ops: OpsHttpServer | null = null;
   #flushLogs: () => void = () => {};
   #stopRequested = false;
+  /** The TLS material of the peer and client ports (absent: plain TCP). */
+  #tls: TlsReloader[] = [];
 
   private constructor(
     o: RaftServerOptions,
@@ -182,8 +185,25 @@ export class RaftServer<
     let transport: TcpTransport | null = null;
     let clients: ClientListener | null = null;
     let driver: MemberDriver<C, O, Q, QO> | null = null;
+    const reloaders: TlsReloader[] = [];
     try {
+      const tlsLog = logOf('tls');
+      const peerTls = o.peerTls === undefined ? null : new TlsReloader(
+        o.peerTls,
+        { ca: 'peerTls.ca', cert: 'peerTls.cert', key: 'peerTls.key' },
+        tlsLog,
+        o.tlsReloadMs,
+      );
+      if (peerTls !== null) reloaders.push(peerTls);
+      const clientTls = o.clientTls === undefined ? null : new TlsReloader(
+        o.clientTls,
+        { ca: 'clientTls.ca', cert: 'clientTls.cert', key: 'clientTls.key' },
+        tlsLog,
+        o.tlsReloadMs,
+      );
+      if (clientTls !== null) reloaders.push(clientTls);
       transport = await TcpTransport.start({
+        ...(peerTls === null ? {} : { tls: peerTls }),
         cluster: o.cluster,
         member: o.id,
         host: peer.host,
@@ -222,11 +242,15 @@ export class RaftServer<
         idleDeadlineMs: o.clientIdleDeadlineMs,
         logLimits: { linesPerKindMax: o.logLinesPerKindMax, intervalMs: o.logIntervalMs },
         logger: logOf('client', false),
+        tls: clientTls,
+        auth: o.clientAuth,
+        tokenDigest: o.clientToken === undefined ? null : tokenDigest(o.clientToken),
       });
       const server = new RaftServer<C, O, Q, QO>(o, codec, storage, d, transport, clients, log);
       server.#metrics = metrics;
       server.#ops = ops;
       server.#flushLogs = flushLogs;
+      server.#tls = reloaders;
       clients.serve(server as unknown as RaftServer);
       d.onEvent((e) => metrics.onEvent(e));
       d.onEvent((e) => {
@@ -253,6 +277,8 @@ export class RaftServer<
           type: o.joinAs,
           address: transport.address,
           clientAddress: clients.address,
+          ...(o.clientTls === undefined ? {} : { tls: o.clientTls }),
+          ...(o.clientToken === undefined ? {} : { token: o.clientToken }),
           stopped: () => server.#closing !== null,
           log,
         }).then((members) => {
@@ -266,6 +292,7 @@ export class RaftServer<
       await clients?.close().catch(() => {});
       await transport?.close().catch(() => {});
       await ops?.close().catch(() => {});
+      for (const r of reloaders) r.close();
       await storage.close();
       flushLogs();
       throw error;
@@ -320,6 +347,18 @@ export class RaftServer<
       return { ok: false, reason: 'stopping' };
     }
     return this.#health();
+  }
+
+  /**
+   * Re-read the TLS files of the peer and client ports now (certificate rotation without a
+   * restart; `serve` calls it on SIGHUP, and the files are also polled every `tlsReloadMs`). New
+   * connections use the new certificates. False when some file could not be read (logged; the
+   * previous certificates stay) or there is no TLS.
+   */
+  reloadTls(): boolean {
+    let ok = this.#tls.length > 0;
+    for (const r of this.#tls) ok = r.reload() && ok;
+    return ok;
   }
 
   /** The bound peer address (`host:port`). */
@@ -548,6 +587,7 @@ export class RaftServer<
         await this.#driver.stop();
         await this.#clients.close();
         await this.#transport.close();
+        for (const r of this.#tls) r.close();
         // After a failure the metrics port stays open, so that /health and /metrics say so,
         // until `stop()`.
         if (this.#stopRequested) await this.#ops?.close();

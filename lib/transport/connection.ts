@@ -53,6 +53,11 @@ export type ConnectionOptions<T> = {
   onMessage: (message: T, connection: FramedConnection<T>) => void;
   /** Called once, after the socket is destroyed; `reason` is null for an orderly close. */
   onClose: (reason: string | null, connection: FramedConnection<T>) => void;
+  /**
+   * Looks at the first chunk received before it is parsed: a reason closes the connection (a TLS
+   * handshake on a plaintext port, say, which frame parsing would misread as a huge length).
+   */
+  checkFirstChunk?: (chunk: Uint8Array) => string | null;
 };
 
 /**
@@ -198,6 +203,11 @@ export class FramedConnection<T> {
 
   #onData(chunk: Uint8Array): void {
     if (this.#closed) return;
+    const check = this.#options.checkFirstChunk;
+    if (check !== undefined && this.traffic.receivedBytes === 0 && this.receivedCount === 0) {
+      const refusal = check(chunk);
+      if (refusal !== null) return this.close(refusal);
+    }
     this.traffic.receivedBytes += chunk.byteLength;
     const error = this.#decoder.push(chunk);
     if (error !== null) return this.close(error);

@@ -18,6 +18,7 @@ import { MemberIdSchema } from '../base/messages.ts';
 import { assert } from '../base/errors.ts';
 import { frameLengthMax } from './frame.ts';
 import type { Logger } from '../base/logger.ts';
+import { TlsFilesSchema, TlsReloader } from './tls.ts';
 
 /** Where the transports write why they closed a connection (see `lib/base/logger.ts`). */
 export type TransportLogger = Logger;
@@ -128,6 +129,21 @@ export const TransportOptionsSchema: v.StrictObjectSchema<{
   readonly reconnectDelayMsMax: CountWithDefault;
   /** Where closed connections are reported. Default: stderr. */
   readonly logger: v.OptionalSchema<typeof LoggerSchema, TransportLogger>;
+  /**
+   * Mutual TLS on the peer port (see `tls.ts`): the CA, this member's certificate (naming its id
+   * in a subjectAltName `DNS:` entry) and key, or a `TlsReloader` of them. Omitted: plain TCP. A
+   * member refuses to mix: plaintext on its TLS port, or TLS on its plaintext port, is closed with
+   * a logged reason.
+   */
+  readonly tls: v.OptionalSchema<
+    v.UnionSchema<
+      [typeof TlsFilesSchema, v.InstanceSchema<typeof TlsReloader, undefined>],
+      undefined
+    >,
+    undefined
+  >;
+  /** With `tls` as files: how often their modification times are checked for rotation (0: never). */
+  readonly tlsReloadMs: CountWithDefault;
 }, undefined> = v.strictObject({
   cluster: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
   member: MemberIdSchema,
@@ -142,6 +158,8 @@ export const TransportOptionsSchema: v.StrictObjectSchema<{
   reconnectDelayMsMin: v.optional(count(1, 3_600_000)),
   reconnectDelayMsMax: v.optional(count(1, 3_600_000), reconnectDelayMsMaxDefault),
   logger: v.optional(LoggerSchema, stderrLogger),
+  tls: v.optional(v.union([TlsFilesSchema, v.instance(TlsReloader)])),
+  tlsReloadMs: v.optional(count(0, 3_600_000), 1_000),
 });
 /** What callers pass. */
 export type TransportOptionsInput = v.InferInput<typeof TransportOptionsSchema>;

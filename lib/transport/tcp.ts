@@ -30,6 +30,7 @@
  */
 import { listenRetrying } from './listen.ts';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { formatAddress, parseAddress } from '../base/address.ts';
@@ -52,6 +53,7 @@ import {
   type TransportOptionsInput,
 } from './options.ts';
 import { laneOf, type Transport, type TransportCounters } from './transport.ts';
+import { acceptTls, checkPeerCertificate, looksLikeTls, TlsReloader } from './tls.ts';
 
 type Peer = {
   member: string;
@@ -69,7 +71,11 @@ type Peer = {
   timer: ReturnType<typeof setTimeout> | null;
 };
 
-type Inbound = { sinceMs: number; member: string | null };
+/**
+ * An inbound connection: `names` are the member ids its TLS certificate names (null on a
+ * plaintext port); its `hello` must claim one of them.
+ */
+type Inbound = { sinceMs: number; member: string | null; names: string[] | null };
 
 /**
  * Members whose traffic is counted at most (the configured peers and the members that completed
@@ -109,6 +115,14 @@ export class TcpTransport implements Transport {
   #onPeerDown: (member: string) => void = () => {};
   #onRoundTrip: (member: string, durationMs: number) => void = () => {};
   readonly #traffic = new Map<string, PeerTraffic>();
+  /** The peer port's TLS material (null: plain TCP), and whether this transport made it. */
+  readonly #tls: TlsReloader | null;
+  readonly #ownsTls: boolean;
+  /**
+   * Accepted sockets whose first bytes (plaintext port) or TLS handshake (TLS port) are awaited,
+   * with when they were accepted: held to `handshakeDeadlineMs` and counted in `connectionsMax`.
+   */
+  readonly #pending = new Map<net.Socket, number>();
   #closed = false;
   #port = 0;
 
@@ -119,6 +133,18 @@ export class TcpTransport implements Transport {
     this.#acceptorCodec = new MessageCodec(AcceptorInboundSchema, codecOptions);
     this.#dialerCodec = new MessageCodec(DialerInboundSchema, codecOptions);
     this.#server = net.createServer((socket) => this.#accept(socket));
+    const tlsOption = options.tls;
+    this.#ownsTls = tlsOption !== undefined && !(tlsOption instanceof TlsReloader);
+    this.#tls = tlsOption === undefined
+      ? null
+      : tlsOption instanceof TlsReloader
+      ? tlsOption
+      : new TlsReloader(
+        tlsOption,
+        { ca: 'tls.ca', cert: 'tls.cert', key: 'tls.key' },
+        options.logger,
+        options.tlsReloadMs,
+      );
     // One timer checks every deadline, instead of one timer per connection or per frame.
     const sweepMs = Math.max(
       10,
@@ -158,7 +184,21 @@ export class TcpTransport implements Transport {
 
   /** Inbound connections currently held (handshaken or not). */
   get inboundCount(): number {
-    return this.#inbound.size;
+    return this.#inbound.size + this.#pending.size;
+  }
+
+  /** True when the peer port speaks TLS. */
+  get tls(): boolean {
+    return this.#tls !== null;
+  }
+
+  /**
+   * Re-read the TLS files now (certificate rotation, e.g. on SIGHUP): new connections, both ways,
+   * use them; established ones keep theirs. False (and logged) when they could not be read; the
+   * previous ones stay. Without TLS, false.
+   */
+  reloadTls(): boolean {
+    return this.#tls?.reload() ?? false;
   }
 
   /** Bytes queued or socket-buffered towards `member`, 0 when not connected. */
@@ -291,6 +331,9 @@ export class TcpTransport implements Transport {
     for (const peer of this.#peers.values()) this.#dropPeer(peer);
     this.#peers.clear();
     for (const connection of [...this.#inbound.keys()]) connection.close(null);
+    for (const socket of this.#pending.keys()) socket.destroy();
+    this.#pending.clear();
+    if (this.#ownsTls) this.#tls?.close();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
@@ -320,24 +363,55 @@ export class TcpTransport implements Transport {
 
   #accept(socket: net.Socket): void {
     const label = `inbound connection from ${socket.remoteAddress}:${socket.remotePort}`;
-    if (this.#closed || this.#inbound.size >= this.#options.connectionsMax) {
+    if (this.#closed || this.inboundCount >= this.#options.connectionsMax) {
       this.counters.rejectedCount += 1;
       if (!this.#closed) {
         this.#options.logger.warn(
-          `Refusing ${label}: ${this.#inbound.size} connections, limit ${this.#options.connectionsMax}`,
+          `Refusing ${label}: ${this.inboundCount} connections, limit ${this.#options.connectionsMax}`,
         );
       }
       socket.on('error', () => {});
       socket.destroy();
       return;
     }
-    const state: Inbound = { sinceMs: Date.now(), member: null };
+    const sinceMs = Date.now();
+    const material = this.#tls;
+    // A plaintext port: the connection starts at once (a TLS ClientHello on it is refused by
+    // `checkFirstChunk`, before frame parsing would misread it as a huge length).
+    if (material === null) return this.#startInbound(socket, label, sinceMs, null);
+    this.#pending.set(socket, sinceMs);
+    socket.once('close', () => this.#pending.delete(socket));
+    const refuse = (reason: string) => {
+      this.#pending.delete(socket);
+      if (this.#closed) return;
+      this.counters.rejectedCount += 1;
+      this.#options.logger.warn(`Refusing ${label}: ${reason}`);
+    };
+    acceptTls(socket, () => material.current, (secure) => {
+      this.#pending.delete(socket);
+      if (this.#closed) return void secure.destroy();
+      const check = checkPeerCertificate(secure, material.current, null);
+      if (!check.ok) {
+        refuse(`Peer certificate refused: ${check.reason}`);
+        secure.destroy();
+        return;
+      }
+      this.#startInbound(secure, label, sinceMs, check.names);
+    }, refuse);
+  }
+
+  #startInbound(socket: net.Socket, label: string, sinceMs: number, names: string[] | null): void {
+    const state: Inbound = { sinceMs, member: null, names };
     const connection = new FramedConnection(socket, this.#acceptorCodec, {
       frameBytesMax: this.#options.frameBytesMax,
       inflightBytesMax: this.#options.inflightBytesMax,
       frameDeadlineMs: this.#options.frameDeadlineMs,
       logger: this.#options.logger,
       label,
+      checkFirstChunk: (chunk) =>
+        names === null && looksLikeTls(chunk)
+          ? 'TLS handshake on a plaintext port: this member does not use TLS on its peer port'
+          : null,
       onMessage: (message, c) => this.#onInbound(message, c, state),
       onClose: (reason, c) => {
         this.#inbound.delete(c);
@@ -356,7 +430,13 @@ export class TcpTransport implements Transport {
       if (message.type !== 'hello') {
         return connection.close(`Handshake expected: first frame is ${message.type}`);
       }
-      const refusal = checkHello(message, this.#options.cluster);
+      let refusal = checkHello(message, this.#options.cluster);
+      if (refusal === null && state.names !== null && !state.names.includes(message.member)) {
+        refusal =
+          `Certificate mismatch: peer claims to be ${message.member}, its certificate names ${
+            state.names.length === 0 ? 'no member' : state.names.join(', ')
+          }`;
+      }
       if (refusal !== null) return connection.refuse({ type: 'refused', reason: refusal }, refusal);
       state.member = message.member;
       const traffic = this.#trafficOf(message.member);
@@ -389,23 +469,52 @@ export class TcpTransport implements Transport {
   #dial(peer: Peer): void {
     if (this.#closed || this.#peers.get(peer.member) !== peer) return;
     peer.timer = null;
-    const socket = net.connect({ host: peer.host, port: peer.port });
+    const material = this.#tls?.current ?? null;
+    const socket = material === null
+      ? net.connect({ host: peer.host, port: peer.port })
+      : tls.connect({
+        host: peer.host,
+        port: peer.port,
+        secureContext: material.context,
+        servername: peer.member,
+        rejectUnauthorized: true,
+        // The member name is checked below, on the certificate's DNS entries, not on the host.
+        checkServerIdentity: () => undefined,
+      });
     peer.socket = socket;
     peer.dialStartedMs = Date.now();
+    let tcpConnected = false;
+    socket.once('connect', () => (tcpConnected = true));
     const onError = (error: Error & { code?: string }) => {
       socket.destroy();
       if (peer.socket !== socket) return; // replaced by a redial (#redialReturned)
       peer.socket = null;
-      this.#options.logger.debug(
-        `Cannot connect to ${peer.member} at ${peer.address}: ${error.code ?? error.message}`,
-      );
+      const why = `${peer.member} at ${peer.address}: ${error.code ?? error.message}`;
+      // Reached but the TLS handshake failed: a misconfiguration an operator must see.
+      if (material !== null && tcpConnected) {
+        this.#options.logger.warn(`TLS handshake with ${why}`);
+      } else this.#options.logger.debug(`Cannot connect to ${why}`);
       this.#scheduleDial(peer);
     };
     socket.once('error', onError);
-    socket.once('connect', () => {
+    socket.once(material === null ? 'connect' : 'secureConnect', () => {
       socket.off('error', onError);
       if (this.#closed || this.#peers.get(peer.member) !== peer || peer.socket !== socket) {
         return void socket.destroy();
+      }
+      if (material !== null) {
+        // The dialer checks that it reached the member it dialled.
+        const check = checkPeerCertificate(socket as tls.TLSSocket, material, peer.member);
+        if (!check.ok) {
+          this.#options.logger.warn(
+            `Refusing connection to ${peer.member} at ${peer.address}: peer certificate refused: ${check.reason}`,
+          );
+          socket.destroy();
+          peer.socket = null;
+          peer.refused = true;
+          this.#scheduleDial(peer);
+          return;
+        }
       }
       const connection = new FramedConnection(socket, this.#dialerCodec, {
         frameBytesMax: this.#options.frameBytesMax,
@@ -502,6 +611,18 @@ export class TcpTransport implements Transport {
 
   #checkDeadlines(): void {
     const nowMs = Date.now();
+    for (const [socket, sinceMs] of this.#pending) {
+      if (nowMs - sinceMs <= this.#options.handshakeDeadlineMs) continue;
+      this.#pending.delete(socket);
+      this.counters.rejectedCount += 1;
+      this.#options.logger.warn(
+        `Closing inbound connection from ${socket.remoteAddress}:${socket.remotePort}: ` +
+          `Handshake deadline exceeded: no ${
+            this.#tls === null ? 'hello' : 'TLS handshake'
+          } within ${this.#options.handshakeDeadlineMs} ms`,
+      );
+      socket.destroy();
+    }
     for (const [connection, state] of this.#inbound) {
       if (state.member === null && nowMs - state.sinceMs > this.#options.handshakeDeadlineMs) {
         connection.close(
