@@ -916,9 +916,11 @@ export class MemberDriver<
     this.#noteStateChanges(rd);
     let snapshotData: number | undefined;
     if (rd.snapshot !== null) snapshotData = this.#beginInstall(rd.snapshot);
-    // The write goes first: its chain step then runs before the apply queued below, so that
-    // applying the previous batch's commands never delays this batch's durable write (the core
-    // hands out only persisted entries to apply, so the two are independent).
+    if (rd.committed.length > 0) this.#queueApply(rd);
+    for (const r of rd.readStates) this.#reads.get(r.requestId)?.resolve(r.index);
+    for (const id of rd.readsFailed) {
+      this.#reads.get(id)?.reject(new NotLeaderError(this.#raft.leaderId));
+    }
     const batch = writeBatchOf(rd, snapshotData);
     this.#writesInFlight++;
     const durable = this.#enqueueWrite(async () => {
@@ -931,11 +933,6 @@ export class MemberDriver<
       await this.#storage.write(batch);
       meter?.storageWritten(meter.nowMs() - startMs);
     });
-    if (rd.committed.length > 0) this.#queueApply(rd);
-    for (const r of rd.readStates) this.#reads.get(r.requestId)?.resolve(r.index);
-    for (const id of rd.readsFailed) {
-      this.#reads.get(id)?.reject(new NotLeaderError(this.#raft.leaderId));
-    }
     if (rd.snapshot !== null) this.#queueRestore(rd.snapshot, durable);
     durable.then(() => {
       if (this.#stopped) return;
