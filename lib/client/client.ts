@@ -698,8 +698,8 @@ export class RaftClient<
     if (this.#opening !== null) return this.#opening;
     const opening = (async () => {
       // A registration whose answer is lost leaves a session nobody uses: it expires. So one of
-      // unknown outcome (its leader was lost on the way) is simply sent again, until the request
-      // deadline; refusals are retried inside `#request` already.
+      // unknown outcome (its leader was lost on the way, or it timed out) is simply sent again,
+      // until the request deadline; refusals are retried inside `#request` already.
       const deadlineMs = Date.now() + this.#o.requestTimeoutMs;
       let output: unknown;
       for (;;) {
@@ -713,7 +713,10 @@ export class RaftClient<
           }, false));
           break;
         } catch (error) {
-          const unknown = error instanceof ClientError && error.code === 'OUTCOME_UNKNOWN';
+          // Unknown outcome: its leader was lost, or it was not applied in time (a leader cut off
+          // from its followers still takes proposals until it steps down).
+          const unknown = error instanceof ClientError &&
+            (error.code === 'OUTCOME_UNKNOWN' || error.code === 'TIMEOUT');
           if (!unknown || this.#closed || Date.now() >= deadlineMs) throw error;
           await new Promise((r) => setTimeout(r, this.#o.retryDelayMs));
         }
