@@ -134,6 +134,12 @@ export class ClientListener {
    * connection to shed is the first with no request in flight.
    */
   readonly #clients = new Map<FramedConnection<ClientRequest>, Client>();
+  /**
+   * Accepted sockets of a TLS port whose handshake is not done yet, with when each was accepted,
+   * oldest first: they count in `connectionsMax` (else a flood of handshakes that never finish
+   * would hold descriptors without bound) and may be shed like idle connections.
+   */
+  readonly #handshaking = new Map<net.Socket, number>();
   readonly #sweep: ReturnType<typeof setInterval>;
   /** Bytes of answers queued or in the socket per connection; a larger backlog closes it. */
   readonly #inflightBytesMax: number;
@@ -177,9 +183,9 @@ export class ClientListener {
     return this.#address;
   }
 
-  /** Open connections. */
+  /** Open connections, TLS handshakes under way included. */
   get connectionCount(): number {
-    return this.#clients.size;
+    return this.#clients.size + this.#handshaking.size;
   }
 
   serve(handler: ClientHandler): void {
@@ -195,6 +201,8 @@ export class ClientListener {
     this.#unsubscribe?.();
     this.#unsubscribe = null;
     for (const c of [...this.#clients.keys()]) c.close(null, 'info');
+    for (const socket of [...this.#handshaking.keys()]) socket.destroy();
+    this.#handshaking.clear();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#limiter.flush();
   }
@@ -206,7 +214,17 @@ export class ClientListener {
     // `checkFirstChunk`, before frame parsing would misread it).
     if (material === null) return this.#start(raw, label, null);
     raw.on('error', () => {});
+    if (this.#clients.size + this.#handshaking.size >= this.#o.connectionsMax && !this.#shedOne()) {
+      this.refusedCount += 1;
+      this.#log.warn(
+        `Refusing ${label}: all ${this.#clients.size} connections have requests in flight, limit ${this.#o.connectionsMax}`,
+      );
+      raw.destroy();
+      return;
+    }
+    this.#handshaking.set(raw, Date.now());
     const refuse = (reason: string) => {
+      if (!this.#handshaking.delete(raw)) return; // shed at the limit already, and logged
       this.refusedCount += 1;
       this.#log.warn(`Refusing ${label}: ${reason}`);
     };
@@ -219,9 +237,13 @@ export class ClientListener {
       raw.destroy();
     }, this.#o.firstRequestDeadlineMs);
     deadline.unref();
-    raw.once('close', () => clearTimeout(deadline));
+    raw.once('close', () => {
+      clearTimeout(deadline);
+      this.#handshaking.delete(raw);
+    });
     acceptTls(raw, () => material.current, (secure) => {
       clearTimeout(deadline);
+      this.#handshaking.delete(raw);
       let unauthenticated: string | null = null;
       if (this.#o.auth === 'cert') {
         const check = checkPeerCertificate(secure, material.current, null);
@@ -236,7 +258,9 @@ export class ClientListener {
 
   #start(socket: net.Socket, label: string, certRefusal: string | null): void {
     if (certRefusal !== null) this.#log.warn(`Unauthenticated ${label}: ${certRefusal}`);
-    if (this.#clients.size >= this.#o.connectionsMax && !this.#shedOne()) {
+    if (
+      this.#clients.size + this.#handshaking.size >= this.#o.connectionsMax && !this.#shedOne()
+    ) {
       this.refusedCount += 1;
       this.#log.warn(
         `Refusing ${label}: all ${this.#clients.size} connections have requests in flight, limit ${this.#o.connectionsMax}`,
@@ -286,11 +310,16 @@ export class ClientListener {
     if (!connection.closed) this.#clients.set(connection, client);
   }
 
-  /** Shed the longest-idle connection with no request in flight; false if every one is busy. */
+  /**
+   * Shed the longest-idle connection with no request in flight, or a TLS handshake that started
+   * earlier than it went idle; false if every connection is busy and none is handshaking.
+   */
   #shedOne(): boolean {
     const nowMs = Date.now();
+    const oldestHandshake = this.#handshaking.entries().next();
     for (const client of this.#clients.values()) {
       if (client.inflightRequests > 0) continue;
+      if (!oldestHandshake.done && oldestHandshake.value[1] < client.activeSinceMs) break;
       this.shedCount += 1;
       this.#closeIdle(
         client,
@@ -301,7 +330,17 @@ export class ClientListener {
       );
       return true;
     }
-    return false;
+    if (oldestHandshake.done) return false;
+    const [socket, sinceMs] = oldestHandshake.value;
+    this.#handshaking.delete(socket);
+    this.shedCount += 1;
+    this.#log.warn(
+      `Shed ${socket.remoteAddress}:${socket.remotePort} at the connection limit: TLS handshake unfinished after ${
+        nowMs - sinceMs
+      } ms, the oldest of ${this.#handshaking.size + 1}, limit ${this.#o.connectionsMax}`,
+    );
+    socket.destroy();
+    return true;
   }
 
   /**

@@ -5,6 +5,7 @@
 // with one another CA signed gets UNAUTHENTICATED; a plaintext client on the TLS port is refused
 // with a logged reason; a new member joins through the TLS client port with the token. Bad TLS
 // options are errors naming the option (and the path).
+import * as net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ClientError, RaftClient } from '../../lib/client/client.ts';
@@ -161,6 +162,63 @@ guarded(
       }
       assert.ok(warns.some((w) => /not signed by the cluster's CA/.test(w)));
     } finally {
+      await stopCluster(nodes);
+    }
+  },
+);
+
+guarded(
+  'TLS handshakes count in clientConnectionsMax: silent sockets are shed, real clients served',
+  async () => {
+    const limit = 3;
+    const { nodes, warns, servers } = await tlsCluster(1, {
+      clientAuth: 'token',
+      clientToken: token,
+      clientConnectionsMax: limit,
+      // Long deadlines: what closes the silent sockets here must be the limit, not a deadline.
+      clientFirstRequestDeadlineMs: 60_000,
+      clientIdleDeadlineMs: 60_000,
+    });
+    const silent: net.Socket[] = [];
+    const held = () =>
+      Number(
+        /^edgeraft_client_connections(?:\{[^}]*\})? (\d+)$/m.exec(nodes[0]!.server!.metricsText())
+          ?.[1],
+      );
+    try {
+      await leaderOf(nodes);
+      const [host, port] = [servers[0]!.split(':')[0]!, Number(servers[0]!.split(':')[1])];
+      const closed = new Set<net.Socket>();
+      const count = limit * 3;
+      for (let i = 0; i < count; i++) {
+        const s = net.connect({ host, port });
+        s.on('error', () => {});
+        s.on('close', () => void closed.add(s));
+        silent.push(s);
+        await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+        // Each one's accept is seen before the next connects, so the shedding order is defined.
+        await waitFor(
+          'the member to count it',
+          () => held() >= Math.min(i + 1, limit) || undefined,
+          5_000,
+        );
+      }
+      // At most `limit` held: the oldest silent handshakes were shed, the newest are still open.
+      await waitFor(
+        'the silent sockets past the limit to be shed',
+        () => closed.size >= count - limit || undefined,
+        5_000,
+      );
+      assert.ok(held() <= limit, `${held()} connections held, limit ${limit}`);
+      for (const s of silent.slice(0, count - limit)) assert.ok(closed.has(s), 'an old one shed');
+      assert.ok(warns.some((w) => /TLS handshake unfinished/.test(w)), 'the shedding is logged');
+      // A real client still gets in (it sheds a silent one) and is served.
+      const c = await RaftClient.connect({ servers, tls: { ca: certs.ca }, token, session: false });
+      await c.command({ op: 'put', key: 'k', value: 'v' });
+      assert.equal(await c.query({ op: 'get', key: 'k' }), { value: 'v' } as never);
+      await c.close();
+    } finally {
+      for (const s of silent) s.destroy();
       await stopCluster(nodes);
     }
   },
