@@ -212,6 +212,8 @@ export class RaftServer<
         inflightBytesMax: o.peerInflightBytesMax,
         // A member that comes back is dialled again within an election timeout.
         reconnectDelayMsMax: Math.min(o.tickMs * o.electionTicks, 3_600_000),
+        // A heartbeat unanswered for a few election timeouts (at least a second): redial.
+        answerDeadlineMs: Math.min(Math.max(1_000, 4 * o.tickMs * o.electionTicks), 3_600_000),
         logger: logOf('transport'),
       });
       transport.onRoundTrip((member, ms) => metrics.observeRoundTrip(member, ms));

@@ -168,9 +168,9 @@ export class FramedConnection<T> {
 
   /**
    * Destroy the socket and drop whatever is queued. A reason is logged (`warn` by default: bad
-   * input; `info` for ordinary network failures).
+   * input; `info` for ordinary network failures; `debug` for one already reported).
    */
-  close(reason: string | null = null, level: 'warn' | 'info' = 'warn'): void {
+  close(reason: string | null = null, level: 'warn' | 'info' | 'debug' = 'warn'): void {
     if (this.#closed) return;
     this.#closed = true;
     if (reason !== null) this.#options.logger[level](`Closing ${this.label}: ${reason}`);

@@ -127,6 +127,14 @@ export const TransportOptionsSchema: v.StrictObjectSchema<{
    * meanwhile. (A peer that dials us is redialled at once anyway; see `TcpTransport`.)
    */
   readonly reconnectDelayMsMax: CountWithDefault;
+  /**
+   * A leader's heartbeat on an outbound connection must be answered within this many ms, and a
+   * connect attempt (with TLS, its handshake too) must complete within three times as long; else
+   * that connection is closed and redialled. A network can drop
+   * a connection without a word (a blackholed route, a host gone): TCP then retransmits on its
+   * own backoff, which after a long cut leaves a healed peer unfed for seconds to minutes. 0: never.
+   */
+  readonly answerDeadlineMs: CountWithDefault;
   /** Where closed connections are reported. Default: stderr. */
   readonly logger: v.OptionalSchema<typeof LoggerSchema, TransportLogger>;
   /**
@@ -157,6 +165,7 @@ export const TransportOptionsSchema: v.StrictObjectSchema<{
   nestingDepthMax: v.optional(count(4, 1024), 16),
   reconnectDelayMsMin: v.optional(count(1, 3_600_000)),
   reconnectDelayMsMax: v.optional(count(1, 3_600_000), reconnectDelayMsMaxDefault),
+  answerDeadlineMs: v.optional(count(0, 3_600_000), 1_000),
   logger: v.optional(LoggerSchema, stderrLogger),
   tls: v.optional(v.union([TlsFilesSchema, v.instance(TlsReloader)])),
   tlsReloadMs: v.optional(count(0, 3_600_000), 1_000),

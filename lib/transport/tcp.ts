@@ -63,11 +63,15 @@ type Peer = {
   socket: net.Socket | null;
   /** When the connect on `socket` started (`Date.now()`), while it is pending. */
   dialStartedMs: number;
+  /** When `connection` was established (`Date.now()`). */
+  connectedMs: number;
   connection: FramedConnection<DialerInbound> | null;
   /** Failed attempts since the last accepted handshake: drives the backoff. */
   attemptCount: number;
   /** The peer refused our last handshake: the next dial waits `refusedRedialDelayMs`. */
   refused: boolean;
+  /** An unanswered heartbeat closed the connection and was logged: later ones log at debug. */
+  silenceLogged: boolean;
   timer: ReturnType<typeof setTimeout> | null;
 };
 
@@ -150,7 +154,13 @@ export class TcpTransport implements Transport {
       10,
       Math.min(
         1_000,
-        Math.floor(Math.min(options.frameDeadlineMs, options.handshakeDeadlineMs) / 4),
+        Math.floor(
+          Math.min(
+            options.frameDeadlineMs,
+            options.handshakeDeadlineMs,
+            options.answerDeadlineMs === 0 ? Infinity : options.answerDeadlineMs,
+          ) / 4,
+        ),
       ),
     );
     this.#sweep = setInterval(() => this.#checkDeadlines(), sweepMs);
@@ -275,6 +285,11 @@ export class TcpTransport implements Transport {
     const t = this.#traffic.get(member);
     if (t === undefined || t.probeSeq === 0 || t.probeSeq !== readSeq) return;
     t.probeSeq = 0;
+    const peer = this.#peers.get(member);
+    if (peer !== undefined && peer.silenceLogged) {
+      peer.silenceLogged = false;
+      this.#options.logger.info(`Heartbeats to ${member} are answered again`);
+    }
     this.#onRoundTrip(member, performance.now() - t.probeSentMs);
   }
 
@@ -308,9 +323,11 @@ export class TcpTransport implements Transport {
       port,
       socket: null,
       dialStartedMs: 0,
+      connectedMs: 0,
       connection: null,
       attemptCount: 0,
       refused: false,
+      silenceLogged: false,
       timer: null,
     };
     this.#peers.set(member, peer);
@@ -531,6 +548,7 @@ export class TcpTransport implements Transport {
         },
       });
       peer.connection = connection;
+      peer.connectedMs = Date.now();
       const traffic = this.#trafficOf(peer.member);
       if (traffic !== null) connection.traffic = traffic;
       connection.send(this.#hello(), 'control');
@@ -581,15 +599,30 @@ export class TcpTransport implements Transport {
    * (reset: it is a fresh start). A connect pending for longer than `reconnectDelayMsMin` is
    * replaced too: it may be a SYN to a host that was down, retransmitted on the kernel's slow
    * schedule (a younger one is left to finish, so hellos in quick succession cannot keep
-   * restarting it). A connection that is up is left alone, so two members that both redial never
-   * trigger each other in a loop.
+   * restarting it). A connection that is up is replaced only when it is older than
+   * `answerDeadlineMs`: the peer dialling us again means its connection to us failed (its
+   * heartbeats went unanswered, say), and ours may be dead the same way, without a word (an IP
+   * cut in one direction also stops TCP's acknowledgements in the other). A younger one is left
+   * alone, so two members that both redial stop after one round instead of triggering each
+   * other in a loop.
    */
   #redialReturned(member: string): void {
     const peer = this.#peers.get(member);
     if (this.#closed || peer === undefined) return;
-    if (peer.connection !== null && !peer.connection.closed) return;
-    const pendingMs = Date.now() - peer.dialStartedMs;
-    if (peer.socket !== null && pendingMs < this.#options.reconnectDelayMsMin) return;
+    const nowMs = Date.now();
+    const connection = peer.connection;
+    if (connection !== null && !connection.closed) {
+      const upMs = nowMs - peer.connectedMs;
+      const deadlineMs = this.#options.answerDeadlineMs;
+      if (deadlineMs === 0 || upMs <= deadlineMs) return;
+      connection.close(
+        `${member} dialled us again while our connection to it has been up ${upMs} ms: it may be dead one way, redialling`,
+        'info',
+      );
+    } else {
+      const pendingMs = nowMs - peer.dialStartedMs;
+      if (peer.socket !== null && pendingMs < this.#options.reconnectDelayMsMin) return;
+    }
     if (peer.timer !== null) clearTimeout(peer.timer);
     peer.timer = null;
     peer.socket?.destroy();
@@ -630,6 +663,47 @@ export class TcpTransport implements Transport {
         );
       } else connection.checkDeadline(nowMs);
     }
-    for (const peer of this.#peers.values()) peer.connection?.checkDeadline(nowMs);
+    for (const peer of this.#peers.values()) {
+      peer.connection?.checkDeadline(nowMs);
+      this.#checkAnswered(peer, nowMs);
+    }
+  }
+
+  /**
+   * Close a connection to `peer` whose heartbeat has gone unanswered for `answerDeadlineMs`, or a
+   * connect attempt pending three times as long, and redial (see the option). A peer that is paused or stalled
+   * is redialled too: that costs a connection, and its messages would have waited anyway.
+   */
+  #checkAnswered(peer: Peer, nowMs: number): void {
+    const deadlineMs = this.#options.answerDeadlineMs;
+    if (deadlineMs === 0) return;
+    const connection = peer.connection;
+    if (connection === null || connection.closed) {
+      // A connect (with TLS, its handshake too) gets three deadlines: a lost SYN is resent by
+      // the kernel after 1 s, and a loaded member's TLS handshake must not be cut short forever.
+      const connectMsMax = 3 * deadlineMs;
+      if (peer.socket === null || nowMs - peer.dialStartedMs <= connectMsMax) return;
+      this.#options.logger.debug(
+        `Connect to ${peer.member} at ${peer.address} not done in ${connectMsMax} ms: dialling again`,
+      );
+      peer.socket.destroy();
+      peer.socket = null;
+      this.#scheduleDial(peer);
+      return;
+    }
+    const t = this.#traffic.get(peer.member);
+    if (t === undefined || t.probeSeq === 0) return;
+    const waitedMs = performance.now() - t.probeSentMs;
+    if (waitedMs <= deadlineMs) return;
+    t.probeSeq = 0;
+    const reason = `no answer to a heartbeat in ${
+      Math.round(waitedMs)
+    } ms (answerDeadlineMs ${deadlineMs}): closing it to redial, as the network may have dropped it`;
+    if (peer.silenceLogged) {
+      connection.close(reason, 'debug');
+    } else {
+      peer.silenceLogged = true;
+      connection.close(reason);
+    }
   }
 }

@@ -137,7 +137,8 @@ test('fuzz: random and mutated frames beside real peer traffic', async () => {
     inflightBytesMax: 1 << 20,
     frameDeadlineMs: 5_000,
   });
-  const a = await startTransport('a');
+  // b never answers a's heartbeats here: no answer deadline, or a would redial mid-stream.
+  const a = await startTransport('a', { answerDeadlineMs: 0 });
   const peerReceived: RaftMessage[] = [];
   let fuzzDelivered = 0;
   b.onMessage((m) => {

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RaftMessage } from '../../lib/base/messages.ts';
-import type { TransportLogger } from '../../lib/transport/options.ts';
+import { parseTransportOptions, type TransportLogger } from '../../lib/transport/options.ts';
 import type { TcpTransport } from '../../lib/transport/tcp.ts';
 import { captureLogger, heartbeat, startTransport, waitFor } from './helpers.ts';
 
@@ -140,5 +140,67 @@ test('a peer of another cluster is redialled only after the refusal back-off', (
     assert.is(refusalsIn(bLogger.lines), 2, bLogger.lines.join('\n'));
     assert.is(refusalsIn(cLogger.lines), 2, cLogger.lines.join('\n'));
   }));
+
+// Proves the answer deadline: a connection whose heartbeats go unanswered past answerDeadlineMs
+// (a network that dropped it without a word, here a peer that stops answering) is closed and
+// redialled, logged once as a warning however long the silence lasts; the peer, dialled again
+// while its own old connection is up, replaces that one too; once answers come back, nothing is
+// closed any more.
+test('unanswered heartbeats close the connection and redial, on both sides', () =>
+  withTransports(async (opened) => {
+    const deadlineMs = 300;
+    const aLog = captureLogger();
+    const bLog = captureLogger();
+    const fast = { answerDeadlineMs: deadlineMs, reconnectDelayMsMin: 5, reconnectDelayMsMax: 20 };
+    const a = await startTransport('a', { ...fast, logger: aLog });
+    const b = await startTransport('b', { ...fast, logger: bLog });
+    opened.push(a, b);
+    let answering = true;
+    b.onMessage((m) => {
+      if (answering && m.type === 'heartbeat') {
+        b.send({ type: 'heartbeatResponse', from: 'b', to: 'a', term: 1, readSeq: m.readSeq });
+      }
+    });
+    a.addPeer('b', b.address);
+    b.addPeer('a', a.address);
+    await waitFor(() => a.connected('b') && b.connected('a'), 'both connected');
+    let seq = 1;
+    const timer = setInterval(() => a.send(heartbeat('a', 'b', seq++)), 20);
+    const closedByA = () => aLog.lines.filter((l) => /no answer to a heartbeat/.test(l)).length;
+    const replacedByB = () => bLog.lines.filter((l) => /a dialled us again/.test(l)).length;
+    try {
+      await sleep(deadlineMs * 3);
+      assert.is(closedByA(), 0, 'answered heartbeats close nothing');
+      answering = false;
+      await waitFor(() => closedByA() === 1, 'a closes its silent connection', 5_000);
+      await waitFor(() => replacedByB() >= 1, 'b replaces its own old connection', 5_000);
+      // Silent for several deadlines: one warning, the later closes at debug.
+      await sleep(deadlineMs * 4);
+      assert.is(closedByA(), 1, aLog.lines.join('\n'));
+      answering = true;
+      await waitFor(
+        () => aLog.lines.some((l) => /Heartbeats to b are answered again/.test(l)),
+        'the answers noticed',
+        5_000,
+      );
+      await waitFor(() => a.connected('b') && b.connected('a'), 'both connected again');
+      const linesBefore = aLog.lines.length + bLog.lines.length;
+      await sleep(deadlineMs * 3);
+      // No loop: neither side's redial sets off the other's once heartbeats are answered.
+      assert.is(aLog.lines.length + bLog.lines.length, linesBefore, 'nothing closed since');
+    } finally {
+      clearInterval(timer);
+    }
+  }));
+
+test('answerDeadlineMs is validated', () => {
+  for (const bad of [-1, 1.5, 3_600_001]) {
+    assert.throws(
+      () => parseTransportOptions({ cluster: 'c', member: 'a', answerDeadlineMs: bad }),
+      (e: Error) => e instanceof RangeError && /answerDeadlineMs/.test(e.message),
+    );
+  }
+  assert.is(parseTransportOptions({ cluster: 'c', member: 'a' }).answerDeadlineMs, 1_000);
+});
 
 test.run();
