@@ -242,6 +242,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       clients: o.clients,
       keysPerGeneration: 3,
       keyLifetimeMs: 5_000,
+      appendsPerKeyMax: 200,
       readFraction: 0.4,
       requestTimeoutMs: 2_000,
       nowMs,
