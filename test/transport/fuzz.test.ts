@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Entry, RaftMessage } from '../../lib/base/messages.ts';
 import { MessageCodec } from '../../lib/transport/codec.ts';
+import type { TcpTransport } from '../../lib/transport/tcp.ts';
 import { frameBytes, writeFrames } from '../../lib/transport/frame.ts';
 import { AcceptorInboundSchema } from '../../lib/transport/handshake.ts';
 import {
@@ -126,6 +127,12 @@ function makeGenerator(random: () => number) {
 
 // Proves 100,000 fuzz frames cause no crash or unhandled rejection, each bad frame closes only its
 // connection with a logged reason, every valid fuzz frame before it is delivered, and peer traffic arrives intact.
+/** Transports to close after the suite, also when a check failed (else the process never exits). */
+const opened: TcpTransport[] = [];
+test.after(async () => {
+  for (const t of opened) await t.close();
+});
+
 test('fuzz: random and mutated frames beside real peer traffic', async () => {
   const rejections: unknown[] = [];
   const onRejection = (reason: unknown) => void rejections.push(reason);
@@ -139,6 +146,7 @@ test('fuzz: random and mutated frames beside real peer traffic', async () => {
   });
   // b never answers a's heartbeats here: no answer deadline, or a would redial mid-stream.
   const a = await startTransport('a', { answerDeadlineMs: 0 });
+  opened.push(a, b);
   const peerReceived: RaftMessage[] = [];
   let fuzzDelivered = 0;
   b.onMessage((m) => {
