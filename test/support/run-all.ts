@@ -3,52 +3,86 @@
  * the linter and the formatter. Every step runs even when an earlier one failed, so one run
  * shows every failure; the exit code is non-zero if any step failed.
  *
- * Each step must end within `stepTimeMsMax` (a suite that passed but leaves a socket or timer
- * open would otherwise never exit): past it the step's process is killed and the step fails.
+ * Each test file runs in a process of its own (uvu given that one file): a file cannot slow the
+ * ones after it with what it leaves behind (in one process for the whole suite, Node took 868 s
+ * where the files one by one took about 520 s), a hung file costs only itself, and each file's
+ * time is printed, the slowest listed at the end. Each file must end within `fileTimeMsMax`, each
+ * other step within `stepTimeMsMax` (a suite that passed but leaves a socket or timer open would
+ * otherwise never exit): past it the process group is killed and that file or step fails.
  *
  * Environment: `EDGERAFT_TEST_RUNTIMES=node,bun` limits the runtimes; `EDGERAFT_TEST_STEPS=`
- * `suite,check,lint,fmt` limits the steps; a pattern given as the first argument is passed to
- * uvu (for example `npm test -- storage`).
+ * `suite,check,lint,fmt` limits the steps; a pattern given as the first argument picks the test
+ * files whose path under `test/` it matches, as uvu's pattern would (for example
+ * `npm test -- storage`).
  */
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import process from 'node:process';
 
-type Step = { name: string; command: string; args: string[]; suite: boolean };
+type Step = { name: string; command: string; args: string[] };
 
-/**
- * Longest any one step may take, in milliseconds: a guard against a suite that never exits, not a
- * budget (on the 2-core machine of 2026-12-02 the Node suite took over 12 minutes, Bun's and
- * Deno's about 6).
- */
-const stepTimeMsMax = 20 * 60 * 1000;
+/** Longest one test file may take, in milliseconds: a guard against a file that never exits. */
+const fileTimeMsMax = 8 * 60 * 1000;
+/** Longest a check step (tsc, deno check, lint, fmt) may take, in milliseconds. */
+const stepTimeMsMax = 10 * 60 * 1000;
+/** Files listed as the slowest per runtime at the end. */
+const slowestListed = 8;
 
 const bin = (name: string) => `node_modules/.bin/${name}`;
 const uvu = 'node_modules/uvu/bin.js';
+const testRoot = 'test';
 const pattern = process.argv[2] ?? '\\.test\\.ts$';
-const uvuArgs = [uvu, 'test', pattern.endsWith('.ts$') ? pattern : `${pattern}.*\\.test\\.ts$`];
+const fileFilter = new RegExp(pattern.endsWith('.ts$') ? pattern : `${pattern}.*\\.test\\.ts$`);
 
-const runtimes: Record<string, Step> = {
-  node: { name: 'suite under Node', command: bin('tsx'), args: uvuArgs, suite: true },
-  bun: { name: 'suite under Bun', command: bin('bun'), args: uvuArgs, suite: true },
-  deno: {
-    name: 'suite under Deno',
+/** Every test file under `test/` whose path under it matches the pattern, sorted. */
+function testFiles(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.test.ts') && fileFilter.test(relative(testRoot, path))) {
+        out.push(path);
+      }
+    }
+  };
+  walk(testRoot);
+  return out.sort();
+}
+
+/** uvu's arguments that run `file` alone: its folder, and a pattern matching only its name. */
+function uvuArgsFor(file: string): string[] {
+  const slash = file.lastIndexOf('/');
+  const name = file.slice(slash + 1).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return [uvu, file.slice(0, slash), `^${name}$`];
+}
+
+const runtimes: Record<string, (file: string) => Step> = {
+  node: (file) => ({ name: `node ${file}`, command: bin('tsx'), args: uvuArgsFor(file) }),
+  bun: (file) => ({ name: `bun ${file}`, command: bin('bun'), args: uvuArgsFor(file) }),
+  deno: (file) => ({
+    name: `deno ${file}`,
     command: bin('deno'),
-    args: ['run', '-A', ...uvuArgs],
-    suite: true,
-  },
+    args: ['run', '-A', ...uvuArgsFor(file)],
+  }),
+};
+const runtimeNames: Record<string, string> = {
+  node: 'suite under Node',
+  bun: 'suite under Bun',
+  deno: 'suite under Deno',
 };
 const checks: Record<string, Step[]> = {
   check: [
-    { name: 'tsc', command: bin('tsc'), args: ['-p', '.'], suite: false },
+    { name: 'tsc', command: bin('tsc'), args: ['-p', '.'] },
     {
       name: 'deno check',
       command: bin('deno'),
       args: ['check', 'mod.ts', 'lib/', 'test/', 'bench/'],
-      suite: false,
     },
   ],
-  lint: [{ name: 'deno lint', command: bin('deno'), args: ['lint'], suite: false }],
-  fmt: [{ name: 'deno fmt --check', command: bin('deno'), args: ['fmt', '--check'], suite: false }],
+  lint: [{ name: 'deno lint', command: bin('deno'), args: ['lint'] }],
+  fmt: [{ name: 'deno fmt --check', command: bin('deno'), args: ['fmt', '--check'] }],
 };
 
 function withoutNoColor(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -69,16 +103,9 @@ function listFromEnv(name: string, all: string[]): string[] {
   return chosen;
 }
 
-const stepNames = listFromEnv('EDGERAFT_TEST_STEPS', ['suite', 'check', 'lint', 'fmt']);
-const steps: Step[] = [];
-if (stepNames.includes('suite')) {
-  for (const r of listFromEnv('EDGERAFT_TEST_RUNTIMES', Object.keys(runtimes))) {
-    steps.push(runtimes[r]!);
-  }
-}
-for (const s of ['check', 'lint', 'fmt']) if (stepNames.includes(s)) steps.push(...checks[s]!);
+type Result = { ok: boolean; total: number; passed: number; timedOut: boolean };
 
-function run(step: Step): Promise<{ code: number; passed: number; failed: number }> {
+function run(step: Step, timeMsMax: number): Promise<Result> {
   return new Promise((resolve) => {
     let tail = '';
     // Its own process group, so that a step past its time limit is ended with every process it
@@ -98,10 +125,6 @@ function run(step: Step): Promise<{ code: number; passed: number; failed: number
     };
     process.once('SIGINT', forward);
     process.once('SIGTERM', forward);
-    child.once('close', () => {
-      process.off('SIGINT', forward);
-      process.off('SIGTERM', forward);
-    });
     child.stdout.on('data', (chunk: Buffer) => {
       process.stdout.write(chunk);
       tail = (tail + chunk.toString('utf8')).slice(-4096);
@@ -110,9 +133,7 @@ function run(step: Step): Promise<{ code: number; passed: number; failed: number
     const timer = setTimeout(() => {
       timedOut = true;
       console.error(
-        `\n${step.name}: still running after ${
-          stepTimeMsMax / 1000
-        } s, killing it (pid ${child.pid})`,
+        `\n${step.name}: still running after ${timeMsMax / 1000} s, killing it (pid ${child.pid})`,
       );
       try {
         if (process.platform === 'win32') child.kill('SIGKILL');
@@ -120,41 +141,79 @@ function run(step: Step): Promise<{ code: number; passed: number; failed: number
       } catch {
         child.kill('SIGKILL');
       }
-    }, stepTimeMsMax);
+    }, timeMsMax);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
       // uvu's summary: "  Total:     12", "  Passed:    12", "  Skipped:   0".
       const total = Number(/Total:\s+(\d+)/.exec(tail)?.[1] ?? 0);
       const passed = Number(/Passed:\s+(\d+)/.exec(tail)?.[1] ?? 0);
-      const ok = code === 0 && signal === null && !timedOut;
-      resolve({
-        code: ok ? 0 : (code ?? 1),
-        passed,
-        failed: step.suite ? total - passed : ok ? 0 : 1,
-      });
+      resolve({ ok: code === 0 && signal === null && !timedOut, total, passed, timedOut });
     });
   });
+}
+
+const stepNames = listFromEnv('EDGERAFT_TEST_STEPS', ['suite', 'check', 'lint', 'fmt']);
+const chosenRuntimes = stepNames.includes('suite')
+  ? listFromEnv('EDGERAFT_TEST_RUNTIMES', Object.keys(runtimes))
+  : [];
+const files = chosenRuntimes.length === 0 ? [] : testFiles();
+if (chosenRuntimes.length > 0 && files.length === 0) {
+  console.error(`No test file under ${testRoot}/ matches ${fileFilter}`);
+  process.exit(1);
 }
 
 let passed = 0;
 let failed = 0;
 const report: string[] = [];
-for (const step of steps) {
+const seconds = (ms: number) => (ms / 1000).toFixed(1);
+
+for (const runtime of chosenRuntimes) {
+  const name = runtimeNames[runtime]!;
+  console.log(`\n=== ${name}: ${files.length} files, one process each`);
   const started = Date.now();
-  console.log(`\n=== ${step.name}`);
-  const result = await run(step);
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  const stepFailed = result.code !== 0;
-  if (step.suite) {
-    passed += result.passed;
-    failed += result.failed + (stepFailed && result.failed === 0 ? 1 : 0);
-    if (step.suite && result.passed === 0 && !stepFailed) failed += 1; // a suite that ran nothing is a failure
-  } else if (stepFailed) failed += 1;
+  const times: [string, number][] = [];
+  const failedFiles: string[] = [];
+  let stepPassed = 0;
+  for (const file of files) {
+    const fileStarted = Date.now();
+    const result = await run(runtimes[runtime]!(file), fileTimeMsMax);
+    const ms = Date.now() - fileStarted;
+    times.push([file, ms]);
+    stepPassed += result.passed;
+    // A file that ran no test, or exited non-zero with every test passed, fails as a whole.
+    const fileFailed = result.total - result.passed +
+      (!result.ok && result.total === result.passed ? 1 : 0) +
+      (result.ok && result.total === 0 ? 1 : 0);
+    if (fileFailed > 0) failedFiles.push(file + (result.timedOut ? ' (timed out)' : ''));
+    failed += fileFailed;
+    console.log(
+      `--- ${runtime} ${file}: ${result.passed}/${result.total} passed in ${seconds(ms)} s${
+        fileFailed > 0 ? ' FAILED' : ''
+      }`,
+    );
+  }
+  passed += stepPassed;
+  const slowest = times.sort((a, b) => b[1] - a[1]).slice(0, slowestListed)
+    .map(([f, ms]) => `${f.slice(testRoot.length + 1)} ${seconds(ms)} s`).join(', ');
   report.push(
-    `${stepFailed ? 'FAIL' : 'ok  '} ${step.name} (${seconds} s${
-      step.suite ? `, ${result.passed} passed` : ''
-    })`,
+    `${failedFiles.length > 0 ? 'FAIL' : 'ok  '} ${name} (${
+      seconds(Date.now() - started)
+    } s, ${stepPassed} passed; slowest: ${slowest})`,
+    ...failedFiles.map((f) => `       failed: ${f}`),
   );
+}
+
+for (const s of ['check', 'lint', 'fmt']) {
+  if (!stepNames.includes(s)) continue;
+  for (const step of checks[s]!) {
+    const started = Date.now();
+    console.log(`\n=== ${step.name}`);
+    const result = await run(step, stepTimeMsMax);
+    if (!result.ok) failed += 1;
+    report.push(`${result.ok ? 'ok  ' : 'FAIL'} ${step.name} (${seconds(Date.now() - started)} s)`);
+  }
 }
 console.log(`\n${report.join('\n')}`);
 console.log(`${passed} passed, ${failed} failed`);
