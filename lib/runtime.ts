@@ -11,7 +11,9 @@
  * ```
  * @module
  */
-import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
+import { type ChildProcess, spawn, type SpawnOptions, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -53,9 +55,35 @@ export function currentRuntime(): Runtime {
 }
 
 /**
+ * The executable that runs `runtime`: the running one when it is the current runtime; `node` from
+ * PATH for Node; for Bun and Deno the project's own copy (the `node_modules/.bin` of this
+ * repository, or of the project that installed edgeraft, nearest first), else the one on PATH.
+ */
+export function runtimeExecutable(runtime: Runtime): string {
+  if (runtime === currentRuntime()) return process.execPath;
+  if (runtime === 'node') return 'node';
+  for (let dir = repoRoot;; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', '.bin', runtime);
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) return runtime;
+  }
+}
+
+/** Why `runtime` cannot be started here (its executable does not run), or null when it can. */
+export function runtimeMissing(runtime: Runtime): string | null {
+  if (runtime === currentRuntime()) return null;
+  const executable = runtimeExecutable(runtime);
+  const probe = spawnSync(executable, ['--version'], { stdio: 'ignore', timeout: 30_000 });
+  if (probe.error === undefined && probe.status === 0) return null;
+  const why = probe.error?.message ?? `exit code ${probe.status}`;
+  return `cannot run ${executable} (${why}): install ${runtime} (npm install ${
+    runtime === 'node' ? 'node' : runtime
+  }, or put it on PATH)`;
+}
+
+/**
  * The command and arguments that run `scriptPath` with `args` under `runtime`, after loading the
- * modules in `preload` (absolute paths): the running executable when it is the current runtime,
- * else the project's own copy (`node` from PATH).
+ * modules in `preload` (absolute paths): see `runtimeExecutable` for which executable.
  */
 export function tsCommand(
   scriptPath: string,
@@ -63,7 +91,7 @@ export function tsCommand(
   runtime: Runtime = currentRuntime(),
   preload: readonly string[] = [],
 ): { command: string; args: string[] } {
-  const own = runtime === currentRuntime();
+  const command = runtimeExecutable(runtime);
   switch (runtime) {
     case 'node': {
       // Built JavaScript runs on plain Node; TypeScript through the project's tsx.
@@ -71,19 +99,16 @@ export function tsCommand(
         ? []
         : ['--import', `${repoRoot}node_modules/tsx/dist/loader.mjs`];
       const imports = preload.flatMap((p) => ['--import', pathToFileURL(p).href]);
-      return {
-        command: own ? process.execPath : 'node',
-        args: [...loader, ...imports, scriptPath, ...args],
-      };
+      return { command, args: [...loader, ...imports, scriptPath, ...args] };
     }
     case 'bun':
       return {
-        command: own ? process.execPath : `${repoRoot}node_modules/.bin/bun`,
+        command,
         args: [...preload.flatMap((p) => ['--preload', p]), scriptPath, ...args],
       };
     case 'deno':
       return {
-        command: own ? process.execPath : `${repoRoot}node_modules/.bin/deno`,
+        command,
         args: ['run', '-A', ...preload.flatMap((p) => ['--preload', p]), scriptPath, ...args],
       };
   }

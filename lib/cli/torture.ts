@@ -10,7 +10,7 @@ import process from 'node:process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { TortureTarget } from '../testing/torture/target.ts';
-import { type Runtime, runtimes } from '../runtime.ts';
+import { type Runtime, runtimeMissing, runtimes } from '../runtime.ts';
 import { runTorture } from '../testing/torture/harness.ts';
 import { type FaultKind, faultKinds } from '../testing/torture/nemesis.ts';
 import { summaryText, writeReport } from '../testing/torture/report.ts';
@@ -109,6 +109,8 @@ export const tortureCommand: Command = {
         );
       }
       runtime = r as Runtime;
+      const missing = runtimeMissing(runtime);
+      if (missing !== null) throw new UsageError(`Flag --runtime ${r}: ${missing}`);
     }
     const seed = flags['seed'] === undefined
       ? Math.floor(Math.random() * 2 ** 31)

@@ -3,12 +3,14 @@
 // clone needs nothing else). Each runtime's suite runs its own ways (all of them under every
 // runtime would repeat the same child processes): under Node, the tarball's contents and size (the
 // README's figure within 20%), an offline install, tsc against its declarations, plain `node`,
-// `npx edgeraft --help` and `--version`, `npx edgeraft cluster` with members on the installed
+// `npx edgeraft --help` and `--version`, `npx edgeraft torture --runtime bun` (and a clear refusal
+// without Bun), `npx edgeraft cluster` with members on the installed
 // JavaScript (put and get through it; Ctrl-C, as SIGINT to the cluster's pid, stops it and every
 // member gracefully; members orphaned by a SIGKILL stop by themselves); under Bun, `bun app.ts` importing the
 // installed package and its cluster's orphans; under Deno, `npm:edgeraft` from the installed
 // package (run and check), `deno publish --dry-run` and its cluster's orphans. The README's
 // checkout way for Deno runs in examples.test.ts, with the examples.
+import { spawnSync } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -38,6 +40,7 @@ import {
   track,
   tscScript,
   until,
+  userEnv,
 } from './support.ts';
 
 const test = suite('ways in, from outside the repository');
@@ -217,6 +220,52 @@ if (runtime === 'node') {
         readFileSync(join(repoRoot, 'package.json'), 'utf8'),
       ) as { version: string };
       assert.is(version.stdout.trim(), packageVersion);
+      // Members under another runtime, from the installed package: Bun found on PATH (here the
+      // repository's copy); without it, a clear refusal naming the flag (it had crashed on spawn).
+      const withBun = userEnv({
+        PATH: `${join(repoRoot, 'node_modules', '.bin')}:${process.env['PATH']}`,
+      });
+      const torture = await runOk(
+        'npx edgeraft torture --runtime bun',
+        'npx',
+        [
+          '--no',
+          '--',
+          'edgeraft',
+          'torture',
+          '--duration',
+          '10s',
+          '--faults',
+          'kill',
+          '--runtime',
+          'bun',
+          '--seed',
+          '3',
+          '--out',
+          join(dir, 'torture'),
+          '--quiet',
+        ],
+        dir,
+        withBun,
+      );
+      assert.match(torture.stdout, /^verdict: ok/m, torture.stdout);
+      const pathWithoutBins = (process.env['PATH'] ?? '').split(':')
+        .filter((p) => !p.includes('node_modules')).join(':');
+      const bunElsewhere = spawnSync('bun', ['--version'], {
+        env: { ...process.env, PATH: pathWithoutBins },
+      }).status === 0;
+      if (bunElsewhere) {
+        console.log('  bun is on PATH outside node_modules: its absence not checked');
+      } else {
+        const missing = await run(
+          'npx',
+          ['--no', '--', 'edgeraft', 'torture', '--runtime', 'bun'],
+          dir,
+          userEnv({ PATH: pathWithoutBins }),
+        );
+        assert.is(missing.code, 2, describeRun('torture --runtime bun without bun', missing));
+        assert.match(missing.stderr, /Flag --runtime bun: cannot run bun/);
+      }
       const cluster = await startCluster(
         'npx',
         ['--no', '--', 'edgeraft', 'cluster', '--size', '3'],
