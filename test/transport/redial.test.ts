@@ -148,7 +148,9 @@ test('a peer of another cluster is redialled only after the refusal back-off', (
 // closed any more.
 test('unanswered heartbeats close the connection and redial, on both sides', () =>
   withTransports(async (opened) => {
-    const deadlineMs = 300;
+    // Well above a loaded machine's event-loop stalls: a stall between a heartbeat and its answer
+    // being read would look like silence.
+    const deadlineMs = 500;
     const aLog = captureLogger();
     const bLog = captureLogger();
     const fast = { answerDeadlineMs: deadlineMs, reconnectDelayMsMin: 5, reconnectDelayMsMax: 20 };
