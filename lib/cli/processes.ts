@@ -8,7 +8,8 @@
 import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import process from 'node:process';
-import { resolve } from 'node:path';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { cliScript, type Runtime, spawnTs } from '../runtime.ts';
 import type { MemberSpec } from './args.ts';
 
@@ -98,6 +99,8 @@ export type LocalClusterOptions = {
   memberEnv?: (id: string) => Record<string, string>;
   /** Pass each child's stderr through to ours. */
   inheritStderr?: boolean;
+  /** A folder where each member's stderr (its log) is appended to `ID.log`, restarts included. */
+  logDir?: string;
   /**
    * Called when a member that had reported ready exits, unless this cluster ended it (`kill`,
    * `stopAll`): with its exit code, or the signal that ended it.
@@ -196,6 +199,12 @@ export class LocalCluster {
     });
     const proc: ServeProcess = { spec, child, dataDir, stderrTail: [] };
     this.processes.set(id, proc);
+    if (this.options.logDir !== undefined) {
+      mkdirSync(this.options.logDir, { recursive: true });
+      const file = createWriteStream(join(this.options.logDir, `${id}.log`), { flags: 'a' });
+      file.on('error', () => {}); // a log that cannot be written must not end the cluster
+      child.stderr!.pipe(file);
+    }
     child.stderr!.on('data', (chunk: Buffer) => {
       const text = chunk.toString('utf8');
       if (this.options.inheritStderr === true) process.stderr.write(text);

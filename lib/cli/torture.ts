@@ -7,7 +7,7 @@
  * @module
  */
 import process from 'node:process';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { TortureTarget } from '../testing/torture/target.ts';
 import { type Runtime, runtimeMissing, runtimes } from '../runtime.ts';
@@ -67,7 +67,8 @@ export const tortureCommand: Command = {
     seed: { kind: 'int', help: 'seed of the nemesis and the workload (default: random)', min: 0 },
     out: {
       kind: 'string',
-      help: 'folder for report.json, timeline.svg and report.html',
+      help:
+        "folder for report.json, timeline.svg, report.html and the members' logs (members/ID.log)",
       default: 'torture-report',
     },
     runtime: {
@@ -149,6 +150,7 @@ export const tortureCommand: Command = {
       seed,
       checkBudgetMs,
       plantedFaults: planted,
+      ...(target === undefined ? { memberLogDir: join(String(flags['out']), 'members') } : {}),
       ...(runtime === undefined ? {} : { runtime }),
       ...(target === undefined ? {} : { target }),
       ...(quiet ? {} : { log: (line: string) => say(`  ${line}`) }),

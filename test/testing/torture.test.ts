@@ -23,8 +23,10 @@ const quick = {
 };
 
 test('a short torture with kills, pauses and partitions ends ok, with a report', async () => {
+  const logDir = mkdtempSync(join(tmpdir(), 'edgeraft-torture-logs-'));
   const result = await runTorture({
     ...quick,
+    memberLogDir: logDir,
     durationMs: 12_000,
     members: 3,
     clients: 3,
@@ -49,8 +51,16 @@ test('a short torture with kills, pauses and partitions ends ok, with a report',
     assert.match(svg, /^<svg /);
     assert.ok(result.faults.every((f) => svg.includes(f.kind)), 'every fault drawn');
     assert.ok(existsSync(join(dir, 'report.html')));
+    // Each member's log is kept, across its restarts: every start is in it.
+    for (const id of ['n1', 'n2', 'n3']) {
+      const text = readFileSync(join(logDir, `${id}.log`), 'utf8');
+      const starts = text.split('\n').filter((l) => / serving: peer /.test(l)).length;
+      const kills = result.faults.filter((f) => f.kind === 'kill' && f.targets.includes(id)).length;
+      assert.ok(starts >= 1 + kills, `${id}.log: ${starts} starts, ${kills} kills`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    rmSync(logDir, { recursive: true, force: true });
   }
 });
 

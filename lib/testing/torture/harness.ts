@@ -49,6 +49,8 @@ export type TortureOptions = {
    * show that the harness catches a broken member. Never in real use.
    */
   plantedFaults?: string[];
+  /** A folder for the local members' logs (`n1.log`, ...), kept after the run. */
+  memberLogDir?: string;
   /**
    * The cluster to torture, when not a local one the harness starts (`members`, `runtime` and
    * `plantedFaults` are then unused): see `TortureTarget`. It is closed at the end.
@@ -137,6 +139,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       root,
       ...(options.runtime === undefined ? {} : { runtime: options.runtime }),
       plantedFaults: o.plantedFaults ?? [],
+      ...(o.memberLogDir === undefined ? {} : { logDir: o.memberLogDir }),
       nowMs: () => nowMs(),
       log,
     });

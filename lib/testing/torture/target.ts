@@ -69,6 +69,8 @@ export type LocalTargetOptions = {
   root: string;
   runtime?: Runtime;
   plantedFaults: string[];
+  /** Where each member's log is appended (`ID.log`); none kept when absent. */
+  logDir?: string;
   nowMs: () => number;
   log: (line: string) => void;
 };
@@ -99,6 +101,7 @@ export async function startLocalTarget(o: LocalTargetOptions): Promise<TortureTa
       dataRoot: join(o.root, 'data'),
       cluster: 'torture',
       ...(o.runtime === undefined ? {} : { runtime: o.runtime }),
+      ...(o.logDir === undefined ? {} : { logDir: o.logDir }),
       memberArgs: (id) => ['--peer-listen', listenAt.get(id)!],
       memberEnv: (id) => ({
         [hookVariables.clock]: hookFile(id, 'clock.json'),
