@@ -42,6 +42,8 @@ export class Progress {
   ackedReadSeq = 0;
   /** The leader's tick count when it last heard from this member (any answer). */
   heardTick = 0;
+  /** The leader's tick count when a heartbeat answer of this member last led to a resend. */
+  resentTick = -1;
   /**
    * No longer a target (removed or demoted) but still sent entries until it has stored the
    * configuration that says so; counted in no quorum and no global index.

@@ -1150,12 +1150,19 @@ export class Raft {
     if (pr === undefined) return;
     pr.recentActive = true;
     pr.heardTick = this.#tickCount;
-    pr.probeSent = false;
     const roundTick = this.#reads.roundTick(m.readSeq);
     if (roundTick !== undefined && roundTick > pr.ackedRoundTick) pr.ackedRoundTick = roundTick;
     if (m.readSeq > pr.ackedReadSeq) pr.ackedReadSeq = m.readSeq;
-    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
-    if (pr.matchIndex < this.#log.lastIndex()) this.#sendAppend(m.from, true);
+    // At most one resend per tick: the answers to every heartbeat sent while a follower was paused
+    // (SIGSTOP, a stall) arrive together when it resumes, and each would read and send a whole
+    // batch of entries again (on a real member, seconds of LMDB reads and encoding in one go).
+    if (pr.resentTick !== this.#tickCount) {
+      pr.probeSent = false;
+      if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
+      if (pr.matchIndex < this.#log.lastIndex() && this.#sendAppend(m.from, true)) {
+        pr.resentTick = this.#tickCount; // entries went: the rest of the burst sends none
+      }
+    }
     this.#reads.release(this.#tracker, this.id);
   }
 

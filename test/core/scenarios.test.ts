@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigChangeInvalidError } from '../../lib/base/errors.ts';
-import type { Entry, Member } from '../../lib/base/messages.ts';
+import type { Entry, Member, RaftMessage } from '../../lib/base/messages.ts';
 import { ScriptedCluster } from '../../lib/testing/scripted-cluster.ts';
 
 /** `f` rejects (or throws) with a message matching `pattern`. */
@@ -227,6 +227,38 @@ test('a far-behind follower is found in one round trip', async () => {
   const refusals = exchange.filter((m) => m.type === 'appendResponse' && !m.success);
   assert.is(refusals.length, 1, 'one refusal carries the hint; the next append matches');
   assert.is(c.raft('c').lastIndex, c.raft('a').lastIndex);
+});
+
+test('a burst of heartbeat answers from a lagging follower gets one batch, not one each', async () => {
+  const c = await ScriptedCluster.start(['a', 'b', 'c']);
+  await electedLeader(c, 'a');
+  c.isolate('c');
+  for (let i = 0; i < 20; i++) {
+    await c.propose('a', ...Array.from({ length: 20 }, (_, j) => `${i}-${j}`));
+  }
+  await c.stabilize();
+  c.heal();
+  // c is found behind and sent a batch of entries, which is lost: c has just been paused.
+  await c.tick(1, ['a']);
+  let lost = 0;
+  const isBatch = (m: RaftMessage) =>
+    m.type === 'append' && m.from === 'a' && m.to === 'c' && m.entries.length > 0;
+  for (let round = 0; round < 10 && lost === 0; round++) {
+    c.drop((m) => isBatch(m) && ++lost > 0);
+    await c.deliver();
+  }
+  assert.is(lost, 1, 'a sent c one batch of entries');
+  c.drop();
+  // The answers to every heartbeat sent while c was paused arrive together when it resumes: on a
+  // real member each resend reads and encodes a whole batch of entries (seconds of them at once).
+  const term = c.raft('a').term;
+  for (let k = 0; k < 20; k++) {
+    c.driver('a').receive({ type: 'heartbeatResponse', from: 'c', to: 'a', term, readSeq: 0 });
+  }
+  await c.process();
+  assert.is(await c.deliver(isBatch), 1, 'one batch for the whole burst');
+  await c.stabilize();
+  assert.is(c.raft('c').lastIndex, c.raft('a').lastIndex, 'c caught up all the same');
 });
 
 test('a conflicting follower backs up a whole term per round trip', async () => {
