@@ -76,9 +76,7 @@ export function runtimeMissing(runtime: Runtime): string | null {
   const probe = spawnSync(executable, ['--version'], { stdio: 'ignore', timeout: 30_000 });
   if (probe.error === undefined && probe.status === 0) return null;
   const why = probe.error?.message ?? `exit code ${probe.status}`;
-  return `cannot run ${executable} (${why}): install ${runtime} (npm install ${
-    runtime === 'node' ? 'node' : runtime
-  }, or put it on PATH)`;
+  return `cannot run ${executable} (${why}): install ${runtime}, or put it on PATH`;
 }
 
 /**

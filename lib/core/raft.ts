@@ -1153,9 +1153,10 @@ export class Raft {
     const roundTick = this.#reads.roundTick(m.readSeq);
     if (roundTick !== undefined && roundTick > pr.ackedRoundTick) pr.ackedRoundTick = roundTick;
     if (m.readSeq > pr.ackedReadSeq) pr.ackedReadSeq = m.readSeq;
-    // At most one resend per tick: the answers to every heartbeat sent while a follower was paused
-    // (SIGSTOP, a stall) arrive together when it resumes, and each would read and send a whole
-    // batch of entries again (on a real member, seconds of LMDB reads and encoding in one go).
+    // At most one resend of entries per tick (empty probes are not limited): the answers to every
+    // heartbeat sent while a follower was paused (SIGSTOP, a stall) arrive together when it
+    // resumes, and each would read and send a whole batch of entries again (on a real member,
+    // seconds of LMDB reads and encoding in one go).
     if (pr.resentTick !== this.#tickCount) {
       pr.probeSent = false;
       if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();

@@ -214,14 +214,7 @@ export class ClientListener {
     // `checkFirstChunk`, before frame parsing would misread it).
     if (material === null) return this.#start(raw, label, null);
     raw.on('error', () => {});
-    if (this.#clients.size + this.#handshaking.size >= this.#o.connectionsMax && !this.#shedOne()) {
-      this.refusedCount += 1;
-      this.#log.warn(
-        `Refusing ${label}: all ${this.#clients.size} connections have requests in flight, limit ${this.#o.connectionsMax}`,
-      );
-      raw.destroy();
-      return;
-    }
+    if (!this.#admit(raw, label)) return;
     this.#handshaking.set(raw, Date.now());
     const refuse = (reason: string) => {
       if (!this.#handshaking.delete(raw)) return; // shed at the limit already, and logged
@@ -258,16 +251,7 @@ export class ClientListener {
 
   #start(socket: net.Socket, label: string, certRefusal: string | null): void {
     if (certRefusal !== null) this.#log.warn(`Unauthenticated ${label}: ${certRefusal}`);
-    if (
-      this.#clients.size + this.#handshaking.size >= this.#o.connectionsMax && !this.#shedOne()
-    ) {
-      this.refusedCount += 1;
-      this.#log.warn(
-        `Refusing ${label}: all ${this.#clients.size} connections have requests in flight, limit ${this.#o.connectionsMax}`,
-      );
-      socket.destroy();
-      return;
-    }
+    if (!this.#admit(socket, label)) return;
     const log = this.#log;
     // Filled in right below: the connection's logger needs the record, the record the connection.
     let client: Client | null = null;
@@ -308,6 +292,21 @@ export class ClientListener {
         : certRefusal,
     };
     if (!connection.closed) this.#clients.set(connection, client);
+  }
+
+  /**
+   * Make room for `socket` at `connectionsMax` (TLS handshakes under way count): shed one idle
+   * connection, or refuse it (destroyed, logged) when every connection is busy.
+   */
+  #admit(socket: net.Socket, label: string): boolean {
+    if (this.#clients.size + this.#handshaking.size < this.#o.connectionsMax) return true;
+    if (this.#shedOne()) return true;
+    this.refusedCount += 1;
+    this.#log.warn(
+      `Refusing ${label}: all ${this.#clients.size} connections have requests in flight, limit ${this.#o.connectionsMax}`,
+    );
+    socket.destroy();
+    return false;
   }
 
   /**

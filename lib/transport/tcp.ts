@@ -671,8 +671,9 @@ export class TcpTransport implements Transport {
 
   /**
    * Close a connection to `peer` whose heartbeat has gone unanswered for `answerDeadlineMs`, or a
-   * connect attempt pending three times as long, and redial (see the option). A peer that is paused or stalled
-   * is redialled too: that costs a connection, and its messages would have waited anyway.
+   * connect attempt pending three times as long, and redial (see the option). A peer that is
+   * paused or stalled is redialled too: that costs a connection, and its messages would have
+   * waited anyway.
    */
   #checkAnswered(peer: Peer, nowMs: number): void {
     const deadlineMs = this.#options.answerDeadlineMs;
