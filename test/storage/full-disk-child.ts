@@ -1,10 +1,15 @@
-// Child of full-disk.test.ts: under a file-size limit, writes to an LmdbStorage at argv[2] (every
-// write through lmdb's write thread: `syncCommitBytesMax` 0, where lmdb leaves a rejection of its
-// own unobserved) until one fails, prints why, gives late rejections time to surface, then exits 0.
+// Child of full-disk.test.ts: sets a file-size limit of argv[3] bytes on itself, then writes to an
+// LmdbStorage at argv[2] (every write through lmdb's write thread: `syncCommitBytesMax` 0, where
+// lmdb leaves a rejection of its own unobserved) until one fails, prints why, gives late
+// rejections time to surface, then exits 0. The limit is set only once the runtime is up, as
+// `edgeraft torture` does: a limit from exec also caught the runtime's own cache files (Deno's
+// code cache grew past 2 MB on a fresh machine and SIGXFSZ ended the child before it started).
+import { execFileSync } from 'node:child_process';
 import process from 'node:process';
 import { LmdbStorage } from '../../lib/storage/lmdb.ts';
 
 process.on('SIGXFSZ', () => {}); // the limit makes the write fail (EFBIG) instead of killing us
+execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${process.argv[3]}:`]);
 const storage = await LmdbStorage.open({ path: process.argv[2]!, syncCommitBytesMax: 0 });
 const data = new Uint8Array(1000).fill(7);
 try {

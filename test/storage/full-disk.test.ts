@@ -1,7 +1,7 @@
 // A full disk fails the write that hits it, with a StorageError, and nothing else: the process
 // goes on (lmdb 3 also rejects a promise of its own that nobody observes, which ended the process
 // with an unhandled rejection; `observeLmdbCommitFailures` in lib/storage/commit.ts swallows
-// exactly those). A child under `prlimit --fsize` (util-linux) writes until a write fails; without
+// exactly those). A child that puts itself under `prlimit --fsize` (util-linux) writes until a write fails; without
 // prlimit the test says so and checks nothing.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,8 +21,8 @@ test('a full disk fails the write with a StorageError and does not end the proce
   if (!havePrlimit) return console.log('  prlimit not found: full-disk check skipped');
   const dir = mkdtempSync(join(tmpdir(), 'edgeraft-full-disk-'));
   try {
-    const { command, args } = tsCommand(childScript, [join(dir, 'db')]);
-    const run = spawnSync('prlimit', ['--fsize=2000000', command, ...args], {
+    const { command, args } = tsCommand(childScript, [join(dir, 'db'), '2000000']);
+    const run = spawnSync(command, args, {
       encoding: 'utf8',
       timeout: 60_000,
     });
