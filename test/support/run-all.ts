@@ -28,6 +28,8 @@ const fileTimeMsMax = 8 * 60 * 1000;
 const stepTimeMsMax = 10 * 60 * 1000;
 /** Files listed as the slowest per runtime at the end. */
 const slowestListed = 8;
+/** Lines of each failed file's output repeated at the end, just before the report (CI shows the end). */
+const failureLinesShown = 8;
 
 const bin = (name: string) => `node_modules/.bin/${name}`;
 const uvu = 'node_modules/uvu/bin.js';
@@ -78,7 +80,7 @@ const checks: Record<string, Step[]> = {
     {
       name: 'deno check',
       command: bin('deno'),
-      args: ['check', 'mod.ts', 'lib/', 'test/', 'bench/'],
+      args: ['check', '--quiet', 'mod.ts', 'lib/', 'test/', 'bench/'],
     },
   ],
   lint: [{ name: 'deno lint', command: bin('deno'), args: ['lint'] }],
@@ -103,15 +105,39 @@ function listFromEnv(name: string, all: string[]): string[] {
   return chosen;
 }
 
-type Result = { ok: boolean; total: number; passed: number; timedOut: boolean };
+type Result = { ok: boolean; total: number; passed: number; timedOut: boolean; excerpt: string };
+
+/** Terminal colour codes, which uvu writes under some runtimes whatever FORCE_COLOR says. */
+// deno-lint-ignore no-control-regex
+const ansi = /\x1b\[[0-9;]*m/g;
+
+/**
+ * What a failed step said about its failure: from uvu's first FAIL (or the first error) on, at
+ * most `failureLinesShown` non-blank lines; else its last lines.
+ */
+function failureExcerpt(output: string): string {
+  const lines = output.replace(ansi, '').split('\n').filter((line) =>
+    line.trim() !== '' &&
+    !/^\s*at .*node_modules\/uvu\/|^\s*(Total|Passed|Skipped|Duration):/.test(line)
+  );
+  let from = lines.findIndex((line) => / FAIL |Error|error:/.test(line));
+  if (from < 0) from = Math.max(0, lines.length - failureLinesShown);
+  return lines.slice(from, from + failureLinesShown).map((line) => `         ${line.trim()}`)
+    .join('\n');
+}
 
 function run(step: Step, timeMsMax: number): Promise<Result> {
   return new Promise((resolve) => {
     let tail = '';
+    /** Stdout and stderr together, the first part kept: where a failure is first reported. */
+    let output = '';
+    const keep = (chunk: Buffer) => {
+      if (output.length < 65_536) output += chunk.toString('utf8');
+    };
     // Its own process group, so that a step past its time limit is ended with every process it
     // started (tsx runs the suite in a child of its own: killing tsx alone left it running).
     const child = spawn(step.command, step.args, {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
       // FORCE_COLOR=0 alone: with NO_COLOR as well, Node warns on stderr of every child process
       // ("The 'NO_COLOR' env is ignored due to the 'FORCE_COLOR' env being set").
       env: { ...withoutNoColor(process.env), FORCE_COLOR: '0' },
@@ -128,6 +154,11 @@ function run(step: Step, timeMsMax: number): Promise<Result> {
     child.stdout.on('data', (chunk: Buffer) => {
       process.stdout.write(chunk);
       tail = (tail + chunk.toString('utf8')).slice(-4096);
+      keep(chunk);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      keep(chunk);
     });
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -149,7 +180,10 @@ function run(step: Step, timeMsMax: number): Promise<Result> {
       // uvu's summary: "  Total:     12", "  Passed:    12", "  Skipped:   0".
       const total = Number(/Total:\s+(\d+)/.exec(tail)?.[1] ?? 0);
       const passed = Number(/Passed:\s+(\d+)/.exec(tail)?.[1] ?? 0);
-      resolve({ ok: code === 0 && signal === null && !timedOut, total, passed, timedOut });
+      const ok = code === 0 && signal === null && !timedOut;
+      const ending = signal !== null ? `ended by ${signal}` : `exit code ${code}`;
+      const excerpt = ok ? '' : `         (${ending})\n${failureExcerpt(output)}`;
+      resolve({ ok, total, passed, timedOut, excerpt });
     });
   });
 }
@@ -167,6 +201,8 @@ if (chosenRuntimes.length > 0 && files.length === 0) {
 let passed = 0;
 let failed = 0;
 const report: string[] = [];
+/** What each failed file or step said, printed after the report. */
+const failures: string[] = [];
 const seconds = (ms: number) => (ms / 1000).toFixed(1);
 
 for (const runtime of chosenRuntimes) {
@@ -186,7 +222,10 @@ for (const runtime of chosenRuntimes) {
     const fileFailed = result.total - result.passed +
       (!result.ok && result.total === result.passed ? 1 : 0) +
       (result.ok && result.total === 0 ? 1 : 0);
-    if (fileFailed > 0) failedFiles.push(file + (result.timedOut ? ' (timed out)' : ''));
+    if (fileFailed > 0) {
+      failedFiles.push(file + (result.timedOut ? ' (timed out)' : ''));
+      failures.push(`  ${runtime} ${file}:\n${result.excerpt}`);
+    }
     failed += fileFailed;
     console.log(
       `--- ${runtime} ${file}: ${result.passed}/${result.total} passed in ${seconds(ms)} s${
@@ -211,10 +250,14 @@ for (const s of ['check', 'lint', 'fmt']) {
     const started = Date.now();
     console.log(`\n=== ${step.name}`);
     const result = await run(step, stepTimeMsMax);
-    if (!result.ok) failed += 1;
+    if (!result.ok) {
+      failed += 1;
+      failures.push(`  ${step.name}:\n${result.excerpt}`);
+    }
     report.push(`${result.ok ? 'ok  ' : 'FAIL'} ${step.name} (${seconds(Date.now() - started)} s)`);
   }
 }
+if (failures.length > 0) console.log(`\nwhat the failures said:\n${failures.join('\n')}`);
 console.log(`\n${report.join('\n')}`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
