@@ -369,6 +369,9 @@ export class RaftClient<
   readonly #suspectUntilMs = new Map<string, number>();
   /** Runs while requests are outstanding and keep-alive is on. */
   #keepAliveTimer: ReturnType<typeof setInterval> | null = null;
+  /** The keep-alive timer's period in ms, and when it last ran (0: not since it started). */
+  #keepAliveTickMs = 0;
+  #keepAliveTickedMs = 0;
   #queue: Outstanding[] = [];
   #servers: string[];
   #serverIndex = 0;
@@ -1265,6 +1268,8 @@ export class RaftClient<
         5,
         Math.floor(Math.min(this.#o.keepAliveIntervalMs, this.#o.keepAliveTimeoutMs) / 4),
       );
+      this.#keepAliveTickMs = tickMs;
+      this.#keepAliveTickedMs = 0;
       this.#keepAliveTimer = setInterval(() => this.#checkLiveness(), tickMs);
       this.#keepAliveTimer.unref();
     }
@@ -1284,9 +1289,20 @@ export class RaftClient<
     return o;
   }
 
+  /**
+   * One tick of the keep-alive timer. A tick that comes more than twice its period after the one
+   * before found this process itself busy (a blocked event loop, a starved CPU): what arrived
+   * meanwhile may not have been read yet (Node and Deno run timers before they read sockets), so
+   * such a tick pings but gives up on no server; the next one, on time, decides. Without this, a
+   * busy client at 256 commands in flight closed its live connection to a busy leader, and every
+   * command in flight ended with an unknown outcome.
+   */
   #checkLiveness(): void {
     if (this.#outstanding.size === 0 || this.#closed) return this.#stopKeepAlive();
     const nowMs = Date.now();
+    const late = this.#keepAliveTickedMs > 0 &&
+      nowMs - this.#keepAliveTickedMs > 2 * this.#keepAliveTickMs;
+    this.#keepAliveTickedMs = nowMs;
     for (const [c, { keepAlive, address }] of [...this.#liveness]) {
       if (c.closed) continue;
       switch (keepAlive.check(nowMs, this.#sentOn.has(c))) {
@@ -1294,6 +1310,7 @@ export class RaftClient<
           c.send({ type: 'ping', id: this.#nextId++, session: 0, sequence: 0 }, 'control');
           break;
         case 'dead':
+          if (late) break;
           this.#suspectUntilMs.set(address, nowMs + suspectMs);
           c.close(
             `Keep-alive timeout: nothing heard in ${

@@ -2,7 +2,8 @@
 // ping and dead as documented; a server that accepts and then never answers (a paused process, as
 // its client sees it) is given up within the keep-alive timeout, not the request's deadline, the
 // command sent there rejects with TIMEOUT and is never sent again, and a query moves on to the
-// next server; a connect that cannot complete is given up at the connect deadline.
+// next server; a connect that cannot complete is given up at the connect deadline; a client that
+// was itself blocked past the timeout does not take its own lateness for a dead server.
 import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import process from 'node:process';
@@ -122,6 +123,51 @@ test('a stale leader hint naming the server just given up on is not followed', a
     await hung.close();
     await stale.close();
     await stopCluster(nodes);
+  }
+});
+
+// The server (a child process) answers the ping 150 ms after it came, while the client's process
+// is blocked for 800 ms, twice the keep-alive's interval and timeout together. When the client runs again, its timer
+// finds the ping unanswered before the socket is read: the answer is waiting, so the connection
+// stays and the command stays in flight (the client gave up on it before: a busy client at 256
+// in flight ended every command on a live leader with an unknown outcome).
+test('a client blocked past the keep-alive timeout does not give up on a server that answered', async () => {
+  const child: ChildProcess = spawnTs('test/client/listen-child.ts', ['pings']);
+  let client: RaftClient | null = null;
+  try {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += String(chunk)));
+    const address = await new Promise<string>((resolve, reject) => {
+      child.stdout!.on('data', () => {
+        const line = /\{"address":"([^"]+)"\}/.exec(out);
+        if (line !== null) resolve(line[1]!);
+      });
+      child.once('exit', () => reject(new Error(`listen-child exited: ${out}`)));
+    });
+    client = await RaftClient.connect({
+      servers: [address],
+      requestTimeoutMs: 10_000,
+      session: false,
+    });
+    let outcome: unknown = 'in flight';
+    client.command({ op: 'put', key: 'k', value: 'v' }).then(
+      (value) => (outcome = value),
+      (e: unknown) => (outcome = e),
+    );
+    // The connection went silent and the client pinged: block at once, before the answer.
+    await new Promise<void>((resolve) => {
+      const look = () => /ping 1\n/.test(out) ? resolve() : setTimeout(look, 1);
+      look();
+    });
+    assert.match(out, /accepted 1\n/);
+    const blockedUntil = Date.now() + 800;
+    while (Date.now() < blockedUntil) { /* this process is blocked, the server is not */ }
+    await sleep(200);
+    assert.is(outcome, 'in flight', `the command ended: ${String(outcome)}`);
+    assert.not.match(out, /accepted 2/, 'the client did not reconnect');
+  } finally {
+    await client?.close();
+    await signalAndWait(child, 'SIGKILL', 5_000);
   }
 });
 
