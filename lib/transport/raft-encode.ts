@@ -136,11 +136,12 @@ function writeEntry(entry: unknown): boolean {
   if (writeCommandEntry(entry)) return true;
   const at = writer.openMap();
   let keyCount = 0;
-  // Room for every key and number of an entry at once; text and bytes make their own room.
-  writer.ensure(entryKeysMax * primitiveBytesMax);
   for (const key in entry) {
     const value = entry[key];
     if (keyCount === entryKeysMax) return false;
+    // Room for this key and a number, made per key: a byte string or members list written before
+    // uses up any room made ahead (text and bytes make their own).
+    writer.ensure(primitiveBytesMax);
     let written: boolean;
     switch (key) {
       case 'type':
