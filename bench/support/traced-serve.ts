@@ -3,8 +3,8 @@
  * serve` (KV state machine, durable LMDB, the same defaults), with timestamps recorded around the
  * stages of the commit path by wrapping public prototype methods (nothing in lib/ is edited):
  * `MemberDriver.handle` of client commands (start and settle, with the index), `LmdbStorage.write`,
- * `StateMachineExecutor.applyEntries`, `TcpTransport.send` and the message handler, and the pump's
- * `Raft.ready`/`advance`. Timestamps are `performance.timeOrigin + performance.now()` in ms so the
+ * `StateMachineExecutor.applyEntries`, `TcpTransport.send` and the message handler, the pump's
+ * `Raft.ready`/`advance`, and every `net.Socket.write` (`socket:write`, its bytes in `a`). Timestamps are `performance.timeOrigin + performance.now()` in ms so the
  * members' traces line up. On SIGTERM the events are written as JSON to `--trace FILE`.
  *
  * Usage: `tsx bench/support/traced-serve.ts --id n1 --data DIR --members n1=H:P/H:P,... --cluster
@@ -17,6 +17,7 @@
  * @module
  */
 import { writeFileSync } from 'node:fs';
+import * as net from 'node:net';
 import process from 'node:process';
 import type { MemberReply, MemberRequest } from '../../lib/base/member-requests.ts';
 import type { RaftMessage } from '../../lib/base/messages.ts';
@@ -99,6 +100,12 @@ wrap(
       return original.apply(this, args);
     },
 );
+wrap(net.Socket.prototype, 'write', (original) =>
+  function (this: unknown, ...args: unknown[]) {
+    const chunk = args[0] as { byteLength?: number; length: number };
+    note({ k: 'socket:write', t: now(), a: chunk.byteLength ?? chunk.length });
+    return original.apply(this, args);
+  });
 function describe(m: RaftMessage): { a: number; b: number } {
   if (m.type === 'append') {
     return { a: m.entries[m.entries.length - 1]?.index ?? m.prevLogIndex, b: m.commitIndex };

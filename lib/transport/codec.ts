@@ -30,8 +30,10 @@ import { Decoder } from 'cbor-x/decode';
 import { Encoder } from 'cbor-x/encode';
 import * as v from 'valibot';
 import { RaftMessageSchema } from '../base/messages.ts';
+import { ClientRequestSchema } from '../base/client-protocol.ts';
 import { AcceptorInboundSchema } from './handshake.ts';
 import { decodeRaftMessage, raftDecodeDepth } from './raft-decode.ts';
+import { decodeCommandRequest } from './command-decode.ts';
 import { encodeRaftMessage } from './raft-encode.ts';
 
 /** Schemas whose values are exactly what `decodeRaftMessage` accepts for a Raft message body. */
@@ -45,8 +47,9 @@ export type CodecOptions = {
   /** Deepest container nesting accepted (the top-level message is depth 1). */
   nestingDepthMax: number;
   /**
-   * Whether Raft message bodies may take the hand-written decoder (default true). Off, every body
-   * goes through scan + cbor-x + valibot: the reference the fast path is tested against.
+   * Whether Raft message bodies, and client `command` requests, may take their hand-written
+   * decoders (default true). Off, every body goes through scan + cbor-x + valibot: the reference
+   * the fast paths are tested against.
    */
   raftFastPath?: boolean;
 };
@@ -182,6 +185,8 @@ export class MessageCodec<S extends v.GenericSchema> {
   readonly #decoder = new Decoder(cborOptions);
   /** Whether Raft message bodies may take the fast path (the schema admits exactly them). */
   readonly #raftFastPath: boolean;
+  /** Whether client `command` requests may take their fast path (the schema is the client's). */
+  readonly #commandFastPath: boolean;
 
   constructor(schema: S, options: CodecOptions) {
     this.#schema = schema;
@@ -189,6 +194,9 @@ export class MessageCodec<S extends v.GenericSchema> {
     // Deeper nesting than the limit allows would be refused by scanCbor: keep the slow path then.
     this.#raftFastPath = options.raftFastPath !== false && raftSchemas.has(schema) &&
       raftDecodeDepth < options.nestingDepthMax;
+    // A command request nests one level (its map): any depth limit of at least 2 admits it.
+    this.#commandFastPath = options.raftFastPath !== false &&
+      (schema as unknown) === ClientRequestSchema && options.nestingDepthMax >= 2;
   }
 
   /**
@@ -211,6 +219,10 @@ export class MessageCodec<S extends v.GenericSchema> {
       const message = decodeRaftMessage(view);
       // The schema admits every Raft message, unchanged: this is its output for `body`.
       if (message !== null) return { ok: true, value: message as v.InferOutput<S> };
+    } else if (this.#commandFastPath) {
+      const request = decodeCommandRequest(view);
+      // What scanCbor, cbor-x and the schema make of such a body (command-decode.ts).
+      if (request !== null) return { ok: true, value: request as v.InferOutput<S> };
     }
     const refused = scanCbor(view, this.#nestingDepthMax);
     if (refused !== null) return { ok: false, reason: `Invalid CBOR: ${refused}` };

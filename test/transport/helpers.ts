@@ -141,3 +141,24 @@ export function normalize(value: unknown): unknown {
 
 /** A seeded generator, so a failing randomized test reproduces with its seed. */
 export const prng = seededRandom;
+
+/**
+ * `value` written out with everything deep equality can miss: key order, prototypes, typed-array
+ * classes, -0, undefined. Two values with the same description are interchangeable for a reader.
+ */
+export function describe(value: unknown): string {
+  if (value instanceof Uint8Array) {
+    return `${value.constructor.name}<${Buffer.from(value).toString('hex')}>`;
+  }
+  if (Array.isArray(value)) return `[${value.map(describe).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const proto = Object.getPrototypeOf(value) === Object.prototype ? '' : 'exotic';
+    const fields = Object.keys(value).map((k) =>
+      `${k}:${describe((value as Record<string, unknown>)[k])}`
+    );
+    return `${proto}{${fields.join(',')}}`;
+  }
+  if (Object.is(value, -0)) return '-0';
+  if (typeof value === 'bigint') return `${value}n`;
+  return value === undefined ? 'undefined' : JSON.stringify(value);
+}

@@ -33,33 +33,12 @@ import {
   messageFieldKinds,
   messageFields,
 } from '../../lib/transport/raft-fields.ts';
-import { appendMessage, prng } from './helpers.ts';
+import { appendMessage, describe, prng } from './helpers.ts';
 
 const seed = Number(process.env.EDGERAFT_FUZZ_SEED ?? 20240607);
 const cborX = new Encoder(cborOptions);
 const fast = new MessageCodec(RaftMessageSchema, { nestingDepthMax: 16 });
 const slow = new MessageCodec(RaftMessageSchema, { nestingDepthMax: 16, raftFastPath: false });
-
-/**
- * `value` written out with everything deep equality can miss: key order, prototypes, typed-array
- * classes, -0, undefined. Two values with the same description are interchangeable for a reader.
- */
-function describe(value: unknown): string {
-  if (value instanceof Uint8Array) {
-    return `${value.constructor.name}<${Buffer.from(value).toString('hex')}>`;
-  }
-  if (Array.isArray(value)) return `[${value.map(describe).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const proto = Object.getPrototypeOf(value) === Object.prototype ? '' : 'exotic';
-    const fields = Object.keys(value).map((k) =>
-      `${k}:${describe((value as Record<string, unknown>)[k])}`
-    );
-    return `${proto}{${fields.join(',')}}`;
-  }
-  if (Object.is(value, -0)) return '-0';
-  if (typeof value === 'bigint') return `${value}n`;
-  return value === undefined ? 'undefined' : JSON.stringify(value);
-}
 
 /** Random Raft messages: valid ones (at the limits too), and variants with odd fields. */
 function makeGenerator(random: () => number) {
