@@ -5,8 +5,12 @@
  * (SIGTERM, by pid) so they write their traces, and prints, per stage of the commit path, the
  * median and p90 time from the leader receiving the command (`proposeBytes`) to that stage.
  *
+ * Per member it also prints its event-loop stalls over 50 ms, GC pauses over 20 ms and the votes
+ * it sent, in ms after the first proposal: a stall every member has at once is their own work.
+ *
  * Usage: `tsx bench/support/cluster-trace.ts [--inflight 1] [--duration-ms 3000] [--size 3]
- * [--cpu-prof DIR]` (`--cpu-prof`: run the members under `node --cpu-prof`, profiles in DIR/ID/)
+ * [--sessions on,off] [--snapshot-entries N] [--cpu-prof DIR]` (`--cpu-prof`: run the members
+ * under `node --cpu-prof`, profiles in DIR/ID/)
  *
  * @example
  * ```sh
@@ -33,6 +37,7 @@ const inflight = flag('--inflight', '1');
 const durationMs = flag('--duration-ms', '3000');
 const profileDir = flag('--cpu-prof', '');
 const size = Number(flag('--size', '3'));
+const snapshotEntries = flag('--snapshot-entries', '');
 
 const dir = mkdtempSync(join(tmpdir(), 'edgeraft-trace-'));
 const children: ChildProcess[] = [];
@@ -51,6 +56,7 @@ try {
       'bench',
       '--trace',
       join(dir, `${m.id}.json`),
+      ...(snapshotEntries === '' ? [] : ['--snapshot-entries', snapshotEntries]),
     ];
     // With --cpu-prof DIR, each member runs under `node --cpu-prof` (Node only).
     const child = profileDir === ''
@@ -75,6 +81,8 @@ try {
     durationMs,
     '--warmup-ms',
     '500',
+    '--sessions',
+    flag('--sessions', 'on,off'),
     '--times',
     join(dir, 'client.json'),
   ], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -122,9 +130,27 @@ function rangeCover(
 type Trace = { id: string; role: string; events: TraceEvent[]; cpuMs: number; upMs: number };
 
 function analyse(traces: Trace[], times: CommandTimes): void {
+  // Times of stalls, GC pauses and votes are in ms after the first proposal any member made.
+  const origin = Math.min(
+    ...traces.map((t) => t.events.find((e) => e.k === 'proposed')?.t ?? Infinity),
+  );
+  const since = (ms: number) => (ms - origin).toFixed(0);
   for (const t of traces) {
     process.stdout.write(
       `  ${t.id}: CPU ${t.cpuMs.toFixed(0)} ms over ${t.upMs.toFixed(0)} ms up\n`,
+    );
+    // Event-loop stalls over 50 ms (start + length), GC pauses over 20 ms, votes sent.
+    const stalls = t.events.filter((e) => e.k === 'loop:gap').map((e) =>
+      `${since(e.t - e.a!)}+${e.a!.toFixed(0)}`
+    );
+    const gcs = t.events.filter((e) => e.k === 'gc').map((e) =>
+      `${since(e.t)}+${e.a!.toFixed(0)} (kind ${e.b})`
+    );
+    const votes = t.events.filter((e) => e.k === 'send:vote').map((e) => since(e.t));
+    process.stdout.write(
+      `  ${t.id}: ms after the first proposal: event loop stalled at ${
+        stalls.join(', ') || '-'
+      }; GC paused at ${gcs.join(', ') || '-'}; votes sent at ${votes.join(', ') || '-'}\n`,
     );
   }
   // The leader proposed the most (a follower's few are the client's first commands, forwarded).

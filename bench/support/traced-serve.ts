@@ -8,7 +8,7 @@
  * members' traces line up. On SIGTERM the events are written as JSON to `--trace FILE`.
  *
  * Usage: `tsx bench/support/traced-serve.ts --id n1 --data DIR --members n1=H:P/H:P,... --cluster
- * bench --trace FILE`
+ * bench --trace FILE [--snapshot-entries N]`
  *
  * @example
  * ```ts
@@ -18,6 +18,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import * as net from 'node:net';
+import { performance, PerformanceObserver } from 'node:perf_hooks';
 import process from 'node:process';
 import type { MemberReply, MemberRequest } from '../../lib/base/member-requests.ts';
 import type { RaftMessage } from '../../lib/base/messages.ts';
@@ -106,6 +107,23 @@ wrap(net.Socket.prototype, 'write', (original) =>
     note({ k: 'socket:write', t: now(), a: chunk.byteLength ?? chunk.length });
     return original.apply(this, args);
   });
+// Event-loop stalls: a 5 ms timer that ran more than 50 ms after the previous run (`loop:gap`,
+// the gap in ms in `a`), so a member that went silent can be told from one that was never asked.
+let loopLast = now();
+setInterval(() => {
+  const t = now();
+  if (t - loopLast > 50) note({ k: 'loop:gap', t, a: t - loopLast });
+  loopLast = t;
+}, 5).unref();
+// Garbage-collection pauses over 20 ms (`gc`, the pause in ms in `a`, V8's kind in `b`).
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0;
+    if (e.duration > 20) {
+      note({ k: 'gc', t: performance.timeOrigin + e.startTime, a: e.duration, b: kind });
+    }
+  }
+}).observe({ entryTypes: ['gc'] });
 function describe(m: RaftMessage): { a: number; b: number } {
   if (m.type === 'append') {
     return { a: m.entries[m.entries.length - 1]?.index ?? m.prevLogIndex, b: m.commitIndex };
@@ -157,6 +175,9 @@ const server = await RaftServer.start({
   clientAddress: self.clientAddress,
   members,
   stateMachine: new KvStateMachine(),
+  ...(process.argv.includes('--snapshot-entries')
+    ? { snapshotEntriesThreshold: Number(flag('--snapshot-entries')) }
+    : {}),
 });
 console.log(JSON.stringify({ ready: true, id, pid: process.pid }));
 await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));

@@ -185,6 +185,13 @@ export type MemberStatus = RaftStatus & {
 
 type PendingRead = { resolve: (index: number) => void; reject: (error: unknown) => void };
 
+/**
+ * Most log entries one storage write of a compaction removes, in entries: a larger compaction
+ * goes in steps, with the appends queued meanwhile between them (about 30 ms of one core per step
+ * on LMDB, where a step reads every entry it removes to count its bytes).
+ */
+export const compactionStepEntriesMax = 4096;
+
 /** Core faults among the host's unsafe faults (the rest are the driver's own). */
 const coreFaultKeys = [
   'commitOlderTermByCount',
@@ -1102,13 +1109,21 @@ export class MemberDriver<
       compactTo = Math.min(compactTo, this.#executor.durableAppliedIndex);
     }
     this.#compactHeld = compactTo < full;
-    if (compactTo >= this.#storage.firstIndex()) {
+    // In steps of at most `compactionStepEntriesMax` entries, each its own write: the appends
+    // queued meanwhile go between them, and no step holds the event loop for long (one compaction
+    // of 100,000 entries read, decoded and removed them in 0.7 s on LMDB, every member at the same
+    // index at once: no heartbeats, no answers to pings, an election, clients giving up).
+    for (let first = this.#storage.firstIndex(); compactTo >= first;) {
+      const stepTo = Math.min(compactTo, first + compactionStepEntriesMax - 1);
       // Checked again when the write runs: another compaction may have gone further meanwhile.
       await this.#enqueueWrite(async () => {
-        if (compactTo >= this.#storage.firstIndex() && compactTo <= this.#snapshotIndex) {
-          await this.#storage.compact(compactTo);
+        if (stepTo >= this.#storage.firstIndex() && stepTo <= this.#snapshotIndex) {
+          await this.#storage.compact(stepTo);
         }
       });
+      const next = this.#storage.firstIndex();
+      if (next <= first) break; // no progress (the snapshot moved under it): the next call goes on
+      first = next;
     }
     return compactTo;
   }
