@@ -41,7 +41,7 @@
  *
  * Usage: `tsx bench/cluster.bench.ts [--duration-ms 3000] [--warmup-ms 1000] [--inflight
  * 1,16,256] [--against etcd] [--ceiling on|off] [--tls on|off] [--breakdown on|off]`; `npm run bench:cluster` runs it under Node, Bun
- * and Deno (`npm run bench:cluster -- --against etcd`). Prints a human table on stderr and one ROW
+ * and Deno (`npm run bench:cluster -- -- --against etcd`). Prints a human table on stderr and one ROW
  * line per setting and system on stdout (see bench/support/rows.ts).
  */
 import { spawnSync } from 'node:child_process';
