@@ -61,9 +61,14 @@ test('a SIGKILLed ACTIVE member is replaced by a PASSIVE one, and a RESERVE one 
     // (rule 4 of lib/member/balancer.ts) and then sends the least caught-up PASSIVE member back
     // to RESERVE (rule 6). The rest of the test asks the view.
     let lastView: MembersView | undefined;
+    // Every type the joiner as RESERVE was seen with meanwhile: one promoted to PASSIVE and sent
+    // back keeps what it stored then.
+    const r0Types = new Set<string>();
     const joined = await waitFor('the joiners to be in the configuration, caught up', async () => {
       const v = await view();
       lastView = v;
+      const r0Type = v === undefined ? undefined : typeOf(v, r0.id);
+      if (r0Type !== undefined) r0Types.add(r0Type);
       if (v === undefined || !v.committed) return undefined;
       const types = [p1, p2, r0].map((j) => typeOf(v, j.id)).sort();
       const ok = types.join() === 'PASSIVE,PASSIVE,RESERVE' &&
@@ -88,7 +93,15 @@ test('a SIGKILLed ACTIVE member is replaced by a PASSIVE one, and a RESERVE one 
     await waitFor('more writes', () => acked.length >= ackedBefore + 20 || undefined, 20_000);
     const rsLater = (await reserve.status()) as ReserveStatus;
     await reserve.close();
-    if (r1 === r0) assert.is(rs.lastIndex, 0, 'the RESERVE member stores entries');
+    if (r1 === r0 && !r0Types.has('PASSIVE')) {
+      assert.is(
+        rs.lastIndex,
+        0,
+        `the RESERVE member stores entries (seen as ${[...r0Types]}): ${JSON.stringify(rs)}`,
+      );
+    } else if (r1 === r0) {
+      console.log(`  balancer: ${r0.id} was PASSIVE for a while, then RESERVE again`);
+    }
     assert.is(rsLater.lastIndex, rs.lastIndex, 'the RESERVE member stored new entries');
     assert.ok(
       rs.membership.learnedCommitIndex > 0 && rs.leaderId !== null &&
