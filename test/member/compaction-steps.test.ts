@@ -14,7 +14,7 @@ import { parseDriverOptions } from '../../lib/member/options.ts';
 import { realClock } from '../../lib/server/clock.ts';
 import { KvStateMachine } from '../../lib/state/kv.ts';
 import { LmdbStorage } from '../../lib/storage/lmdb.ts';
-import type { Storage } from '../../lib/storage/storage.ts';
+import { wrappedStorage } from './wrapped-storage.ts';
 
 const threshold = 3 * compactionStepEntriesMax + 100;
 
@@ -23,16 +23,7 @@ test('a compaction of more than one step of entries is made of steps, appends be
   const lmdb = await LmdbStorage.open({ path: join(dir, 'log') });
   // What each storage write did, in order: 'w' an append, or the entries a compaction removed.
   const events: (string | number)[] = [];
-  const storage: Storage = {
-    snapshots: lmdb.snapshots,
-    firstIndex: () => lmdb.firstIndex(),
-    lastIndex: () => lmdb.lastIndex(),
-    term: (i) => lmdb.term(i),
-    entries: (from, to, max) => lmdb.entries(from, to, max),
-    hardState: () => lmdb.hardState(),
-    configurations: () => lmdb.configurations(),
-    snapshotMeta: () => lmdb.snapshotMeta(),
-    logBytes: () => lmdb.logBytes(),
+  const storage = wrappedStorage(lmdb, {
     write: (batch) => {
       if ((batch.entries?.length ?? 0) > 0) events.push('w');
       return lmdb.write(batch);
@@ -41,8 +32,7 @@ test('a compaction of more than one step of entries is made of steps, appends be
       events.push(index - lmdb.firstIndex() + 1);
       return lmdb.compact(index);
     },
-    close: () => lmdb.close(),
-  };
+  });
   const driver = await MemberDriver.open({
     id: 'a',
     storage,

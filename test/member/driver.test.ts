@@ -18,8 +18,9 @@ import { realClock } from '../../lib/server/clock.ts';
 import { KvStateMachine } from '../../lib/state/kv.ts';
 import { cborCodec } from '../../lib/state/codec.ts';
 import { MemoryStorage } from '../../lib/storage/memory.ts';
-import type { Storage, WriteBatch } from '../../lib/storage/storage.ts';
+import type { WriteBatch } from '../../lib/storage/storage.ts';
 import { ScriptedCluster } from '../../lib/testing/scripted-cluster.ts';
+import { wrappedStorage } from './wrapped-storage.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -109,20 +110,9 @@ test('proposals covered by an installed snapshot end at once with an unknown out
 async function loneDriver(failWith: () => Error) {
   const memory = new MemoryStorage();
   const failing = { now: false };
-  const storage: Storage = {
-    snapshots: memory.snapshots,
-    firstIndex: () => memory.firstIndex(),
-    lastIndex: () => memory.lastIndex(),
-    term: (i) => memory.term(i),
-    entries: (from, to, max) => memory.entries(from, to, max),
-    hardState: () => memory.hardState(),
-    configurations: () => memory.configurations(),
-    snapshotMeta: () => memory.snapshotMeta(),
-    logBytes: () => memory.logBytes(),
+  const storage = wrappedStorage(memory, {
     write: (batch: WriteBatch) => failing.now ? Promise.reject(failWith()) : memory.write(batch),
-    compact: (index) => memory.compact(index),
-    close: () => memory.close(),
-  };
+  });
   const driver = await MemberDriver.open({
     id: 'a',
     storage,
