@@ -12,7 +12,9 @@
  * values): cbor-x's `encode` costs more per 100-byte entry than LMDB's own put, and the append
  * benchmark's goal is 0.8 of raw LMDB. They are written by the project's one CBOR writer
  * (`lib/base/cbor-writer.ts`), shared with the transport. Configuration entries and records go
- * through cbor-x.
+ * through cbor-x. The log stores runs of consecutive entries as one value (`encodeRun`,
+ * `decodeRun`): their encodings one after another, a CBOR sequence, so a run of one entry is
+ * exactly `encodeEntry`'s bytes.
  *
  * @example
  * ```ts
@@ -73,10 +75,32 @@ const writer = new CborWriter(encodeBufferBytes);
  * them (its asynchronous put keeps a pointer until the commit).
  */
 export function encodeEntry(entry: Entry): Uint8Array {
-  if (entry.type === 'config') {
-    return cborEncoder.encode([kindConfig, entry.index, entry.term, entry.timeMs, entry.members]);
-  }
+  if (entry.type === 'config') return encodeConfigEntry(entry);
   writer.begin();
+  writeEntry(entry);
+  return writer.finish();
+}
+
+/**
+ * Encode a run of valid, consecutive entries as one value: their encodings one after another (a
+ * CBOR sequence), so that a run of one is byte for byte `encodeEntry`'s encoding. The result is a
+ * view of the shared buffer, as `encodeEntry`'s.
+ */
+export function encodeRun(entries: readonly Entry[]): Uint8Array {
+  writer.begin();
+  for (const entry of entries) {
+    if (entry.type === 'config') writer.raw(encodeConfigEntry(entry));
+    else writeEntry(entry);
+  }
+  return writer.finish();
+}
+
+function encodeConfigEntry(entry: Entry & { type: 'config' }): Uint8Array {
+  return cborEncoder.encode([kindConfig, entry.index, entry.term, entry.timeMs, entry.members]);
+}
+
+/** Append a noop or command entry to the item the writer is writing. */
+function writeEntry(entry: Entry & { type: 'noop' | 'command' }): void {
   const command = entry.type === 'command';
   writer.ensure(entryHeaderBytesMax + (command ? entry.data.byteLength : 0));
   // The array head and the kind, each one byte (arrays of 4 or 5, kinds below 24).
@@ -88,7 +112,6 @@ export function encodeEntry(entry: Entry): Uint8Array {
   writer.number(entry.term);
   writer.number(entry.timeMs);
   if (command) writer.bytes(entry.data);
-  return writer.finish();
 }
 
 function isNatural(n: unknown): boolean {
@@ -137,6 +160,43 @@ export function decodeEntry(bytes: Uint8Array, index: number): Entry {
     throw new StorageError(`Corrupted entry at index ${index}: it holds index ${entry.index}`);
   }
   return entry;
+}
+
+/**
+ * Decode and validate the run of entries stored under `firstIndex` (see `encodeRun`): the entries
+ * at `firstIndex`, `firstIndex + 1`, ... up to the end of the value, or only those below
+ * `toIndex`. Any failure (undecodable bytes, an item that is not a valid entry, an entry holding
+ * another index than its place, an empty value) is a `StorageError` naming the entry's index.
+ */
+export function decodeRun(bytes: Uint8Array, firstIndex: number, toIndex = Infinity): Entry[] {
+  const out: Entry[] = [];
+  let invalid: StorageError | null = null;
+  try {
+    cborDecoder.decodeMultiple(bytes, (decoded: unknown) => {
+      const index = firstIndex + out.length;
+      const entry = entryFromArray(decoded);
+      if (entry === null || !isEntry(entry)) {
+        invalid = new StorageError(`Corrupted entry at index ${index}: not a valid entry`);
+        return false;
+      }
+      if (entry.index !== index) {
+        invalid = new StorageError(
+          `Corrupted entry at index ${index}: it holds index ${entry.index}`,
+        );
+        return false;
+      }
+      out.push(entry);
+      return index + 1 < toIndex;
+    });
+  } catch (error) {
+    throw new StorageError(
+      `Corrupted entry at index ${firstIndex + out.length}: undecodable CBOR`,
+      { cause: error },
+    );
+  }
+  if (invalid !== null) throw invalid;
+  if (out.length === 0) throw new StorageError(`Corrupted entry at index ${firstIndex}: empty`);
+  return out;
 }
 
 function entryFromArray(decoded: unknown): Entry | null {

@@ -1,7 +1,7 @@
 /**
  * `LmdbStorage`: the durable `Storage`, one LMDB environment per member with named databases:
- * `entries` (key: the log index as an ordered-binary number, exact to 2^53 — never the 'uint32'
- * key encoding, which wraps at 2^32 and would overwrite entry 5 with entry 2^32 + 5), `meta`
+ * `entries` (runs of consecutive entries, each run one value under the index of its first entry:
+ * see "The log's layout" below), `meta`
  * (hard state, compaction point, snapshot metadata, the configuration at the compaction point,
  * the log's byte count), `configs` (configuration entries by index) and `snapshots` (the snapshot
  * store's chunks); with a state machine on disk also `machine.data.0/1` and `machine.meta.0/1`
@@ -12,6 +12,18 @@
  * `root.flushed`, i.e. once that commit is synced to disk. lmdb's settings are spelled out in
  * `lmdbSettings` below. A failed write leaves the storage failed for good: every later write
  * rejects with the same `StorageError`, so the member stops acknowledging instead of pretending.
+ *
+ * The log's layout: the entries of one write are stored together, in runs of at most
+ * `logRunEntriesMax` entries and `logRunBytesMax` bytes (a bigger entry is a run of its own), each
+ * run one LMDB value: the entries' encodings one after another (`encodeRun`), under the index of
+ * its first entry as an ordered-binary number, exact to 2^53 (never the 'uint32' key encoding,
+ * which wraps at 2^32 and would overwrite entry 5 with entry 2^32 + 5). One put per run instead of
+ * one per entry is what lets a batch of 1,024 small entries go faster than 1,024 raw puts. The run
+ * holding an index is the one under the greatest key at or below it (one reverse range lookup);
+ * a truncation rewrites the run it cuts to its prefix and removes the runs after, a compaction
+ * removes the runs it covers and rewrites the one it cuts to its suffix, under the new first index,
+ * each in the same transaction as the rest of the write. A run of one entry is byte for byte an
+ * entry as stored one per key before runs (2026-12-04), so logs written then read the same.
  *
  * @example
  * ```ts
@@ -39,7 +51,7 @@ import {
 } from '../base/messages.ts';
 import type { SnapshotInfo, Storage, WriteBatch } from './storage.ts';
 import { configurationAt, configurationOf, planBatch } from './batch.ts';
-import { decodeEntry, decodeRecord, encodeEntry, encodeRecord } from './codec.ts';
+import { decodeRecord, decodeRun, encodeRecord, encodeRun } from './codec.ts';
 import { intInRange, type IntOption, parseOptions } from '../base/validate.ts';
 import { LmdbSnapshotStore, snapshotChunkBytesMaxDefault } from './snapshot-store.ts';
 import { TermRuns, termRunsMaxDefault } from './term-runs.ts';
@@ -56,6 +68,14 @@ export const mapSizeBytesDefault = 16 * 1024 ** 3;
  * write took p50 0.65 ms synchronously against 1.0-1.5 ms through the write thread.
  */
 export const syncCommitBytesMaxDefault = 256 * 1024;
+
+/** Most entries stored in one LMDB value (one run: see the module comment). */
+export const logRunEntriesMax = 1024;
+/**
+ * Most bytes of entries (by `entryBytes`) stored in one LMDB value, unless one entry alone is
+ * bigger: reading one entry decodes the run up to it, so runs stay well below a message.
+ */
+export const logRunBytesMax = 64 * 1024;
 
 /** Most entries a synchronous commit removes (a longer truncation goes to the write thread). */
 const syncCommitRemovalsMax = 1024;
@@ -282,16 +302,33 @@ export class LmdbStorage implements Storage {
         `Missing entry at index ${this.#compactIndex + 1}: the log starts at ${firstKey}`,
       );
     }
-    this.#lastIndex = lastKey;
-    const last = this.#readEntry(lastKey);
-    this.#terms.append(lastKey, last.term);
+    const lastRun = this.#readRun(lastKey);
+    const last = lastRun[lastRun.length - 1]!;
+    this.#lastIndex = last.index;
+    this.#terms.append(last.index, last.term);
+  }
+
+  /** The key of the run that holds `index` if it is stored: the greatest key at or below it. */
+  #runKeyAt(index: number): number | undefined {
+    for (const key of this.#entries.getKeys({ start: index, reverse: true, limit: 1 })) return key;
+    return undefined;
+  }
+
+  /** Read and validate the run stored under `key` (up to `toIndex` when given). */
+  #readRun(key: number, toIndex = Infinity): Entry[] {
+    const bytes = this.#entries.getBinary(key);
+    if (bytes === undefined) throw new StorageError(`Missing entry at index ${key}`);
+    return decodeRun(bytes, key, toIndex);
   }
 
   /** Read and validate the entry at `index`, which must be stored. */
   #readEntry(index: number): Entry {
-    const bytes = this.#entries.getBinary(index);
-    if (bytes === undefined) throw new StorageError(`Missing entry at index ${index}`);
-    return decodeEntry(bytes, index);
+    const key = this.#runKeyAt(index);
+    if (key === undefined) throw new StorageError(`Missing entry at index ${index}`);
+    const run = this.#readRun(key, index + 1);
+    const entry = run[index - key];
+    if (entry === undefined) throw new StorageError(`Missing entry at index ${index}`);
+    return entry;
   }
 
   firstIndex(): number {
@@ -315,13 +352,21 @@ export class LmdbStorage implements Storage {
     if (fromIndex >= end) return out;
     let bytes = 0;
     let expected = fromIndex;
-    for (const { key, value } of this.#entries.getRange({ start: fromIndex, end })) {
-      if (key !== expected) throw new StorageError(`Missing entry at index ${expected}`);
-      const entry = decodeEntry(value, key);
-      bytes += entryBytes(entry);
-      if (out.length > 0 && bytes > bytesMax) return out;
-      out.push(entry);
-      expected++;
+    const start = this.#runKeyAt(fromIndex) ?? fromIndex;
+    for (const { key, value } of this.#entries.getRange({ start, end })) {
+      // The first run may start before `fromIndex`; every later one where the last one ended.
+      if (key > expected) throw new StorageError(`Missing entry at index ${expected}`);
+      if (key < expected && key !== start) {
+        throw new StorageError(`Corrupted log at index ${key}: it overlaps the run before`);
+      }
+      const run = decodeRun(value, key, end);
+      for (let i = expected - key; i < run.length; i++) {
+        const entry = run[i]!;
+        bytes += entryBytes(entry);
+        if (out.length > 0 && bytes > bytesMax) return out;
+        out.push(entry);
+        expected++;
+      }
     }
     if (expected < end) throw new StorageError(`Missing entry at index ${expected}`);
     return out;
@@ -406,6 +451,16 @@ export class LmdbStorage implements Storage {
       ? { index: snapshot.index, term: snapshot.term, members: snapshot.members }
       : this.#baseConfig;
     let snapshotData: SnapshotInfo | null = null;
+    // The runs the dropped entries are in: the one cut keeps its prefix, the ones after go.
+    const droppedRuns: number[] = [];
+    let cutRun: Entry[] = [];
+    if (dropFrom <= dropTo) {
+      const cutKey = this.#runKeyAt(dropFrom);
+      if (cutKey !== undefined && cutKey < dropFrom) cutRun = this.#readRun(cutKey, dropFrom);
+      for (const key of this.#entries.getKeys({ start: dropFrom, end: dropTo + 1 })) {
+        droppedRuns.push(key);
+      }
+    }
 
     // Synchronously when small: no snapshot, few removals (see the module comment).
     const sync = this.#syncCommitBytesMax > 0 && writeBytes <= this.#syncCommitBytesMax &&
@@ -420,7 +475,8 @@ export class LmdbStorage implements Storage {
           snapshot!.term,
         );
       }
-      for (let index = dropFrom; index <= dropTo; index++) this.#entries.remove(index);
+      for (const key of droppedRuns) this.#entries.remove(key);
+      if (cutRun.length > 0) this.#entries.put(cutRun[0]!.index, encodeRun(cutRun));
       for (const c of droppedConfigs) this.#configs.remove(c.index);
       if (snapshot !== undefined) {
         this.#meta.put(metaKeys.snapshot, encodeRecord(snapshot));
@@ -432,7 +488,7 @@ export class LmdbStorage implements Storage {
           this.#meta.put(metaKeys.baseConfig, encodeRecord(baseConfig));
         }
       }
-      for (const entry of entries) this.#entries.put(entry.index, encodeEntry(entry));
+      this.#putRuns(entries);
       for (const c of newConfigs) this.#configs.put(c.index, encodeRecord(c));
       if (logBytes !== this.#logBytes) this.#meta.put(metaKeys.logBytes, encodeRecord(logBytes));
       if (batch.hardState !== undefined) {
@@ -485,8 +541,13 @@ export class LmdbStorage implements Storage {
     }
     const baseConfig = configurationAt(this.#baseConfig, this.#configList, index);
     const dropped = this.#configList.filter((c) => c.index <= index);
+    // The runs it covers go; the one it cuts is stored again from `index + 1`.
+    const droppedRuns = [...this.#entries.getKeys({ start: dropFrom, end: index + 1 })];
+    const lastKey = droppedRuns[droppedRuns.length - 1];
+    const cut = lastKey === undefined ? [] : this.#readRun(lastKey).slice(index + 1 - lastKey);
     await this.#commit('Compaction', () => {
-      for (let i = dropFrom; i <= index; i++) this.#entries.remove(i);
+      for (const key of droppedRuns) this.#entries.remove(key);
+      if (cut.length > 0) this.#entries.put(index + 1, encodeRun(cut));
       for (const c of dropped) this.#configs.remove(c.index);
       this.#meta.put(metaKeys.compaction, encodeRecord({ index, term }));
       this.#meta.put(metaKeys.baseConfig, encodeRecord(baseConfig));
@@ -498,6 +559,27 @@ export class LmdbStorage implements Storage {
     this.#configList = this.#configList.filter((c) => c.index > index);
     this.#logBytes = logBytes;
     this.#terms.compactTo(index);
+  }
+
+  /** Store `entries` (consecutive) as runs; inside a transaction. */
+  #putRuns(entries: readonly Entry[]): void {
+    let first = 0;
+    let bytes = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const size = entryBytes(entries[i]!);
+      if (i > first && (i - first >= logRunEntriesMax || bytes + size > logRunBytesMax)) {
+        this.#entries.put(entries[first]!.index, encodeRun(entries.slice(first, i)));
+        first = i;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+    if (first < entries.length) {
+      this.#entries.put(
+        entries[first]!.index,
+        encodeRun(first === 0 ? entries : entries.slice(first)),
+      );
+    }
   }
 
   async close(): Promise<void> {

@@ -41,7 +41,8 @@ test('keys above 2^32 are stored exactly and in order', async () => {
   await s.write({ entries: commands(1, 7, 1) });
   const high = 2 ** 32 + 5;
   await s.write({ snapshot: { index: high - 1, term: 1, timeMs: 0, members: membersA } });
-  await s.write({ entries: commands(high, high + 2, 1) });
+  // One write per entry: each its own run, under its own key.
+  for (const e of commands(high, high + 2, 1)) await s.write({ entries: [e] });
   await s.close();
   const raw = rawEntries(path);
   assert.equal([...raw.entries.getKeys({})], [high, high + 1, high + 2]);
@@ -51,7 +52,8 @@ test('keys above 2^32 are stored exactly and in order', async () => {
 test('a corrupted or missing entry is a StorageError naming its index', async () => {
   const path = freshPath();
   let s = await LmdbStorage.open({ path });
-  await s.write({ entries: commands(1, 10, 1) });
+  // One write per entry, so that each is a run of its own, under its own key.
+  for (const e of commands(1, 10, 1)) await s.write({ entries: [e] });
   await s.close();
   const raw = rawEntries(path);
   await raw.entries.put(4, new Uint8Array([0xde, 0xad, 0xbe, 0xef]));
