@@ -15,6 +15,7 @@ import { LmdbStorage, logRunBytesMax, logRunEntriesMax } from '../../lib/storage
 import { MemoryStorage } from '../../lib/storage/memory.ts';
 import type { Storage, WriteBatch } from '../../lib/storage/storage.ts';
 import { command, commands, membersA, plain } from './contract.ts';
+import { generator } from '../support/random.ts';
 
 const test = suite('lmdb log runs');
 const root = mkdtempSync(join(tmpdir(), 'edgeraft-log-runs-'));
@@ -160,18 +161,6 @@ test('a log stored one entry per key (the layout before runs) reads and grows th
   );
   await s.close();
 });
-
-/** A small deterministic generator (mulberry32), so that a failing seed can be replayed. */
-function generator(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n: number) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * n);
-  };
-}
 
 const seeds = [1, 2, 3, 4];
 const stepsPerSeed = 120;
