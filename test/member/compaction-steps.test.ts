@@ -8,12 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { seededRandom } from '../../lib/core/random.ts';
-import { compactionStepEntriesMax, MemberDriver } from '../../lib/member/driver.ts';
-import { parseDriverOptions } from '../../lib/member/options.ts';
-import { realClock } from '../../lib/server/clock.ts';
-import { KvStateMachine } from '../../lib/state/kv.ts';
+
+import { compactionStepEntriesMax } from '../../lib/member/driver.ts';
+
 import { LmdbStorage } from '../../lib/storage/lmdb.ts';
+import { startLoneDriver } from './lone-driver.ts';
 import { wrappedStorage } from './wrapped-storage.ts';
 
 const threshold = 3 * compactionStepEntriesMax + 100;
@@ -33,30 +32,11 @@ test('a compaction of more than one step of entries is made of steps, appends be
       return lmdb.compact(index);
     },
   });
-  const driver = await MemberDriver.open({
-    id: 'a',
-    storage,
-    transport: { send: () => {}, setPeers: () => {} },
-    clock: realClock,
-    random: seededRandom(1),
-    stateMachine: new KvStateMachine(),
-    options: parseDriverOptions({
-      tickMs: 5,
-      electionTicks: 10,
-      heartbeatTicks: 2,
-      snapshotEntriesThreshold: threshold,
-      compactionTrailingEntries: 0,
-    }),
-    logger: { info: () => {}, warn: () => {}, debug: () => {} },
-    members: [{ id: 'a', type: 'ACTIVE' }],
-    voteEmbargoTicks: 0,
+  const driver = await startLoneDriver(storage, {
+    snapshotEntriesThreshold: threshold,
+    compactionTrailingEntries: 0,
   });
   try {
-    driver.start();
-    const deadline = Date.now() + 5_000;
-    while (driver.role !== 'leader' && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
     assert.is(driver.role, 'leader');
     const data = new TextEncoder().encode('x'.repeat(20));
     // Past the threshold, and on while the snapshot and its compaction run (at most 60 s).

@@ -11,15 +11,12 @@ import {
   ShutdownError,
   StorageError,
 } from '../../lib/base/errors.ts';
-import { seededRandom } from '../../lib/core/random.ts';
-import { MemberDriver } from '../../lib/member/driver.ts';
-import { parseDriverOptions } from '../../lib/member/options.ts';
-import { realClock } from '../../lib/server/clock.ts';
-import { KvStateMachine } from '../../lib/state/kv.ts';
+
 import { cborCodec } from '../../lib/state/codec.ts';
 import { MemoryStorage } from '../../lib/storage/memory.ts';
 import type { WriteBatch } from '../../lib/storage/storage.ts';
 import { ScriptedCluster } from '../../lib/testing/scripted-cluster.ts';
+import { startLoneDriver } from './lone-driver.ts';
 import { wrappedStorage } from './wrapped-storage.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -113,23 +110,7 @@ async function loneDriver(failWith: () => Error) {
   const storage = wrappedStorage(memory, {
     write: (batch: WriteBatch) => failing.now ? Promise.reject(failWith()) : memory.write(batch),
   });
-  const driver = await MemberDriver.open({
-    id: 'a',
-    storage,
-    transport: { send: () => {}, setPeers: () => {} },
-    clock: realClock,
-    random: seededRandom(1),
-    stateMachine: new KvStateMachine(),
-    options: parseDriverOptions({ tickMs: 5, electionTicks: 10, heartbeatTicks: 2 }),
-    logger: { info: () => {}, warn: () => {}, debug: () => {} },
-    members: [{ id: 'a', type: 'ACTIVE' }],
-    voteEmbargoTicks: 0,
-  });
-  driver.start();
-  const deadline = Date.now() + 5_000;
-  while (driver.role !== 'leader' && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  const driver = await startLoneDriver(storage);
   return { driver, failing };
 }
 
